@@ -1,0 +1,118 @@
+/**
+ * The partner's destination container. Files are copied server side (Copy Blob from a SAS
+ * URL): the bytes go from Microsoft's storage to the partner's without passing through the
+ * function. Put Blob From URL would be synchronous, but the emulator cannot run it, so the one
+ * copy path here is the one the tests exercise.
+ */
+import { BlobClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import { redactSecrets } from '../core/redact';
+
+export interface BlobFacts {
+  readonly contentLength: number;
+  /** Base64 MD5 of the content, when the blob has one. */
+  readonly contentMD5?: string;
+  readonly etag: string;
+  readonly copyStatus?: string;
+  readonly copyStatusDescription?: string;
+  /** The source ETag recorded on a copy this app made. */
+  readonly sourceEtag?: string;
+}
+
+export interface Destination {
+  readonly containerName: string;
+  /** Creates the container if needed, private (no public access). */
+  ensure(): Promise<void>;
+  /** Facts about a source blob, read through its SAS URL. */
+  sourceFacts(sourceUrl: string): Promise<BlobFacts>;
+  /** Facts about a destination blob, or undefined when it does not exist. */
+  facts(blobPath: string): Promise<BlobFacts | undefined>;
+  /** Server-side copy of exactly the source version `sourceEtag`; resolves when it has finished. */
+  copy(sourceUrl: string, sourceEtag: string, blobPath: string): Promise<BlobFacts>;
+  writeJson(blobPath: string, value: unknown): Promise<void>;
+  url(blobPath: string): string;
+}
+
+const SOURCE_ETAG_METADATA = 'sourceetag';
+/** How often a pending (asynchronous) copy is checked. */
+const COPY_POLL_INTERVAL_MS = 1000;
+
+export function createDestination(container: ContainerClient): Destination {
+  return {
+    containerName: container.containerName,
+
+    async ensure() {
+      await container.createIfNotExists();
+    },
+
+    async sourceFacts(sourceUrl) {
+      try {
+        return factsFrom(await new BlobClient(sourceUrl, undefined, { retryOptions: { tryTimeoutInMs: 30_000 } }).getProperties());
+      } catch (error) {
+        throw sanitized(error);
+      }
+    },
+
+    async facts(blobPath) {
+      try {
+        return factsFrom(await container.getBlobClient(blobPath).getProperties());
+      } catch (error) {
+        if (error instanceof RestError && error.statusCode === 404) return undefined;
+        throw sanitized(error);
+      }
+    },
+
+    async copy(sourceUrl, sourceEtag, blobPath) {
+      const blob = container.getBlobClient(blobPath);
+      try {
+        const poller = await blob.beginCopyFromURL(sourceUrl, {
+          sourceConditions: { ifMatch: sourceEtag },
+          metadata: { [SOURCE_ETAG_METADATA]: sourceEtag.replace(/"/g, '') },
+          intervalInMs: COPY_POLL_INTERVAL_MS,
+        });
+        await poller.pollUntilDone();
+        return factsFrom(await blob.getProperties());
+      } catch (error) {
+        throw sanitized(error);
+      }
+    },
+
+    async writeJson(blobPath, value) {
+      const text = `${JSON.stringify(value, null, 2)}\n`;
+      await container.getBlockBlobClient(blobPath).upload(text, Buffer.byteLength(text), {
+        blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+      });
+    },
+
+    url(blobPath) {
+      return container.getBlobClient(blobPath).url;
+    },
+  };
+}
+
+function factsFrom(properties: {
+  contentLength?: number;
+  contentMD5?: Uint8Array;
+  etag?: string;
+  copyStatus?: string;
+  copyStatusDescription?: string;
+  metadata?: Record<string, string>;
+}): BlobFacts {
+  const sourceEtag = properties.metadata?.[SOURCE_ETAG_METADATA];
+  return {
+    contentLength: properties.contentLength ?? 0,
+    etag: properties.etag ?? '',
+    ...(properties.contentMD5?.length ? { contentMD5: Buffer.from(properties.contentMD5).toString('base64') } : {}),
+    ...(properties.copyStatus ? { copyStatus: properties.copyStatus } : {}),
+    ...(properties.copyStatusDescription ? { copyStatusDescription: properties.copyStatusDescription } : {}),
+    ...(sourceEtag ? { sourceEtag } : {}),
+  };
+}
+
+/** Storage errors can quote request URLs; the SAS must not travel with them. */
+function sanitized(error: unknown): Error {
+  if (error instanceof RestError) {
+    const clean = new RestError(redactSecrets(error.message), { code: error.code ?? 'Unknown', ...(error.statusCode === undefined ? {} : { statusCode: error.statusCode }) });
+    return clean;
+  }
+  return error instanceof Error ? new Error(redactSecrets(error.message)) : new Error(redactSecrets(String(error)));
+}

@@ -1,0 +1,128 @@
+/**
+ * The run ledger in Azure Table storage. Two kinds of rows in one table:
+ *   PartitionKey 'run', RowKey <runId>:   one per run, the whole Run record;
+ *   PartitionKey 'key', RowKey <key>:     one per export key, naming its latest run.
+ * Every write is conditional on the ETag read before it (optimistic concurrency), so two
+ * workers, duplicate deliveries or duplicate timer firings can never both advance a run or
+ * both start an export for one key: the loser sees `LedgerConflictError` and stands down.
+ */
+import { RestError, type TableClient, type TableEntity } from '@azure/data-tables';
+import { exportKeyString, type ExportKey } from '../core/naming';
+import type { Run, RunState } from '../core/run';
+
+const RUN_PARTITION = 'run';
+const KEY_PARTITION = 'key';
+
+export interface StoredRun {
+  readonly run: Run;
+  readonly etag: string;
+}
+
+/** Someone else wrote the row since it was read. */
+export class LedgerConflictError extends Error {
+  override readonly name = 'LedgerConflictError';
+}
+
+export interface Ledger {
+  ensure(): Promise<void>;
+  getRun(runId: string): Promise<StoredRun | undefined>;
+  /** The key's latest run and the key row's ETag (undefined when the key has never run). */
+  latestForKey(key: ExportKey): Promise<{ readonly latest?: StoredRun; readonly keyEtag?: string }>;
+  /**
+   * Records a new run as the key's latest, if the key row is still as read (`keyEtag`, or
+   * absent). Throws LedgerConflictError when another start won the race.
+   */
+  createRun(run: Run, keyEtag: string | undefined): Promise<StoredRun>;
+  /** Replaces a run if it is unchanged since `etag`; returns the stored version. */
+  saveRun(run: Run, etag: string): Promise<StoredRun>;
+  listRuns(filter?: { readonly billingMonth?: string; readonly state?: RunState }): Promise<Run[]>;
+}
+
+export function createLedger(table: TableClient): Ledger {
+  const isStatus = (error: unknown, ...statuses: number[]) => error instanceof RestError && statuses.includes(error.statusCode ?? 0);
+
+  async function getRun(runId: string): Promise<StoredRun | undefined> {
+    try {
+      const entity = await table.getEntity<TableEntity>(RUN_PARTITION, runId);
+      return { run: runFromEntity(entity), etag: entity.etag };
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  return {
+    async ensure() {
+      await table.createTable();
+    },
+
+    getRun,
+
+    async latestForKey(key) {
+      let keyEntity: { latestRunId?: string; etag: string };
+      try {
+        keyEntity = await table.getEntity<{ latestRunId?: string }>(KEY_PARTITION, exportKeyString(key));
+      } catch (error) {
+        if (isStatus(error, 404)) return {};
+        throw error;
+      }
+      const latest = keyEntity.latestRunId ? await getRun(keyEntity.latestRunId) : undefined;
+      return { keyEtag: keyEntity.etag, ...(latest ? { latest } : {}) };
+    },
+
+    async createRun(run, keyEtag) {
+      const keyRow = { partitionKey: KEY_PARTITION, rowKey: exportKeyString(run), latestRunId: run.runId };
+      try {
+        if (keyEtag) await table.updateEntity(keyRow, 'Replace', { etag: keyEtag });
+        else await table.createEntity(keyRow);
+      } catch (error) {
+        if (isStatus(error, 409, 412)) throw new LedgerConflictError(`another run was started for ${exportKeyString(run)} at the same time`);
+        throw error;
+      }
+      // The key row points at the run before the run row exists: a crash in between leaves a
+      // key whose latest run is missing, which the next start treats as "never ran".
+      const response = await table.createEntity(runToEntity(run));
+      return { run, etag: response.etag ?? '' };
+    },
+
+    async saveRun(run, etag) {
+      try {
+        const response = await table.updateEntity(runToEntity(run), 'Replace', { etag });
+        return { run, etag: response.etag ?? '' };
+      } catch (error) {
+        if (isStatus(error, 404, 412)) throw new LedgerConflictError(`run ${run.runId} was changed by another worker`);
+        throw error;
+      }
+    },
+
+    async listRuns(filter = {}) {
+      const runs: Run[] = [];
+      for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter: `PartitionKey eq '${RUN_PARTITION}'` } })) {
+        const run = runFromEntity(entity);
+        if (filter.billingMonth && run.billingMonth !== filter.billingMonth) continue;
+        if (filter.state && run.state !== filter.state) continue;
+        runs.push(run);
+      }
+      return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    },
+  };
+}
+
+function runToEntity(run: Run): TableEntity {
+  const entity: TableEntity = { partitionKey: RUN_PARTITION, rowKey: run.runId };
+  for (const [name, value] of Object.entries(run)) {
+    if (value !== undefined) entity[name] = value;
+  }
+  return entity;
+}
+
+const ENTITY_SYSTEM_FIELDS = new Set(['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.metadata']);
+
+function runFromEntity(entity: TableEntity): Run {
+  const run: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(entity)) {
+    if (!ENTITY_SYSTEM_FIELDS.has(name)) run[name] = value;
+  }
+  run.runId = entity.rowKey;
+  return run as unknown as Run;
+}

@@ -1,0 +1,57 @@
+/**
+ * SDK clients for the two storage accounts, built from the same connection settings the
+ * Functions host uses: a connection string, or service URIs with a managed identity. With
+ * `__credential=managedidentity` the host uses ManagedIdentityCredential, so this does too;
+ * otherwise DefaultAzureCredential (a developer's Azure CLI login works locally).
+ */
+import { TableClient } from '@azure/data-tables';
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { QueueServiceClient } from '@azure/storage-queue';
+import type { Settings, StorageConnection } from '../core/settings';
+
+export const LEDGER_TABLE = 'BillingExportRuns';
+
+/** Every storage call gives up after this and is retried by the SDK (3 tries by default). */
+const TRY_TIMEOUT_MS = 30_000;
+const retryOptions = { tryTimeoutInMs: TRY_TIMEOUT_MS, maxTries: 4 };
+
+export interface StorageClients {
+  readonly queueService: QueueServiceClient;
+  readonly ledgerTable: TableClient;
+  readonly destinationContainer: ContainerClient;
+}
+
+export function createStorageClients(settings: Settings): StorageClients {
+  const app = settings.appStorage;
+  const partner = settings.partnerStorage;
+  return {
+    queueService:
+      app.kind === 'connectionString'
+        ? QueueServiceClient.fromConnectionString(app.connectionString, { retryOptions })
+        : new QueueServiceClient(app.queueServiceUri!, credentialFor(app), { retryOptions }),
+    ledgerTable:
+      app.kind === 'connectionString'
+        ? TableClient.fromConnectionString(app.connectionString, LEDGER_TABLE, {
+            retryOptions: { maxRetries: retryOptions.maxTries - 1 },
+            allowInsecureConnection: usesPlainHttp(app.connectionString),
+          })
+        : new TableClient(app.tableServiceUri!, LEDGER_TABLE, credentialFor(app), { retryOptions: { maxRetries: retryOptions.maxTries - 1 } }),
+    destinationContainer: (partner.kind === 'connectionString'
+      ? BlobServiceClient.fromConnectionString(partner.connectionString, { retryOptions })
+      : new BlobServiceClient(partner.blobServiceUri!, credentialFor(partner), { retryOptions })
+    ).getContainerClient(settings.partnerContainer),
+  };
+}
+
+function credentialFor(connection: Extract<StorageConnection, { kind: 'identity' }>): TokenCredential {
+  if (connection.credential === 'managedidentity') {
+    return connection.clientId ? new ManagedIdentityCredential({ clientId: connection.clientId }) : new ManagedIdentityCredential();
+  }
+  return new DefaultAzureCredential(connection.clientId ? { managedIdentityClientId: connection.clientId } : {});
+}
+
+/** Azurite and other local emulators speak plain http; the SDK refuses that unless told. */
+function usesPlainHttp(connectionString: string): boolean {
+  return /UseDevelopmentStorage=true|Endpoint=http:\/\/|DefaultEndpointsProtocol=http;/i.test(connectionString);
+}

@@ -1,0 +1,85 @@
+/**
+ * A run is one export of one key (month, currency, attribute set), recorded in the ledger from
+ * start to end. The ledger, not the queue message, is the source of truth: a message only says
+ * "look at run X, step `seq`", so a redelivered, duplicated or stale message is harmless.
+ *
+ *   starting ──POST export──▶ polling ──succeeded──▶ copying ──verified + manifest.json──▶ succeeded
+ *       │                        │                      │
+ *       └────────────────────────┴──────────────────────┴──▶ failed (with a reason)
+ */
+import type { AttributeSet, BillingPeriod } from './settings';
+import type { ExportKey } from './naming';
+
+export type RunState = 'starting' | 'polling' | 'copying' | 'succeeded' | 'failed';
+export type RunTrigger = 'timer' | 'cli';
+
+export interface Run extends ExportKey {
+  readonly runId: string;
+  readonly billingPeriod: BillingPeriod;
+  readonly trigger: RunTrigger;
+  readonly state: RunState;
+  /** Which queue message may advance the run; every step that enqueues increments it. */
+  readonly seq: number;
+  readonly pollCount: number;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly finishedAt?: string;
+  /** The operation's URL: no secret in it, safe to store. */
+  readonly operationUrl?: string;
+  readonly operationId?: string;
+  readonly manifestETag?: string;
+  readonly partnerTenantId?: string;
+  readonly blobCount?: number;
+  readonly bytesCopied: number;
+  /** Landing attempts that met transient storage trouble. */
+  readonly landingAttempts?: number;
+  /** `{container}/{folder}/` once known. */
+  readonly destination?: string;
+  readonly errorCode?: string;
+  readonly errorMessage?: string;
+}
+
+export interface StartRequest {
+  readonly billingPeriod: BillingPeriod;
+  readonly currency: string;
+  readonly attributeSet: AttributeSet;
+  readonly trigger: RunTrigger;
+  /** Start even when this month already landed (an operator's deliberate re-run). */
+  readonly force?: boolean;
+}
+
+export function isFinished(run: Pick<Run, 'state'>): boolean {
+  return run.state === 'succeeded' || run.state === 'failed';
+}
+
+export type StartDecision =
+  | { readonly kind: 'start'; readonly supersedes?: Run }
+  | { readonly kind: 'skip'; readonly reason: string; readonly run: Run };
+
+/**
+ * Whether a new export may start for a key, given the key's latest run. One export at a time per
+ * key; a month that landed is not exported again on a duplicate or past-due firing; a run whose
+ * deadline has passed without an end (its messages were lost) is superseded.
+ * For the `current` period the data grows daily, so a success blocks only the same UTC day.
+ * A run that failed does not block: the next firing retries the month.
+ */
+export function decideStart(latest: Run | undefined, request: StartRequest, now: Date, deadlineSeconds: number): StartDecision {
+  if (!latest) return { kind: 'start' };
+  if (!isFinished(latest)) {
+    const ageSeconds = (now.getTime() - Date.parse(latest.startedAt)) / 1000;
+    if (ageSeconds <= deadlineSeconds) {
+      return { kind: 'skip', reason: `run ${latest.runId} for this month is still ${latest.state}`, run: latest };
+    }
+    return { kind: 'start', supersedes: latest };
+  }
+  if (latest.state === 'succeeded' && !request.force) {
+    // A closed month (`last`) lands once; a `current` export is a snapshot that a later `last`
+    // export of the same month must still replace.
+    const closedMonthLanded = request.billingPeriod === 'last' && latest.billingPeriod === 'last';
+    const sameDay = latest.startedAt.slice(0, 10) === now.toISOString().slice(0, 10);
+    if (closedMonthLanded || sameDay) {
+      return { kind: 'skip', reason: `run ${latest.runId} already landed this month at ${latest.destination ?? '(unknown)'}`, run: latest };
+    }
+  }
+  return { kind: 'start' };
+}

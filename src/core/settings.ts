@@ -1,0 +1,287 @@
+/**
+ * App settings, parsed once at start-up into a typed value. Every problem is collected so that
+ * one message names every bad setting and the form it expects. Pure: takes the environment as
+ * an argument and never reads process.env itself.
+ */
+import { SettingsError } from '../errors';
+import { isLoopbackHost } from './hosts';
+
+export type BillingPeriod = 'current' | 'last';
+export type AttributeSet = 'full' | 'basic';
+
+/** How to reach a storage account: a connection string, or Entra ID (managed identity). */
+export type StorageConnection =
+  | { readonly kind: 'connectionString'; readonly connectionString: string }
+  | {
+      readonly kind: 'identity';
+      readonly blobServiceUri?: string;
+      readonly queueServiceUri?: string;
+      readonly tableServiceUri?: string;
+      /** Client ID of a user-assigned managed identity; absent means the default identity. */
+      readonly clientId?: string;
+      /** `managedidentity` forces ManagedIdentityCredential, as the Functions host does. */
+      readonly credential?: 'managedidentity';
+    };
+
+export interface Settings {
+  /** @default https://graph.microsoft.com/v1.0 (no trailing slash) */
+  readonly graphBaseUrl: string;
+  /** The app's own account: poll queue and run ledger. */
+  readonly appStorage: StorageConnection;
+  /** The partner's destination account. */
+  readonly partnerStorage: StorageConnection;
+  /** @default billing-exports */
+  readonly partnerContainer: string;
+  /** Six-field NCRONTAB in UTC. @default 0 0 6 3-5 * * */
+  readonly exportSchedule: string;
+  /** ISO 4217 codes, upper case, without duplicates. */
+  readonly currencies: readonly string[];
+  /** @default last */
+  readonly billingPeriod: BillingPeriod;
+  /** @default full */
+  readonly attributeSet: AttributeSet;
+  /** @default billing-export-polls */
+  readonly pollQueue: string;
+  /** @default 60 */
+  readonly pollInitialDelaySeconds: number;
+  /** @default 600 */
+  readonly pollMaxDelaySeconds: number;
+  /** @default 21600 (6 hours) */
+  readonly exportDeadlineSeconds: number;
+  /** Host names (exact) or suffixes (starting with a dot). @default ['.blob.core.windows.net'] */
+  readonly sourceHosts: readonly string[];
+}
+
+export const DEFAULTS = {
+  GRAPH_BASE_URL: 'https://graph.microsoft.com/v1.0',
+  PARTNER_CONTAINER: 'billing-exports',
+  // On the 3rd, 4th and 5th of each month at 06:00 UTC: last month's usage is complete by then,
+  // before invoices (6th-8th) turn it into billed data. A month that landed is not exported again,
+  // so the later firings only retry a month that failed.
+  EXPORT_SCHEDULE: '0 0 6 3-5 * *',
+  EXPORT_BILLING_PERIOD: 'last',
+  EXPORT_ATTRIBUTE_SET: 'full',
+  POLL_QUEUE: 'billing-export-polls',
+  POLL_INITIAL_DELAY_SECONDS: '60',
+  POLL_MAX_DELAY_SECONDS: '600',
+  EXPORT_DEADLINE_SECONDS: '21600',
+  EXPORT_SOURCE_HOSTS: '.blob.core.windows.net',
+} as const;
+
+/** The longest a queue message can stay invisible (7 days), so the longest poll delay. */
+export const MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600;
+/** The poison queue is `<POLL_QUEUE>-poison`, and a queue name has at most 63 characters. */
+const MAX_POLL_QUEUE_LENGTH = 63 - '-poison'.length;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function parseSettings(env: Env): Settings {
+  const problems: string[] = [];
+  const read = (name: string, fallback?: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value ? value : fallback;
+  };
+
+  const graphBaseUrl = parseBaseUrl(read('GRAPH_BASE_URL', DEFAULTS.GRAPH_BASE_URL)!, problems);
+  const appStorage = parseStorageConnection(env, 'AzureWebJobsStorage', ['queue', 'table'], problems);
+  const partnerStorage = parseStorageConnection(env, 'PARTNER_STORAGE', ['blob'], problems);
+
+  const partnerContainer = read('PARTNER_CONTAINER', DEFAULTS.PARTNER_CONTAINER)!;
+  if (!isStorageName(partnerContainer, 63)) {
+    problems.push(
+      `PARTNER_CONTAINER is '${partnerContainer}': expected a container name of 3-63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit`,
+    );
+  }
+
+  const exportSchedule = read('EXPORT_SCHEDULE', DEFAULTS.EXPORT_SCHEDULE)!;
+  const scheduleProblem = ncrontabProblem(exportSchedule);
+  if (scheduleProblem) problems.push(`EXPORT_SCHEDULE is '${exportSchedule}': ${scheduleProblem}`);
+
+  const currencies = parseCurrencies(read('EXPORT_CURRENCIES'), problems);
+  const billingPeriod = parseChoice(read('EXPORT_BILLING_PERIOD', DEFAULTS.EXPORT_BILLING_PERIOD)!, 'EXPORT_BILLING_PERIOD', ['current', 'last'] as const, problems);
+  const attributeSet = parseChoice(read('EXPORT_ATTRIBUTE_SET', DEFAULTS.EXPORT_ATTRIBUTE_SET)!, 'EXPORT_ATTRIBUTE_SET', ['full', 'basic'] as const, problems);
+
+  const pollQueue = read('POLL_QUEUE', DEFAULTS.POLL_QUEUE)!;
+  if (!isStorageName(pollQueue, MAX_POLL_QUEUE_LENGTH)) {
+    problems.push(
+      `POLL_QUEUE is '${pollQueue}': expected a queue name of 3-${MAX_POLL_QUEUE_LENGTH} lower-case letters, digits and single hyphens (room is left for the '-poison' suffix)`,
+    );
+  }
+
+  const pollInitialDelaySeconds = parseSeconds(read('POLL_INITIAL_DELAY_SECONDS', DEFAULTS.POLL_INITIAL_DELAY_SECONDS)!, 'POLL_INITIAL_DELAY_SECONDS', problems);
+  const pollMaxDelaySeconds = parseSeconds(read('POLL_MAX_DELAY_SECONDS', DEFAULTS.POLL_MAX_DELAY_SECONDS)!, 'POLL_MAX_DELAY_SECONDS', problems);
+  const exportDeadlineSeconds = parseSeconds(read('EXPORT_DEADLINE_SECONDS', DEFAULTS.EXPORT_DEADLINE_SECONDS)!, 'EXPORT_DEADLINE_SECONDS', problems);
+  if (pollInitialDelaySeconds > pollMaxDelaySeconds) {
+    problems.push(
+      `POLL_INITIAL_DELAY_SECONDS (${pollInitialDelaySeconds}) is larger than POLL_MAX_DELAY_SECONDS (${pollMaxDelaySeconds}): expected initial <= max`,
+    );
+  }
+  if (pollMaxDelaySeconds > MAX_QUEUE_DELAY_SECONDS) {
+    problems.push(
+      `POLL_MAX_DELAY_SECONDS is ${pollMaxDelaySeconds}: expected at most ${MAX_QUEUE_DELAY_SECONDS} (7 days, the longest a queue message can be delayed)`,
+    );
+  }
+
+  const sourceHosts = parseSourceHosts(read('EXPORT_SOURCE_HOSTS', DEFAULTS.EXPORT_SOURCE_HOSTS)!, problems);
+
+  if (problems.length > 0) throw new SettingsError(problems);
+  return {
+    graphBaseUrl,
+    appStorage: appStorage!,
+    partnerStorage: partnerStorage!,
+    partnerContainer,
+    exportSchedule,
+    currencies,
+    billingPeriod,
+    attributeSet,
+    pollQueue,
+    pollInitialDelaySeconds,
+    pollMaxDelaySeconds,
+    exportDeadlineSeconds,
+    sourceHosts,
+  };
+}
+
+function parseBaseUrl(value: string, problems: string[]): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`GRAPH_BASE_URL is '${value}': expected an absolute URL such as ${DEFAULTS.GRAPH_BASE_URL}`);
+    return value;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    problems.push(`GRAPH_BASE_URL is '${value}': expected https (plain http is allowed only for a loopback host)`);
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    problems.push(`GRAPH_BASE_URL is '${value}': expected no query, fragment or credentials`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+type StorageService = 'blob' | 'queue' | 'table';
+
+/**
+ * A connection setting in the Functions host's own shapes: `NAME` as a connection string, or
+ * `NAME__accountName` / `NAME__<service>ServiceUri` (+ `__credential`, `__clientId`) for identity.
+ */
+function parseStorageConnection(
+  env: Env,
+  name: string,
+  services: readonly StorageService[],
+  problems: string[],
+): StorageConnection | undefined {
+  const value = (key: string) => env[key]?.trim() || undefined;
+  const connectionString = value(name);
+  if (connectionString) {
+    if (!/^UseDevelopmentStorage=true$/i.test(connectionString) && !/(^|;)\s*AccountName=/i.test(connectionString) && !/(^|;)\s*(Blob|Queue|Table)Endpoint=/i.test(connectionString)) {
+      problems.push(`${name} is not a storage connection string: expected 'AccountName=...;AccountKey=...' (or endpoints), or use the identity-based ${name}__... settings`);
+    }
+    return { kind: 'connectionString', connectionString };
+  }
+
+  const accountName = name === 'AzureWebJobsStorage' ? value(`${name}__accountName`) : undefined;
+  const uris: Partial<Record<StorageService, string>> = {};
+  for (const service of services) {
+    const key = `${name}__${service}ServiceUri`;
+    const uri = value(key) ?? (accountName ? `https://${accountName}.${service}.core.windows.net` : undefined);
+    if (!uri) continue;
+    if (!isHttpUrl(uri)) problems.push(`${key} is '${uri}': expected an absolute https URL such as https://<account>.${service}.core.windows.net`);
+    uris[service] = uri.replace(/\/+$/, '');
+  }
+  const missing = services.filter((service) => !uris[service]);
+  if (missing.length > 0) {
+    const forms =
+      name === 'AzureWebJobsStorage'
+        ? `${name} (a connection string), or ${name}__accountName, or ${missing.map((s) => `${name}__${s}ServiceUri`).join(' and ')}`
+        : `${name} (a connection string) or ${missing.map((s) => `${name}__${s}ServiceUri`).join(' and ')}`;
+    problems.push(`${name} is missing: expected ${forms}`);
+    return undefined;
+  }
+
+  const credential = value(`${name}__credential`);
+  if (credential && credential.toLowerCase() !== 'managedidentity') {
+    problems.push(`${name}__credential is '${credential}': expected 'managedidentity' or no value`);
+  }
+  const clientId = value(`${name}__clientId`);
+  if (clientId && !isGuid(clientId)) {
+    problems.push(`${name}__clientId is '${clientId}': expected the client ID (a GUID) of a user-assigned managed identity`);
+  }
+  return {
+    kind: 'identity',
+    ...(uris.blob ? { blobServiceUri: uris.blob } : {}),
+    ...(uris.queue ? { queueServiceUri: uris.queue } : {}),
+    ...(uris.table ? { tableServiceUri: uris.table } : {}),
+    ...(clientId ? { clientId } : {}),
+    ...(credential ? { credential: 'managedidentity' as const } : {}),
+  };
+}
+
+function parseCurrencies(value: string | undefined, problems: string[]): string[] {
+  if (!value) {
+    problems.push("EXPORT_CURRENCIES is missing: expected comma-separated ISO 4217 codes such as 'EUR' or 'EUR,USD'");
+    return [];
+  }
+  const codes = value.split(',').map((code) => code.trim()).filter(Boolean);
+  const invalid = codes.filter((code) => !/^[A-Za-z]{3}$/.test(code));
+  if (codes.length === 0 || invalid.length > 0) {
+    problems.push(`EXPORT_CURRENCIES is '${value}': expected comma-separated three-letter ISO 4217 codes such as 'EUR,USD'${invalid.length ? ` ('${invalid.join("', '")}' is not one)` : ''}`);
+  }
+  return [...new Set(codes.map((code) => code.toUpperCase()))];
+}
+
+function parseChoice<T extends string>(value: string, name: string, choices: readonly T[], problems: string[]): T {
+  const match = choices.find((choice) => choice === value.toLowerCase());
+  if (!match) {
+    problems.push(`${name} is '${value}': expected ${choices.map((c) => `'${c}'`).join(' or ')}`);
+    return choices[0]!;
+  }
+  return match;
+}
+
+function parseSeconds(value: string, name: string, problems: string[]): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    problems.push(`${name} is '${value}': expected a whole number of seconds, at least 1`);
+    return 1;
+  }
+  return Number(value);
+}
+
+function parseSourceHosts(value: string, problems: string[]): string[] {
+  const hosts = value.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean);
+  const invalid = hosts.filter((host) => !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host));
+  if (hosts.length === 0 || invalid.length > 0) {
+    problems.push(`EXPORT_SOURCE_HOSTS is '${value}': expected comma-separated host names (exact) or suffixes starting with a dot, such as '.blob.core.windows.net'`);
+  }
+  return hosts;
+}
+
+/** Container and queue names share these rules (queues are at most 63 characters too). */
+function isStorageName(name: string, maxLength: number): boolean {
+  return name.length >= 3 && name.length <= maxLength && /^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/.test(name);
+}
+
+const NCRONTAB_FIELD = /^[0-9A-Za-z*?/,-]+$/;
+
+/** Checks the shape of a six-field NCRONTAB expression; the host checks the rest at start-up. */
+function ncrontabProblem(expression: string): string | undefined {
+  const fields = expression.split(/\s+/);
+  if (fields.length !== 6) {
+    return `expected a six-field NCRONTAB expression '{second} {minute} {hour} {day} {month} {day-of-week}' in UTC, such as '${DEFAULTS.EXPORT_SCHEDULE}' (found ${fields.length} fields)`;
+  }
+  const bad = fields.find((field) => !NCRONTAB_FIELD.test(field));
+  return bad ? `field '${bad}' is not a valid NCRONTAB field` : undefined;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  } catch {
+    return false;
+  }
+}
+
+function isGuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}

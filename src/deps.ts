@@ -1,0 +1,55 @@
+/**
+ * Everything a handler needs, built once per process from the settings. Handlers take this as
+ * an argument, so the CLI drives exactly the code the Functions host runs.
+ */
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { createDestination, type Destination } from './adapters/destination';
+import { createGraphClient, type GraphClient } from './adapters/graph';
+import { createLedger, type Ledger } from './adapters/ledger';
+import { createPollQueue, type PollQueue } from './adapters/pollQueue';
+import { createStorageClients } from './adapters/storageClients';
+import type { Settings } from './core/settings';
+
+export interface Deps {
+  readonly settings: Settings;
+  readonly graph: GraphClient;
+  readonly queue: PollQueue;
+  readonly ledger: Ledger;
+  readonly destination: Destination;
+  readonly now: () => Date;
+  readonly random: () => number;
+  /** Creates the queues, table and container on first use; memoised per process. */
+  readonly ready: () => Promise<void>;
+}
+
+/**
+ * The Graph token comes from the managed identity: DefaultAzureCredential picks it up in Azure
+ * (IDENTITY_ENDPOINT, honouring AZURE_CLIENT_ID for a user-assigned identity), locally from the
+ * emulated identity endpoint, or from a developer's Azure CLI login.
+ */
+export function createDeps(settings: Settings, graphCredential: TokenCredential = new DefaultAzureCredential()): Deps {
+  const clients = createStorageClients(settings);
+  const queue = createPollQueue(clients.queueService, settings.pollQueue);
+  const ledger = createLedger(clients.ledgerTable);
+  const destination = createDestination(clients.destinationContainer);
+  let readiness: Promise<void> | undefined;
+  return {
+    settings,
+    graph: createGraphClient({ baseUrl: settings.graphBaseUrl, credential: graphCredential }),
+    queue,
+    ledger,
+    destination,
+    now: () => new Date(),
+    random: Math.random,
+    ready: () => {
+      readiness ??= Promise.all([queue.ensure(), ledger.ensure(), destination.ensure()]).then(
+        () => undefined,
+        (error: unknown) => {
+          readiness = undefined; // try again on the next invocation
+          throw error;
+        },
+      );
+      return readiness;
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * The app's named errors. Each carries the data a caller needs to decide what to do
+ * (retry, fail the run, poison the message) and a message that names the thing and what
+ * was expected. Messages never contain tokens or SAS signatures: callers pass values
+ * through `redactSecrets` before they reach an error.
+ */
+
+/** One or more app settings are missing or malformed; lists every problem at once. */
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+  constructor(readonly problems: readonly string[]) {
+    super(
+      `Invalid app settings:\n${problems.map((p) => `  - ${p}`).join('\n')}\n` +
+        'Set them in the Function App configuration, in the environment, or in local.settings.json (Values).',
+    );
+  }
+}
+
+/** A queue message that is not a poll message this app wrote. */
+export class InvalidMessageError extends Error {
+  override readonly name = 'InvalidMessageError';
+}
+
+/** A manifest that contradicts itself, points somewhere not allowed, or names unsafe blobs. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid export manifest: ${problems.join('; ')}`);
+  }
+}
+
+/**
+ * A failed call to Graph. `transient` says whether waiting and trying again can help
+ * (429, 5xx, network, timeout); `retryAfterSeconds` is Graph's own hint when it gave one.
+ */
+export class GraphRequestError extends Error {
+  override readonly name = 'GraphRequestError';
+  constructor(
+    message: string,
+    readonly details: {
+      readonly status?: number;
+      readonly code: string;
+      readonly transient: boolean;
+      readonly retryAfterSeconds?: number;
+    },
+  ) {
+    super(message);
+  }
+  get code(): string {
+    return this.details.code;
+  }
+  get transient(): boolean {
+    return this.details.transient;
+  }
+}
+
+/** A copied blob that does not match its source. */
+export class VerificationError extends Error {
+  override readonly name = 'VerificationError';
+}
+
+/** Turns anything thrown into an Error, so callers can read `.message` safely. */
+export function asError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(String(thrown));
+}

@@ -1,0 +1,80 @@
+/**
+ * The queue function. A message names a run and a step; the ledger says what the run is
+ * doing, and this moves it one step: start the export, poll the operation, or land the files.
+ * Expected trouble (Graph saying no, transient errors, bad manifests) ends in the ledger,
+ * never in an exception; only a message that is not ours goes to the poison queue.
+ */
+import type { InvocationContext } from '@azure/functions';
+import { InvalidMessageError } from '../errors';
+import { interpretOperation } from '../core/operation';
+import { parsePollMessage, type PollMessage } from '../core/pollMessage';
+import { isFinished } from '../core/run';
+import type { StoredRun } from '../adapters/ledger';
+import type { Deps } from '../deps';
+import { logEvent, runFields, type RunLogger } from '../runLog';
+import { landExport } from './landExport';
+import { beginExport, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from './runSteps';
+
+export async function pollExport(queueEntry: unknown, context: InvocationContext, deps: Deps): Promise<void> {
+  let message: PollMessage;
+  try {
+    message = parsePollMessage(queueEntry);
+  } catch (thrown) {
+    if (!(thrown instanceof InvalidMessageError)) throw thrown;
+    await deps.queue.sendToPoison(typeof queueEntry === 'string' ? queueEntry : JSON.stringify(queueEntry));
+    logEvent(context, 'error', 'message moved to the poison queue', { queue: deps.queue.name, reason: thrown.message, dequeueCount: context.triggerMetadata?.dequeueCount });
+    return;
+  }
+
+  await deps.ready();
+  const stored = await deps.ledger.getRun(message.runId);
+  if (!stored) {
+    logEvent(context, 'warn', 'message for an unknown run dropped', { runId: message.runId, seq: message.seq });
+    return;
+  }
+  const { run } = stored;
+  if (isFinished(run) || message.seq !== run.seq) {
+    logEvent(context, 'info', 'stale message dropped', { runId: run.runId, state: run.state, seq: message.seq, currentSeq: run.seq });
+    return;
+  }
+
+  await unlessSomeoneElseWon(() => advance(stored, deps, context), context, runFields(run));
+}
+
+function advance(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  switch (stored.run.state) {
+    case 'starting':
+      return beginExport(stored, deps, log);
+    case 'polling':
+      return pollOperation(stored, deps, log);
+    case 'copying':
+      return landExport(stored, deps, log);
+    case 'succeeded':
+    case 'failed':
+      return Promise.resolve(stored);
+  }
+}
+
+async function pollOperation(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const polled: StoredRun = { ...stored, run: { ...stored.run, pollCount: stored.run.pollCount + 1 } };
+  let response;
+  try {
+    response = await deps.graph.get(operationUrlOf(stored.run));
+  } catch (thrown) {
+    return handleGraphFailure(polled, thrown, 'polling the export operation', deps, log);
+  }
+
+  const state = interpretOperation(response.body);
+  switch (state.kind) {
+    case 'pending':
+      logEvent(log, 'info', `export ${state.status}`, runFields(polled.run));
+      return schedulePoll(polled, response.retryAfterSeconds, deps, log);
+    case 'failed':
+      return failRun(polled, state.code, `Graph reported the export failed: ${state.message} (code ${state.code})`, deps, log);
+    case 'invalid':
+      return failRun(polled, 'InvalidOperation', state.reason, deps, log);
+    case 'succeeded':
+      logEvent(log, 'info', 'export succeeded at Graph', runFields(polled.run));
+      return landExport(polled, deps, log, state.manifest);
+  }
+}

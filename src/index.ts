@@ -1,0 +1,27 @@
+/**
+ * The Functions entry point and composition root: the only module with side effects. It reads
+ * the settings once (a bad setting stops the app here, naming every problem), builds the
+ * clients, and registers the two functions. Handlers live in ./functions and take their
+ * dependencies as an argument.
+ */
+import { app } from '@azure/functions';
+import { parseSettings } from './core/settings';
+import { createDeps } from './deps';
+import { pollExport } from './functions/pollExport';
+import { startExportsOnSchedule } from './functions/startExport';
+
+const settings = parseSettings(process.env);
+const deps = createDeps(settings);
+
+app.timer('startExports', {
+  schedule: settings.exportSchedule,
+  // A past-due firing after downtime is wanted: the ledger makes it a no-op when the month landed.
+  runOnStartup: false,
+  handler: (timer, context) => startExportsOnSchedule(timer, context, deps),
+});
+
+app.storageQueue('pollExport', {
+  queueName: settings.pollQueue,
+  connection: 'AzureWebJobsStorage',
+  handler: (entry, context) => pollExport(entry, context, deps),
+});
