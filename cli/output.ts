@@ -1,0 +1,69 @@
+/** How the CLI shows runs and log lines. */
+import { MANIFEST_FILE_NAME } from '../src/core/naming';
+import type { Run } from '../src/core/run';
+import type { Deps } from '../src/deps';
+
+/** The CLI's JSON contract for one run (the last line of stdout with --json). */
+export function runSummary(run: Run, deps: Deps) {
+  const folder = run.destination?.slice(deps.destination.containerName.length + 1);
+  return {
+    runId: run.runId,
+    status: run.state,
+    operationId: run.operationId ?? null,
+    blobCount: run.blobCount ?? 0,
+    bytesCopied: run.bytesCopied,
+    destination: run.destination ?? null,
+    billingMonth: run.billingMonth,
+    currency: run.currency,
+    attributeSet: run.attributeSet,
+    manifestUrl: run.state === 'succeeded' && folder !== undefined ? deps.destination.url(`${folder}${MANIFEST_FILE_NAME}`) : null,
+    ...(run.state === 'failed' ? { error: { code: run.errorCode ?? 'unknown', message: run.errorMessage ?? '' } } : {}),
+  };
+}
+
+export function formatRunTable(runs: readonly Run[]): string {
+  if (runs.length === 0) return 'No runs recorded yet.';
+  const rows = runs.map((run) => [
+    run.startedAt.replace('T', ' ').slice(0, 19),
+    run.billingMonth,
+    run.currency,
+    run.attributeSet,
+    run.state,
+    String(run.pollCount),
+    run.state === 'succeeded' ? `${run.blobCount ?? 0} files, ${formatBytes(run.bytesCopied)}` : run.state === 'failed' ? `${run.errorCode}: ${run.errorMessage ?? ''}` : '',
+    run.runId,
+  ]);
+  const header = ['started (UTC)', 'month', 'currency', 'set', 'state', 'polls', 'result', 'run id'];
+  const widths = header.map((title, column) => Math.min(60, Math.max(title.length, ...rows.map((row) => row[column]!.length))));
+  const line = (cells: string[]) => cells.map((cell, column) => (cell.length > widths[column]! ? `${cell.slice(0, widths[column]! - 1)}…` : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** `message {json}` log lines become `  HH:MM:SS message  key=value ...`. */
+export function formatLogLine(level: string, line: string): string {
+  const time = new Date().toISOString().slice(11, 19);
+  const marker = level === 'error' ? 'ERROR ' : level === 'warning' || level === 'warn' ? 'WARN  ' : '';
+  const brace = line.indexOf(' {');
+  if (brace < 0) return `  ${time} ${marker}${line}`;
+  try {
+    const fields = JSON.parse(line.slice(brace + 1)) as Record<string, unknown>;
+    const shown = ['billingMonth', 'currency', 'state', 'pollCount', 'delaySeconds', 'blobCount', 'bytesCopied', 'reason', 'error']
+      .filter((key) => fields[key] !== undefined && fields[key] !== null && fields[key] !== '')
+      .map((key) => `${key}=${typeof fields[key] === 'string' ? fields[key] : JSON.stringify(fields[key])}`);
+    return `  ${time} ${marker}${line.slice(0, brace)}  ${shown.join(' ')}`.trimEnd();
+  } catch {
+    return `  ${time} ${marker}${line}`;
+  }
+}

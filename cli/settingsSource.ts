@@ -1,0 +1,30 @@
+/**
+ * Where the CLI finds its settings: the environment, over the `Values` of local.settings.json
+ * when that file exists (the same file `func start` reads). The environment wins.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const LOCAL_SETTINGS_FILE = 'local.settings.json';
+
+export function loadSettingsEnv(env: NodeJS.ProcessEnv, directory = process.cwd()): Record<string, string | undefined> {
+  const path = resolve(directory, LOCAL_SETTINGS_FILE);
+  if (!existsSync(path)) return { ...env };
+  let values: unknown;
+  try {
+    values = (JSON.parse(readFileSync(path, 'utf8')) as { Values?: unknown }).Values;
+  } catch (error) {
+    throw new Error(`${LOCAL_SETTINGS_FILE} is not valid JSON: ${(error as Error).message}`);
+  }
+  const fromFile: Record<string, string> = {};
+  if (values && typeof values === 'object') {
+    for (const [name, value] of Object.entries(values)) {
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') fromFile[name] = String(value);
+    }
+  }
+  const merged: Record<string, string | undefined> = { ...fromFile };
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '') merged[name] = value;
+  }
+  return merged;
+}

@@ -1,0 +1,153 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AccessToken, TokenCredential } from '@azure/identity';
+import { createGraphClient } from '../../src/adapters/graph';
+import { GraphRequestError } from '../../src/errors';
+
+const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJhdWQiOiJ0ZXN0In0.c2ln';
+
+/** A credential standing in for the managed identity: the adapter only calls getToken. */
+const credential: TokenCredential & { scopes: string[] } = {
+  scopes: [],
+  async getToken(scopes: string | string[]): Promise<AccessToken> {
+    credential.scopes.push(...(Array.isArray(scopes) ? scopes : [scopes]));
+    return { token: TOKEN, expiresOnTimestamp: Date.now() + 3600_000 };
+  },
+};
+
+interface Seen {
+  method: string;
+  url: string;
+  authorization?: string;
+  body: string;
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => { server.close(resolve); server.closeAllConnections(); })));
+  credential.scopes.length = 0;
+});
+
+async function serve(handler: (request: IncomingMessage, response: ServerResponse, seen: Seen[]) => void): Promise<{ origin: string; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      seen.push({ method: request.method ?? '', url: request.url ?? '', body, ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}) });
+      handler(request, response, seen);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+const noSleep = async () => undefined;
+
+describe('Graph client', () => {
+  it('POSTs the export with the bearer token and returns the Location', async () => {
+    const graph = await serve((_request, response) => {
+      response.writeHead(202, { location: '/v1.0/reports/partners/billing/operations/op-1' }).end();
+    });
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    const { operationUrl } = await client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+
+    expect(operationUrl).toBe(`${graph.origin}/v1.0/reports/partners/billing/operations/op-1`);
+    expect(graph.seen).toEqual([
+      { method: 'POST', url: '/v1.0/reports/partners/billing/usage/unbilled/export', authorization: `Bearer ${TOKEN}`, body: '{"currencyCode":"EUR","billingPeriod":"last","attributeSet":"full"}' },
+    ]);
+    expect(credential.scopes).toEqual([`${graph.origin}/.default`]);
+  });
+
+  it('refuses an operation Location on another origin', async () => {
+    const other = await serve((_request, response) => response.writeHead(200).end('{}'));
+    const graph = await serve((_request, response) => response.writeHead(202, { location: `${other.origin}/steal` }).end());
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    const failure = client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+
+    await expect(failure).rejects.toThrow(/operation Location '.*\/steal' is not on the Graph origin .*; refusing to send it the token/);
+    await expect(failure).rejects.toMatchObject({ code: 'ForeignOrigin', transient: false });
+  });
+
+  it('never sends the token to another origin, even through a redirect', async () => {
+    const other = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}'));
+    const graph = await serve((_request, response) => response.writeHead(302, { location: `${other.origin}/op` }).end());
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    await expect(client.get(`${graph.origin}/v1.0/reports/partners/billing/operations/1`)).rejects.toMatchObject({ code: 'ForeignOrigin' });
+    await expect(client.get(`${other.origin}/op`)).rejects.toMatchObject({ code: 'ForeignOrigin' });
+    expect(other.seen).toEqual([]);
+  });
+
+  it('follows a redirect on the Graph origin', async () => {
+    const graph = await serve((request, response) => {
+      if (request.url === '/v1.0/old') response.writeHead(307, { location: '/v1.0/new' }).end();
+      else response.writeHead(200, { 'content-type': 'application/json', 'retry-after': '7' }).end('{"status":"running"}');
+    });
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    expect(await client.get(`${graph.origin}/v1.0/old`)).toEqual({ body: { status: 'running' }, retryAfterSeconds: 7 });
+    expect(graph.seen.map((s) => s.url)).toEqual(['/v1.0/old', '/v1.0/new']);
+  });
+
+  it('retries a throttled call in process, honouring a short Retry-After', async () => {
+    const waits: number[] = [];
+    const graph = await serve((_request, response, seen) => {
+      if (seen.length < 3) response.writeHead(seen.length === 1 ? 429 : 503, { 'retry-after': '2', 'content-type': 'application/json' }).end('{"error":{"code":"TooManyRequests","message":"slow down"}}');
+      else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
+    });
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: async (ms) => void waits.push(ms) });
+
+    expect((await client.get(`${graph.origin}/v1.0/op`)).body).toEqual({ status: 'running' });
+    expect(graph.seen).toHaveLength(3);
+    expect(waits.every((ms) => ms >= 2000)).toBe(true);
+  });
+
+  it('hands a long Retry-After to the caller instead of sleeping', async () => {
+    const graph = await serve((_request, response) => response.writeHead(429, { 'retry-after': '120' }).end());
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    await expect(client.get(`${graph.origin}/v1.0/op`)).rejects.toMatchObject({ transient: true, details: { status: 429, retryAfterSeconds: 120 } });
+    expect(graph.seen).toHaveLength(1);
+  });
+
+  it("fails a permanent error at once with Graph's own code and message", async () => {
+    const graph = await serve((_request, response) =>
+      response.writeHead(403, { 'content-type': 'application/json' }).end('{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}'),
+    );
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    const failure = client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    await expect(failure).rejects.toBeInstanceOf(GraphRequestError);
+    await expect(failure).rejects.toThrow(/failed with 403 Authorization_RequestDenied: Insufficient privileges to complete the operation\./);
+    expect(graph.seen).toHaveLength(1);
+  });
+
+  it('times out a call that never answers, as a transient failure', async () => {
+    const graph = await serve(() => undefined);
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, timeoutMs: 200, attempts: 2, sleep: noSleep });
+
+    await expect(client.get(`${graph.origin}/v1.0/op`)).rejects.toMatchObject({ code: 'Timeout', transient: true });
+    expect(graph.seen).toHaveLength(2);
+  });
+
+  it('requires 202 with a Location from the export POST', async () => {
+    const graph = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    await expect(client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' })).rejects.toThrow(/answered 200 without a Location header: expected 202 Accepted with Location/);
+  });
+
+  it('reports a body that is not JSON without echoing secrets', async () => {
+    const graph = await serve((_request, response) => response.writeHead(200).end(`<html>oops https://x.blob.core.windows.net/c?sig=SECRETSIG</html>`));
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    const failure = client.get(`${graph.origin}/v1.0/op`);
+    await expect(failure).rejects.toMatchObject({ code: 'InvalidJson' });
+    await expect(failure).rejects.not.toThrow(/SECRETSIG/);
+  });
+});

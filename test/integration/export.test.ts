@@ -1,0 +1,221 @@
+/**
+ * The real flow, end to end: timer handler → real queue → queue handler (run the way the host
+ * runs it) → server-side copies → manifest.json, against Azurite, the managed-identity endpoint
+ * and the Partner Billing emulator. Nothing of ours is mocked.
+ */
+import type { Timer } from '@azure/functions';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BILLING_SOURCE_ACCOUNT, startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
+import { MANIFEST_FILE_NAME } from '../../src/core/naming';
+import { pollExport } from '../../src/functions/pollExport';
+import { startExport, startExportsOnSchedule } from '../../src/functions/startExport';
+import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
+
+let cloud: LocalCloud;
+beforeAll(async () => {
+  cloud = await startLocalCloud();
+});
+afterAll(async () => {
+  await cloud?.stop();
+});
+
+const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('base64');
+
+async function sourceBytes(rootDirectory: string, name: string): Promise<Buffer> {
+  const source = BlobServiceClient.fromConnectionString(cloud.azurite.connectionString(BILLING_SOURCE_ACCOUNT));
+  const [container, ...folder] = rootDirectory.slice(cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT).length + 1).split('/');
+  return source.getContainerClient(container!).getBlobClient(`${folder.join('/')}/${name}`).downloadToBuffer();
+}
+
+function start(app: TestApp, currency: string, overrides: { force?: boolean } = {}) {
+  return startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides }, app.deps, app.context('startExports'));
+}
+
+describe('the monthly export', () => {
+  it('lands every file of every currency, verified, with manifest.json last', async () => {
+    cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 40 });
+    const app = createTestApp(cloud, { EXPORT_CURRENCIES: 'EUR,USD' });
+    const exportsBefore = cloud.billing.exports().length;
+
+    await startExportsOnSchedule(timer, app.context('startExports'), app.deps);
+    const result = await app.work();
+
+    const exports = cloud.billing.exports().slice(exportsBefore);
+    expect(exports.map((e) => e.body.currencyCode).sort()).toEqual(['EUR', 'USD']);
+    expect(result.runs.map((run) => run.state)).toEqual(['succeeded', 'succeeded']);
+    for (const exported of exports) {
+      const run = result.runs.find((r) => r.currency === exported.body.currencyCode)!;
+      const folder = `unbilled-usage/${exported.billingMonth}/${exported.body.currencyCode}/full/${exported.eTag}/`;
+      expect(run).toMatchObject({ destination: `${app.deps.destination.containerName}/${folder}`, blobCount: 3, bytesCopied: exported.totalBytes, manifestETag: exported.eTag });
+      expect(run.pollCount).toBeGreaterThanOrEqual(3);
+      for (const name of exported.blobNames) {
+        expect(md5(await readBlob(app, `${folder}${name}`))).toBe(md5(await sourceBytes(exported.rootDirectory, name)));
+      }
+      const manifestText = (await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString('utf8');
+      expect(manifestText).not.toMatch(/sig=|sv=|se=/);
+      const manifest = JSON.parse(manifestText);
+      expect(manifest).toMatchObject({
+        runId: run.runId,
+        kind: 'unbilled-usage',
+        billingMonth: exported.billingMonth,
+        currency: exported.body.currencyCode,
+        attributeSet: 'full',
+        operationId: exported.operationId,
+        eTag: exported.eTag,
+        partnerTenantId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        schemaVersion: '2',
+        dataFormat: 'compressedJSON',
+        exportedAt: expect.any(String),
+        copiedAt: expect.any(String),
+        blobCount: 3,
+        byteCount: exported.totalBytes,
+      });
+      expect(manifest.blobs.map((b: { name: string }) => b.name)).toEqual(exported.blobNames);
+      expect(manifest.blobs.every((b: { byteCount: number; partitionValue: string }) => b.byteCount > 0 && b.partitionValue === 'default')).toBe(true);
+    }
+    expect(cloud.billing.requests().every((request) => request.authorized)).toBe(true);
+  });
+
+  it('records a failed export with Graph’s code and message, and writes nothing', async () => {
+    cloud.billing.setScenario({ outcome: 'failed' });
+    const app = createTestApp(cloud);
+
+    const { run } = await start(app, 'GBP');
+    const result = await app.work({ runIds: [run.runId] });
+
+    expect(result.runs[0]).toMatchObject({ state: 'failed', errorCode: '5000', errorMessage: 'Graph reported the export failed: No data available (code 5000)' });
+    expect(await listBlobs(app)).toEqual([]);
+    expect(app.logs.some((line) => line.startsWith('error: run failed') && line.includes('"errorCode":"5000"'))).toBe(true);
+  });
+
+  it.each([
+    ['an inline manifest and the "completed" status', { manifestDelivery: 'inline', successStatus: 'completed' }],
+    ['a navigation link and the "Succeeded" status', { manifestDelivery: 'link', successStatus: 'Succeeded' }],
+  ] as const)('accepts %s', async (_case, scenario) => {
+    cloud.billing.setScenario({ ...scenario, fileCount: 2, rowsPerFile: 10, retryAfterSeconds: null });
+    const app = createTestApp(cloud);
+
+    const { run } = await start(app, scenario.manifestDelivery === 'inline' ? 'CHF' : 'SEK');
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded', blobCount: 2 });
+    expect((await listBlobs(app)).filter((name) => name.endsWith(MANIFEST_FILE_NAME))).toHaveLength(1);
+  });
+
+  it('resumes after a restart in the middle, from the ledger and the queue', async () => {
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 10, runningPolls: 3 });
+    const first = createTestApp(cloud);
+    const { run } = await start(first, 'NOK');
+
+    const interrupted = await first.work({ runIds: [run.runId], maxMessages: 2 });
+    expect(interrupted.runs[0]!.state).toBe('polling');
+
+    // A new process: new clients, same queue, container and ledger.
+    const second = createTestApp(cloud, { POLL_QUEUE: first.deps.queue.name, PARTNER_CONTAINER: first.deps.destination.containerName });
+    const resumed = await second.work({ runIds: [run.runId] });
+
+    expect(resumed.runs[0]).toMatchObject({ state: 'succeeded', blobCount: 2 });
+    expect(cloud.billing.exports().filter((e) => e.operationId === run.operationId)).toHaveLength(1);
+  });
+
+  it('starts no second export for a month that is running or has landed', async () => {
+    cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5 });
+    const app = createTestApp(cloud);
+    const before = cloud.billing.exports().length;
+
+    const first = await start(app, 'DKK');
+    const duringRun = await start(app, 'DKK');
+    await app.work({ runIds: [first.run.runId] });
+    const afterLanding = await start(app, 'DKK');
+
+    expect(first.kind).toBe('started');
+    expect(duringRun).toMatchObject({ kind: 'skipped', run: { runId: first.run.runId } });
+    expect(afterLanding).toMatchObject({ kind: 'skipped', reason: expect.stringContaining('already landed') });
+    expect(cloud.billing.exports().length - before).toBe(1);
+
+    const forced = await start(app, 'DKK', { force: true });
+    expect(forced.kind).toBe('started');
+    await app.work({ runIds: [forced.run.runId] });
+  });
+
+  it('lets only one of two simultaneous firings start the export', async () => {
+    cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5 });
+    const app = createTestApp(cloud);
+    const before = cloud.billing.exports().length;
+
+    const outcomes = await Promise.all([start(app, 'PLN'), start(app, 'PLN'), start(app, 'PLN')]);
+
+    expect(outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
+    expect(cloud.billing.exports().length - before).toBe(1);
+    await app.work({ runIds: [outcomes.find((o) => o.kind === 'started')!.run.runId] });
+  });
+
+  it('ignores duplicate deliveries of a poll message', async () => {
+    cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5, runningPolls: 4, notStartedPolls: 0 });
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'CZK');
+    const message = { v: 1, runId: run.runId, seq: run.seq };
+    const polls = () => cloud.billing.requests().filter((r) => r.path.endsWith(`/operations/${run.operationId}`)).length;
+
+    await Promise.all([pollExport(message, app.context(), app.deps), pollExport(message, app.context(), app.deps)]);
+
+    expect(polls()).toBe(2);
+    expect(app.logs.filter((line) => line.includes('next poll scheduled'))).toHaveLength(2); // the start's, and one of the two deliveries'
+    expect(app.logs.some((line) => line.includes('another worker advanced this run; standing down'))).toBe(true);
+    const stored = (await app.deps.ledger.getRun(run.runId))!.run;
+    expect(stored.seq).toBe(run.seq + 1);
+    await pollExport(message, app.context(), app.deps);
+    expect(app.logs.some((line) => line.includes('stale message dropped'))).toBe(true);
+    await app.work({ runIds: [run.runId] });
+  });
+
+  it('moves a malformed message to the poison queue, saying why, and carries on', async () => {
+    const app = createTestApp(cloud);
+    await app.deps.ready();
+    const queue = app.clients.queueService.getQueueClient(app.deps.queue.name);
+    await queue.sendMessage(Buffer.from('{"hello":"world"}').toString('base64'));
+    await queue.sendMessage('this is not base64!');
+
+    const result = await app.work({ maxMessages: 2 });
+
+    const poison = await app.clients.queueService.getQueueClient(`${app.deps.queue.name}-poison`).receiveMessages({ numberOfMessages: 10 });
+    expect(poison.receivedMessageItems).toHaveLength(2);
+    expect(result.messagesProcessed).toBe(2);
+    expect(app.logs.some((line) => /message moved to the poison queue .*'v' is missing: expected 1/.test(line))).toBe(true);
+    expect(app.logs.some((line) => line.includes('is not base64; moved to the poison queue'))).toBe(true);
+  });
+
+  it('gives up at the deadline with a reason that names the setting', async () => {
+    cloud.billing.setScenario({ runningPolls: 1000, retryAfterSeconds: null });
+    const app = createTestApp(cloud, { EXPORT_DEADLINE_SECONDS: '2' });
+
+    const { run } = await start(app, 'HUF');
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'failed', errorCode: 'DeadlineExceeded', errorMessage: expect.stringContaining('EXPORT_DEADLINE_SECONDS (2 s)') });
+  });
+
+  it('refuses a manifest whose files live on a host that is not allowed, writing nothing', async () => {
+    cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5 });
+    const app = createTestApp(cloud, { EXPORT_SOURCE_HOSTS: '.blob.core.windows.net' });
+
+    const { run } = await start(app, 'JPY');
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'failed', errorCode: 'InvalidManifest', errorMessage: expect.stringContaining("host '127.0.0.1' is not allowed by EXPORT_SOURCE_HOSTS") });
+    expect(await listBlobs(app)).toEqual([]);
+  });
+
+  it('keeps tokens and SAS signatures out of logs and the ledger', async () => {
+    const issued = cloud.authority.issued();
+    expect(issued.length).toBeGreaterThan(0);
+    const app = createTestApp(cloud);
+    const runs = JSON.stringify(await app.deps.ledger.listRuns());
+    const everything = `${runs}\n${app.logs.join('\n')}`;
+    for (const token of issued) expect(everything).not.toContain(token.split('.')[2]);
+    expect(everything).not.toMatch(/[?&]sig=/);
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * The app wired to a local cloud (real Azurite, identity endpoint and billing emulator), with
+ * every log line captured. Each app gets its own queue and container, so tests in one file
+ * share the cloud without seeing each other's messages.
+ */
+import { InvocationContext } from '@azure/functions';
+import { randomUUID } from 'node:crypto';
+import { createStorageClients, type StorageClients } from '../../src/adapters/storageClients';
+import { parseSettings } from '../../src/core/settings';
+import { createDeps, type Deps } from '../../src/deps';
+import { runWorker, type WorkerOptions, type WorkerResult } from '../../cli/worker';
+import type { LocalCloud } from '../../emulator/localCloud';
+
+export interface TestApp {
+  readonly deps: Deps;
+  readonly clients: StorageClients;
+  readonly logs: string[];
+  context(functionName?: string): InvocationContext;
+  work(options?: WorkerOptions): Promise<WorkerResult>;
+}
+
+/** Worker settings like host.json's, with no waiting between failed deliveries. */
+export const fastHost = { maxDequeueCount: 5, visibilityTimeoutSeconds: 0, leaseSeconds: 60, batchSize: 8, idlePollMs: 50 };
+
+export function createTestApp(cloud: LocalCloud, overrides: Record<string, string> = {}): TestApp {
+  process.env.IDENTITY_ENDPOINT = cloud.settings.IDENTITY_ENDPOINT;
+  process.env.IDENTITY_HEADER = cloud.settings.IDENTITY_HEADER;
+  const suffix = randomUUID().slice(0, 8);
+  const settings = parseSettings({
+    ...cloud.settings,
+    EXPORT_CURRENCIES: 'EUR',
+    POLL_QUEUE: `polls-${suffix}`,
+    PARTNER_CONTAINER: `exports-${suffix}`,
+    POLL_INITIAL_DELAY_SECONDS: '1',
+    POLL_MAX_DELAY_SECONDS: '1',
+    ...overrides,
+  });
+  const deps = createDeps(settings);
+  const clients = createStorageClients(settings);
+  const logs: string[] = [];
+  const context = (functionName = 'test') =>
+    new InvocationContext({ functionName, logHandler: (level, ...args) => logs.push(`${level}: ${args.map(String).join(' ')}`) });
+  return {
+    deps,
+    clients,
+    logs,
+    context,
+    work: (options = {}) => runWorker(deps, clients.queueService, { host: fastHost, onLog: (level, line) => logs.push(`${level}: ${line}`), ...options }),
+  };
+}
+
+export async function readBlob(app: TestApp, path: string): Promise<Buffer> {
+  return app.clients.destinationContainer.getBlobClient(path).downloadToBuffer();
+}
+
+export async function listBlobs(app: TestApp): Promise<string[]> {
+  const names: string[] = [];
+  for await (const blob of app.clients.destinationContainer.listBlobsFlat()) names.push(blob.name);
+  return names.sort();
+}
