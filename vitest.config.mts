@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', './test/summaryReporter.ts'],
     // Integration tests start real Azurite and emulator processes: give them room on 2 cores.
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -1,0 +1,72 @@
+/**
+ * The deployed entry point, loaded the way the Functions Node.js worker loads it: package.json
+ * `main`, compiled, with `@azure/functions-core` (which only the worker provides) standing in
+ * to capture the registrations the host would receive. Core Tools is not needed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import packageJson from '../package.json';
+
+const root = resolve(__dirname, '..');
+let outDir: string;
+
+beforeAll(() => {
+  outDir = mkdtempSync(join(tmpdir(), 'pbe-build-'));
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir], { cwd: root });
+});
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+const LOAD_LIKE_THE_WORKER = `
+const Module = require('node:module');
+const registrations = [];
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (request === '@azure/functions-core') {
+    return {
+      setProgrammingModel() {},
+      registerFunction(metadata) { registrations.push(metadata); return { dispose() {} }; },
+      registerHook() { return { dispose() {} }; },
+      log() {},
+    };
+  }
+  return load.call(this, request, ...rest);
+};
+require(process.argv[1]);
+process.stdout.write(JSON.stringify(registrations));
+`;
+
+function loadEntry(env: Record<string, string>) {
+  // The compiled entry resolves its dependencies from the project's node_modules.
+  const entry = join(outDir, packageJson.main.replace(/^dist\//, ''));
+  return spawnSync(process.execPath, ['-e', LOAD_LIKE_THE_WORKER, entry], { env: { PATH: process.env.PATH ?? '', NODE_PATH: join(root, 'node_modules'), ...env }, encoding: 'utf8' });
+}
+
+describe('the Functions entry point', () => {
+  it('registers the timer and the queue function with the configured bindings', () => {
+    const result = loadEntry({
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      PARTNER_STORAGE: 'UseDevelopmentStorage=true',
+      EXPORT_CURRENCIES: 'EUR,USD',
+      EXPORT_SCHEDULE: '0 30 5 4 * *',
+      POLL_QUEUE: 'my-polls',
+    });
+    expect(result.status, result.stderr).toBe(0);
+    const registrations = JSON.parse(result.stdout) as Array<{ name: string; bindings: Record<string, Record<string, unknown>> }>;
+    expect(registrations.map((r) => r.name)).toEqual(['startExports', 'pollExport']);
+    const [timer, queue] = registrations;
+    expect(Object.values(timer!.bindings)).toContainEqual(expect.objectContaining({ type: 'timerTrigger', direction: 'in', schedule: '0 30 5 4 * *', runOnStartup: false }));
+    expect(Object.values(queue!.bindings)).toContainEqual(expect.objectContaining({ type: 'queueTrigger', direction: 'in', queueName: 'my-polls', connection: 'AzureWebJobsStorage' }));
+  });
+
+  it('stops the app at start with one message naming every bad setting', () => {
+    const result = loadEntry({ EXPORT_CURRENCIES: 'EURO' });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('Invalid app settings:');
+    expect(result.stderr).toContain('AzureWebJobsStorage is missing');
+    expect(result.stderr).toContain('PARTNER_STORAGE is missing');
+    expect(result.stderr).toContain("EXPORT_CURRENCIES is 'EURO'");
+  });
+});
