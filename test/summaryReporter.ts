@@ -2,7 +2,7 @@
  * Ends the test output with one plain line, `Tests: N passed, N failed, N skipped`, which CI
  * reads as the run's closing count (it does not parse vitest's own summary).
  */
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, TestModule } from 'vitest/node' with { 'resolution-mode': 'import' };
 
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {

@@ -23,6 +23,13 @@ import { failRun, handleGraphFailure, operationUrlOf } from './runSteps';
 export const COPY_CONCURRENCY = 16;
 /** Landing attempts that hit transient storage trouble before the run fails. */
 export const MAX_LANDING_ATTEMPTS = 5;
+/**
+ * What storage answers when a source SAS has expired: Azure says AuthenticationFailed, Azurite
+ * AuthorizationFailure, and a copy whose source cannot be read CannotVerifyCopySource. A resumed
+ * landing brings a fresh SAS; if the cause is permanent (a firewall, the destination's copy scope)
+ * the run fails with this code after MAX_LANDING_ATTEMPTS.
+ */
+const SAS_MAY_HAVE_EXPIRED = new Set(['AuthenticationFailed', 'AuthorizationFailure', 'CannotVerifyCopySource']);
 /** Our manifest.json format. */
 export const MANIFEST_FORMAT = 'partner-billing-export/1';
 
@@ -141,7 +148,7 @@ async function retryOrFail(stored: StoredRun, thrown: unknown, deps: Deps, log: 
   const code = error instanceof RestError ? (error.code ?? `Http${status}`) : error.name;
   const passing =
     error instanceof VerificationError ||
-    (error instanceof RestError && (status === undefined || status === 408 || status === 429 || status >= 500 || code === 'AuthenticationFailed'));
+    (error instanceof RestError && (status === undefined || status === 408 || status === 429 || status >= 500 || SAS_MAY_HAVE_EXPIRED.has(code)));
   const attempts = (stored.run.landingAttempts ?? 0) + 1;
   if (!passing || attempts >= MAX_LANDING_ATTEMPTS) {
     const why = passing ? ` (after ${attempts} attempts)` : '';

@@ -1,0 +1,351 @@
+/**
+ * A local stand-in for the Microsoft Graph partner billing export API, unbilled usage only:
+ * POST the export (202 + Location), poll the operation, read the manifest, download the files
+ * from the "Microsoft side" storage account (an Azurite account) with the manifest's SAS.
+ * Shapes follow the documented examples (reference sections 1-3):
+ * https://learn.microsoft.com/graph/api/resources/partners-billing-api-overview
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { resolveScenario, type BillingScenario } from './billingScenario';
+import {
+  billingMonthOf,
+  EXPORT_CONTAINER,
+  planExport,
+  readListSas,
+  uploadExport,
+  type ExportPlan,
+  type UnbilledUsageExportRequest,
+} from './exportFiles';
+import { ExportOperation } from './exportOperation';
+import { parseExportRequest } from './exportRequest';
+import { closeServer, listenOnLoopback, LOOPBACK_HOST, readBody, RequestBodyTooLargeError, sendJson } from './httpServer';
+import type { TokenAuthority, TokenClaims, TokenVerification } from './tokens';
+
+export { DEFAULT_SCENARIO, type BillingScenario } from './billingScenario';
+
+export interface BillingEmulatorOptions {
+  /** Verifies the bearer tokens; they must be issued for this emulator's origin. */
+  authority: TokenAuthority;
+  /** The storage account the exported files are written to and read from with the manifest SAS. */
+  source: {
+    /** e.g. http://127.0.0.1:10000/msbilling */
+    blobEndpoint: string;
+    accountName: string;
+    accountKey: string;
+  };
+  /** Overrides of DEFAULT_SCENARIO for the exports POSTed until setScenario is called. */
+  scenario?: Partial<BillingScenario>;
+  /** The clock for billing months, snapshot folders, readiness, timestamps and SAS expiry. @default () => new Date() */
+  now?: () => Date;
+  /** Receives one line per request (method, path, status) and upload failures. Nothing is logged by default. */
+  log?: (line: string) => void;
+}
+
+export interface ExportRecord {
+  operationId: string;
+  /** The request as accepted: currencyCode upper-cased, attributeSet defaulted. */
+  body: UnbilledUsageExportRequest;
+  /** YYYY-MM */
+  billingMonth: string;
+  outcome: BillingScenario['outcome'];
+  /** The manifest's rootDirectory; '' when the outcome is 'failed' (no files are produced). */
+  rootDirectory: string;
+  /** The manifest's blobs[].name values, in order. */
+  blobNames: string[];
+  eTag: string;
+  /** Sum of the gzip file sizes. */
+  totalBytes: number;
+}
+
+export interface RequestRecord {
+  method: string;
+  /** The path, without the query string. */
+  path: string;
+  /** Whether the request carried a bearer token this emulator accepts. */
+  authorized: boolean;
+}
+
+export interface BillingEmulator {
+  /** http://127.0.0.1:<port>/v1.0: the value for GRAPH_BASE_URL. */
+  baseUrl: string;
+  /** http://127.0.0.1:<port>: the token audience (scope `${origin}/.default`). */
+  origin: string;
+  /** Replaces the scenario (over the defaults, not over the previous scenario) for later exports. */
+  setScenario(scenario: Partial<BillingScenario>): void;
+  exports(): ExportRecord[];
+  requests(): RequestRecord[];
+  /** Stops listening, aborts uploads in flight and waits for them to settle. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+const API_ROOT = '/v1.0';
+const BILLING_ROOT = `${API_ROOT}/reports/partners/billing`;
+const EXPORT_PATHS = new Set([
+  `${BILLING_ROOT}/usage/unbilled/export`,
+  // The namespace-qualified form the generated Graph SDKs call.
+  `${BILLING_ROOT}/usage/unbilled/microsoft.graph.partners.billing.export`,
+]);
+const OPERATION_PATH = /^\/v1\.0\/reports\/partners\/billing\/operations\/([^/]+)$/;
+const MANIFEST_PATH = /^\/v1\.0\/reports\/partners\/billing\/manifests\/([^/]+)$/;
+const MAX_BODY_BYTES = 64 * 1024;
+const ODATA_TYPE = '#microsoft.graph.partners.billing';
+
+type Route = { kind: 'export'; method: 'POST' } | { kind: 'operation' | 'manifest'; method: 'GET'; id: string };
+
+interface TrackedExport {
+  operation: ExportOperation;
+  partnerTenantId: string;
+  record: ExportRecord;
+}
+
+/** A manifest, published when its operation first reports success. */
+interface PublishedManifest {
+  id: string;
+  createdAt: Date;
+  partnerTenantId: string;
+  plan: ExportPlan;
+  sasLifetimeSeconds: number;
+}
+
+export async function startBillingEmulator(options: BillingEmulatorOptions): Promise<BillingEmulator> {
+  const { authority, source } = options;
+  const now = options.now ?? (() => new Date());
+  const log = options.log ?? (() => undefined);
+  const credential = new StorageSharedKeyCredential(source.accountName, source.accountKey);
+  const sourceBlobEndpoint = source.blobEndpoint.replace(/\/+$/, '');
+  const container = new ContainerClient(`${sourceBlobEndpoint}/${EXPORT_CONTAINER}`, credential);
+
+  let scenario = resolveScenario(options.scenario);
+  const exportsById = new Map<string, TrackedExport>();
+  const manifestsById = new Map<string, PublishedManifest>();
+  const requestLog: RequestRecord[] = [];
+  const uploadsInFlight = new Set<Promise<void>>();
+  const stopUploads = new AbortController();
+
+  // The handler is attached after listen() because it needs the origin, which includes the port.
+  const server = createServer();
+  const port = await listenOnLoopback(server);
+  const origin = `http://${LOOPBACK_HOST}:${port}`;
+
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    handle(request, response).catch((error: unknown) => {
+      log(`${request.method} ${request.url} failed: ${errorMessage(error)}`);
+      if (!response.headersSent) sendGraphError(response, 500, 'InternalServerError', 'The emulator failed to handle the request.');
+      else response.destroy();
+    });
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const method = request.method ?? 'GET';
+    const path = new URL(request.url ?? '/', origin).pathname;
+    const verification = verifyBearer(request.headers.authorization);
+    requestLog.push({ method, path, authorized: verification.ok });
+    response.setHeader('request-id', randomUUID());
+    const clientRequestId = request.headers['client-request-id'];
+    if (typeof clientRequestId === 'string') response.setHeader('client-request-id', clientRequestId);
+    response.on('finish', () => log(`${method} ${path} -> ${response.statusCode}`));
+
+    const route = routeOf(path);
+    if (!route) {
+      const emulated = `POST ${BILLING_ROOT}/usage/unbilled/export, GET ${BILLING_ROOT}/operations/{id}, GET ${BILLING_ROOT}/manifests/{id}`;
+      return sendGraphError(response, 404, 'ResourceNotFound', `No emulated Graph resource at ${path}. Emulated: ${emulated}.`);
+    }
+    if (method !== route.method) {
+      const message = `${method} is not supported on ${path}; use ${route.method}.`;
+      return sendGraphError(response, 405, 'MethodNotAllowed', message, { Allow: route.method });
+    }
+    if (!verification.ok) {
+      return sendGraphError(response, 401, 'InvalidAuthenticationToken', verification.reason, { 'WWW-Authenticate': 'Bearer' });
+    }
+
+    switch (route.kind) {
+      case 'export':
+        return startExport(request, response, verification.claims);
+      case 'operation':
+        return answerOperation(response, route.id);
+      case 'manifest':
+        return answerManifest(response, route.id);
+    }
+  }
+
+  function verifyBearer(authorization: string | undefined): TokenVerification {
+    if (!authorization) return { ok: false, reason: 'Access token is empty.' };
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization);
+    if (!match) return { ok: false, reason: 'The Authorization header must be "Bearer <access token>".' };
+    const result = authority.verify(match[1]!, origin);
+    return result.ok ? result : { ok: false, reason: `Access token validation failure: ${result.reason}.` };
+  }
+
+  async function startExport(request: IncomingMessage, response: ServerResponse, claims: TokenClaims): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(request, MAX_BODY_BYTES));
+    } catch (error) {
+      if (error instanceof RequestBodyTooLargeError) {
+        return sendGraphError(response, 413, 'RequestEntityTooLarge', `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+      }
+      return sendGraphError(response, 400, 'BadRequest', `The request body is not valid JSON: ${errorMessage(error)}`);
+    }
+    const parsed = parseExportRequest(body);
+    if (!parsed.ok) return sendGraphError(response, 400, 'BadRequest', parsed.message);
+
+    const requestedAt = now();
+    const exportScenario = scenario;
+    const partnerTenantId = claims.tid;
+    const plan =
+      exportScenario.outcome === 'succeeded'
+        ? planExport({ request: parsed.request, scenario: exportScenario, partnerTenantId, requestedAt })
+        : undefined;
+    const operation = new ExportOperation(requestedAt, exportScenario, plan);
+    exportsById.set(operation.id, {
+      operation,
+      partnerTenantId,
+      record: {
+        operationId: operation.id,
+        body: parsed.request,
+        billingMonth: billingMonthOf(parsed.request.billingPeriod, requestedAt),
+        outcome: exportScenario.outcome,
+        rootDirectory: plan ? rootDirectoryOf(plan) : '',
+        blobNames: plan ? plan.files.map((file) => file.name) : [],
+        eTag: plan?.eTag ?? '',
+        totalBytes: plan?.totalBytes ?? 0,
+      },
+    });
+    if (plan) upload(operation, plan);
+
+    response.writeHead(202, { Location: `${origin}${BILLING_ROOT}/operations/${operation.id}`, 'Content-Length': 0 });
+    response.end();
+  }
+
+  function upload(operation: ExportOperation, plan: ExportPlan): void {
+    const uploading = uploadExport(container, plan.files, stopUploads.signal).then(
+      () => operation.filesUploaded(now()),
+      (error: unknown) => {
+        log(`upload of export ${operation.id} failed: ${errorMessage(error)}`);
+        operation.uploadFailed(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+    uploadsInFlight.add(uploading);
+    void uploading.finally(() => uploadsInFlight.delete(uploading));
+  }
+
+  function answerOperation(response: ServerResponse, id: string): void {
+    const tracked = exportsById.get(id);
+    if (!tracked) return sendGraphError(response, 404, 'ResourceNotFound', `Operation '${id}' was not found.`);
+    const { operation, partnerTenantId } = tracked;
+    const state = operation.poll(now());
+    const common = {
+      id: operation.id,
+      status: state.status,
+      createdDateTime: dateTimeWithoutZone(operation.createdAt),
+      lastActionDateTime: dateTimeWithSevenDigits(operation.lastActionAt),
+    };
+
+    if (state.kind === 'pending') {
+      const { retryAfterSeconds } = operation.scenario;
+      const headers = retryAfterSeconds === null ? {} : { 'Retry-After': String(retryAfterSeconds) };
+      return sendJson(response, 200, { '@odata.type': `${ODATA_TYPE}.runningOperation`, ...common }, headers);
+    }
+    if (state.kind === 'failed') {
+      return sendJson(response, 200, { '@odata.type': `${ODATA_TYPE}.failedOperation`, ...common, error: state.error });
+    }
+    const manifest: PublishedManifest = {
+      id: operation.manifestId,
+      createdAt: state.uploadedAt,
+      partnerTenantId,
+      plan: state.plan,
+      sasLifetimeSeconds: operation.scenario.sasLifetimeSeconds,
+    };
+    manifestsById.set(manifest.id, manifest);
+    const resourceLocation =
+      operation.scenario.manifestDelivery === 'inline'
+        ? { resourceLocation: manifestBody(manifest) }
+        : { 'resourceLocation@odata.navigationLink': `${origin}${BILLING_ROOT}/manifests/${manifest.id}` };
+    sendJson(response, 200, { '@odata.type': `${ODATA_TYPE}.exportSuccessOperation`, ...common, ...resourceLocation });
+  }
+
+  function answerManifest(response: ServerResponse, id: string): void {
+    const manifest = manifestsById.get(id);
+    if (!manifest) return sendGraphError(response, 404, 'ResourceNotFound', `Manifest '${id}' was not found.`);
+    sendJson(response, 200, manifestBody(manifest));
+  }
+
+  /** The documented manifest (reference 3.1/3.2), with a SAS minted for this response. */
+  function manifestBody({ id, createdAt, partnerTenantId, plan, sasLifetimeSeconds }: PublishedManifest): Record<string, unknown> {
+    const sasExpiresOn = new Date(now().getTime() + sasLifetimeSeconds * 1000);
+    return {
+      id,
+      schemaVersion: '2',
+      dataFormat: 'compressedJSON',
+      createdDateTime: createdAt.toISOString(),
+      eTag: plan.eTag,
+      partnerTenantId,
+      rootDirectory: rootDirectoryOf(plan),
+      sasToken: readListSas(credential, EXPORT_CONTAINER, sasExpiresOn),
+      partitionType: 'default',
+      blobCount: plan.files.length,
+      blobs: plan.files.map((file) => ({ name: file.name, partitionValue: 'default' })),
+    };
+  }
+
+  function rootDirectoryOf(plan: ExportPlan): string {
+    return `${sourceBlobEndpoint}/${EXPORT_CONTAINER}/${plan.directory}`;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    baseUrl: `${origin}${API_ROOT}`,
+    origin,
+    setScenario: (overrides) => {
+      scenario = resolveScenario(overrides);
+    },
+    exports: () =>
+      [...exportsById.values()].map(({ record }) => ({ ...record, body: { ...record.body }, blobNames: [...record.blobNames] })),
+    requests: () => requestLog.map((entry) => ({ ...entry })),
+    stop: () => {
+      stopping ??= (async () => {
+        await closeServer(server);
+        // Nobody can ask for these files any more; and a stalled storage account must not stall stop().
+        stopUploads.abort();
+        await Promise.allSettled([...uploadsInFlight]);
+      })();
+      return stopping;
+    },
+  };
+}
+
+function routeOf(path: string): Route | undefined {
+  if (EXPORT_PATHS.has(path)) return { kind: 'export', method: 'POST' };
+  const operation = OPERATION_PATH.exec(path);
+  if (operation) return { kind: 'operation', method: 'GET', id: operation[1]! };
+  const manifest = MANIFEST_PATH.exec(path);
+  if (manifest) return { kind: 'manifest', method: 'GET', id: manifest[1]! };
+  return undefined;
+}
+
+/** The Graph error envelope. */
+function sendGraphError(response: ServerResponse, status: number, code: string, message: string, headers: OutgoingHttpHeaders = {}): void {
+  const innerError = { date: dateTimeWithoutFraction(new Date()), 'request-id': response.getHeader('request-id') };
+  sendJson(response, status, { error: { code, message, innerError } }, headers);
+}
+
+/** "2023-03-09T08:12:53": createdDateTime as the docs show it, without a zone designator. */
+function dateTimeWithoutZone(date: Date): string {
+  return date.toISOString().slice(0, 19);
+}
+
+/** "2023-03-09T08:12:53Z" */
+function dateTimeWithoutFraction(date: Date): string {
+  return `${dateTimeWithoutZone(date)}Z`;
+}
+
+/** "2023-03-09T08:37:48.5040000Z": .NET's round-trip format, as lastActionDateTime is documented. */
+function dateTimeWithSevenDigits(date: Date): string {
+  return date.toISOString().replace('Z', '0000Z');
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

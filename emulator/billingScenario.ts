@@ -1,0 +1,81 @@
+/**
+ * How the billing emulator behaves for the exports POSTed while a scenario is in force: how long
+ * the operation stays pending, how it ends, how the manifest is delivered and what the files hold.
+ */
+
+export interface BillingScenario {
+  /** Pending answers reported as `notStarted` before they turn to `running` (counted within runningPolls). @default 1 */
+  notStartedPolls: number;
+  /** Operation GETs answered as not finished (notStarted or running) before the outcome is reported. @default 2 */
+  runningPolls: number;
+  /** Seconds after the POST (by the emulator's clock) before the outcome can be reported. @default 0 */
+  readyAfterSeconds: number;
+  /** Retry-After header on pending answers, in seconds; null omits the header. @default 1 */
+  retryAfterSeconds: number | null;
+  /** @default 'succeeded' */
+  outcome: 'succeeded' | 'failed';
+  /** The failedOperation error. @default the documented { code: '5000', message: 'No data available' } */
+  failure: { code: string; message: string };
+  /** `status` of the success answer: the docs show 'succeeded', the resource page says 'completed'. @default 'succeeded' */
+  successStatus: string;
+  /**
+   * 'link': resourceLocation@odata.navigationLink to /manifests/{id}, as documented;
+   * 'inline': the manifest object as resourceLocation, as Microsoft's sample and the SDKs consume it.
+   * @default 'link'
+   */
+  manifestDelivery: 'link' | 'inline';
+  /** @default 3 */
+  fileCount: number;
+  /** @default 200 */
+  rowsPerFile: number;
+  /** Seed of the synthetic usage rows, file names and eTag. @default 1 */
+  seed: number;
+  /** Lifetime of each manifest's SAS token, from the emulator's clock. @default 3600 */
+  sasLifetimeSeconds: number;
+}
+
+export const DEFAULT_SCENARIO: Readonly<BillingScenario> = Object.freeze({
+  notStartedPolls: 1,
+  runningPolls: 2,
+  readyAfterSeconds: 0,
+  retryAfterSeconds: 1,
+  outcome: 'succeeded',
+  failure: Object.freeze({ code: '5000', message: 'No data available' }),
+  successStatus: 'succeeded',
+  manifestDelivery: 'link',
+  fileCount: 3,
+  rowsPerFile: 200,
+  seed: 1,
+  sasLifetimeSeconds: 3600,
+});
+
+/** The defaults with `overrides` on top, checked; throws a RangeError listing every invalid value. */
+export function resolveScenario(overrides: Partial<BillingScenario> = {}): BillingScenario {
+  const scenario: BillingScenario = { ...DEFAULT_SCENARIO, ...overrides, failure: { ...(overrides.failure ?? DEFAULT_SCENARIO.failure) } };
+  const problems: string[] = [];
+  const wholeNumber = (name: keyof BillingScenario, value: number, minimum: number): void => {
+    if (!Number.isInteger(value) || value < minimum) problems.push(`${name} is ${value}: expected a whole number ≥ ${minimum}`);
+  };
+
+  wholeNumber('notStartedPolls', scenario.notStartedPolls, 0);
+  wholeNumber('runningPolls', scenario.runningPolls, 0);
+  if (!Number.isFinite(scenario.readyAfterSeconds) || scenario.readyAfterSeconds < 0) {
+    problems.push(`readyAfterSeconds is ${scenario.readyAfterSeconds}: expected a number of seconds ≥ 0`);
+  }
+  if (scenario.retryAfterSeconds !== null) wholeNumber('retryAfterSeconds', scenario.retryAfterSeconds, 0);
+  if (scenario.outcome !== 'succeeded' && scenario.outcome !== 'failed') {
+    problems.push(`outcome is '${String(scenario.outcome)}': expected 'succeeded' or 'failed'`);
+  }
+  if (!scenario.failure.code || !scenario.failure.message) problems.push('failure needs a non-empty code and message');
+  if (!scenario.successStatus) problems.push('successStatus is empty: expected a status such as succeeded');
+  if (scenario.manifestDelivery !== 'link' && scenario.manifestDelivery !== 'inline') {
+    problems.push(`manifestDelivery is '${String(scenario.manifestDelivery)}': expected 'link' or 'inline'`);
+  }
+  wholeNumber('fileCount', scenario.fileCount, 1);
+  wholeNumber('rowsPerFile', scenario.rowsPerFile, 1);
+  wholeNumber('seed', scenario.seed, 0);
+  wholeNumber('sasLifetimeSeconds', scenario.sasLifetimeSeconds, 1);
+
+  if (problems.length > 0) throw new RangeError(`Invalid billing scenario: ${problems.join('; ')}`);
+  return scenario;
+}

@@ -1,0 +1,124 @@
+/**
+ * A tiny token authority standing in for Microsoft Entra ID: the identity endpoint issues its
+ * tokens and the billing emulator verifies them, in the same process. Tokens are real HS256 JWTs
+ * (signed with a random per-authority key), so code under test handles realistic token strings.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** The `tid` of every issued token: the emulated CSP partner's Entra tenant. */
+export const EMULATED_PARTNER_TENANT_ID = '0e195b37-4574-4539-bc42-0e539b9684c0';
+
+/** The `oid`/`appid` of tokens issued to the system-assigned identity (no client id asked for). */
+export const EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID = '7d1c2b3a-5e4f-4a6b-9c8d-0f1e2d3c4b5a';
+
+export const EMULATED_ISSUER = 'https://sts.local.test/';
+
+/** The Graph application permission the billing export requires. */
+export const PARTNER_BILLING_ROLE = 'PartnerBilling.Read.All';
+
+const DEFAULT_LIFETIME_SECONDS = 3600;
+
+export interface TokenClaims {
+  aud: string;
+  iss: string;
+  appid: string;
+  oid: string;
+  tid: string;
+  roles: string[];
+  iat: number;
+  nbf: number;
+  exp: number;
+}
+
+export interface IssuedToken {
+  token: string;
+  /** Expiry, epoch seconds. */
+  expiresOn: number;
+}
+
+export type TokenVerification = { ok: true; claims: TokenClaims } | { ok: false; reason: string };
+
+export interface TokenAuthority {
+  /** A token for `resource` (the `aud`, exactly as asked), for `clientId` or the system-assigned identity. */
+  issue(request: { resource: string; clientId?: string }): IssuedToken;
+  /** Checks signature, validity window and audience; a trailing slash on either audience is ignored. */
+  verify(token: string, expectedAudience: string): TokenVerification;
+  /** Every token value issued so far, oldest first (tests scan logs for them). */
+  issued(): string[];
+}
+
+export interface TokenAuthorityOptions {
+  /** @default 3600 */
+  lifetimeSeconds?: number;
+  /** The clock, epoch milliseconds. @default Date.now */
+  now?: () => number;
+}
+
+const HEADER = encodeSegment({ alg: 'HS256', typ: 'JWT' });
+
+export function createTokenAuthority(options: TokenAuthorityOptions = {}): TokenAuthority {
+  const lifetimeSeconds = options.lifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS;
+  if (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds <= 0) {
+    throw new RangeError(`lifetimeSeconds is ${lifetimeSeconds}: expected a positive whole number of seconds`);
+  }
+  const now = options.now ?? Date.now;
+  const signingKey = randomBytes(32);
+  const issuedTokens: string[] = [];
+  const sign = (signingInput: string): Buffer => createHmac('sha256', signingKey).update(signingInput).digest();
+  const nowSeconds = (): number => Math.floor(now() / 1000);
+
+  return {
+    issue({ resource, clientId }) {
+      const issuedAt = nowSeconds();
+      const principalId = clientId ?? EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID;
+      const claims: TokenClaims = {
+        aud: resource,
+        iss: EMULATED_ISSUER,
+        appid: principalId,
+        oid: principalId,
+        tid: EMULATED_PARTNER_TENANT_ID,
+        roles: [PARTNER_BILLING_ROLE],
+        iat: issuedAt,
+        nbf: issuedAt,
+        exp: issuedAt + lifetimeSeconds,
+      };
+      const signingInput = `${HEADER}.${encodeSegment(claims)}`;
+      const token = `${signingInput}.${sign(signingInput).toString('base64url')}`;
+      issuedTokens.push(token);
+      return { token, expiresOn: claims.exp };
+    },
+
+    verify(token, expectedAudience) {
+      const segments = token.split('.');
+      if (segments.length !== 3) return { ok: false, reason: 'the token is not a JWT (expected three dot-separated segments)' };
+      const [header, payload, signature] = segments as [string, string, string];
+      const expected = sign(`${header}.${payload}`);
+      const actual = Buffer.from(signature, 'base64url');
+      if (header !== HEADER || actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
+        return { ok: false, reason: 'the token signature is invalid' };
+      }
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as TokenClaims;
+      const current = nowSeconds();
+      if (current >= claims.exp) return { ok: false, reason: `the token expired at ${isoSeconds(claims.exp)}` };
+      if (current < claims.nbf) return { ok: false, reason: `the token is not valid before ${isoSeconds(claims.nbf)}` };
+      if (withoutTrailingSlash(claims.aud) !== withoutTrailingSlash(expectedAudience)) {
+        return { ok: false, reason: `the token audience is '${claims.aud}': expected '${expectedAudience}'` };
+      }
+      return { ok: true, claims };
+    },
+
+    issued: () => [...issuedTokens],
+  };
+}
+
+function encodeSegment(value: object): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+}
+
+function withoutTrailingSlash(audience: string): string {
+  return audience.replace(/\/+$/, '');
+}
+
+function isoSeconds(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString();
+}

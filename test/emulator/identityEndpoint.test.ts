@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
+import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID } from '../../emulator/tokens';
+
+// The HTTP contract MSAL relies on; the real @azure/identity credentials are exercised in localCloud.test.ts.
+const authority = createTokenAuthority();
+const RESOURCE = 'http://127.0.0.1:45678';
+let identity: IdentityEndpoint;
+
+beforeAll(async () => {
+  identity = await startIdentityEndpoint(authority);
+});
+
+afterAll(async () => {
+  await identity.stop();
+});
+
+function tokenRequest(query: Record<string, string>, headers: Record<string, string> = { 'X-IDENTITY-HEADER': identity.header }): Promise<Response> {
+  return fetch(`${identity.endpoint}?${new URLSearchParams(query).toString()}`, { headers });
+}
+
+describe('startIdentityEndpoint', () => {
+  it('serves on a loopback URL and hands out a random secret header', async () => {
+    const other = await startIdentityEndpoint(authority);
+    await other.stop();
+
+    expect(identity.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/msi\/token$/);
+    expect(identity.header).toMatch(/^[0-9a-f]{48}$/);
+    expect(other.header).not.toBe(identity.header);
+  });
+
+  it('answers the App Service token response with a token the authority accepts for the resource', async () => {
+    const response = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE });
+    const body = (await response.json()) as Record<string, string>;
+
+    expect(response.status).toBe(200);
+    expect(body).toEqual({
+      access_token: expect.any(String),
+      expires_on: expect.stringMatching(/^\d{10}$/),
+      resource: RESOURCE,
+      token_type: 'Bearer',
+      client_id: EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID,
+    });
+    expect(authority.verify(body.access_token!, RESOURCE)).toMatchObject({ ok: true, claims: { exp: Number(body.expires_on) } });
+  });
+
+  it('issues the token to the user-assigned identity named by client_id', async () => {
+    const clientId = '6f7e8d9c-0b1a-4c2d-8e3f-405162738495';
+    const response = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, client_id: clientId });
+    const body = (await response.json()) as Record<string, string>;
+
+    expect(body.client_id).toBe(clientId);
+    expect(authority.verify(body.access_token!, RESOURCE)).toMatchObject({ ok: true, claims: { appid: clientId } });
+  });
+
+  it.each([
+    ['missing', {}],
+    ['wrong', { 'X-IDENTITY-HEADER': 'not-the-secret' }],
+  ])('refuses a %s X-IDENTITY-HEADER with 401', async (_case, headers) => {
+    const before = authority.issued().length;
+    const response = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE }, headers);
+
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: { code: 'Unauthorized', message: expect.stringContaining('X-IDENTITY-HEADER') } });
+    expect(authority.issued()).toHaveLength(before);
+  });
+
+  it.each([
+    ['no resource', { 'api-version': '2019-08-01' }, 'resource query parameter is required'],
+    ['another api-version', { 'api-version': '2017-09-01', resource: RESOURCE }, "api-version is '2017-09-01': expected '2019-08-01'"],
+    ['no api-version', { resource: RESOURCE }, "api-version is '': expected '2019-08-01'"],
+    ['an object id', { 'api-version': '2019-08-01', resource: RESOURCE, object_id: 'x' }, 'object_id is not supported'],
+  ])('answers 400 with a message for %s', async (_case, query, message) => {
+    const response = await tokenRequest(query);
+
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: { code: 'BadRequest', message: expect.stringContaining(message) } });
+  });
+
+  it('answers 404 for other paths and 405 for other methods', async () => {
+    const otherPath = await fetch(identity.endpoint.replace('/msi/token', '/metadata/identity/oauth2/token'));
+    const post = await fetch(identity.endpoint, { method: 'POST', headers: { 'X-IDENTITY-HEADER': identity.header } });
+
+    expect(otherPath.status).toBe(404);
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET');
+  });
+});
