@@ -104,16 +104,16 @@ function startRequest(settings: Settings, options: Options) {
   return { currency, billingPeriod, attributeSet, trigger: 'cli' as const, force: options.force ?? false };
 }
 
-function logTo(json: boolean) {
-  const context = new InvocationContext({
-    functionName: 'startExports',
+/** A real InvocationContext whose log lines go to stderr, so stdout stays for results. */
+function cliContext(functionName: string): InvocationContext {
+  return new InvocationContext({
+    functionName,
     logHandler: (level, ...args) => process.stderr.write(`${formatLogLine(level, args.map(String).join(' '))}\n`),
   });
-  return { context, json };
 }
 
 async function start(deps: Deps, options: Options): Promise<number> {
-  const { context } = logTo(options.json ?? false);
+  const context = cliContext('startExports');
   const outcome = await startExport(startRequest(deps.settings, options), deps, context);
   if (outcome.kind === 'skipped') process.stderr.write(`Not started: ${outcome.reason}\n`);
   report(outcome.run, deps, options.json ?? false);
@@ -133,7 +133,7 @@ async function worker(deps: Deps, options: Options): Promise<number> {
 }
 
 async function run(deps: Deps, options: Options): Promise<number> {
-  const { context } = logTo(options.json ?? false);
+  const context = cliContext('startExports');
   const outcome = await startExport(startRequest(deps.settings, options), deps, context);
   if (outcome.kind === 'skipped') process.stderr.write(`Not started: ${outcome.reason}\n`);
   let final = outcome.run;
@@ -208,7 +208,7 @@ async function demo(options: Options): Promise<number> {
     const deps = createDeps(settings);
     const request = startRequest(settings, options);
     process.stdout.write(`Exporting unbilled usage: period '${request.billingPeriod}', currency ${request.currency}, attribute set '${request.attributeSet}'...\n`);
-    const { context } = logTo(false);
+    const context = cliContext('startExports');
     const outcome = await startExport(request, deps, context);
     const result = await runWorker(deps, createStorageClients(settings).queueService, {
       runIds: [outcome.run.runId],

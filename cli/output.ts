@@ -60,7 +60,7 @@ export function formatLogLine(level: string, line: string): string {
   try {
     const fields = JSON.parse(line.slice(brace + 1)) as Record<string, unknown>;
     const shown = ['billingMonth', 'currency', 'state', 'pollCount', 'delaySeconds', 'blobCount', 'bytesCopied', 'reason', 'error']
-      .filter((key) => fields[key] !== undefined && fields[key] !== null && fields[key] !== '')
+      .filter((key) => fields[key] !== undefined && fields[key] !== null && fields[key] !== '' && fields[key] !== 0)
       .map((key) => `${key}=${typeof fields[key] === 'string' ? fields[key] : JSON.stringify(fields[key])}`);
     return `  ${time} ${marker}${line.slice(0, brace)}  ${shown.join(' ')}`.trimEnd();
   } catch {
