@@ -1,7 +1,9 @@
 /**
- * The deployed entry point, loaded the way the Functions Node.js worker loads it: package.json
- * `main`, compiled, with `@azure/functions-core` (which only the worker provides) standing in
- * to capture the registrations the host would receive. Core Tools is not needed.
+ * The deployed entry point, loaded the way the Functions Node.js worker loads it, with
+ * `@azure/functions-core` (which only the worker provides) standing in to capture the
+ * registrations the host would receive. Core Tools is not needed. Both builds are held to it:
+ * the bundle that package.json `main` names (loaded from a folder with no node_modules, so it
+ * must be self-contained) and the plain tsc output.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,10 +14,15 @@ import packageJson from '../package.json';
 
 const root = resolve(__dirname, '..');
 let outDir: string;
+const builds: Record<string, { entry: string; nodePath?: string }> = {};
 
 beforeAll(() => {
   outDir = mkdtempSync(join(tmpdir(), 'pbe-build-'));
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir], { cwd: root });
+  const bundle = join(outDir, 'bundled', packageJson.main.replace(/^dist\//, ''));
+  execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), bundle], { cwd: root });
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(outDir, 'tsc')], { cwd: root });
+  builds.bundled = { entry: bundle };
+  builds.unbundled = { entry: join(outDir, 'tsc', 'src', 'index.js'), nodePath: join(root, 'node_modules') };
 });
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
@@ -38,15 +45,18 @@ require(process.argv[1]);
 process.stdout.write(JSON.stringify(registrations));
 `;
 
-function loadEntry(env: Record<string, string>) {
-  // The compiled entry resolves its dependencies from the project's node_modules.
-  const entry = join(outDir, packageJson.main.replace(/^dist\//, ''));
-  return spawnSync(process.execPath, ['-e', LOAD_LIKE_THE_WORKER, entry], { env: { PATH: process.env.PATH ?? '', NODE_PATH: join(root, 'node_modules'), ...env }, encoding: 'utf8' });
+function loadEntry(build: string, env: Record<string, string>) {
+  const { entry, nodePath } = builds[build]!;
+  return spawnSync(process.execPath, ['-e', LOAD_LIKE_THE_WORKER, entry], {
+    cwd: outDir,
+    env: { PATH: process.env.PATH ?? '', ...(nodePath ? { NODE_PATH: nodePath } : {}), ...env },
+    encoding: 'utf8',
+  });
 }
 
-describe('the Functions entry point', () => {
+describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) => {
   it('registers the timer and the queue function with the configured bindings', () => {
-    const result = loadEntry({
+    const result = loadEntry(build, {
       AzureWebJobsStorage: 'UseDevelopmentStorage=true',
       PARTNER_STORAGE: 'UseDevelopmentStorage=true',
       EXPORT_CURRENCIES: 'EUR,USD',
@@ -62,7 +72,7 @@ describe('the Functions entry point', () => {
   });
 
   it('stops the app at start with one message naming every bad setting', () => {
-    const result = loadEntry({ EXPORT_CURRENCIES: 'EURO' });
+    const result = loadEntry(build, { EXPORT_CURRENCIES: 'EURO' });
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('Invalid app settings:');
     expect(result.stderr).toContain('AzureWebJobsStorage is missing');
