@@ -84,7 +84,12 @@ async function main(argv: string[]): Promise<number> {
 async function withDeps(env: Record<string, string | undefined>, body: (deps: Deps) => Promise<number>): Promise<number> {
   const settings = parseSettings(env);
   applyIdentityEnv(env);
-  return body(createDeps(settings));
+  const deps = createDeps(settings);
+  try {
+    return await body(deps);
+  } finally {
+    await deps.telemetry.flush();
+  }
 }
 
 /** @azure/identity reads its endpoint from process.env; local.settings.json may carry it. */

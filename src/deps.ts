@@ -2,13 +2,14 @@
  * Everything a handler needs, built once per process from the settings. Handlers take this as
  * an argument, so the CLI drives exactly the code the Functions host runs.
  */
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { createDestination, type Destination } from './adapters/destination';
 import { createGraphClient, type GraphClient } from './adapters/graph';
 import { createLedger, type Ledger } from './adapters/ledger';
 import { createPollQueue, type PollQueue } from './adapters/pollQueue';
 import { createStorageClients } from './adapters/storageClients';
 import type { Settings } from './core/settings';
+import { consoleTelemetry, createAzureMonitorTelemetry, type Telemetry } from './telemetry';
 
 export interface Deps {
   readonly settings: Settings;
@@ -16,6 +17,7 @@ export interface Deps {
   readonly queue: PollQueue;
   readonly ledger: Ledger;
   readonly destination: Destination;
+  readonly telemetry: Telemetry;
   readonly now: () => Date;
   readonly random: () => number;
   /** Creates the queues, table and container on first use; memoised per process. */
@@ -27,7 +29,7 @@ export interface Deps {
  * (IDENTITY_ENDPOINT, honouring AZURE_CLIENT_ID for a user-assigned identity), locally from the
  * emulated identity endpoint, or from a developer's Azure CLI login.
  */
-export function createDeps(settings: Settings, graphCredential: TokenCredential = new DefaultAzureCredential()): Deps {
+export function createDeps(settings: Settings, overrides: { readonly graphCredential?: TokenCredential; readonly telemetry?: Telemetry } = {}): Deps {
   const clients = createStorageClients(settings);
   const queue = createPollQueue(clients.queueService, settings.pollQueue);
   const ledger = createLedger(clients.ledgerTable);
@@ -35,10 +37,11 @@ export function createDeps(settings: Settings, graphCredential: TokenCredential 
   let readiness: Promise<void> | undefined;
   return {
     settings,
-    graph: createGraphClient({ baseUrl: settings.graphBaseUrl, credential: graphCredential }),
+    graph: createGraphClient({ baseUrl: settings.graphBaseUrl, credential: overrides.graphCredential ?? new DefaultAzureCredential() }),
     queue,
     ledger,
     destination,
+    telemetry: overrides.telemetry ?? telemetryFor(settings),
     now: () => new Date(),
     random: Math.random,
     ready: () => {
@@ -52,4 +55,14 @@ export function createDeps(settings: Settings, graphCredential: TokenCredential 
       return readiness;
     },
   };
+}
+
+function telemetryFor(settings: Settings): Telemetry {
+  const insights = settings.applicationInsights;
+  if (!insights) return consoleTelemetry;
+  const clientId = insights.entraId?.clientId;
+  return createAzureMonitorTelemetry({
+    connectionString: insights.connectionString,
+    ...(insights.entraId ? { credential: clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential() } : {}),
+  });
 }

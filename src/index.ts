@@ -1,7 +1,7 @@
 /**
  * The Functions entry point and composition root: the only module with side effects. It reads
  * the settings once (a bad setting stops the app here, naming every problem), builds the
- * clients, and registers the two functions. Handlers live in ./functions and take their
+ * clients, and registers the functions. Handlers live in ./functions and take their
  * dependencies as an argument.
  */
 import { app } from '@azure/functions';
@@ -13,15 +13,24 @@ import { startExportsOnSchedule } from './functions/startExport';
 const settings = parseSettings(process.env);
 const deps = createDeps(settings);
 
+/** Telemetry is buffered; the host may freeze the process once an invocation returns. */
+async function flushingTelemetry<T>(invocation: Promise<T>): Promise<T> {
+  try {
+    return await invocation;
+  } finally {
+    await deps.telemetry.flush().catch(() => undefined);
+  }
+}
+
 app.timer('startExports', {
   schedule: settings.exportSchedule,
   // A past-due firing after downtime is wanted: the ledger makes it a no-op when the month landed.
   runOnStartup: false,
-  handler: (timer, context) => startExportsOnSchedule(timer, context, deps),
+  handler: (timer, context) => flushingTelemetry(startExportsOnSchedule(timer, context, deps)),
 });
 
 app.storageQueue('pollExport', {
   queueName: settings.pollQueue,
   connection: 'AzureWebJobsStorage',
-  handler: (entry, context) => pollExport(entry, context, deps),
+  handler: (entry, context) => flushingTelemetry(pollExport(entry, context, deps)),
 });

@@ -50,6 +50,18 @@ export interface Settings {
   readonly exportDeadlineSeconds: number;
   /** Host names (exact) or suffixes (starting with a dot). @default ['.blob.core.windows.net'] */
   readonly sourceHosts: readonly string[];
+  /** Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set; else events go to the log. */
+  readonly applicationInsights?: ApplicationInsightsSettings;
+}
+
+export interface ApplicationInsightsSettings {
+  readonly connectionString: string;
+  /**
+   * From APPLICATIONINSIGHTS_AUTHENTICATION_STRING (`Authorization=AAD[;ClientId=<guid>]`): ingest
+   * with Entra ID as the managed identity (a user-assigned one when clientId is set), for
+   * resources with local authentication disabled.
+   */
+  readonly entraId?: { readonly clientId?: string };
 }
 
 export const DEFAULTS = {
@@ -123,6 +135,7 @@ export function parseSettings(env: Env): Settings {
   }
 
   const sourceHosts = parseSourceHosts(read('EXPORT_SOURCE_HOSTS', DEFAULTS.EXPORT_SOURCE_HOSTS)!, problems);
+  const applicationInsights = parseApplicationInsights(read('APPLICATIONINSIGHTS_CONNECTION_STRING'), read('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'), problems);
 
   if (problems.length > 0) throw new SettingsError(problems);
   return {
@@ -139,7 +152,25 @@ export function parseSettings(env: Env): Settings {
     pollMaxDelaySeconds,
     exportDeadlineSeconds,
     sourceHosts,
+    ...(applicationInsights ? { applicationInsights } : {}),
   };
+}
+
+function parseApplicationInsights(connectionString: string | undefined, authentication: string | undefined, problems: string[]): ApplicationInsightsSettings | undefined {
+  if (!connectionString) return undefined;
+  if (!/(^|;)\s*(InstrumentationKey|IngestionEndpoint)=/i.test(connectionString)) {
+    problems.push("APPLICATIONINSIGHTS_CONNECTION_STRING is not an Application Insights connection string: expected 'InstrumentationKey=...;IngestionEndpoint=...'");
+  }
+  if (!authentication) return { connectionString };
+  const parts = new Map(authentication.split(';').filter(Boolean).map((part) => {
+    const [name = '', ...value] = part.split('=');
+    return [name.trim().toLowerCase(), value.join('=').trim()] as const;
+  }));
+  const clientId = parts.get('clientid');
+  if (parts.get('authorization')?.toUpperCase() !== 'AAD' || (clientId !== undefined && !isGuid(clientId))) {
+    problems.push(`APPLICATIONINSIGHTS_AUTHENTICATION_STRING is '${authentication}': expected 'Authorization=AAD' or 'ClientId=<guid>;Authorization=AAD'`);
+  }
+  return { connectionString, entraId: clientId ? { clientId } : {} };
 }
 
 function parseBaseUrl(value: string, problems: string[]): string {

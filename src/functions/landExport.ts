@@ -71,7 +71,7 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
       updatedAt: deps.now().toISOString(),
     };
     current = await deps.ledger.saveRun(copying, stored.etag);
-    logEvent(log, 'info', 'copying files', { ...runFields(copying), blobCount: manifest.blobCount, destination: copying.destination });
+    deps.telemetry.runChanged(log, copying);
   }
 
   let landed: Array<{ blob: ManifestBlob; facts: BlobFacts }>;
@@ -112,7 +112,7 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
 
   const succeeded: Run = { ...current.run, state: 'succeeded', bytesCopied, updatedAt: copiedAt, finishedAt: copiedAt, errorCode: undefined, errorMessage: undefined };
   const saved = await deps.ledger.saveRun(succeeded, current.etag);
-  logEvent(log, 'info', 'run succeeded', { ...runFields(succeeded), destination: succeeded.destination });
+  deps.telemetry.runChanged(log, succeeded);
   return saved;
 }
 

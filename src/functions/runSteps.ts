@@ -31,7 +31,7 @@ export const beginExport: Step = async (stored, deps, log) => {
     errorCode: undefined,
     errorMessage: undefined,
   };
-  logEvent(log, 'info', 'export started', runFields(polling));
+  deps.telemetry.runChanged(log, polling);
   return schedulePoll({ ...stored, run: polling }, undefined, deps, log);
 };
 
@@ -65,7 +65,7 @@ export async function failRun(stored: StoredRun, code: string, message: string, 
   const now = deps.now().toISOString();
   const failed: Run = { ...stored.run, state: 'failed', errorCode: code, errorMessage: redactSecrets(message), updatedAt: now, finishedAt: now };
   const saved = await deps.ledger.saveRun(failed, stored.etag);
-  logEvent(log, 'error', 'run failed', runFields(failed));
+  deps.telemetry.runChanged(log, failed);
   return saved;
 }
 

@@ -8,7 +8,7 @@ import { EXPORT_KIND, billingMonthFor, exportKeyString, type ExportKey } from '.
 import { decideStart, type Run, type StartRequest } from '../core/run';
 import { LedgerConflictError, type StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
-import { logEvent, runFields, type RunLogger } from '../runLog';
+import { logEvent, type RunLogger } from '../runLog';
 import { beginExport, failRun } from './runSteps';
 
 /**
@@ -75,7 +75,7 @@ export async function startExport(request: StartRequest, deps: Deps, log: RunLog
     }
     throw thrown;
   }
-  logEvent(log, 'info', 'run recorded', runFields(run));
+  deps.telemetry.runChanged(log, run);
 
   await deps.queue.send({ v: 1, runId: run.runId, seq: 0 }, START_RECOVERY_DELAY_SECONDS);
   const started = await beginExport(stored, deps, log);

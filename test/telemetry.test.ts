@@ -1,0 +1,133 @@
+/**
+ * Telemetry, captured where it lands: the real Azure Monitor exporter sends to an ingestion
+ * endpoint on loopback, and the test reads the envelopes Application Insights would store.
+ * The exporter only speaks https, so the endpoint has a throwaway self-signed certificate,
+ * trusted by this test process alone (vitest runs each file in its own process).
+ */
+import { InvocationContext } from '@azure/functions';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Run } from '../src/core/run';
+import { consoleTelemetry, createAzureMonitorTelemetry } from '../src/telemetry';
+
+// The exporter's own usage statistics ("statsbeat") would go to Microsoft's hosts: keep it off.
+process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = 'true';
+process.env.APPLICATIONINSIGHTS_STATSBEAT_DISABLED = 'true';
+process.env.APPLICATIONINSIGHTS_SDKSTATS_DISABLED = 'true';
+
+interface Envelope {
+  name: string;
+  data: { baseType: string; baseData: Record<string, unknown> & { properties?: Record<string, string>; metrics?: Array<{ name: string; value: number }> } };
+  tags?: Record<string, string>;
+}
+
+const received: Envelope[] = [];
+const paths: string[] = [];
+let server: Server;
+let endpoint: string;
+
+function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
+  const directory = mkdtempSync(join(tmpdir(), 'pbe-tls-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(directory, 'key.pem'), '-out', join(directory, 'cert.pem')], { stdio: 'ignore' });
+    return { key: readFileSync(join(directory, 'key.pem')), cert: readFileSync(join(directory, 'cert.pem')) };
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+beforeAll(async () => {
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+  server = createServer(selfSignedCertificate(), (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      paths.push(request.url ?? '');
+      const body = Buffer.concat(chunks);
+      const text = (request.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
+      const items = text.trim().startsWith('[') ? (JSON.parse(text) as Envelope[]) : text.trim().split('\n').map((line) => JSON.parse(line) as Envelope);
+      received.push(...items);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ itemsReceived: items.length, itemsAccepted: items.length, errors: [] }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const run = (overrides: Partial<Run>): Run => ({
+  runId: '6fe687d7-1e0f-4bd6-9091-4672691f64bc',
+  kind: 'unbilled-usage',
+  billingMonth: '2026-10',
+  currency: 'EUR',
+  attributeSet: 'full',
+  billingPeriod: 'last',
+  trigger: 'timer',
+  state: 'succeeded',
+  seq: 4,
+  pollCount: 3,
+  bytesCopied: 589566,
+  blobCount: 4,
+  operationId: '9ab9cb54-d07f-4f52-9ea6-a09d7de52c14',
+  destination: 'billing-exports/unbilled-usage/2026-10/EUR/full/WYj/',
+  startedAt: '2026-11-03T06:00:00.000Z',
+  updatedAt: '2026-11-03T06:25:00.000Z',
+  finishedAt: '2026-11-03T06:25:00.000Z',
+  ...overrides,
+});
+
+describe('Application Insights telemetry', () => {
+  it('sends each run state change as a trace with the run as custom dimensions, and metrics', async () => {
+    const telemetry = createAzureMonitorTelemetry({ connectionString: `InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=${endpoint}` });
+    const log = new InvocationContext();
+
+    telemetry.runChanged(log, run({ state: 'polling', pollCount: 0, bytesCopied: 0, finishedAt: undefined }));
+    telemetry.runChanged(log, run({}));
+    telemetry.runChanged(log, run({ runId: '7fe687d7-1e0f-4bd6-9091-4672691f64bc', state: 'failed', errorCode: '5000', errorMessage: 'copy of https://x.blob.core.windows.net/c/f.gz?sv=1&sig=SECRET failed', bytesCopied: 0 }));
+    await telemetry.flush();
+
+    expect(paths.every((path) => path.startsWith('/v2.1/track') || path.startsWith('/v2/track'))).toBe(true);
+    const traces = received.filter((e) => e.data.baseType === 'MessageData');
+    expect(traces.map((t) => t.data.baseData.message as string).map((m) => m.split(' {')[0])).toEqual(['run polling', 'run succeeded', 'run failed']);
+    expect(traces.map((t) => t.data.baseData.severityLevel)).toEqual(['Information', 'Information', 'Error']);
+    expect(traces[1]!.data.baseData.properties).toMatchObject({
+      runId: '6fe687d7-1e0f-4bd6-9091-4672691f64bc',
+      operationId: '9ab9cb54-d07f-4f52-9ea6-a09d7de52c14',
+      kind: 'unbilled-usage',
+      billingMonth: '2026-10',
+      currency: 'EUR',
+      state: 'succeeded',
+      pollCount: '3',
+      bytesCopied: '589566',
+      durationSeconds: '1500',
+    });
+    expect(traces[2]!.data.baseData.properties).toMatchObject({ state: 'failed', errorCode: '5000', reason: expect.stringContaining('?<redacted>') });
+    expect(JSON.stringify(received)).not.toContain('SECRET');
+    expect(traces[0]!.tags?.['ai.cloud.role']).toBe('partner-billing-export');
+
+    const metrics = received.filter((e) => e.data.baseType === 'MetricData').flatMap((e) => e.data.baseData.metrics ?? []);
+    const byName = (name: string) => metrics.filter((m) => m.name === name).map((m) => m.value);
+    expect(byName('export.duration')).toContain(1500);
+    expect(byName('export.bytes_copied')).toContain(589566);
+    expect(byName('export.polls').length).toBeGreaterThan(0);
+  });
+
+  it('sends the same events to the invocation log when no connection string is set', () => {
+    const lines: Array<[string, string]> = [];
+    const log = new InvocationContext({ logHandler: (level, ...args) => lines.push([level, args.join(' ')]) });
+
+    consoleTelemetry.runChanged(log, run({ state: 'failed', errorCode: '5000', errorMessage: 'No data available' }));
+
+    expect(lines).toHaveLength(1);
+    expect(lines[0]![0]).toBe('error');
+    expect(lines[0]![1]).toMatch(/^run failed \{.*"runId":"6fe687d7-1e0f-4bd6-9091-4672691f64bc".*"errorCode":"5000","reason":"No data available"/);
+  });
+});
