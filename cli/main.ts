@@ -13,13 +13,15 @@
 import { InvocationContext } from '@azure/functions';
 import { parseArgs } from 'node:util';
 import { createStorageClients } from '../src/adapters/storageClients';
-import { parseSettings, type AttributeSet, type BillingPeriod, type Settings } from '../src/core/settings';
+import { parseSettings, type Settings } from '../src/core/settings';
+import { InvalidStartRequestError, parseStartRequest } from '../src/core/startRequest';
 import { isFinished, type Run } from '../src/core/run';
 import { createDeps, type Deps } from '../src/deps';
 import { SettingsError } from '../src/errors';
 import { startExport } from '../src/functions/startExport';
 import { startLocalCloud, type LocalCloud } from '../emulator/localCloud';
-import { formatBytes, formatLogLine, formatRunTable, runSummary } from './output';
+import { runSummary } from '../src/runSummary';
+import { formatBytes, formatLogLine, formatRunTable } from './output';
 import { loadSettingsEnv } from './settingsSource';
 import { runWorker } from './worker';
 
@@ -99,14 +101,23 @@ function applyIdentityEnv(env: Record<string, string | undefined>): void {
   }
 }
 
+/** The CLI's flags as the HTTP API's body: one parser for both. */
 function startRequest(settings: Settings, options: Options) {
-  const currency = (options.currency ?? settings.currencies[0] ?? '').toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) throw new UsageError(`--currency '${options.currency}' is not a three-letter ISO 4217 code`);
-  const billingPeriod = (options.period ?? settings.billingPeriod) as BillingPeriod;
-  if (billingPeriod !== 'current' && billingPeriod !== 'last') throw new UsageError(`--period '${options.period}': expected 'current' or 'last'`);
-  const attributeSet = (options['attribute-set'] ?? settings.attributeSet) as AttributeSet;
-  if (attributeSet !== 'full' && attributeSet !== 'basic') throw new UsageError(`--attribute-set '${options['attribute-set']}': expected 'full' or 'basic'`);
-  return { currency, billingPeriod, attributeSet, trigger: 'cli' as const, force: options.force ?? false };
+  try {
+    return parseStartRequest(
+      {
+        ...(options.currency === undefined ? {} : { currency: options.currency }),
+        ...(options.period === undefined ? {} : { billingPeriod: options.period }),
+        ...(options['attribute-set'] === undefined ? {} : { attributeSet: options['attribute-set'] }),
+        force: options.force ?? false,
+      },
+      settings,
+      'cli',
+    );
+  } catch (thrown) {
+    if (thrown instanceof InvalidStartRequestError) throw new UsageError(thrown.message);
+    throw thrown;
+  }
 }
 
 /** A real InvocationContext whose log lines go to stderr, so stdout stays for results. */

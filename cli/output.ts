@@ -1,25 +1,5 @@
 /** How the CLI shows runs and log lines. */
-import { MANIFEST_FILE_NAME } from '../src/core/naming';
 import type { Run } from '../src/core/run';
-import type { Deps } from '../src/deps';
-
-/** The CLI's JSON contract for one run (the last line of stdout with --json). */
-export function runSummary(run: Run, deps: Deps) {
-  const folder = run.destination?.slice(deps.destination.containerName.length + 1);
-  return {
-    runId: run.runId,
-    status: run.state,
-    operationId: run.operationId ?? null,
-    blobCount: run.blobCount ?? 0,
-    bytesCopied: run.bytesCopied,
-    destination: run.destination ?? null,
-    billingMonth: run.billingMonth,
-    currency: run.currency,
-    attributeSet: run.attributeSet,
-    manifestUrl: run.state === 'succeeded' && folder !== undefined ? deps.destination.url(`${folder}${MANIFEST_FILE_NAME}`) : null,
-    ...(run.state === 'failed' ? { error: { code: run.errorCode ?? 'unknown', message: run.errorMessage ?? '' } } : {}),
-  };
-}
 
 export function formatRunTable(runs: readonly Run[]): string {
   if (runs.length === 0) return 'No runs recorded yet.';

@@ -8,6 +8,7 @@ import { app } from '@azure/functions';
 import { parseSettings } from './core/settings';
 import { createDeps } from './deps';
 import { pollExport } from './functions/pollExport';
+import { getRun, listRuns, startRun } from './functions/runsApi';
 import { startExportsOnSchedule } from './functions/startExport';
 
 const settings = parseSettings(process.env);
@@ -33,4 +34,14 @@ app.storageQueue('pollExport', {
   queueName: settings.pollQueue,
   connection: 'AzureWebJobsStorage',
   handler: (entry, context) => flushingTelemetry(pollExport(entry, context, deps)),
+});
+
+// Run history and "run now". Function keys guard them; the bodies never carry secrets.
+app.http('listRuns', { methods: ['GET'], authLevel: 'function', route: 'runs', handler: (request, context) => listRuns(request, context, deps) });
+app.http('getRun', { methods: ['GET'], authLevel: 'function', route: 'runs/{runId}', handler: (request, context) => getRun(request, context, deps) });
+app.http('startRun', {
+  methods: ['POST'],
+  authLevel: 'function',
+  route: 'runs',
+  handler: (request, context) => flushingTelemetry(startRun(request, context, deps)),
 });

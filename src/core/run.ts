@@ -11,7 +11,7 @@ import type { AttributeSet, BillingPeriod } from './settings';
 import type { ExportKey } from './naming';
 
 export type RunState = 'starting' | 'polling' | 'copying' | 'succeeded' | 'failed';
-export type RunTrigger = 'timer' | 'cli';
+export type RunTrigger = 'timer' | 'cli' | 'http';
 
 export interface Run extends ExportKey {
   readonly runId: string;

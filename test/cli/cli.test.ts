@@ -130,6 +130,6 @@ describe('npm run -s cli', () => {
 
     const badPeriod = await cli(['start', '--period', 'yesterday'], appSettings());
     expect(badPeriod.code).toBe(2);
-    expect(badPeriod.stderr).toContain("--period 'yesterday': expected 'current' or 'last'");
+    expect(badPeriod.stderr).toContain(`'billingPeriod' is "yesterday": expected 'current' or 'last'`);
   });
 });

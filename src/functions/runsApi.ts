@@ -1,0 +1,68 @@
+/**
+ * Run history and "run now" over HTTP (auth level `function`), as Cost Management exports offer
+ * them: GET /api/runs[?month=YYYY-MM&status=STATE], GET /api/runs/{runId}, POST /api/runs.
+ * Bodies are RunSummary objects, the same shape the CLI prints with --json.
+ */
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { parseStartRequest, InvalidStartRequestError } from '../core/startRequest';
+import type { RunState } from '../core/run';
+import type { Deps } from '../deps';
+import { runSummary } from '../runSummary';
+import { startExport } from './startExport';
+
+const STATES: readonly RunState[] = ['starting', 'polling', 'copying', 'succeeded', 'failed'];
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A start request is a handful of fields; anything larger is not one. */
+const MAX_BODY_BYTES = 4096;
+
+export async function listRuns(request: HttpRequest, _context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
+  const month = request.query.get('month') ?? undefined;
+  const status = request.query.get('status') ?? undefined;
+  const problems: string[] = [];
+  if (month !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) problems.push(`'month' is '${month}': expected YYYY-MM`);
+  if (status !== undefined && !(STATES as readonly string[]).includes(status)) problems.push(`'status' is '${status}': expected one of ${STATES.join(', ')}`);
+  if (problems.length > 0) return badRequest(problems.join('; '));
+
+  await deps.ready();
+  const runs = await deps.ledger.listRuns({ ...(month ? { billingMonth: month } : {}), ...(status ? { state: status as RunState } : {}) });
+  return { status: 200, jsonBody: { runs: runs.map((run) => runSummary(run, deps)) } };
+}
+
+export async function getRun(request: HttpRequest, _context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
+  const runId = request.params.runId ?? '';
+  if (!RUN_ID.test(runId)) return badRequest(`run id '${runId}' is not a run id: expected a lower-case GUID`);
+  await deps.ready();
+  const stored = await deps.ledger.getRun(runId);
+  if (!stored) return { status: 404, jsonBody: { error: { code: 'RunNotFound', message: `no run ${runId} in the ledger` } } };
+  return { status: 200, jsonBody: runSummary(stored.run, deps) };
+}
+
+/** Starts an export now: 202 with the run, or 409 when the month is running or has landed. */
+export async function startRun(request: HttpRequest, context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
+  const text = await request.text();
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) return badRequest(`the body is larger than ${MAX_BODY_BYTES} bytes`);
+  let body: unknown;
+  try {
+    body = text.trim() === '' ? {} : JSON.parse(text);
+  } catch {
+    return badRequest('the body is not JSON: expected {"currency": "EUR", "billingPeriod": "last", "attributeSet": "full", "force": false}');
+  }
+  let startRequest;
+  try {
+    startRequest = parseStartRequest(body, deps.settings, 'http');
+  } catch (thrown) {
+    if (thrown instanceof InvalidStartRequestError) return badRequest(thrown.message);
+    throw thrown;
+  }
+
+  const outcome = await startExport(startRequest, deps, context);
+  const summary = runSummary(outcome.run, deps);
+  if (outcome.kind === 'skipped') {
+    return { status: 409, jsonBody: { error: { code: 'ExportNotStarted', message: outcome.reason }, run: summary } };
+  }
+  return { status: 202, headers: { location: `${new URL(request.url).origin}/api/runs/${outcome.run.runId}` }, jsonBody: summary };
+}
+
+function badRequest(message: string): HttpResponseInit {
+  return { status: 400, jsonBody: { error: { code: 'BadRequest', message } } };
+}
