@@ -19,6 +19,7 @@ import {
   type UnbilledUsageExportRequest,
 } from './exportFiles';
 import { ExportOperation } from './exportOperation';
+import { GraphFaults, withDefect, type GraphFault } from './graphFaults';
 import { parseExportRequest } from './exportRequest';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, readBody, RequestBodyTooLargeError, sendJson } from './httpServer';
 import type { TokenAuthority, TokenClaims, TokenVerification } from './tokens';
@@ -41,6 +42,8 @@ export interface BillingEmulatorOptions {
   now?: () => Date;
   /** Receives one line per request (method, path, status) and upload failures. Nothing is logged by default. */
   log?: (line: string) => void;
+  /** Seed of the random behind probabilistic fault rules. @default 1 */
+  faultSeed?: number;
 }
 
 export interface ExportRecord {
@@ -76,6 +79,10 @@ export interface BillingEmulator {
   setScenario(scenario: Partial<BillingScenario>): void;
   exports(): ExportRecord[];
   requests(): RequestRecord[];
+  /** Per-request faults: throttling, outages, resets, slow or malformed answers, stale SAS, bad manifests. */
+  faults: GraphFaults;
+  /** The `sig` of every SAS handed out: what must never show up in the app's logs or records. */
+  sasSignatures(): string[];
   /** Stops listening, aborts uploads in flight and waits for them to settle. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -93,6 +100,20 @@ const MAX_BODY_BYTES = 64 * 1024;
 const ODATA_TYPE = '#microsoft.graph.partners.billing';
 
 type Route = { kind: 'export'; method: 'POST' } | { kind: 'operation' | 'manifest'; method: 'GET'; id: string };
+type ManifestFault = Extract<GraphFault, { kind: 'expiredSas' | 'manifest' }>;
+
+/** Graph's error codes for the statuses faults inject. */
+const GRAPH_ERROR_CODES: Readonly<Record<number, string>> = {
+  400: 'BadRequest',
+  401: 'InvalidAuthenticationToken',
+  403: 'Forbidden',
+  404: 'ResourceNotFound',
+  410: 'Gone',
+  429: 'TooManyRequests',
+  500: 'InternalServerError',
+  503: 'ServiceUnavailable',
+  504: 'GatewayTimeout',
+};
 
 interface TrackedExport {
   operation: ExportOperation;
@@ -122,6 +143,8 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
   const manifestsById = new Map<string, PublishedManifest>();
   const requestLog: RequestRecord[] = [];
   const uploadsInFlight = new Set<Promise<void>>();
+  const faults = new GraphFaults(options.faultSeed);
+  const mintedSignatures = new Set<string>();
   const stopUploads = new AbortController();
 
   // The handler is attached after listen() because it needs the origin, which includes the port.
@@ -160,13 +183,49 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       return sendGraphError(response, 401, 'InvalidAuthenticationToken', verification.reason, { 'WWW-Authenticate': 'Bearer' });
     }
 
+    const fault = faults.take(route.kind);
+    if (fault && (await answeredByFault(fault, request, response, route))) return;
+    const manifestFault = fault?.kind === 'expiredSas' || fault?.kind === 'manifest' ? fault : undefined;
     switch (route.kind) {
       case 'export':
         return startExport(request, response, verification.claims);
       case 'operation':
-        return answerOperation(response, route.id);
+        return answerOperation(response, route.id, manifestFault);
       case 'manifest':
-        return answerManifest(response, route.id);
+        return answerManifest(response, route.id, manifestFault);
+    }
+  }
+
+  /** Answers the request with the fault, or returns false when the normal answer should follow. */
+  async function answeredByFault(fault: GraphFault, request: IncomingMessage, response: ServerResponse, route: Route): Promise<boolean> {
+    switch (fault.kind) {
+      case 'status': {
+        const retryAfter =
+          fault.retryAfterSeconds === undefined
+            ? {}
+            : { 'Retry-After': fault.retryAfterAsDate ? new Date(now().getTime() + fault.retryAfterSeconds * 1000).toUTCString() : String(fault.retryAfterSeconds) };
+        sendGraphError(response, fault.status, GRAPH_ERROR_CODES[fault.status] ?? `Http${fault.status}`, `Injected fault: HTTP ${fault.status}.`, retryAfter);
+        return true;
+      }
+      case 'reset':
+        request.socket.destroy();
+        return true;
+      case 'delay':
+        await new Promise((resolve) => setTimeout(resolve, fault.ms));
+        return response.destroyed || request.socket.destroyed;
+      case 'malformedJson':
+        response.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"@odata.type":"${ODATA_TYPE}.runningOper`);
+        return true;
+      case 'redirect':
+        response.writeHead(302, { Location: fault.location, 'Content-Length': 0 }).end();
+        return true;
+      case 'unknownStatus':
+        if (route.kind !== 'operation') return false;
+        sendJson(response, 200, { '@odata.type': `${ODATA_TYPE}.operation`, id: route.id, status: fault.status ?? 'paused' });
+        return true;
+      case 'expiredSas':
+      case 'manifest':
+        return false;
     }
   }
 
@@ -231,7 +290,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     void uploading.finally(() => uploadsInFlight.delete(uploading));
   }
 
-  function answerOperation(response: ServerResponse, id: string): void {
+  function answerOperation(response: ServerResponse, id: string, manifestFault?: ManifestFault): void {
     const tracked = exportsById.get(id);
     if (!tracked) return sendGraphError(response, 404, 'ResourceNotFound', `Operation '${id}' was not found.`);
     const { operation, partnerTenantId } = tracked;
@@ -261,21 +320,25 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     manifestsById.set(manifest.id, manifest);
     const resourceLocation =
       operation.scenario.manifestDelivery === 'inline'
-        ? { resourceLocation: manifestBody(manifest) }
+        ? { resourceLocation: manifestBody(manifest, manifestFault) }
         : { 'resourceLocation@odata.navigationLink': `${origin}${BILLING_ROOT}/manifests/${manifest.id}` };
     sendJson(response, 200, { '@odata.type': `${ODATA_TYPE}.exportSuccessOperation`, ...common, ...resourceLocation });
   }
 
-  function answerManifest(response: ServerResponse, id: string): void {
+  function answerManifest(response: ServerResponse, id: string, manifestFault?: ManifestFault): void {
     const manifest = manifestsById.get(id);
     if (!manifest) return sendGraphError(response, 404, 'ResourceNotFound', `Manifest '${id}' was not found.`);
-    sendJson(response, 200, manifestBody(manifest));
+    sendJson(response, 200, manifestBody(manifest, manifestFault));
   }
 
   /** The documented manifest (reference 3.1/3.2), with a SAS minted for this response. */
-  function manifestBody({ id, createdAt, partnerTenantId, plan, sasLifetimeSeconds }: PublishedManifest): Record<string, unknown> {
-    const sasExpiresOn = new Date(now().getTime() + sasLifetimeSeconds * 1000);
-    return {
+  function manifestBody({ id, createdAt, partnerTenantId, plan, sasLifetimeSeconds }: PublishedManifest, fault?: ManifestFault): Record<string, unknown> {
+    // An expired SAS is minted an hour in the past, as a stale answer would carry.
+    const sasExpiresOn = new Date(now().getTime() + (fault?.kind === 'expiredSas' ? -3600 : sasLifetimeSeconds) * 1000);
+    const sasToken = readListSas(credential, EXPORT_CONTAINER, sasExpiresOn);
+    const signature = new URLSearchParams(sasToken).get('sig');
+    if (signature) mintedSignatures.add(signature);
+    const body = {
       id,
       schemaVersion: '2',
       dataFormat: 'compressedJSON',
@@ -283,11 +346,12 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       eTag: plan.eTag,
       partnerTenantId,
       rootDirectory: rootDirectoryOf(plan),
-      sasToken: readListSas(credential, EXPORT_CONTAINER, sasExpiresOn),
+      sasToken,
       partitionType: 'default',
       blobCount: plan.files.length,
       blobs: plan.files.map((file) => ({ name: file.name, partitionValue: 'default' })),
     };
+    return fault?.kind === 'manifest' ? withDefect(body, fault.defect) : body;
   }
 
   function rootDirectoryOf(plan: ExportPlan): string {
@@ -304,6 +368,8 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     exports: () =>
       [...exportsById.values()].map(({ record }) => ({ ...record, body: { ...record.body }, blobNames: [...record.blobNames] })),
     requests: () => requestLog.map((entry) => ({ ...entry })),
+    faults,
+    sasSignatures: () => [...mintedSignatures],
     stop: () => {
       stopping ??= (async () => {
         await closeServer(server);

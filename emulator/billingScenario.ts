@@ -28,11 +28,23 @@ export interface BillingScenario {
   fileCount: number;
   /** @default 200 */
   rowsPerFile: number;
+  /**
+   * About how many bytes each file should have, for benchmarks; null leaves every file at its
+   * natural size (its rowsPerFile rows). When set, a file holds its own rowsPerFile rows and is then
+   * filled up to about this size with one export-wide block of further rows, repeated: every repeat
+   * is one more gzip member, so the file still decompresses to valid JSON lines (but the filler rows
+   * repeat, so its totals mean nothing). Cheap at any size; deterministic like everything else.
+   * @default null
+   */
+  fileSizeBytes: number | null;
   /** Seed of the synthetic usage rows, file names and eTag. @default 1 */
   seed: number;
   /** Lifetime of each manifest's SAS token, from the emulator's clock. @default 3600 */
   sasLifetimeSeconds: number;
 }
+
+/** The largest fileSizeBytes: 4 GiB, under the 5000 MiB that one Put Blob accepts. */
+export const MAX_FILE_SIZE_BYTES = 4 * 1024 ** 3;
 
 export const DEFAULT_SCENARIO: Readonly<BillingScenario> = Object.freeze({
   notStartedPolls: 1,
@@ -45,6 +57,7 @@ export const DEFAULT_SCENARIO: Readonly<BillingScenario> = Object.freeze({
   manifestDelivery: 'link',
   fileCount: 3,
   rowsPerFile: 200,
+  fileSizeBytes: null,
   seed: 1,
   sasLifetimeSeconds: 3600,
 });
@@ -73,6 +86,9 @@ export function resolveScenario(overrides: Partial<BillingScenario> = {}): Billi
   }
   wholeNumber('fileCount', scenario.fileCount, 1);
   wholeNumber('rowsPerFile', scenario.rowsPerFile, 1);
+  if (scenario.fileSizeBytes !== null && (!Number.isInteger(scenario.fileSizeBytes) || scenario.fileSizeBytes < 1 || scenario.fileSizeBytes > MAX_FILE_SIZE_BYTES)) {
+    problems.push(`fileSizeBytes is ${scenario.fileSizeBytes}: expected null or a whole number of bytes from 1 to ${MAX_FILE_SIZE_BYTES}`);
+  }
   wholeNumber('seed', scenario.seed, 0);
   wholeNumber('sasLifetimeSeconds', scenario.sasLifetimeSeconds, 1);
 

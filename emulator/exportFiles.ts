@@ -5,6 +5,8 @@
  *     Fragment=full/PartitionType=default/part-00000-<guid>.c000.json.gz
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { Readable } from 'node:stream';
 import {
   ContainerSASPermissions,
   generateBlobSASQueryParameters,
@@ -31,8 +33,16 @@ export interface ExportFile {
   name: string;
   /** The full blob name inside the container. */
   blobName: string;
-  content: Buffer;
-  contentMD5: Buffer;
+  /** The whole file; for a filled file (fileSizeBytes) it is assembled from `parts` on each read. */
+  readonly content: Buffer;
+  readonly contentMD5: Buffer;
+  /** content.length */
+  readonly size: number;
+  /**
+   * The content as consecutive gzip members: just [content] for an ordinary file; a filled file's
+   * parts share the export's filler block, so a large export costs little memory until uploaded.
+   */
+  readonly parts: readonly Buffer[];
 }
 
 export interface ExportPlan {
@@ -47,7 +57,7 @@ export interface ExportPlan {
 
 export interface ExportPlanOptions {
   request: UnbilledUsageExportRequest;
-  scenario: Pick<BillingScenario, 'seed' | 'fileCount' | 'rowsPerFile'>;
+  scenario: Pick<BillingScenario, 'seed' | 'fileCount' | 'rowsPerFile'> & Partial<Pick<BillingScenario, 'fileSizeBytes'>>;
   partnerTenantId: string;
   /** When the export was requested: picks the billing month and names the snapshot folder. */
   requestedAt: Date;
@@ -56,6 +66,7 @@ export interface ExportPlanOptions {
 /** Builds every file of the export in memory; names, bytes and eTag depend only on the inputs. */
 export function planExport({ request, scenario, partnerTenantId, requestedAt }: ExportPlanOptions): ExportPlan {
   const { seed, fileCount, rowsPerFile } = scenario;
+  const fileSizeBytes = scenario.fileSizeBytes ?? null;
   const { currencyCode, attributeSet } = request;
   const billingMonth = billingMonthOf(request.billingPeriod, requestedAt);
   const directory = [
@@ -68,20 +79,101 @@ export function planExport({ request, scenario, partnerTenantId, requestedAt }: 
     'PartitionType=default',
   ].join('/');
 
+  // The filler rows come after every file's own rows, so no row index is used twice.
+  const filler =
+    fileSizeBytes === null
+      ? undefined
+      : new Filler(fileSizeBytes, usageRows({ seed, billingMonth, currency: currencyCode, attributeSet, count: FILLER_SAMPLE_ROWS, startIndex: fileCount * rowsPerFile, partnerTenantId }), (count) =>
+          usageRows({ seed, billingMonth, currency: currencyCode, attributeSet, count, startIndex: fileCount * rowsPerFile, partnerTenantId }),
+        );
+
   const files = Array.from({ length: fileCount }, (_, index): ExportFile => {
     const startIndex = index * rowsPerFile;
     const rows = usageRows({ seed, billingMonth, currency: currencyCode, attributeSet, count: rowsPerFile, startIndex, partnerTenantId });
-    const content = gzipJsonLines(rows);
+    const own = gzipJsonLines(rows);
     const name = `part-${String(index).padStart(5, '0')}-${deterministicUuid(seed, billingMonth, currencyCode, attributeSet, index)}.c000.json.gz`;
-    return { name, blobName: `${directory}/${name}`, content, contentMD5: createHash('md5').update(content).digest() };
+    return filledFile(name, `${directory}/${name}`, filler ? filler.fill(own) : [own]);
   });
 
+  // The eTag names the data version; the size knob is part of it only when set, so defaults keep theirs.
+  const eTagKey = fileSizeBytes === null ? [] : [fileSizeBytes];
   return {
     billingMonth,
     directory,
-    eTag: deterministicAlphanumeric(17, 'eTag', seed, billingMonth, currencyCode, attributeSet, fileCount, rowsPerFile),
+    eTag: deterministicAlphanumeric(17, 'eTag', seed, billingMonth, currencyCode, attributeSet, fileCount, rowsPerFile, ...eTagKey),
     files,
-    totalBytes: files.reduce((sum, file) => sum + file.content.length, 0),
+    totalBytes: files.reduce((sum, file) => sum + file.size, 0),
+  };
+}
+
+/** Rows gzipped once to learn how many compressed bytes a filler row takes. */
+const FILLER_SAMPLE_ROWS = 256;
+/** The filler block's compressed size: an eighth of a file, between 4 KiB and 1 MiB. */
+const FILLER_BLOCK_MIN_BYTES = 4 * 1024;
+const FILLER_BLOCK_MAX_BYTES = 1024 * 1024;
+/** zlib's fastest level, so a large export is produced in moments; still a realistic ratio. */
+const FILLER_GZIP_LEVEL = 1;
+
+/**
+ * Fills files up to about `targetBytes`: after a file's own gzip member come whole copies of one
+ * export-wide block (a gzip member of `blockRows` rows), then a member of the block's first rows
+ * that takes the file to within about a row of the target. Depends only on its inputs.
+ */
+class Filler {
+  private readonly block: Buffer;
+  private readonly blockRows: ReadonlyArray<Record<string, unknown>>;
+  private readonly tails = new Map<number, Buffer>();
+
+  constructor(
+    private readonly targetBytes: number,
+    sample: ReadonlyArray<Record<string, unknown>>,
+    rows: (count: number) => ReadonlyArray<Record<string, unknown>>,
+  ) {
+    const bytesPerRow = gzipJsonLines(sample, FILLER_GZIP_LEVEL).length / sample.length;
+    const blockBytes = Math.min(FILLER_BLOCK_MAX_BYTES, Math.max(FILLER_BLOCK_MIN_BYTES, Math.floor(targetBytes / 8)));
+    const count = Math.max(1, Math.round(blockBytes / bytesPerRow));
+    this.blockRows = count <= sample.length ? sample.slice(0, count) : rows(count);
+    this.block = gzipJsonLines(this.blockRows, FILLER_GZIP_LEVEL);
+  }
+
+  fill(own: Buffer): Buffer[] {
+    const parts = [own];
+    let missing = this.targetBytes - own.length;
+    for (; missing >= this.block.length; missing -= this.block.length) parts.push(this.block);
+    const tailRows = Math.min(this.blockRows.length - 1, Math.floor((missing / this.block.length) * this.blockRows.length));
+    if (tailRows > 0) parts.push(this.tail(tailRows));
+    return parts;
+  }
+
+  private tail(rows: number): Buffer {
+    let tail = this.tails.get(rows);
+    if (!tail) {
+      tail = gzipJsonLines(this.blockRows.slice(0, rows), FILLER_GZIP_LEVEL);
+      this.tails.set(rows, tail);
+    }
+    return tail;
+  }
+}
+
+/** An export file over its parts; the whole content and its MD5 are computed only when read. */
+function filledFile(name: string, blobName: string, parts: readonly Buffer[]): ExportFile {
+  let md5: Buffer | undefined;
+  return {
+    name,
+    blobName,
+    parts,
+    size: parts.reduce((sum, part) => sum + part.length, 0),
+    get content() {
+      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    },
+    get contentMD5() {
+      if (!md5) {
+        const hash = createHash('md5');
+        for (const part of parts) hash.update(part);
+        md5 = hash.digest();
+      }
+      return md5;
+    },
   };
 }
 
@@ -99,13 +191,15 @@ function snapshotFolder(at: Date): string {
 
 export async function uploadExport(container: ContainerClient, files: readonly ExportFile[], abortSignal: AbortSignal): Promise<void> {
   await container.createIfNotExists({ abortSignal });
+  // Every upload listens for the abort; many files are expected, not a leak.
+  setMaxListeners(Math.max(10, files.length * 2 + 10), abortSignal);
   await Promise.all(
-    files.map((file) =>
-      container.getBlockBlobClient(file.blobName).uploadData(file.content, {
-        blobHTTPHeaders: { blobContentType: 'application/gzip', blobContentMD5: file.contentMD5 },
-        abortSignal,
-      }),
-    ),
+    files.map((file) => {
+      const blob = container.getBlockBlobClient(file.blobName);
+      const options = { blobHTTPHeaders: { blobContentType: 'application/gzip', blobContentMD5: file.contentMD5 }, abortSignal };
+      // A filled file is streamed from its shared parts in one Put Blob, never assembled in memory.
+      return file.parts.length === 1 ? blob.uploadData(file.content, options) : blob.upload(() => Readable.from(file.parts), file.size, options);
+    }),
   );
 }
 

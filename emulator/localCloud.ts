@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { DEV_STORE_ACCOUNT, startAzurite, type Azurite } from './azurite';
 import { startBillingEmulator, type BillingEmulator, type BillingScenario } from './billingEmulator';
+import { startFaultProxy, type FaultProxy } from './faultProxy';
 import { LOOPBACK_HOST } from './httpServer';
 import { startIdentityEndpoint } from './identityEndpoint';
 import { createTokenAuthority, type TokenAuthority } from './tokens';
@@ -30,6 +31,8 @@ export interface LocalCloud {
   authority: TokenAuthority;
   identity: { endpoint: string; header: string };
   billing: BillingEmulator;
+  /** Present when started with `faultProxy`: the app's storage calls go through it. */
+  proxy?: FaultProxy;
   settings: LocalCloudSettings;
   /** Stops the billing emulator, the identity endpoint and Azurite. Safe to call more than once. */
   stop(): Promise<void>;
@@ -39,6 +42,13 @@ export interface LocalCloudOptions {
   scenario?: Partial<BillingScenario>;
   /** The billing emulator's clock (see BillingEmulatorOptions.now). */
   now?: () => Date;
+  /**
+   * Route the app's storage (AzureWebJobsStorage, PARTNER_STORAGE) through a fault-injecting
+   * proxy. The billing emulator keeps writing to Azurite directly, as the "Microsoft side".
+   */
+  faultProxy?: boolean | { seed?: number };
+  /** Seed of the billing emulator's probabilistic fault rules. */
+  graphFaultSeed?: number;
 }
 
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
@@ -64,6 +74,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       ],
     });
     started.push(azurite);
+    const proxy = options.faultProxy
+      ? await startFaultProxy({ azurite, ...(typeof options.faultProxy === 'object' && options.faultProxy.seed !== undefined ? { seed: options.faultProxy.seed } : {}) })
+      : undefined;
+    if (proxy) started.push(proxy);
+    const storage = proxy ?? azurite;
     const authority = createTokenAuthority();
     const identity = await startIdentityEndpoint(authority);
     started.push(identity);
@@ -76,6 +91,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       },
       scenario: options.scenario,
       now: options.now,
+      faultSeed: options.graphFaultSeed,
     });
     started.push(billing);
 
@@ -84,10 +100,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       authority,
       identity: { endpoint: identity.endpoint, header: identity.header },
       billing,
+      ...(proxy ? { proxy } : {}),
       settings: {
         GRAPH_BASE_URL: billing.baseUrl,
-        AzureWebJobsStorage: azurite.connectionString(DEV_STORE_ACCOUNT.name),
-        PARTNER_STORAGE: azurite.connectionString(PARTNER_ACCOUNT),
+        AzureWebJobsStorage: storage.connectionString(DEV_STORE_ACCOUNT.name),
+        PARTNER_STORAGE: storage.connectionString(PARTNER_ACCOUNT),
         EXPORT_SOURCE_HOSTS: LOOPBACK_HOST,
         IDENTITY_ENDPOINT: identity.endpoint,
         IDENTITY_HEADER: identity.header,

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { TableClient, type TableEntityResult } from '@azure/data-tables';
 import { BlobSASPermissions, BlobServiceClient, RestError, type StoragePipelineOptions } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startAzurite, type Azurite } from '../../emulator/azurite';
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../../emulator/faultProxy';
 
@@ -88,6 +88,9 @@ describe('startFaultProxy: pass-through with real SDK clients', () => {
     await container.getBlockBlobClient('blocks.bin').uploadStream(Readable.from([blocks]), 1024 * 1024, 2);
 
     expect(sha256(await container.getBlobClient('single.bin').downloadToBuffer())).toBe(sha256(single));
+    // The Host header is forwarded as sent, so the URLs in Azurite's answers point back at the proxy.
+    const page = (await container.listBlobsFlat().byPage().next()).value as { serviceEndpoint: string };
+    expect(page.serviceEndpoint).toBe(proxy.blobEndpoint(SOURCE.name));
     expect(sha256(await container.getBlobClient('blocks.bin').downloadToBuffer())).toBe(sha256(blocks));
     // The same blobs, read from Azurite directly: the proxy forwarded to that very instance.
     const direct = BlobServiceClient.fromConnectionString(azurite.connectionString(SOURCE.name)).getContainerClient(container.containerName);
@@ -177,7 +180,7 @@ describe('startFaultProxy: what the SDKs see', () => {
     expect(await table.getEntity('p', 'r')).toMatchObject({ value: 7 });
   });
 
-  it('queue and blob: a 503 with Retry-After is retried at once; the storage retry policy ignores Retry-After', async () => {
+  it('queue: a 503 with Retry-After is retried at once; the storage SDKs retry policy ignores Retry-After', async () => {
     const queue = queueService(DEV).getQueueClient(unique('busy'));
     await queue.create();
     await queue.sendMessage('m');
@@ -423,28 +426,39 @@ describe('startFaultProxy: server-side copies', () => {
 });
 
 describe('startFaultProxy: stop', () => {
-  it('closes its ports, drops kept-alive and held connections, and leaves no sockets behind', async () => {
+  it('closes its ports, drops kept-alive and held connections, and leaves no socket or timer behind', async () => {
     const sockets = (): number => process.getActiveResourcesInfo().filter((resource) => resource === 'TCPSocketWrap').length;
     const socketsBefore = sockets();
-    const short = await startFaultProxy({ azurite });
-    const queue = QueueServiceClient.fromConnectionString(short.connectionString(DEV), { retryOptions: { maxTries: 1 } }).getQueueClient(unique('stop'));
-    await queue.create();
-    await queue.sendMessage('kept alive');
-    short.addRule({ fault: { kind: 'delay', ms: 30_000 } });
-    const held = queue.peekMessages().then(
-      () => 'answered',
-      (error: unknown) => (error as Error).name,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const setTimer = vi.spyOn(globalThis, 'setTimeout');
+    const clearTimer = vi.spyOn(globalThis, 'clearTimeout');
+    try {
+      const short = await startFaultProxy({ azurite });
+      const queue = QueueServiceClient.fromConnectionString(short.connectionString(DEV), { retryOptions: { maxTries: 1 } }).getQueueClient(unique('stop'));
+      await queue.create();
+      await queue.sendMessage('kept alive');
+      short.addRule({ fault: { kind: 'delay', ms: 30_000 } });
+      const held = queue.peekMessages().then(
+        () => 'answered',
+        (error: unknown) => (error as Error).name,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
 
-    const began = performance.now();
-    await short.stop();
-    await short.stop();
+      const began = performance.now();
+      await short.stop();
+      await short.stop();
 
-    expect(performance.now() - began).toBeLessThan(1000);
-    expect(await held).toBe('RestError'); // the held request's connection was dropped, not answered
-    await expect(fetch(short.queueEndpoint(DEV))).rejects.toThrow('fetch failed');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(sockets()).toBeLessThanOrEqual(socketsBefore);
+      expect(performance.now() - began).toBeLessThan(1000);
+      expect(await held).toBe('RestError'); // the held request's connection was dropped, not answered
+      await expect(fetch(short.queueEndpoint(DEV))).rejects.toThrow('fetch failed');
+      // The 30 s hold was cancelled, not left to keep the process alive.
+      const holds = setTimer.mock.calls.flatMap((call, index) => (call[1] === 30_000 ? [setTimer.mock.results[index]?.value] : []));
+      expect(holds).toHaveLength(1);
+      expect(clearTimer.mock.calls.some(([handle]) => handle === holds[0])).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(sockets()).toBeLessThanOrEqual(socketsBefore);
+    } finally {
+      setTimer.mockRestore();
+      clearTimer.mockRestore();
+    }
   });
 });
