@@ -23,7 +23,7 @@ import { startLocalCloud, type LocalCloud } from '../emulator/localCloud';
 import { runSummary } from '../src/runSummary';
 import { formatBytes, formatLogLine, formatRunTable } from './output';
 import { loadSettingsEnv } from './settingsSource';
-import { runWorker } from './worker';
+import { queueHostOptions, runWorker } from './worker';
 
 class UsageError extends Error {}
 
@@ -31,7 +31,7 @@ const USAGE = `Usage: npm run -s cli -- <command> [options]
 
 Commands:
   start   [--currency C] [--period current|last] [--attribute-set full|basic] [--force] [--json]
-  worker  [--json]
+  worker  [--lease-seconds N] [--json]
   run     [start's options] [--json]
   status  [--month YYYY-MM] [--state STATE] [--json]
   emulator
@@ -51,6 +51,7 @@ const OPTIONS = {
   state: { type: 'string' },
   files: { type: 'string' },
   rows: { type: 'string' },
+  'lease-seconds': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -137,7 +138,10 @@ async function start(deps: Deps, options: Options): Promise<number> {
 }
 
 async function worker(deps: Deps, options: Options): Promise<number> {
+  const host = queueHostOptions();
+  const leaseSeconds = positiveInteger(options['lease-seconds'], '--lease-seconds', host.leaseSeconds);
   const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
+    host: { ...host, leaseSeconds },
     onLog: (level, line) => process.stderr.write(`${formatLogLine(level, line)}\n`),
   });
   if (options.json) {

@@ -4,7 +4,7 @@
  */
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { createDestination, type Destination } from './adapters/destination';
-import { createGraphClient, type GraphClient } from './adapters/graph';
+import { createGraphClient, type GraphClient, type GraphClientOptions } from './adapters/graph';
 import { createLedger, type Ledger } from './adapters/ledger';
 import { createPollQueue, type PollQueue } from './adapters/pollQueue';
 import { createStorageClients } from './adapters/storageClients';
@@ -29,15 +29,25 @@ export interface Deps {
  * (IDENTITY_ENDPOINT, honouring AZURE_CLIENT_ID for a user-assigned identity), locally from the
  * emulated identity endpoint, or from a developer's Azure CLI login.
  */
-export function createDeps(settings: Settings, overrides: { readonly graphCredential?: TokenCredential; readonly telemetry?: Telemetry } = {}): Deps {
+export interface DepsOptions {
+  readonly graphCredential?: TokenCredential;
+  /** Timeouts and in-process retries of Graph calls (defaults in createGraphClient). */
+  readonly graph?: Pick<GraphClientOptions, 'timeoutMs' | 'attempts' | 'maxInProcessWaitSeconds'>;
+  readonly telemetry?: Telemetry;
+  /** Deadline of each storage call (default in ./adapters/deadline). */
+  readonly storageCallTimeoutMs?: number;
+}
+
+export function createDeps(settings: Settings, overrides: DepsOptions = {}): Deps {
   const clients = createStorageClients(settings);
-  const queue = createPollQueue(clients.queueService, settings.pollQueue);
-  const ledger = createLedger(clients.ledgerTable);
-  const destination = createDestination(clients.destinationContainer);
+  const timeouts = overrides.storageCallTimeoutMs === undefined ? {} : { callTimeoutMs: overrides.storageCallTimeoutMs };
+  const queue = createPollQueue(clients.queueService, settings.pollQueue, timeouts);
+  const ledger = createLedger(clients.ledgerTable, timeouts);
+  const destination = createDestination(clients.destinationContainer, timeouts);
   let readiness: Promise<void> | undefined;
   return {
     settings,
-    graph: createGraphClient({ baseUrl: settings.graphBaseUrl, credential: overrides.graphCredential ?? new DefaultAzureCredential() }),
+    graph: createGraphClient({ ...overrides.graph, baseUrl: settings.graphBaseUrl, credential: overrides.graphCredential ?? new DefaultAzureCredential() }),
     queue,
     ledger,
     destination,

@@ -8,6 +8,7 @@ import { app } from '@azure/functions';
 import { parseSettings } from './core/settings';
 import { createDeps } from './deps';
 import { pollExport } from './functions/pollExport';
+import { REVIVE_SCHEDULE, reviveRunsOnSchedule } from './functions/reviveRuns';
 import { getRun, listRuns, startRun } from './functions/runsApi';
 import { startExportsOnSchedule } from './functions/startExport';
 
@@ -34,6 +35,13 @@ app.storageQueue('pollExport', {
   queueName: settings.pollQueue,
   connection: 'AzureWebJobsStorage',
   handler: (entry, context) => flushingTelemetry(pollExport(entry, context, deps)),
+});
+
+// Nothing stuck: re-sends the step of a run whose message was lost.
+app.timer('reviveStalledRuns', {
+  schedule: REVIVE_SCHEDULE,
+  runOnStartup: false,
+  handler: (timer, context) => flushingTelemetry(reviveRunsOnSchedule(timer, context, deps)),
 });
 
 // Run history and "run now". Function keys guard them; the bodies never carry secrets.

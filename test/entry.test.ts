@@ -55,7 +55,7 @@ function loadEntry(build: string, env: Record<string, string>) {
 }
 
 describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) => {
-  it('registers the timer, the queue function and the run API with the configured bindings', () => {
+  it('registers the timers, the queue function and the run API with the configured bindings', () => {
     const result = loadEntry(build, {
       AzureWebJobsStorage: 'UseDevelopmentStorage=true',
       PARTNER_STORAGE: 'UseDevelopmentStorage=true',
@@ -65,8 +65,9 @@ describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) 
     });
     expect(result.status, result.stderr).toBe(0);
     const registrations = JSON.parse(result.stdout) as Array<{ name: string; bindings: Record<string, Record<string, unknown>> }>;
-    expect(registrations.map((r) => r.name)).toEqual(['startExports', 'pollExport', 'listRuns', 'getRun', 'startRun']);
-    const [timer, queue, list, get, start] = registrations;
+    expect(registrations.map((r) => r.name)).toEqual(['startExports', 'pollExport', 'reviveStalledRuns', 'listRuns', 'getRun', 'startRun']);
+    const [timer, queue, revive, list, get, start] = registrations;
+    expect(Object.values(revive!.bindings)).toContainEqual(expect.objectContaining({ type: 'timerTrigger', schedule: '0 */10 * * * *' }));
     expect(Object.values(timer!.bindings)).toContainEqual(expect.objectContaining({ type: 'timerTrigger', direction: 'in', schedule: '0 30 5 4 * *', runOnStartup: false }));
     expect(Object.values(queue!.bindings)).toContainEqual(expect.objectContaining({ type: 'queueTrigger', direction: 'in', queueName: 'my-polls', connection: 'AzureWebJobsStorage' }));
     const http = (registration: (typeof registrations)[number] | undefined) => Object.values(registration!.bindings).find((binding) => binding.type === 'httpTrigger');

@@ -6,6 +6,7 @@
  */
 import { BlobClient, RestError, type ContainerClient } from '@azure/storage-blob';
 import { redactSecrets } from '../core/redact';
+import { COPY_TIMEOUT_MS, callDeadline } from './deadline';
 
 export interface BlobFacts {
   readonly contentLength: number;
@@ -36,17 +37,18 @@ const SOURCE_ETAG_METADATA = 'sourceetag';
 /** How often a pending (asynchronous) copy is checked. */
 const COPY_POLL_INTERVAL_MS = 1000;
 
-export function createDestination(container: ContainerClient): Destination {
+export function createDestination(container: ContainerClient, options: { readonly callTimeoutMs?: number; readonly copyTimeoutMs?: number } = {}): Destination {
+  const deadline = () => callDeadline(options.callTimeoutMs);
   return {
     containerName: container.containerName,
 
     async ensure() {
-      await container.createIfNotExists();
+      await container.createIfNotExists(deadline());
     },
 
     async sourceFacts(sourceUrl) {
       try {
-        return factsFrom(await new BlobClient(sourceUrl, undefined, { retryOptions: { tryTimeoutInMs: 30_000 } }).getProperties());
+        return factsFrom(await new BlobClient(sourceUrl).getProperties(deadline()));
       } catch (error) {
         throw sanitized(error);
       }
@@ -54,7 +56,7 @@ export function createDestination(container: ContainerClient): Destination {
 
     async facts(blobPath) {
       try {
-        return factsFrom(await container.getBlobClient(blobPath).getProperties());
+        return factsFrom(await container.getBlobClient(blobPath).getProperties(deadline()));
       } catch (error) {
         if (error instanceof RestError && error.statusCode === 404) return undefined;
         throw sanitized(error);
@@ -68,9 +70,10 @@ export function createDestination(container: ContainerClient): Destination {
           sourceConditions: { ifMatch: sourceEtag },
           metadata: { [SOURCE_ETAG_METADATA]: sourceEtag.replace(/"/g, '') },
           intervalInMs: COPY_POLL_INTERVAL_MS,
+          ...callDeadline(options.copyTimeoutMs ?? COPY_TIMEOUT_MS),
         });
         await poller.pollUntilDone();
-        return factsFrom(await blob.getProperties());
+        return factsFrom(await blob.getProperties(deadline()));
       } catch (error) {
         throw sanitized(error);
       }
@@ -80,6 +83,7 @@ export function createDestination(container: ContainerClient): Destination {
       const text = `${JSON.stringify(value, null, 2)}\n`;
       await container.getBlockBlobClient(blobPath).upload(text, Buffer.byteLength(text), {
         blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+        ...deadline(),
       });
     },
 
@@ -108,11 +112,17 @@ function factsFrom(properties: {
   };
 }
 
-/** Storage errors can quote request URLs; the SAS must not travel with them. */
+/**
+ * Storage errors can quote request URLs; the SAS must not travel with them. A HEAD request's
+ * error has no body, so its service code comes from the x-ms-error-code header.
+ */
 function sanitized(error: unknown): Error {
   if (error instanceof RestError) {
-    const clean = new RestError(redactSecrets(error.message), { code: error.code ?? 'Unknown', ...(error.statusCode === undefined ? {} : { statusCode: error.statusCode }) });
-    return clean;
+    const code = error.code ?? error.response?.headers.get('x-ms-error-code') ?? (error.statusCode ? `Http${error.statusCode}` : 'NetworkError');
+    const message = error.message.trim() || `${code}${error.statusCode ? ` (HTTP ${error.statusCode})` : ''}`;
+    return new RestError(redactSecrets(message), { code, ...(error.statusCode === undefined ? {} : { statusCode: error.statusCode }) });
   }
+  // A call past its deadline: a transient failure like a dropped connection.
+  if (error instanceof Error && error.name === 'AbortError') return new RestError(`no answer within the call's deadline: ${redactSecrets(error.message)}`, { code: 'Timeout' });
   return error instanceof Error ? new Error(redactSecrets(error.message)) : new Error(redactSecrets(String(error)));
 }

@@ -9,6 +9,7 @@
 import { RestError, type TableClient, type TableEntity } from '@azure/data-tables';
 import { exportKeyString, type ExportKey } from '../core/naming';
 import type { Run, RunState } from '../core/run';
+import { callDeadline } from './deadline';
 
 const RUN_PARTITION = 'run';
 const KEY_PARTITION = 'key';
@@ -38,12 +39,13 @@ export interface Ledger {
   listRuns(filter?: { readonly billingMonth?: string; readonly state?: RunState }): Promise<Run[]>;
 }
 
-export function createLedger(table: TableClient): Ledger {
+export function createLedger(table: TableClient, options: { readonly callTimeoutMs?: number } = {}): Ledger {
+  const deadline = () => callDeadline(options.callTimeoutMs);
   const isStatus = (error: unknown, ...statuses: number[]) => error instanceof RestError && statuses.includes(error.statusCode ?? 0);
 
   async function getRun(runId: string): Promise<StoredRun | undefined> {
     try {
-      const entity = await table.getEntity<TableEntity>(RUN_PARTITION, runId);
+      const entity = await table.getEntity<TableEntity>(RUN_PARTITION, runId, deadline());
       return { run: runFromEntity(entity), etag: entity.etag };
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
@@ -53,7 +55,7 @@ export function createLedger(table: TableClient): Ledger {
 
   return {
     async ensure() {
-      await table.createTable();
+      await table.createTable(deadline());
     },
 
     getRun,
@@ -61,7 +63,7 @@ export function createLedger(table: TableClient): Ledger {
     async latestForKey(key) {
       let keyEntity: { latestRunId?: string; etag: string };
       try {
-        keyEntity = await table.getEntity<{ latestRunId?: string }>(KEY_PARTITION, exportKeyString(key));
+        keyEntity = await table.getEntity<{ latestRunId?: string }>(KEY_PARTITION, exportKeyString(key), deadline());
       } catch (error) {
         if (isStatus(error, 404)) return {};
         throw error;
@@ -73,21 +75,21 @@ export function createLedger(table: TableClient): Ledger {
     async createRun(run, keyEtag) {
       const keyRow = { partitionKey: KEY_PARTITION, rowKey: exportKeyString(run), latestRunId: run.runId };
       try {
-        if (keyEtag) await table.updateEntity(keyRow, 'Replace', { etag: keyEtag });
-        else await table.createEntity(keyRow);
+        if (keyEtag) await table.updateEntity(keyRow, 'Replace', { etag: keyEtag, ...deadline() });
+        else await table.createEntity(keyRow, deadline());
       } catch (error) {
         if (isStatus(error, 409, 412)) throw new LedgerConflictError(`another run was started for ${exportKeyString(run)} at the same time`);
         throw error;
       }
       // The key row points at the run before the run row exists: a crash in between leaves a
       // key whose latest run is missing, which the next start treats as "never ran".
-      const response = await table.createEntity(runToEntity(run));
+      const response = await table.createEntity(runToEntity(run), deadline());
       return { run, etag: response.etag ?? '' };
     },
 
     async saveRun(run, etag) {
       try {
-        const response = await table.updateEntity(runToEntity(run), 'Replace', { etag });
+        const response = await table.updateEntity(runToEntity(run), 'Replace', { etag, ...deadline() });
         return { run, etag: response.etag ?? '' };
       } catch (error) {
         if (isStatus(error, 404, 412)) throw new LedgerConflictError(`run ${run.runId} was changed by another worker`);
@@ -97,7 +99,7 @@ export function createLedger(table: TableClient): Ledger {
 
     async listRuns(filter = {}) {
       const runs: Run[] = [];
-      for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter: `PartitionKey eq '${RUN_PARTITION}'` } })) {
+      for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter: `PartitionKey eq '${RUN_PARTITION}'` }, ...deadline() })) {
         const run = runFromEntity(entity);
         if (filter.billingMonth && run.billingMonth !== filter.billingMonth) continue;
         if (filter.state && run.state !== filter.state) continue;

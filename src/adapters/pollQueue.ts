@@ -5,6 +5,7 @@
  */
 import type { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { encodePollMessage, type PollMessage } from '../core/pollMessage';
+import { callDeadline } from './deadline';
 
 /** Messages live as long as a queue allows: a poll must never expire before its run ends. */
 const NEVER_EXPIRE = -1;
@@ -18,22 +19,24 @@ export interface PollQueue {
   sendToPoison(messageText: string): Promise<void>;
 }
 
-export function createPollQueue(service: QueueServiceClient, name: string): PollQueue {
+export function createPollQueue(service: QueueServiceClient, name: string, options: { readonly callTimeoutMs?: number } = {}): PollQueue {
+  const deadline = () => callDeadline(options.callTimeoutMs);
   const queue: QueueClient = service.getQueueClient(name);
   const poison: QueueClient = service.getQueueClient(poisonQueueName(name));
   return {
     name,
     async ensure() {
-      await Promise.all([queue.createIfNotExists(), poison.createIfNotExists()]);
+      await Promise.all([queue.createIfNotExists(deadline()), poison.createIfNotExists(deadline())]);
     },
     async send(message, delaySeconds) {
       await queue.sendMessage(encodePollMessage(message), {
         visibilityTimeout: Math.max(0, Math.round(delaySeconds)),
         messageTimeToLive: NEVER_EXPIRE,
+        ...deadline(),
       });
     },
     async sendToPoison(messageText) {
-      await poison.sendMessage(messageText, { messageTimeToLive: NEVER_EXPIRE });
+      await poison.sendMessage(messageText, { messageTimeToLive: NEVER_EXPIRE, ...deadline() });
     },
   };
 }

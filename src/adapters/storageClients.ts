@@ -12,9 +12,13 @@ import type { Settings, StorageConnection } from '../core/settings';
 
 export const LEDGER_TABLE = 'BillingExportRuns';
 
-/** Every storage call gives up after this and is retried by the SDK (3 tries by default). */
-const TRY_TIMEOUT_MS = 30_000;
-const retryOptions = { tryTimeoutInMs: TRY_TIMEOUT_MS, maxTries: 4 };
+/**
+ * The SDKs' own retries of throttling, 5xx and dropped connections: four tries, backing off from
+ * half a second, so they fit well inside a call's deadline (./deadline); longer trouble is
+ * retried by the layers above.
+ */
+const retryOptions = { maxTries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 8000 };
+const tableOptions = { retryOptions: { maxRetries: retryOptions.maxTries - 1, retryDelayInMs: retryOptions.retryDelayInMs, maxRetryDelayInMs: retryOptions.maxRetryDelayInMs } };
 
 export interface StorageClients {
   readonly queueService: QueueServiceClient;
@@ -32,11 +36,8 @@ export function createStorageClients(settings: Settings): StorageClients {
         : new QueueServiceClient(app.queueServiceUri!, credentialFor(app), { retryOptions }),
     ledgerTable:
       app.kind === 'connectionString'
-        ? TableClient.fromConnectionString(app.connectionString, LEDGER_TABLE, {
-            retryOptions: { maxRetries: retryOptions.maxTries - 1 },
-            allowInsecureConnection: usesPlainHttp(app.connectionString),
-          })
-        : new TableClient(app.tableServiceUri!, LEDGER_TABLE, credentialFor(app), { retryOptions: { maxRetries: retryOptions.maxTries - 1 } }),
+        ? TableClient.fromConnectionString(app.connectionString, LEDGER_TABLE, { ...tableOptions, allowInsecureConnection: usesPlainHttp(app.connectionString) })
+        : new TableClient(app.tableServiceUri!, LEDGER_TABLE, credentialFor(app), tableOptions),
     destinationContainer: (partner.kind === 'connectionString'
       ? BlobServiceClient.fromConnectionString(partner.connectionString, { retryOptions })
       : new BlobServiceClient(partner.blobServiceUri!, credentialFor(partner), { retryOptions })

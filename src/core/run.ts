@@ -33,6 +33,12 @@ export interface Run extends ExportKey {
   readonly bytesCopied: number;
   /** Landing attempts that met transient storage trouble. */
   readonly landingAttempts?: number;
+  /** Exports started again because Graph forgot the operation (404/410). */
+  readonly restarts?: number;
+  /** When the next message is due: the sweeper revives a run only once this has long passed. */
+  readonly nextActionAt?: string;
+  /** Times the sweeper re-sent a stalled run's message. */
+  readonly revivals?: number;
   /** `{container}/{folder}/` once known. */
   readonly destination?: string;
   readonly errorCode?: string;

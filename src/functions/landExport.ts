@@ -6,7 +6,7 @@
  * landing reads the operation again, which also brings a fresh SAS.
  */
 import { RestError } from '@azure/storage-blob';
-import { ManifestError, VerificationError, asError } from '../errors';
+import { GraphRequestError, ManifestError, VerificationError, asError } from '../errors';
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, sourceBlobUrl, type Manifest, type ManifestBlob } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
@@ -34,53 +34,32 @@ const SAS_MAY_HAVE_EXPIRED = new Set(['AuthenticationFailed', 'AuthorizationFail
 export const MANIFEST_FORMAT = 'partner-billing-export/1';
 
 export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, location?: ManifestLocation): Promise<StoredRun> {
-  let manifestLocation = location;
-  if (!manifestLocation) {
-    let response;
-    try {
-      response = await deps.graph.get(operationUrlOf(stored.run));
-    } catch (thrown) {
-      return handleGraphFailure(stored, thrown, 'reading the operation to resume copying', deps, log);
-    }
-    const state = interpretOperation(response.body);
-    if (state.kind !== 'succeeded') {
-      return failRun(stored, 'OperationChanged', `the operation no longer reports success (now ${state.kind}) while its files were being copied`, deps, log);
-    }
-    manifestLocation = state.manifest;
-  }
-
   let manifest: Manifest;
   try {
-    const body = manifestLocation.kind === 'inline' ? manifestLocation.manifest : (await deps.graph.get(manifestLocation.url)).body;
-    manifest = parseManifest(body, deps.settings.sourceHosts);
+    manifest = await readManifest(stored.run, deps, location);
   } catch (thrown) {
-    if (thrown instanceof ManifestError) return failRun(stored, 'InvalidManifest', thrown.message, deps, log);
-    return handleGraphFailure(stored, thrown, 'reading the manifest', deps, log);
+    return landingFailed(stored, thrown, deps, log);
   }
 
-  const folder = destinationFolder(stored.run, manifest.eTag);
-  let current = stored;
-  if (stored.run.state !== 'copying') {
-    const copying: Run = {
-      ...stored.run,
-      state: 'copying',
-      manifestETag: manifest.eTag,
-      partnerTenantId: manifest.partnerTenantId,
-      blobCount: manifest.blobCount,
-      destination: `${deps.destination.containerName}/${folder}`,
-      updatedAt: deps.now().toISOString(),
-    };
-    current = await deps.ledger.saveRun(copying, stored.etag);
-    deps.telemetry.runChanged(log, copying);
-  }
-
-  let landed: Array<{ blob: ManifestBlob; facts: BlobFacts }>;
+  let current = await recordCopying(stored, manifest, deps, log);
+  let landed: Landed[];
   try {
-    landed = await mapWithConcurrency(manifest.blobs, COPY_CONCURRENCY, async (blob) => ({ blob, facts: await landBlob(manifest, blob, folder, deps) }));
+    landed = await landAll(current.run, manifest, deps);
   } catch (thrown) {
-    return retryOrFail(current, thrown, deps, log);
+    if (!sasMayHaveExpired(thrown)) return landingFailed(current, thrown, deps, log);
+    // A stale SAS (the first answer's may already be): read the operation again for a fresh
+    // one and carry on; files already landed and verified are not copied again.
+    logEvent(log, 'warn', 'source SAS refused; reading the operation again for a fresh one', { ...runFields(current.run), error: asError(thrown).message });
+    try {
+      manifest = await readManifest(current.run, deps);
+      current = await recordCopying(current, manifest, deps, log);
+      landed = await landAll(current.run, manifest, deps);
+    } catch (again) {
+      return landingFailed(current, again, deps, log);
+    }
   }
 
+  const folder = destinationFolder(current.run, manifest.eTag);
   const bytesCopied = landed.reduce((sum, { facts }) => sum + facts.contentLength, 0);
   const copiedAt = deps.now().toISOString();
   await deps.destination.writeJson(`${folder}${MANIFEST_FILE_NAME}`, {
@@ -110,14 +89,72 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
     })),
   });
 
-  const succeeded: Run = { ...current.run, state: 'succeeded', bytesCopied, updatedAt: copiedAt, finishedAt: copiedAt, errorCode: undefined, errorMessage: undefined };
+  const succeeded: Run = { ...current.run, state: 'succeeded', bytesCopied, updatedAt: copiedAt, finishedAt: copiedAt, nextActionAt: undefined, errorCode: undefined, errorMessage: undefined };
   const saved = await deps.ledger.saveRun(succeeded, current.etag);
   deps.telemetry.runChanged(log, succeeded);
   return saved;
 }
 
+interface Landed {
+  readonly blob: ManifestBlob;
+  readonly facts: BlobFacts;
+}
+
+/** The operation no longer says it succeeded, while its files were being landed. */
+class OperationChangedError extends Error {
+  override readonly name = 'OperationChangedError';
+}
+
+/**
+ * The manifest, from the success just seen or (resuming, or for a fresh SAS) by reading the
+ * operation again; checked before anything is written.
+ */
+async function readManifest(run: Run, deps: Deps, location?: ManifestLocation): Promise<Manifest> {
+  let manifestLocation = location;
+  if (!manifestLocation) {
+    const state = interpretOperation((await deps.graph.get(operationUrlOf(run))).body);
+    if (state.kind !== 'succeeded') throw new OperationChangedError(`the operation no longer reports success (now ${state.kind}) while its files were being copied`);
+    manifestLocation = state.manifest;
+  }
+  const body = manifestLocation.kind === 'inline' ? manifestLocation.manifest : (await deps.graph.get(manifestLocation.url)).body;
+  return parseManifest(body, deps.settings.sourceHosts);
+}
+
+/** Records where the files go, once per data version (a new eTag is a new folder). */
+async function recordCopying(stored: StoredRun, manifest: Manifest, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  if (stored.run.state === 'copying' && stored.run.manifestETag === manifest.eTag) return stored;
+  const copying: Run = {
+    ...stored.run,
+    state: 'copying',
+    manifestETag: manifest.eTag,
+    partnerTenantId: manifest.partnerTenantId,
+    blobCount: manifest.blobCount,
+    destination: `${deps.destination.containerName}/${destinationFolder(stored.run, manifest.eTag)}`,
+    updatedAt: deps.now().toISOString(),
+  };
+  const saved = await deps.ledger.saveRun(copying, stored.etag);
+  deps.telemetry.runChanged(log, copying);
+  return saved;
+}
+
+/** Lands every listed file in the run's folder, COPY_CONCURRENCY at a time. */
+function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<Landed[]> {
+  const folder = destinationFolder(run, manifest.eTag);
+  return mapWithConcurrency(manifest.blobs, COPY_CONCURRENCY, async (blob) => ({ blob, facts: await landBlob(manifest, blob, folder, deps) }));
+}
+
 /** Copies one file unless an earlier attempt already landed and verified this very version. */
 async function landBlob(manifest: Manifest, blob: ManifestBlob, folder: string, deps: Deps): Promise<BlobFacts> {
+  try {
+    return await copyAndVerify(manifest, blob, folder, deps);
+  } catch (thrown) {
+    // Say which file: a storage error alone ("The specified blob does not exist.") does not.
+    if (thrown instanceof RestError) throw new RestError(`'${blob.name}': ${thrown.message}`, { code: thrown.code ?? 'Unknown', ...(thrown.statusCode === undefined ? {} : { statusCode: thrown.statusCode }) });
+    throw thrown;
+  }
+}
+
+async function copyAndVerify(manifest: Manifest, blob: ManifestBlob, folder: string, deps: Deps): Promise<BlobFacts> {
   const sourceUrl = sourceBlobUrl(manifest, blob.name);
   const source = await deps.destination.sourceFacts(sourceUrl);
   const path = `${folder}${blob.name}`;
@@ -137,26 +174,41 @@ function verificationProblem(copy: BlobFacts, source: BlobFacts): string | undef
   return undefined;
 }
 
+function sasMayHaveExpired(thrown: unknown): boolean {
+  return thrown instanceof RestError && SAS_MAY_HAVE_EXPIRED.has(thrown.code ?? '');
+}
+
 /**
- * Storage trouble that can pass (throttling, 5xx, timeouts, an expired SAS, a copy that did not
- * verify) is retried by a later message, which reads the operation again for a fresh SAS;
- * anything else, or too many attempts, fails the run with the storage service's reason.
+ * Where a landing that went wrong ends. A bad manifest or an operation that stopped reporting
+ * success fails the run; an operation Graph forgot restarts the export; trouble that can pass
+ * (Graph or storage throttling, 5xx, timeouts, a SAS still refused after a refresh, a copy that
+ * did not verify) is retried by a later message, up to MAX_LANDING_ATTEMPTS; anything else fails
+ * the run with the service's reason.
  */
-async function retryOrFail(stored: StoredRun, thrown: unknown, deps: Deps, log: RunLogger): Promise<StoredRun> {
+async function landingFailed(stored: StoredRun, thrown: unknown, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  if (thrown instanceof ManifestError) return failRun(stored, 'InvalidManifest', thrown.message, deps, log);
+  if (thrown instanceof OperationChangedError) return failRun(stored, 'OperationChanged', thrown.message, deps, log);
+  if (thrown instanceof GraphRequestError && !thrown.transient) return handleGraphFailure(stored, thrown, 'reading the manifest', deps, log);
+
   const error = asError(thrown);
   const status = error instanceof RestError ? error.statusCode : undefined;
-  const code = error instanceof RestError ? (error.code ?? `Http${status}`) : error.name;
+  const code = error instanceof GraphRequestError ? error.code : error instanceof RestError ? (error.code ?? `Http${status}`) : error.name;
   const passing =
     error instanceof VerificationError ||
-    (error instanceof RestError && (status === undefined || status === 408 || status === 429 || status >= 500 || SAS_MAY_HAVE_EXPIRED.has(code)));
-  const attempts = (stored.run.landingAttempts ?? 0) + 1;
-  if (!passing || attempts >= MAX_LANDING_ATTEMPTS) {
-    const why = passing ? ` (after ${attempts} attempts)` : '';
-    return failRun(stored, code, `copying files failed${why}: ${error.message}`, deps, log);
+    error instanceof GraphRequestError ||
+    (error instanceof RestError && (status === undefined || status === 408 || status === 429 || status >= 500 || sasMayHaveExpired(error)));
+  if (!passing) {
+    if (!(error instanceof RestError)) throw error;
+    return failRun(stored, code, `copying files failed: ${error.message}`, deps, log);
   }
+  const attempts = (stored.run.landingAttempts ?? 0) + 1;
+  if (attempts >= MAX_LANDING_ATTEMPTS) return failRun(stored, code, `copying files failed after ${attempts} attempts: ${error.message}`, deps, log);
 
-  const delaySeconds = Math.ceil(backoffDelaySeconds(attempts - 1, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity }, deps.random));
-  const next: Run = { ...stored.run, seq: stored.run.seq + 1, landingAttempts: attempts, updatedAt: deps.now().toISOString() };
+  const retryAfterSeconds = error instanceof GraphRequestError ? (error.details.retryAfterSeconds ?? 0) : 0;
+  const backoff = backoffDelaySeconds(attempts - 1, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity }, deps.random);
+  const delaySeconds = Math.ceil(Math.max(retryAfterSeconds, backoff));
+  const now = deps.now();
+  const next: Run = { ...stored.run, seq: stored.run.seq + 1, landingAttempts: attempts, updatedAt: now.toISOString(), nextActionAt: new Date(now.getTime() + delaySeconds * 1000).toISOString() };
   await deps.queue.send({ v: 1, runId: next.runId, seq: next.seq }, delaySeconds);
   const saved = await deps.ledger.saveRun(next, stored.etag);
   logEvent(log, 'warn', 'copying hit a transient failure; will resume', { ...runFields(next), error: error.message, attempt: attempts, delaySeconds });

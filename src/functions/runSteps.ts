@@ -53,7 +53,7 @@ export async function schedulePoll(stored: StoredRun, retryAfterSeconds: number 
   );
   if (decision.kind === 'giveUp') return failRun(stored, 'DeadlineExceeded', decision.reason, deps, log);
 
-  const next: Run = { ...run, seq: run.seq + 1, updatedAt: now.toISOString() };
+  const next: Run = { ...run, seq: run.seq + 1, updatedAt: now.toISOString(), nextActionAt: new Date(now.getTime() + decision.delaySeconds * 1000).toISOString() };
   await deps.queue.send({ v: 1, runId: run.runId, seq: next.seq }, decision.delaySeconds);
   const saved = await deps.ledger.saveRun(next, stored.etag);
   logEvent(log, 'info', 'next poll scheduled', { ...runFields(next), delaySeconds: decision.delaySeconds, retryAfterSeconds });
@@ -69,9 +69,26 @@ export async function failRun(stored: StoredRun, code: string, message: string, 
   return saved;
 }
 
-/** Transient Graph trouble waits like a running export; anything else ends the run. */
+/** How many times an export is started again after Graph forgot its operation. */
+export const MAX_RESTARTS = 3;
+
+/**
+ * Transient Graph trouble waits like a running export; an operation Graph no longer knows
+ * (404/410: operations are short-lived) starts the export again, a bounded number of times;
+ * anything else ends the run.
+ */
 export async function handleGraphFailure(stored: StoredRun, thrown: unknown, doing: string, deps: Deps, log: RunLogger): Promise<StoredRun> {
   if (thrown instanceof GraphRequestError) {
+    const status = thrown.details.status;
+    if ((status === 404 || status === 410) && stored.run.operationUrl) {
+      const restarts = stored.run.restarts ?? 0;
+      if (restarts >= MAX_RESTARTS) {
+        return failRun(stored, 'OperationGone', `${doing}: the operation was gone (${status}) and the export was already restarted ${restarts} times: ${thrown.message}`, deps, log);
+      }
+      logEvent(log, 'warn', 'operation gone; starting the export again', { ...runFields(stored.run), status, restarts: restarts + 1 });
+      const restarting: Run = { ...stored.run, state: 'starting', operationUrl: undefined, operationId: undefined, restarts: restarts + 1, updatedAt: deps.now().toISOString() };
+      return beginExport({ ...stored, run: restarting }, deps, log);
+    }
     if (thrown.transient) {
       logEvent(log, 'warn', `transient failure ${doing}; will retry`, { ...runFields(stored.run), error: thrown.message });
       return schedulePoll(stored, thrown.details.retryAfterSeconds, deps, log);

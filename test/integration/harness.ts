@@ -7,7 +7,7 @@ import { InvocationContext } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { createStorageClients, type StorageClients } from '../../src/adapters/storageClients';
 import { parseSettings } from '../../src/core/settings';
-import { createDeps, type Deps } from '../../src/deps';
+import { createDeps, type Deps, type DepsOptions } from '../../src/deps';
 import { runWorker, type WorkerOptions, type WorkerResult } from '../../cli/worker';
 import type { LocalCloud } from '../../emulator/localCloud';
 
@@ -22,7 +22,7 @@ export interface TestApp {
 /** Worker settings like host.json's, with no waiting between failed deliveries. */
 export const fastHost = { maxDequeueCount: 5, visibilityTimeoutSeconds: 0, leaseSeconds: 60, batchSize: 8, idlePollMs: 50 };
 
-export function createTestApp(cloud: LocalCloud, overrides: Record<string, string> = {}): TestApp {
+export function createTestApp(cloud: LocalCloud, overrides: Record<string, string> = {}, options: DepsOptions = {}): TestApp {
   process.env.IDENTITY_ENDPOINT = cloud.settings.IDENTITY_ENDPOINT;
   process.env.IDENTITY_HEADER = cloud.settings.IDENTITY_HEADER;
   const suffix = randomUUID().slice(0, 8);
@@ -35,7 +35,7 @@ export function createTestApp(cloud: LocalCloud, overrides: Record<string, strin
     POLL_MAX_DELAY_SECONDS: '1',
     ...overrides,
   });
-  const deps = createDeps(settings);
+  const deps = createDeps(settings, options);
   const clients = createStorageClients(settings);
   const logs: string[] = [];
   const context = (functionName = 'test') =>

@@ -1,0 +1,257 @@
+/**
+ * The chaos run: many exports at once on the local cloud, with faults injected at random (seeded)
+ * into Graph (the billing emulator) and into the app's storage (the fault proxy), duplicate timer
+ * firings, and worker processes killed and restarted while they work. Then it counts what must
+ * never happen: runs stuck in progress, manifests over files that are missing or differ, two
+ * runs for one export key, and secrets (tokens, SAS signatures) anywhere the app writes.
+ */
+import { InvocationContext } from '@azure/functions';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { seededRandom } from '../emulator/deterministic';
+import type { FaultRule } from '../emulator/faultProxy';
+import type { GraphFaultRule } from '../emulator/graphFaults';
+import { startLocalCloud } from '../emulator/localCloud';
+import { createStorageClients } from '../src/adapters/storageClients';
+import { poisonQueueName } from '../src/adapters/pollQueue';
+import { MANIFEST_FILE_NAME, exportKeyString } from '../src/core/naming';
+import { isFinished, type Run } from '../src/core/run';
+import { parseSettings } from '../src/core/settings';
+import { createDeps } from '../src/deps';
+import { reviveStalledRuns } from '../src/functions/reviveRuns';
+import { startExport } from '../src/functions/startExport';
+
+export interface ChaosOptions {
+  readonly seed: number;
+  /** Export keys (one currency each); each is started twice, as duplicate timer firings. */
+  readonly runs: number;
+  /** Probability of a fault per request, for each kind of fault. */
+  readonly faultRate: number;
+  readonly workers: number;
+  /** A worker is killed every this many milliseconds on average. */
+  readonly killEveryMs: number;
+  readonly timeoutSeconds: number;
+  readonly log?: (line: string) => void;
+}
+
+export const DEFAULT_CHAOS: Omit<ChaosOptions, 'log'> = { seed: 42, runs: 12, faultRate: 0.08, workers: 3, killEveryMs: 4000, timeoutSeconds: 600 };
+
+export interface ChaosReport {
+  readonly seed: number;
+  readonly runs: number;
+  readonly faultRate: number;
+  readonly faultsInjected: Record<string, number>;
+  readonly workerKills: number;
+  readonly timerFailures: number;
+  readonly runsSucceeded: number;
+  readonly runsFailedWithReason: number;
+  readonly failureReasons: Record<string, number>;
+  readonly restarts: number;
+  readonly revivals: number;
+  readonly runsStuck: number;
+  readonly incompleteManifests: number;
+  readonly duplicateExports: number;
+  /** Graph operations started but never followed (a process died between POST and ledger write). */
+  readonly orphanedGraphOperations: number;
+  readonly secretsFound: number;
+  readonly durationSeconds: number;
+}
+
+/** The figures that must be zero. */
+export const MUST_BE_ZERO = ['runsStuck', 'incompleteManifests', 'duplicateExports', 'secretsFound'] as const;
+
+const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'HUF', 'JPY', 'AUD', 'CAD', 'NZD', 'SGD', 'HKD', 'MXN', 'BRL', 'INR', 'ZAR', 'ILS', 'TRY', 'THB', 'KRW'];
+const root = resolve(__dirname, '..');
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const log = options.log ?? (() => undefined);
+  const began = Date.now();
+  const random = seededRandom(options.seed);
+  const currencies = CURRENCIES.slice(0, Math.min(options.runs, CURRENCIES.length));
+  const cloud = await startLocalCloud({
+    faultProxy: { seed: options.seed },
+    graphFaultSeed: options.seed,
+    scenario: { fileCount: 3, rowsPerFile: 20, notStartedPolls: 1, runningPolls: 2, retryAfterSeconds: 1 },
+  });
+  const captured: string[] = [];
+  const workers = new Set<ChildProcess>();
+  let workerKills = 0;
+
+  try {
+    const env: Record<string, string> = {
+      ...cloud.settings,
+      EXPORT_CURRENCIES: currencies.join(','),
+      POLL_QUEUE: 'chaos-polls',
+      PARTNER_CONTAINER: 'chaos-exports',
+      POLL_INITIAL_DELAY_SECONDS: '1',
+      POLL_MAX_DELAY_SECONDS: '2',
+      EXPORT_DEADLINE_SECONDS: String(Math.max(60, options.timeoutSeconds - 60)),
+    };
+    process.env.IDENTITY_ENDPOINT = env.IDENTITY_ENDPOINT;
+    process.env.IDENTITY_HEADER = env.IDENTITY_HEADER;
+    const settings = parseSettings(env);
+    const deps = createDeps(settings, { graph: { timeoutMs: 3000 } });
+    const clients = createStorageClients(settings);
+    const context = new InvocationContext({ functionName: 'chaos', logHandler: (_level, ...args) => captured.push(args.map(String).join(' ')) });
+    await deps.ready();
+
+    injectFaults(cloud, options.faultRate);
+
+    // Duplicate timer firings: every key is started twice at once.
+    let timerFailures = 0;
+    const started = await Promise.allSettled(
+      currencies.flatMap((currency) => [0, 1].map(() => startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, deps, context))),
+    );
+    timerFailures = started.filter((outcome) => outcome.status === 'rejected').length;
+    log(`started ${currencies.length} exports (${timerFailures} timer firings failed, as they may under faults)`);
+
+    const spawnWorker = () => {
+      const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'cli', 'main.ts'), 'worker', '--lease-seconds', '8'], {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout?.on('data', (chunk: Buffer) => captured.push(chunk.toString()));
+      child.stderr?.on('data', (chunk: Buffer) => captured.push(chunk.toString()));
+      workers.add(child);
+      child.on('exit', () => workers.delete(child));
+    };
+
+    const deadline = began + options.timeoutSeconds * 1000;
+    let nextKill = Date.now() + options.killEveryMs * (0.5 + random());
+    let nextSweep = Date.now() + 5000;
+    for (;;) {
+      const runs = await chaosRuns(deps, currencies);
+      if (runs.length > 0 && runs.every(isFinished) && workers.size === 0) break;
+      if (Date.now() > deadline) break;
+      while (!runs.every(isFinished) && workers.size < options.workers) spawnWorker();
+      if (Date.now() >= nextKill && workers.size > 0) {
+        const victim = [...workers][Math.floor(random() * workers.size)]!;
+        victim.kill('SIGKILL');
+        workerKills++;
+        nextKill = Date.now() + options.killEveryMs * (0.5 + random());
+      }
+      if (Date.now() >= nextSweep) {
+        // The sweeper as its timer would run it, with a grace that fits the chaos run's scale.
+        await reviveStalledRuns(deps, context, 20).catch((error: unknown) => captured.push(String(error)));
+        nextSweep = Date.now() + 5000;
+      }
+      await new Promise((resolveSleep) => setTimeout(resolveSleep, 250));
+    }
+    for (const child of workers) child.kill('SIGKILL');
+
+    cloud.billing.faults.clear();
+    cloud.proxy!.clearRules();
+    const runs = await chaosRuns(deps, currencies);
+    const keys = new Map<string, Run[]>();
+    for (const run of runs) keys.set(exportKeyString(run), [...(keys.get(exportKeyString(run)) ?? []), run]);
+    const failed = runs.filter((run) => run.state === 'failed');
+    const failureReasons: Record<string, number> = {};
+    for (const run of failed) failureReasons[run.errorCode ?? 'unknown'] = (failureReasons[run.errorCode ?? 'unknown'] ?? 0) + 1;
+
+    const texts = [...captured, JSON.stringify(await deps.ledger.listRuns()), ...(await queueTexts(clients.queueService, settings.pollQueue)), ...(await destinationTexts(clients.destinationContainer))];
+    const secrets = [...cloud.authority.issued(), ...cloud.billing.sasSignatures(), ...cloud.billing.sasSignatures().map(encodeURIComponent)];
+    const secretsFound = texts.reduce((count, text) => count + secrets.filter((secret) => text.includes(secret)).length, 0);
+
+    const graphFaults = cloud.billing.faults.injected();
+    const storageFaults = cloud.proxy!.injected();
+    const faultsInjected: Record<string, number> = {};
+    for (const fault of graphFaults) bump(faultsInjected, `graph ${fault.endpoint} ${fault.kind}${fault.detail ? ` ${fault.detail}` : ''}`);
+    for (const fault of storageFaults) bump(faultsInjected, `storage ${fault.service} ${fault.kind}`);
+    bump(faultsInjected, 'worker killed', workerKills);
+
+    const expectedOperations = runs.reduce((sum, run) => sum + 1 + (run.restarts ?? 0), 0);
+    return {
+      seed: options.seed,
+      runs: currencies.length,
+      faultRate: options.faultRate,
+      faultsInjected,
+      workerKills,
+      timerFailures,
+      runsSucceeded: runs.filter((run) => run.state === 'succeeded').length,
+      runsFailedWithReason: failed.filter((run) => Boolean(run.errorCode && run.errorMessage)).length,
+      failureReasons,
+      restarts: runs.reduce((sum, run) => sum + (run.restarts ?? 0), 0),
+      revivals: runs.reduce((sum, run) => sum + (run.revivals ?? 0), 0),
+      runsStuck: runs.filter((run) => !isFinished(run)).length + failed.filter((run) => !run.errorCode || !run.errorMessage).length,
+      incompleteManifests: await incompleteManifests(clients.destinationContainer),
+      duplicateExports: [...keys.values()].reduce((sum, keyRuns) => sum + Math.max(0, keyRuns.length - 1), 0),
+      orphanedGraphOperations: Math.max(0, cloud.billing.exports().length - expectedOperations),
+      secretsFound,
+      durationSeconds: Math.round((Date.now() - began) / 100) / 10,
+    };
+  } finally {
+    for (const child of workers) child.kill('SIGKILL');
+    await cloud.stop();
+  }
+}
+
+function injectFaults(cloud: Awaited<ReturnType<typeof startLocalCloud>>, rate: number): void {
+  const graph: GraphFaultRule[] = [
+    { endpoint: 'export', fault: { kind: 'status', status: 429, retryAfterSeconds: 1 }, probability: rate },
+    { endpoint: 'export', fault: { kind: 'reset' }, probability: rate / 2 },
+    { endpoint: 'operation', fault: { kind: 'status', status: 503, retryAfterSeconds: 1, retryAfterAsDate: true }, probability: rate },
+    { endpoint: 'operation', fault: { kind: 'reset' }, probability: rate / 2 },
+    { endpoint: 'operation', fault: { kind: 'delay', ms: 4000 }, probability: rate / 2 },
+    { endpoint: 'operation', fault: { kind: 'status', status: 410 }, probability: rate / 4 },
+    { endpoint: 'operation', fault: { kind: 'malformedJson' }, probability: rate / 8 },
+    { endpoint: 'manifest', fault: { kind: 'expiredSas' }, probability: rate * 2 },
+    { endpoint: 'manifest', fault: { kind: 'status', status: 503, retryAfterSeconds: 1 }, probability: rate },
+    { endpoint: 'manifest', fault: { kind: 'manifest', defect: 'missingBlob' }, probability: rate / 8 },
+  ];
+  graph.forEach((rule) => cloud.billing.faults.add(rule));
+  const storage: FaultRule[] = [
+    { service: 'queue', fault: { kind: 'reset' }, probability: rate / 2 },
+    { service: 'queue', fault: { kind: 'status', status: 503, retryAfterSeconds: 1 }, probability: rate / 2 },
+    { service: 'table', fault: { kind: 'reset' }, probability: rate / 2 },
+    { service: 'table', fault: { kind: 'status', status: 500 }, probability: rate / 2 },
+    { service: 'blob', fault: { kind: 'status', status: 503 }, probability: rate / 2 },
+    { service: 'blob', fault: { kind: 'delay', ms: 300 }, probability: rate },
+  ];
+  storage.forEach((rule) => cloud.proxy!.addRule(rule));
+}
+
+async function chaosRuns(deps: ReturnType<typeof createDeps>, currencies: readonly string[]): Promise<Run[]> {
+  return (await deps.ledger.listRuns()).filter((run) => currencies.includes(run.currency));
+}
+
+/** Every manifest.json must list only files that are there with the listed size. */
+async function incompleteManifests(container: ReturnType<typeof createStorageClients>['destinationContainer']): Promise<number> {
+  const sizes = new Map<string, number>();
+  for await (const blob of container.listBlobsFlat()) sizes.set(blob.name, blob.properties.contentLength ?? -1);
+  let incomplete = 0;
+  for (const name of sizes.keys()) {
+    if (!name.endsWith(MANIFEST_FILE_NAME)) continue;
+    const folder = name.slice(0, -MANIFEST_FILE_NAME.length);
+    const manifest = JSON.parse((await container.getBlobClient(name).downloadToBuffer()).toString('utf8')) as { blobCount: number; blobs: Array<{ name: string; byteCount: number }> };
+    const complete = manifest.blobs.length === manifest.blobCount && manifest.blobs.every((blob) => sizes.get(`${folder}${blob.name}`) === blob.byteCount);
+    if (!complete) incomplete++;
+  }
+  return incomplete;
+}
+
+async function queueTexts(service: ReturnType<typeof createStorageClients>['queueService'], queueName: string): Promise<string[]> {
+  const texts: string[] = [];
+  for (const name of [queueName, poisonQueueName(queueName)]) {
+    const queue = service.getQueueClient(name);
+    for (let batch = 0; batch < 50; batch++) {
+      const { receivedMessageItems: messages } = await queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 60 });
+      if (messages.length === 0) break;
+      for (const message of messages) texts.push(message.messageText, Buffer.from(message.messageText, 'base64').toString('utf8'));
+    }
+  }
+  return texts;
+}
+
+async function destinationTexts(container: ReturnType<typeof createStorageClients>['destinationContainer']): Promise<string[]> {
+  const texts: string[] = [];
+  for await (const blob of container.listBlobsFlat({ includeMetadata: true })) {
+    texts.push(blob.name, JSON.stringify(blob.metadata ?? {}));
+    if (blob.name.endsWith('.json')) texts.push((await container.getBlobClient(blob.name).downloadToBuffer()).toString('utf8'));
+  }
+  return texts;
+}
+
+function bump(counts: Record<string, number>, key: string, by = 1): void {
+  if (by > 0) counts[key] = (counts[key] ?? 0) + by;
+}

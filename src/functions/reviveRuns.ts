@@ -1,0 +1,62 @@
+/**
+ * Nothing stuck: a run whose next step is long overdue lost its message (moved to the poison
+ * queue after repeated failures, or never sent because a process died at the wrong moment).
+ * The sweeper sends the run's current step again; the ledger's `seq` makes that harmless if the
+ * original turns up after all. A run revived MAX_REVIVALS times without progress fails, saying so.
+ */
+import type { InvocationContext, Timer } from '@azure/functions';
+import { isFinished, type Run } from '../core/run';
+import { LedgerConflictError } from '../adapters/ledger';
+import type { Deps } from '../deps';
+import { logEvent, runFields, type RunLogger } from '../runLog';
+import { failRun } from './runSteps';
+
+/** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
+export const STALL_GRACE_SECONDS = 30 * 60;
+export const MAX_REVIVALS = 3;
+/** Every 10 minutes: a stalled run is found within grace + 10 minutes. */
+export const REVIVE_SCHEDULE = '0 */10 * * * *';
+
+export interface Revival {
+  readonly revived: readonly string[];
+  readonly failed: readonly string[];
+}
+
+export async function reviveRunsOnSchedule(_timer: Timer, context: InvocationContext, deps: Deps): Promise<void> {
+  const result = await reviveStalledRuns(deps, context);
+  if (result.revived.length > 0 || result.failed.length > 0) logEvent(context, 'warn', 'stalled runs handled', { ...result });
+}
+
+export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds = STALL_GRACE_SECONDS): Promise<Revival> {
+  await deps.ready();
+  const now = deps.now();
+  const revived: string[] = [];
+  const failed: string[] = [];
+  for (const candidate of await deps.ledger.listRuns()) {
+    if (isFinished(candidate) || !isOverdue(candidate, now, graceSeconds)) continue;
+    const stored = await deps.ledger.getRun(candidate.runId);
+    if (!stored || isFinished(stored.run) || !isOverdue(stored.run, now, graceSeconds)) continue;
+    try {
+      const revivals = stored.run.revivals ?? 0;
+      if (revivals >= MAX_REVIVALS) {
+        await failRun(stored, 'Stalled', `no progress since ${stored.run.updatedAt} (${stored.run.state}) after ${revivals} revivals; see the poison queue for its messages`, deps, log);
+        failed.push(stored.run.runId);
+        continue;
+      }
+      await deps.queue.send({ v: 1, runId: stored.run.runId, seq: stored.run.seq }, 0);
+      const next: Run = { ...stored.run, revivals: revivals + 1, nextActionAt: now.toISOString() };
+      await deps.ledger.saveRun(next, stored.etag);
+      logEvent(log, 'warn', 'stalled run revived', { ...runFields(next), revivals: revivals + 1 });
+      revived.push(stored.run.runId);
+    } catch (thrown) {
+      // The run moved on while we looked: it was not stalled after all.
+      if (!(thrown instanceof LedgerConflictError)) throw thrown;
+    }
+  }
+  return { revived, failed };
+}
+
+function isOverdue(run: Run, now: Date, graceSeconds: number): boolean {
+  const due = Date.parse(run.nextActionAt ?? run.updatedAt);
+  return now.getTime() - due > graceSeconds * 1000;
+}

@@ -1,0 +1,130 @@
+/**
+ * Crashes at the worst moments, duplicate work and lost messages: every run still ends
+ * succeeded or failed with a reason, one export per key, and manifest.json only over verified
+ * files.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
+import { MANIFEST_FILE_NAME } from '../../src/core/naming';
+import type { Run } from '../../src/core/run';
+import { MAX_REVIVALS, reviveStalledRuns } from '../../src/functions/reviveRuns';
+import { startExport } from '../../src/functions/startExport';
+import { createTestApp, listBlobs, type TestApp } from './harness';
+
+let cloud: LocalCloud;
+beforeAll(async () => {
+  cloud = await startLocalCloud({ scenario: { fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null } });
+});
+afterAll(async () => {
+  await cloud?.stop();
+});
+
+const start = (app: TestApp, currency: string) => startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+
+async function blobEtags(app: TestApp): Promise<Map<string, string>> {
+  const etags = new Map<string, string>();
+  for await (const blob of app.clients.destinationContainer.listBlobsFlat()) etags.set(blob.name, blob.properties.etag ?? '');
+  return etags;
+}
+
+/** Loses every message of the app's queue, delayed ones included. */
+async function loseMessages(app: TestApp): Promise<void> {
+  await app.clients.queueService.getQueueClient(app.deps.queue.name).clearMessages();
+}
+
+/** The app as the sweeper sees it some hours from now. */
+const hoursLater = (app: TestApp, hours = 1) => ({ ...app.deps, now: () => new Date(Date.now() + hours * 3600_000) });
+
+/** Rewrites a run in the ledger as a crash would have left it. */
+async function rewind(app: TestApp, runId: string, change: (run: Run) => Run): Promise<Run> {
+  const stored = (await app.deps.ledger.getRun(runId))!;
+  const rewound = change(stored.run);
+  await app.deps.ledger.saveRun(rewound, stored.etag);
+  return rewound;
+}
+
+describe('crash safety', () => {
+  it('a crash between the last copy and manifest.json: the resumed run copies nothing again and writes the manifest', async () => {
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'AUD');
+    const [landed] = (await app.work({ runIds: [run.runId] })).runs;
+    const folder = landed!.destination!.slice(app.deps.destination.containerName.length + 1);
+    const before = await blobEtags(app);
+    await app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).delete();
+    // As the ledger stood when the process died: copying, its message still on the queue.
+    const rewound = await rewind(app, run.runId, (r) => ({ ...r, state: 'copying', finishedAt: undefined, bytesCopied: 0 }));
+    await app.deps.queue.send({ v: 1, runId: run.runId, seq: rewound.seq }, 0);
+
+    const [resumed] = (await app.work({ runIds: [run.runId] })).runs;
+
+    expect(resumed).toMatchObject({ state: 'succeeded', bytesCopied: landed!.bytesCopied });
+    const after = await blobEtags(app);
+    for (const [name, etag] of before) if (!name.endsWith(MANIFEST_FILE_NAME)) expect(after.get(name), name).toBe(etag);
+    expect(after.has(`${folder}${MANIFEST_FILE_NAME}`)).toBe(true);
+  });
+
+  it('a crash between the export POST and the ledger write: the recovery message starts the run again', async () => {
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'CAD');
+    await loseMessages(app);
+    // As if the process died right after POSTing: the ledger still says starting.
+    const rewound = await rewind(app, run.runId, (r) => ({ ...r, state: 'starting', seq: 0, operationUrl: undefined, operationId: undefined }));
+    // The recovery message the timer sent before POSTing comes due.
+    await app.deps.queue.send({ v: 1, runId: run.runId, seq: rewound.seq }, 0);
+
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded', blobCount: 3 });
+    expect(final!.operationId).not.toBe(run.operationId);
+  });
+
+  it('two workers on one queue land one export once', async () => {
+    const app = createTestApp(cloud);
+    const before = cloud.billing.exports().length;
+    const { run } = await start(app, 'NZD');
+
+    const [first, second] = await Promise.all([app.work({ runIds: [run.runId] }), app.work({ runIds: [run.runId] })]);
+
+    expect(first.runs[0]).toMatchObject({ state: 'succeeded' });
+    expect(second.runs[0]).toMatchObject({ state: 'succeeded' });
+    expect(cloud.billing.exports().length - before).toBe(1);
+    expect((await listBlobs(app)).filter((name) => name.endsWith(MANIFEST_FILE_NAME))).toHaveLength(1);
+  });
+
+  it('a run whose messages were lost is revived by the sweeper and finishes', async () => {
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'SGD');
+    await loseMessages(app);
+
+    const revival = await reviveStalledRuns(hoursLater(app), app.context());
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+
+    expect(revival.revived).toEqual([run.runId]);
+    expect(final).toMatchObject({ state: 'succeeded', revivals: 1 });
+  });
+
+  it(`a run that makes no progress after ${MAX_REVIVALS} revivals fails, saying so`, async () => {
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'HKD');
+    for (let attempt = 0; attempt < MAX_REVIVALS; attempt++) {
+      await loseMessages(app);
+      expect((await reviveStalledRuns(hoursLater(app, attempt + 1), app.context())).revived).toContain(run.runId);
+    }
+    await loseMessages(app);
+
+    const last = await reviveStalledRuns(hoursLater(app, MAX_REVIVALS + 1), app.context());
+
+    expect(last.failed).toEqual([run.runId]);
+    expect((await app.deps.ledger.getRun(run.runId))!.run).toMatchObject({ state: 'failed', errorCode: 'Stalled', errorMessage: expect.stringContaining(`after ${MAX_REVIVALS} revivals`) });
+  });
+
+  it('leaves healthy runs alone', async () => {
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'MXN');
+
+    const revival = await reviveStalledRuns(app.deps, app.context());
+
+    expect(revival.revived).not.toContain(run.runId);
+    await app.work({ runIds: [run.runId] });
+  });
+});
