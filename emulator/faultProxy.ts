@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer, request as httpRequest, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Azurite } from './azurite';
+import { seededRandom } from './deterministic';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST } from './httpServer';
 
 export type StorageService = 'blob' | 'queue' | 'table';
@@ -93,7 +94,7 @@ interface ActiveRule {
 
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const { azurite, log } = options;
-  const random = mulberry32(options.seed ?? DEFAULT_SEED);
+  const random = seededRandom(options.seed ?? DEFAULT_SEED);
   const upstreamPort: Record<StorageService, number> = { blob: azurite.blobPort, queue: azurite.queuePort, table: azurite.tablePort };
   // Keep-alive to Azurite; Node's agent retires an idle socket before the server's Keep-Alive timeout.
   const agent = new Agent({ keepAlive: true });
@@ -381,16 +382,4 @@ function describeFault(fault: StorageFault): string {
 /** A SAS signature is a secret; the other SAS fields (expiry, permissions) are not, and help a reader. */
 function redactSignature(pathAndQuery: string): string {
   return pathAndQuery.replace(/([?&]sig=)[^&#]*/gi, '$1REDACTED');
-}
-
-/** mulberry32: a small, fast 32-bit seeded generator; [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
