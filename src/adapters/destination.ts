@@ -25,20 +25,33 @@ export interface Destination {
   ensure(): Promise<void>;
   /** Facts about a source blob, read through its SAS URL. */
   sourceFacts(sourceUrl: string): Promise<BlobFacts>;
-  /** Facts about a destination blob, or undefined when it does not exist. */
-  facts(blobPath: string): Promise<BlobFacts | undefined>;
-  /** Server-side copy of exactly the source version `sourceEtag`; resolves when it has finished. */
-  copy(sourceUrl: string, sourceEtag: string, blobPath: string): Promise<BlobFacts>;
+  /** The blobs in a folder, by name relative to it, with copy status and metadata: one request per 5,000. */
+  listFolder(folder: string): Promise<Map<string, BlobFacts>>;
+  /**
+   * Starts a server-side copy of exactly the source version `sourceEtag`: one request. The
+   * service may finish it at once or later; `settleFolder` waits for every copy in a folder.
+   */
+  startCopy(sourceUrl: string, sourceEtag: string, blobPath: string): Promise<void>;
+  /** Lists the folder until no copy in it is pending, or the copy deadline passes. */
+  settleFolder(folder: string): Promise<Map<string, BlobFacts>>;
   writeJson(blobPath: string, value: unknown): Promise<void>;
   url(blobPath: string): string;
 }
 
 const SOURCE_ETAG_METADATA = 'sourceetag';
-/** How often a pending (asynchronous) copy is checked. */
+/** How often a folder with pending (asynchronous) copies is listed again. */
 const COPY_POLL_INTERVAL_MS = 1000;
 
 export function createDestination(container: ContainerClient, options: { readonly callTimeoutMs?: number; readonly copyTimeoutMs?: number } = {}): Destination {
   const deadline = () => callDeadline(options.callTimeoutMs);
+
+  async function listFolder(folder: string): Promise<Map<string, BlobFacts>> {
+    const listed = new Map<string, BlobFacts>();
+    for await (const blob of container.listBlobsFlat({ prefix: folder, includeMetadata: true, includeCopy: true, ...deadline() })) {
+      listed.set(blob.name.slice(folder.length), factsFrom({ ...blob.properties, ...(blob.metadata ? { metadata: blob.metadata } : {}) }));
+    }
+    return listed;
+  }
   return {
     containerName: container.containerName,
 
@@ -54,26 +67,37 @@ export function createDestination(container: ContainerClient, options: { readonl
       }
     },
 
-    async facts(blobPath) {
+    async listFolder(folder) {
       try {
-        return factsFrom(await container.getBlobClient(blobPath).getProperties(deadline()));
+        return await listFolder(folder);
       } catch (error) {
-        if (error instanceof RestError && error.statusCode === 404) return undefined;
         throw sanitized(error);
       }
     },
 
-    async copy(sourceUrl, sourceEtag, blobPath) {
-      const blob = container.getBlobClient(blobPath);
+    async startCopy(sourceUrl, sourceEtag, blobPath) {
       try {
-        const poller = await blob.beginCopyFromURL(sourceUrl, {
+        // Resolves after the one Copy Blob request; the poller it returns is not waited on.
+        await container.getBlobClient(blobPath).beginCopyFromURL(sourceUrl, {
           sourceConditions: { ifMatch: sourceEtag },
           metadata: { [SOURCE_ETAG_METADATA]: sourceEtag.replace(/"/g, '') },
-          intervalInMs: COPY_POLL_INTERVAL_MS,
-          ...callDeadline(options.copyTimeoutMs ?? COPY_TIMEOUT_MS),
+          ...deadline(),
         });
-        await poller.pollUntilDone();
-        return factsFrom(await blob.getProperties(deadline()));
+      } catch (error) {
+        throw sanitized(error);
+      }
+    },
+
+    async settleFolder(folder) {
+      const giveUpAt = Date.now() + (options.copyTimeoutMs ?? COPY_TIMEOUT_MS);
+      try {
+        for (;;) {
+          const listed = await listFolder(folder);
+          const pending = [...listed.values()].filter((facts) => facts.copyStatus === 'pending').length;
+          if (pending === 0) return listed;
+          if (Date.now() >= giveUpAt) throw new RestError(`${pending} copies into ${folder} still pending after ${Math.round((options.copyTimeoutMs ?? COPY_TIMEOUT_MS) / 1000)} s`, { code: 'Timeout' });
+          await new Promise((resolveSleep) => setTimeout(resolveSleep, COPY_POLL_INTERVAL_MS));
+        }
       } catch (error) {
         throw sanitized(error);
       }

@@ -137,34 +137,48 @@ async function recordCopying(stored: StoredRun, manifest: Manifest, deps: Deps, 
   return saved;
 }
 
-/** Lands every listed file in the run's folder, COPY_CONCURRENCY at a time. */
-function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<Landed[]> {
+/**
+ * Lands every listed file in the run's folder: one listing of the folder says what an earlier
+ * attempt already landed and verified; each other file gets one read of its source (its version,
+ * length and MD5) and one Copy Blob of exactly that version, COPY_CONCURRENCY at a time, without
+ * waiting for each copy; then listings of the folder wait for the copies and verify them all.
+ * About two requests per file, plus a listing per 5,000.
+ */
+async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<Landed[]> {
   const folder = destinationFolder(run, manifest.eTag);
-  return mapWithConcurrency(manifest.blobs, COPY_CONCURRENCY, async (blob) => ({ blob, facts: await landBlob(manifest, blob, folder, deps) }));
+  const before = await deps.destination.listFolder(folder);
+  const sources = new Map<string, BlobFacts>();
+  await mapWithConcurrency(manifest.blobs, COPY_CONCURRENCY, (blob) =>
+    namingTheFile(blob, async () => {
+      const sourceUrl = sourceBlobUrl(manifest, blob.name);
+      const source = await deps.destination.sourceFacts(sourceUrl);
+      sources.set(blob.name, source);
+      const existing = before.get(blob.name);
+      const sameVersion = existing?.sourceEtag === source.etag.replace(/"/g, '');
+      // Landed and verified by an earlier attempt, or still being copied by it (a second copy
+      // onto a pending one is refused): the listings below settle and verify it.
+      if (existing && sameVersion && (existing.copyStatus === 'pending' || verificationProblem(existing, source) === undefined)) return;
+      await deps.destination.startCopy(sourceUrl, source.etag, `${folder}${blob.name}`);
+    }),
+  );
+
+  const after = await deps.destination.settleFolder(folder);
+  return manifest.blobs.map((blob) => {
+    const landed = after.get(blob.name);
+    const problem = landed ? verificationProblem(landed, sources.get(blob.name)!) : 'it is not in the destination';
+    if (problem) throw new VerificationError(`copy of '${blob.name}' does not match its source: ${problem}`);
+    return { blob, facts: landed! };
+  });
 }
 
-/** Copies one file unless an earlier attempt already landed and verified this very version. */
-async function landBlob(manifest: Manifest, blob: ManifestBlob, folder: string, deps: Deps): Promise<BlobFacts> {
+/** Storage errors about one file say which file: "The specified blob does not exist." does not. */
+async function namingTheFile<T>(blob: ManifestBlob, work: () => Promise<T>): Promise<T> {
   try {
-    return await copyAndVerify(manifest, blob, folder, deps);
+    return await work();
   } catch (thrown) {
-    // Say which file: a storage error alone ("The specified blob does not exist.") does not.
     if (thrown instanceof RestError) throw new RestError(`'${blob.name}': ${thrown.message}`, { code: thrown.code ?? 'Unknown', ...(thrown.statusCode === undefined ? {} : { statusCode: thrown.statusCode }) });
     throw thrown;
   }
-}
-
-async function copyAndVerify(manifest: Manifest, blob: ManifestBlob, folder: string, deps: Deps): Promise<BlobFacts> {
-  const sourceUrl = sourceBlobUrl(manifest, blob.name);
-  const source = await deps.destination.sourceFacts(sourceUrl);
-  const path = `${folder}${blob.name}`;
-  const existing = await deps.destination.facts(path);
-  if (existing && existing.sourceEtag === source.etag.replace(/"/g, '') && verificationProblem(existing, source) === undefined) return existing;
-
-  const copied = await deps.destination.copy(sourceUrl, source.etag, path);
-  const problem = verificationProblem(copied, source);
-  if (problem) throw new VerificationError(`copy of '${blob.name}' does not match its source: ${problem}`);
-  return copied;
 }
 
 function verificationProblem(copy: BlobFacts, source: BlobFacts): string | undefined {
