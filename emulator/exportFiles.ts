@@ -189,18 +189,24 @@ function snapshotFolder(at: Date): string {
   return at.toISOString().slice(0, 16).replace(/[-T:]/g, '');
 }
 
+/** Uploads in flight at once: thousands at a time would only make Azurite drop connections. */
+export const UPLOAD_CONCURRENCY = 16;
+
 export async function uploadExport(container: ContainerClient, files: readonly ExportFile[], abortSignal: AbortSignal): Promise<void> {
   await container.createIfNotExists({ abortSignal });
-  // Every upload listens for the abort; many files are expected, not a leak.
-  setMaxListeners(Math.max(10, files.length * 2 + 10), abortSignal);
-  await Promise.all(
-    files.map((file) => {
+  // Every upload in flight listens for the abort; that many listeners are expected, not a leak.
+  setMaxListeners(Math.max(10, UPLOAD_CONCURRENCY * 4), abortSignal);
+  let next = 0;
+  const uploadNext = async (): Promise<void> => {
+    while (next < files.length) {
+      const file = files[next++]!;
       const blob = container.getBlockBlobClient(file.blobName);
       const options = { blobHTTPHeaders: { blobContentType: 'application/gzip', blobContentMD5: file.contentMD5 }, abortSignal };
       // A filled file is streamed from its shared parts in one Put Blob, never assembled in memory.
-      return file.parts.length === 1 ? blob.uploadData(file.content, options) : blob.upload(() => Readable.from(file.parts), file.size, options);
-    }),
-  );
+      await (file.parts.length === 1 ? blob.uploadData(file.content, options) : blob.upload(() => Readable.from(file.parts), file.size, options));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, uploadNext));
 }
 
 /**

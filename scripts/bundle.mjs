@@ -1,4 +1,4 @@
-// Usage: node scripts/bundle.mjs [outfile]
+// Usage: node scripts/bundle.mjs [outfile] [entry]
 // Bundles the Functions entry point into one file, so a cold start loads one module instead of
 // the thousands under node_modules. `@azure/functions-core` stays external: only the Functions
 // Node.js worker provides it at run time, and the library must find it there.
@@ -6,9 +6,11 @@ import { build } from 'esbuild';
 
 /** The bundle's path: dist/main.js (package.json `main`), or the first argument. */
 const outfile = process.argv[2] ?? 'dist/main.js';
+/** What to bundle: the Functions entry point, or (for the benchmark's app process) the second argument. */
+const entry = process.argv[3] ?? 'src/index.ts';
 
 const result = await build({
-  entryPoints: ['src/index.ts'],
+  entryPoints: [entry],
   outfile,
   bundle: true,
   platform: 'node',

@@ -26,28 +26,9 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
-const LOAD_LIKE_THE_WORKER = `
-const Module = require('node:module');
-const registrations = [];
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  if (request === '@azure/functions-core') {
-    return {
-      setProgrammingModel() {},
-      registerFunction(metadata) { registrations.push(metadata); return { dispose() {} }; },
-      registerHook() { return { dispose() {} }; },
-      log() {},
-    };
-  }
-  return load.call(this, request, ...rest);
-};
-require(process.argv[1]);
-process.stdout.write(JSON.stringify(registrations));
-`;
-
 function loadEntry(build: string, env: Record<string, string>) {
   const { entry, nodePath } = builds[build]!;
-  return spawnSync(process.execPath, ['-e', LOAD_LIKE_THE_WORKER, entry], {
+  return spawnSync(process.execPath, [join(root, 'scripts', 'load-like-worker.cjs'), entry], {
     cwd: outDir,
     env: { PATH: process.env.PATH ?? '', ...(nodePath ? { NODE_PATH: nodePath } : {}), ...env },
     encoding: 'utf8',
@@ -64,7 +45,7 @@ describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) 
       POLL_QUEUE: 'my-polls',
     });
     expect(result.status, result.stderr).toBe(0);
-    const registrations = JSON.parse(result.stdout) as Array<{ name: string; bindings: Record<string, Record<string, unknown>> }>;
+    const { registrations } = JSON.parse(result.stdout) as { registrations: Array<{ name: string; bindings: Record<string, Record<string, unknown>> }> };
     expect(registrations.map((r) => r.name)).toEqual(['startExports', 'pollExport', 'reviveStalledRuns', 'listRuns', 'getRun', 'startRun']);
     const [timer, queue, revive, list, get, start] = registrations;
     expect(Object.values(revive!.bindings)).toContainEqual(expect.objectContaining({ type: 'timerTrigger', schedule: '0 */10 * * * *' }));

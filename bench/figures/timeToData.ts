@@ -1,0 +1,142 @@
+/**
+ * Figure 1, time to data: from the app seeing the operation succeed to manifest.json written at
+ * the destination, through the real app (queue function, ledger, copies, verification), against
+ * the same copies issued directly with @azure/storage-blob at the best of several concurrencies.
+ * Also figure 5 (scale) with many small files: the same measurement, plus requests per file.
+ */
+import type { AppOutcome, FloorOutcome } from '../appProcess';
+import { runChild } from '../child';
+import { appEnv, exportRecord, partnerConnectionString, sourceUrls, withCloud } from '../cloud';
+import type { BenchContext } from '../context';
+import { measurement, type FigureResult, type Measurement } from '../results';
+import { median, round } from '../stats';
+
+export interface LandingParams {
+  readonly reps: number;
+  readonly fileCount: number;
+  /** null: the emulator's natural size (one row per file here, about 1 KiB). */
+  readonly fileSizeBytes: number | null;
+  readonly floorConcurrencies: readonly number[];
+}
+
+export interface LandingRun {
+  readonly app: readonly AppOutcome[];
+  readonly floor: readonly FloorOutcome[];
+  readonly appSeconds: readonly number[];
+  /** Per concurrency, the floor's samples. */
+  readonly floorSeconds: Readonly<Record<string, number[]>>;
+  readonly bestConcurrency: number;
+  readonly bytesPerExport: number;
+}
+
+/** Runs the app and the floor `reps` times on fresh exports in one local cloud. */
+export async function measureLanding(context: BenchContext, label: string, params: LandingParams): Promise<LandingRun> {
+  const scenario = {
+    fileCount: params.fileCount,
+    rowsPerFile: params.fileSizeBytes === null ? 1 : 20,
+    fileSizeBytes: params.fileSizeBytes,
+    // Polling is figure 4's subject: here the operation is ready as soon as its files are uploaded.
+    runningPolls: 0,
+    notStartedPolls: 0,
+    retryAfterSeconds: null,
+  };
+  const app: AppOutcome[] = [];
+  const floor: FloorOutcome[] = [];
+  let bytesPerExport = 0;
+  for (let rep = 0; rep < params.reps; rep++) {
+    // A fresh local cloud per repetition: Azurite slows down with every blob it holds, and its
+    // memory is freed only when it exits. A new seed: new files, a new eTag, a new folder.
+    await withCloud({ ...scenario, seed: rep + 1 }, async (cloud) => {
+      const env = appEnv(cloud, 'EUR');
+      context.progress(`${label}: repetition ${rep + 1}/${params.reps}: the app lands ${params.fileCount} files`);
+      const outcome = await runChild<AppOutcome>(context.childFile, { kind: 'app', env, currency: 'EUR', host: context.host, sourceAccount: context.sourceAccount }).done;
+      if (outcome.state !== 'succeeded' || outcome.blobCount !== params.fileCount || outcome.timeline.succeededAtGraph === undefined || outcome.timeline.manifestWritten === undefined) {
+        throw new Error(`${label}: the run ended ${outcome.state} with ${outcome.blobCount} files${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`);
+      }
+      app.push(outcome);
+      const record = exportRecord(cloud);
+      bytesPerExport = record.totalBytes;
+
+      // The floor copies the very same files, concurrencies in a rotating order.
+      const rotation = rep % params.floorConcurrencies.length;
+      const concurrencies = [...params.floorConcurrencies.slice(rotation), ...params.floorConcurrencies.slice(0, rotation)];
+      context.progress(`${label}: repetition ${rep + 1}/${params.reps}: direct copies at concurrency ${concurrencies.join(', ')}`);
+      const floorContainer = `floor-${rep}-${Date.now()}`;
+      floor.push(
+        await runChild<FloorOutcome>(context.childFile, { kind: 'floor', destinationConnectionString: partnerConnectionString(cloud), container: floorContainer, sources: sourceUrls(cloud, record), concurrencies }).done,
+      );
+    });
+  }
+
+  const floorSeconds: Record<string, number[]> = {};
+  for (const concurrency of params.floorConcurrencies) floorSeconds[String(concurrency)] = floor.map((outcome) => outcome.seconds[String(concurrency)]!);
+  const bestConcurrency = params.floorConcurrencies.reduce((best, concurrency) => (median(floorSeconds[String(concurrency)]!) < median(floorSeconds[String(best)]!) ? concurrency : best));
+  return {
+    app,
+    floor,
+    appSeconds: app.map((outcome) => (outcome.timeline.manifestWritten! - outcome.timeline.succeededAtGraph!) / 1000),
+    floorSeconds,
+    bestConcurrency,
+    bytesPerExport,
+  };
+}
+
+/** Storage requests per file while landing (blob service only: copies and their checks). */
+export function blobRequestsPerFile(outcome: AppOutcome, fileCount: number): number {
+  const blob = Object.entries(outcome.landingRequests).filter(([kind]) => kind.startsWith('blob '));
+  // manifest.json is one PUT per run, not per file.
+  return (blob.reduce((sum, [, count]) => sum + count, 0) - 1) / fileCount;
+}
+
+export function landingRows(run: LandingRun, label: string, fileCount: number): Measurement[] {
+  const floorLabel = `direct copies, best concurrency (${run.bestConcurrency})`;
+  const floorSamples = run.floor.map((outcome) => outcome.requestsPerFile);
+  return [
+    measurement(label, 's', run.appSeconds, floorLabel, run.floorSeconds[String(run.bestConcurrency)]!),
+    measurement('blob requests per file while landing', 'requests/file', run.app.map((outcome) => blobRequestsPerFile(outcome, fileCount)), 'one copy request per file', floorSamples),
+    measurement('app CPU per file while landing', 'ms', run.app.map((outcome) => outcome.landingCpuMs / outcome.blobCount), 'CPU per direct copy', run.floor.map((outcome) => outcome.cpuMsPerFile)),
+  ];
+}
+
+export function landingDetails(run: LandingRun): Record<string, unknown> {
+  const middle = [...run.app].sort((a, b) => landingSeconds(a) - landingSeconds(b))[Math.floor(run.app.length / 2)]!;
+  return {
+    bytesPerExport: run.bytesPerExport,
+    floorSecondsByConcurrency: Object.fromEntries(Object.entries(run.floorSeconds).map(([concurrency, samples]) => [concurrency, round(median(samples))])),
+    landingRequestsOfMedianRun: middle.landingRequests,
+    landingLatencyMsOfMedianRun: middle.landingLatencyMs,
+    landingNewConnectionsOfMedianRun: middle.landingNewConnections,
+    failedRequestsOfMedianRun: middle.failedRequests,
+    requestsOfMedianRun: middle.requests,
+    appPeakRssMiB: run.app.map((outcome) => round(outcome.maxRssBytes / 1024 ** 2)),
+    appCopiesPerSecond: round(middle.blobCount / landingSeconds(middle)),
+  };
+}
+
+function landingSeconds(outcome: AppOutcome): number {
+  return (outcome.timeline.manifestWritten! - outcome.timeline.succeededAtGraph!) / 1000;
+}
+
+export async function timeToData(context: BenchContext): Promise<FigureResult> {
+  const started = performance.now();
+  const params = context.config.timeToData;
+  const sizeLabel = `${params.fileCount} × ${formatSize(params.fileSizeBytes)}`;
+  const run = await measureLanding(context, 'time to data', { ...params });
+  const rows = landingRows(run, `${sizeLabel}: succeeded → manifest.json`, params.fileCount);
+  return {
+    id: 'timeToData',
+    title: 'Time to data',
+    params: { ...params, copyEngine: "Azurite's in-memory copy (by reference, synchronous)" },
+    rows,
+    findings: [],
+    details: landingDetails(run),
+    durationSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+export function formatSize(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${round(bytes / 1024 ** 3, 3)} GiB`;
+  if (bytes >= 1024 ** 2) return `${round(bytes / 1024 ** 2, 3)} MiB`;
+  if (bytes >= 1024) return `${round(bytes / 1024, 3)} KiB`;
+  return `${bytes} B`;
+}

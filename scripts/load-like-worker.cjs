@@ -1,0 +1,29 @@
+// Usage: node scripts/load-like-worker.cjs <entry.js>
+// Loads a Functions entry point the way the Functions Node.js worker does, with a stand-in for
+// `@azure/functions-core` (the module only the worker provides) that captures the registrations
+// the host would receive. Prints one JSON line: { scriptStart, registered, registrations }, the
+// times in ms on the shared wall clock (performance.timeOrigin based).
+'use strict';
+const scriptStart = performance.timeOrigin + performance.now();
+const Module = require('node:module');
+const registrations = [];
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (request === '@azure/functions-core') {
+    return {
+      setProgrammingModel() {},
+      registerFunction(metadata) {
+        registrations.push(metadata);
+        return { dispose() {} };
+      },
+      registerHook() {
+        return { dispose() {} };
+      },
+      log() {},
+    };
+  }
+  return load.call(this, request, ...rest);
+};
+require(require('node:path').resolve(process.argv[2]));
+const registered = performance.timeOrigin + performance.now();
+process.stdout.write(`${JSON.stringify({ scriptStart, registered, registrations })}\n`);
