@@ -15,6 +15,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from '../src/core/run';
 import { consoleTelemetry, createAzureMonitorTelemetry } from '../src/telemetry';
+import { aRun } from './support/runs';
 
 // The exporter's own usage statistics ("statsbeat") would go to Microsoft's hosts: keep it off.
 process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = 'true';
@@ -63,26 +64,21 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const run = (overrides: Partial<Run>): Run => ({
-  runId: '6fe687d7-1e0f-4bd6-9091-4672691f64bc',
-  kind: 'unbilled-usage',
-  billingMonth: '2026-10',
-  currency: 'EUR',
-  attributeSet: 'full',
-  billingPeriod: 'last',
-  trigger: 'timer',
-  state: 'succeeded',
-  seq: 4,
-  pollCount: 3,
-  bytesCopied: 589566,
-  blobCount: 4,
-  operationId: '9ab9cb54-d07f-4f52-9ea6-a09d7de52c14',
-  destination: 'billing-exports/unbilled-usage/2026-10/EUR/full/WYj/',
-  startedAt: '2026-11-03T06:00:00.000Z',
-  updatedAt: '2026-11-03T06:25:00.000Z',
-  finishedAt: '2026-11-03T06:25:00.000Z',
-  ...overrides,
-});
+/** A run that landed October's EUR usage in 25 minutes. */
+const run = (overrides: Partial<Run>): Run =>
+  aRun({
+    state: 'succeeded',
+    seq: 4,
+    pollCount: 3,
+    bytesCopied: 589566,
+    blobCount: 4,
+    operationId: '9ab9cb54-d07f-4f52-9ea6-a09d7de52c14',
+    destination: 'billing-exports/unbilled-usage/2026-10/EUR/full/WYj/',
+    startedAt: '2026-11-03T06:00:00.000Z',
+    updatedAt: '2026-11-03T06:25:00.000Z',
+    finishedAt: '2026-11-03T06:25:00.000Z',
+    ...overrides,
+  });
 
 describe('Application Insights telemetry', () => {
   it('sends each run state change as a trace with the run as custom dimensions, and metrics', async () => {

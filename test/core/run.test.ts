@@ -1,25 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { decideStart, type Run, type StartRequest } from '../../src/core/run';
+import { aRun } from '../support/runs';
 
 const now = new Date('2026-11-04T06:00:00Z');
 const deadline = 6 * 3600;
 const request: StartRequest = { billingPeriod: 'last', currency: 'EUR', attributeSet: 'full', trigger: 'timer' };
-const run = (overrides: Partial<Run>): Run => ({
-  runId: 'r1',
-  kind: 'unbilled-usage',
-  billingMonth: '2026-10',
-  currency: 'EUR',
-  attributeSet: 'full',
-  billingPeriod: 'last',
-  trigger: 'timer',
-  state: 'polling',
-  seq: 1,
-  pollCount: 0,
-  bytesCopied: 0,
-  startedAt: '2026-11-04T05:00:00.000Z',
-  updatedAt: '2026-11-04T05:00:00.000Z',
-  ...overrides,
-});
+const run = (overrides: Partial<Run>): Run => aRun({ runId: 'r1', ...overrides });
 
 describe('decideStart', () => {
   it('starts a key that never ran', () => {
