@@ -81,7 +81,7 @@ export function withFindings(figure: FigureResult): FigureResult {
         const azureSeconds = (latencyMs: number) => (10_000 * requests.value * latencyMs) / 1000 / 16;
         findings.push(
           `One invocation landed ${files.toLocaleString('en-US')} files in ${fixed(fanOut.invocationSeconds, 1)} s, ${fixed(fanOut.shareOfTimeout * 100, 1)} % of host.json's functionTimeout (${fanOut.functionTimeoutSeconds} s). ` +
-            `Projected to 10,000 files: ${fixed((cpu.value * 10_000) / 1000, 0)} s of the app's CPU and ${Math.round(requests.value * 10_000).toLocaleString('en-US')} storage requests, ${fixed(azureSeconds(10), 0)}-${fixed(azureSeconds(50), 0)} s at 10-50 ms per request with 16 in flight (an estimate, not a measurement): one invocation suffices; only Azure's own asynchronous copying, if it outlasted the timeout, would call for continuing in a later message.`,
+            `For 10,000 files: ${fixed((cpu.value * 10_000) / 1000, 0)} s of the app's CPU and ${Math.round(requests.value * 10_000).toLocaleString('en-US')} storage requests, ${fixed(azureSeconds(10), 0)}-${fixed(azureSeconds(50), 0)} s at 10-50 ms per request with 16 in flight (an estimate, not a measurement): one invocation suffices; only Azure's own asynchronous copying, if it outlasted the timeout, would call for continuing in a later message.`,
         );
       }
       break;
