@@ -27,8 +27,11 @@ export class LedgerConflictError extends Error {
 export interface Ledger {
   ensure(): Promise<void>;
   getRun(runId: string): Promise<StoredRun | undefined>;
-  /** The key's latest run and the key row's ETag (undefined when the key has never run). */
-  latestForKey(key: ExportKey): Promise<{ readonly latest?: StoredRun; readonly keyEtag?: string }>;
+  /**
+   * The key's latest run, the key row's ETag (undefined when the key has never run), and when the
+   * key was last claimed (its latest run may not be recorded yet).
+   */
+  latestForKey(key: ExportKey): Promise<{ readonly latest?: StoredRun; readonly keyEtag?: string; readonly claimedAt?: string }>;
   /**
    * Records a new run as the key's latest, if the key row is still as read (`keyEtag`, or
    * absent). Throws LedgerConflictError when another start won the race.
@@ -61,19 +64,19 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
     getRun,
 
     async latestForKey(key) {
-      let keyEntity: { latestRunId?: string; etag: string };
+      let keyEntity: { latestRunId?: string; claimedAt?: string; etag: string };
       try {
-        keyEntity = await table.getEntity<{ latestRunId?: string }>(KEY_PARTITION, exportKeyString(key), deadline());
+        keyEntity = await table.getEntity<{ latestRunId?: string; claimedAt?: string }>(KEY_PARTITION, exportKeyString(key), deadline());
       } catch (error) {
         if (isStatus(error, 404)) return {};
         throw error;
       }
       const latest = keyEntity.latestRunId ? await getRun(keyEntity.latestRunId) : undefined;
-      return { keyEtag: keyEntity.etag, ...(latest ? { latest } : {}) };
+      return { keyEtag: keyEntity.etag, ...(keyEntity.claimedAt ? { claimedAt: keyEntity.claimedAt } : {}), ...(latest ? { latest } : {}) };
     },
 
     async createRun(run, keyEtag) {
-      const keyRow = { partitionKey: KEY_PARTITION, rowKey: exportKeyString(run), latestRunId: run.runId };
+      const keyRow = { partitionKey: KEY_PARTITION, rowKey: exportKeyString(run), latestRunId: run.runId, claimedAt: run.startedAt };
       try {
         if (keyEtag) await table.updateEntity(keyRow, 'Replace', { etag: keyEtag, ...deadline() });
         else await table.createEntity(keyRow, deadline());
@@ -81,8 +84,9 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
         if (isStatus(error, 409, 412)) throw new LedgerConflictError(`another run was started for ${exportKeyString(run)} at the same time`);
         throw error;
       }
-      // The key row points at the run before the run row exists: a crash in between leaves a
-      // key whose latest run is missing, which the next start treats as "never ran".
+      // The key row points at the run before the run row exists. Another start that reads the
+      // key in between sees a fresh claim and stands down; a crash in between leaves a claim
+      // that goes stale, which a later start treats as "never ran" (decideStart).
       const response = await table.createEntity(runToEntity(run), deadline());
       return { run, etag: response.etag ?? '' };
     },

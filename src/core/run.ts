@@ -60,7 +60,8 @@ export function isFinished(run: Pick<Run, 'state'>): boolean {
 
 export type StartDecision =
   | { readonly kind: 'start'; readonly supersedes?: Run }
-  | { readonly kind: 'skip'; readonly reason: string; readonly run: Run };
+  /** `run` is the run in the way; absent while another start is still recording it. */
+  | { readonly kind: 'skip'; readonly reason: string; readonly run?: Run };
 
 /**
  * Whether a new export may start for a key, given the key's latest run. One export at a time per
@@ -69,8 +70,24 @@ export type StartDecision =
  * For the `current` period the data grows daily, so a success blocks only the same UTC day.
  * A run that failed does not block: the next firing retries the month.
  */
-export function decideStart(latest: Run | undefined, request: StartRequest, now: Date, deadlineSeconds: number): StartDecision {
-  if (!latest) return { kind: 'start' };
+/**
+ * How long a key's claim may point at a run that is not recorded yet before it counts as debris
+ * of a crash: a start claims the key, then records its run a moment later.
+ */
+export const CLAIM_GRACE_SECONDS = 120;
+
+export function decideStart(
+  latest: Run | undefined,
+  request: StartRequest,
+  now: Date,
+  deadlineSeconds: number,
+  keyClaimedAt?: string,
+): StartDecision {
+  if (!latest) {
+    const claimAgeSeconds = keyClaimedAt ? (now.getTime() - Date.parse(keyClaimedAt)) / 1000 : Infinity;
+    if (claimAgeSeconds < CLAIM_GRACE_SECONDS) return { kind: 'skip', reason: 'another start for this month is recording its run' };
+    return { kind: 'start' };
+  }
   if (!isFinished(latest)) {
     const ageSeconds = (now.getTime() - Date.parse(latest.startedAt)) / 1000;
     if (ageSeconds <= deadlineSeconds) {

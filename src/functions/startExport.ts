@@ -42,11 +42,11 @@ export async function startExport(request: StartRequest, deps: Deps, log: RunLog
   const now = deps.now();
   const key: ExportKey = { kind: EXPORT_KIND, billingMonth: billingMonthFor(request.billingPeriod, now), currency: request.currency, attributeSet: request.attributeSet };
 
-  const { latest, keyEtag } = await deps.ledger.latestForKey(key);
-  const decision = decideStart(latest?.run, request, now, deps.settings.exportDeadlineSeconds);
+  const { latest, keyEtag, claimedAt } = await deps.ledger.latestForKey(key);
+  const decision = decideStart(latest?.run, request, now, deps.settings.exportDeadlineSeconds, claimedAt);
   if (decision.kind === 'skip') {
     logEvent(log, 'info', 'export not started', { key: exportKeyString(key), reason: decision.reason });
-    return { kind: 'skipped', reason: decision.reason, run: decision.run };
+    return { kind: 'skipped', reason: decision.reason, run: decision.run ?? (await winningRun(deps, key)) };
   }
   if (decision.supersedes && latest) {
     await failRun(latest, 'DeadlineExceeded', 'the run passed its deadline without finishing and was superseded by a new run', deps, log).catch(() => undefined);
@@ -70,8 +70,7 @@ export async function startExport(request: StartRequest, deps: Deps, log: RunLog
   } catch (thrown) {
     if (thrown instanceof LedgerConflictError) {
       logEvent(log, 'info', 'export not started', { key: exportKeyString(key), reason: thrown.message });
-      const winner = (await deps.ledger.latestForKey(key)).latest?.run ?? run;
-      return { kind: 'skipped', reason: thrown.message, run: winner };
+      return { kind: 'skipped', reason: thrown.message, run: await winningRun(deps, key) };
     }
     throw thrown;
   }
@@ -80,4 +79,14 @@ export async function startExport(request: StartRequest, deps: Deps, log: RunLog
   await deps.queue.send({ v: 1, runId: run.runId, seq: 0 }, START_RECOVERY_DELAY_SECONDS);
   const started = await beginExport(stored, deps, log);
   return { kind: 'started', run: started.run };
+}
+
+/** The run that won a race for the key, once it is recorded (it is written right after the key). */
+async function winningRun(deps: Deps, key: ExportKey): Promise<Run> {
+  for (let attempt = 0; ; attempt++) {
+    const { latest } = await deps.ledger.latestForKey(key);
+    if (latest) return latest.run;
+    if (attempt >= 20) throw new Error(`the run that claimed ${exportKeyString(key)} was not recorded within 10 s`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 500));
+  }
 }

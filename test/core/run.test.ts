@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideStart, type Run, type StartRequest } from '../../src/core/run';
+import { CLAIM_GRACE_SECONDS, decideStart, type Run, type StartRequest } from '../../src/core/run';
 import { aRun } from '../support/runs';
 
 const now = new Date('2026-11-04T06:00:00Z');
@@ -10,6 +10,13 @@ const run = (overrides: Partial<Run>): Run => aRun({ runId: 'r1', ...overrides }
 describe('decideStart', () => {
   it('starts a key that never ran', () => {
     expect(decideStart(undefined, request, now, deadline)).toEqual({ kind: 'start' });
+  });
+
+  it('stands down while another start has claimed the key but not yet recorded its run', () => {
+    const claimedSecondsAgo = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOString();
+    expect(decideStart(undefined, request, now, deadline, claimedSecondsAgo(1))).toEqual({ kind: 'skip', reason: 'another start for this month is recording its run' });
+    // A claim whose run never appeared is what a crash leaves behind: start again.
+    expect(decideStart(undefined, request, now, deadline, claimedSecondsAgo(CLAIM_GRACE_SECONDS + 1))).toEqual({ kind: 'start' });
   });
 
   it('never starts a second export while one is running', () => {

@@ -8,7 +8,9 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BILLING_SOURCE_ACCOUNT, startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
-import { MANIFEST_FILE_NAME } from '../../src/core/naming';
+import { randomUUID } from 'node:crypto';
+import { MANIFEST_FILE_NAME, billingMonthFor, exportKeyString } from '../../src/core/naming';
+import { aRun } from '../support/runs';
 import { pollExport } from '../../src/functions/pollExport';
 import { startExport, startExportsOnSchedule } from '../../src/functions/startExport';
 import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
@@ -151,6 +153,23 @@ describe('the monthly export', () => {
     expect(outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
     expect(cloud.billing.exports().length - before).toBe(1);
     await app.work({ runIds: [outcomes.find((o) => o.kind === 'started')!.run.runId] });
+  });
+
+  it('a start that finds the key claimed but its run not yet recorded stands down', async () => {
+    const app = createTestApp(cloud);
+    await app.deps.ready();
+    const before = cloud.billing.exports().length;
+    const other = aRun({ runId: randomUUID(), billingMonth: billingMonthFor('last', new Date()), currency: 'RON', startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(), state: 'starting', seq: 0 });
+    // Another start's first write: the key claim, pointing at a run it has not recorded yet.
+    await app.clients.ledgerTable.createEntity({ partitionKey: 'key', rowKey: exportKeyString(other), latestRunId: other.runId, claimedAt: other.startedAt });
+
+    const outcome = start(app, 'RON');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { keyEtag } = await app.deps.ledger.latestForKey(other);
+    await app.deps.ledger.createRun(other, keyEtag); // the other start records its run
+
+    expect(await outcome).toMatchObject({ kind: 'skipped', reason: 'another start for this month is recording its run', run: { runId: other.runId } });
+    expect(cloud.billing.exports().length).toBe(before);
   });
 
   it('ignores duplicate deliveries of a poll message', async () => {
