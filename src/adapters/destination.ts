@@ -39,6 +39,8 @@ export interface Destination {
 }
 
 const SOURCE_ETAG_METADATA = 'sourceetag';
+/** The code of settleFolder's error when copies are healthy but not finished yet. */
+export const COPIES_PENDING = 'CopiesPending';
 /** How often a folder with pending (asynchronous) copies is listed again. */
 const COPY_POLL_INTERVAL_MS = 1000;
 
@@ -95,7 +97,7 @@ export function createDestination(container: ContainerClient, options: { readonl
           const listed = await listFolder(folder);
           const pending = [...listed.values()].filter((facts) => facts.copyStatus === 'pending').length;
           if (pending === 0) return listed;
-          if (Date.now() >= giveUpAt) throw new RestError(`${pending} copies into ${folder} still pending after ${Math.round((options.copyTimeoutMs ?? COPY_TIMEOUT_MS) / 1000)} s`, { code: 'Timeout' });
+          if (Date.now() >= giveUpAt) throw new RestError(`${pending} copies into ${folder} still pending after ${Math.round((options.copyTimeoutMs ?? COPY_TIMEOUT_MS) / 1000)} s`, { code: COPIES_PENDING });
           await new Promise((resolveSleep) => setTimeout(resolveSleep, COPY_POLL_INTERVAL_MS));
         }
       } catch (error) {

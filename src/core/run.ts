@@ -33,6 +33,8 @@ export interface Run extends ExportKey {
   readonly bytesCopied: number;
   /** Landing attempts that met transient storage trouble. */
   readonly landingAttempts?: number;
+  /** Landings that ended with copies still pending at the service (slow, not failed). */
+  readonly copyWaits?: number;
   /** Exports started again because Graph forgot the operation (404/410). */
   readonly restarts?: number;
   /** When the next message is due: the sweeper revives a run only once this has long passed. */

@@ -12,7 +12,7 @@ import { parseManifest, sourceBlobUrl, type Manifest, type ManifestBlob } from '
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
 import { backoffDelaySeconds } from '../core/polling';
 import type { Run } from '../core/run';
-import type { BlobFacts } from '../adapters/destination';
+import { COPIES_PENDING, type BlobFacts } from '../adapters/destination';
 import type { StoredRun } from '../adapters/ledger';
 import { mapWithConcurrency } from '../concurrency';
 import type { Deps } from '../deps';
@@ -23,6 +23,8 @@ import { failRun, handleGraphFailure, operationUrlOf } from './runSteps';
 export const COPY_CONCURRENCY = 16;
 /** Landing attempts that hit transient storage trouble before the run fails. */
 export const MAX_LANDING_ATTEMPTS = 5;
+/** Landings that may end with copies still pending (each waits COPY_TIMEOUT_MS): about 4 hours. */
+export const MAX_COPY_WAITS = 12;
 /**
  * What storage answers when a source SAS has expired: Azure says AuthenticationFailed, Azurite
  * AuthorizationFailure, and a copy whose source cannot be read CannotVerifyCopySource. A resumed
@@ -215,14 +217,19 @@ async function landingFailed(stored: StoredRun, thrown: unknown, deps: Deps, log
     if (!(error instanceof RestError)) throw error;
     return failRun(stored, code, `copying files failed: ${error.message}`, deps, log);
   }
-  const attempts = (stored.run.landingAttempts ?? 0) + 1;
+  // Copies the service is still working on are slow, not failing: they get a wait of their own,
+  // bounded separately, and do not use up the landing's attempts.
+  const stillCopying = code === COPIES_PENDING;
+  const copyWaits = (stored.run.copyWaits ?? 0) + (stillCopying ? 1 : 0);
+  const attempts = (stored.run.landingAttempts ?? 0) + (stillCopying ? 0 : 1);
+  if (copyWaits > MAX_COPY_WAITS) return failRun(stored, code, `copying files did not finish after ${MAX_COPY_WAITS} waits: ${error.message}`, deps, log);
   if (attempts >= MAX_LANDING_ATTEMPTS) return failRun(stored, code, `copying files failed after ${attempts} attempts: ${error.message}`, deps, log);
 
   const retryAfterSeconds = error instanceof GraphRequestError ? (error.details.retryAfterSeconds ?? 0) : 0;
   const backoff = backoffDelaySeconds(attempts - 1, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity }, deps.random);
   const delaySeconds = Math.ceil(Math.max(retryAfterSeconds, backoff));
   const now = deps.now();
-  const next: Run = { ...stored.run, seq: stored.run.seq + 1, landingAttempts: attempts, updatedAt: now.toISOString(), nextActionAt: new Date(now.getTime() + delaySeconds * 1000).toISOString() };
+  const next: Run = { ...stored.run, seq: stored.run.seq + 1, landingAttempts: attempts, copyWaits, updatedAt: now.toISOString(), nextActionAt: new Date(now.getTime() + delaySeconds * 1000).toISOString() };
   await deps.queue.send({ v: 1, runId: next.runId, seq: next.seq }, delaySeconds);
   const saved = await deps.ledger.saveRun(next, stored.etag);
   logEvent(log, 'warn', 'copying hit a transient failure; will resume', { ...runFields(next), error: error.message, attempt: attempts, delaySeconds });
