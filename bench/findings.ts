@@ -40,7 +40,7 @@ export function withFindings(figure: FigureResult): FigureResult {
         const bytes = Number((figure.details as Details).bytesPerExport);
         const floor = figure.rows[0]?.floor ?? Number.NaN;
         findings.push(
-          `Azurite answers a Copy Blob from a SAS URL by first downloading the whole source (it checks the source with 'GET ?comp=metadata', which it serves as a download), on its single thread: the floor moves ${fixed(bytes / 1024 ** 2 / floor, 0)} MiB/s whatever the concurrency. Azure copies server side without that; the figure measures the app's overhead on top of the copies, not Azure's copy speed.`,
+          `Azurite copies a blob from a SAS URL in its own single thread (after checking the source with a HEAD request): the floor moves ${fixed(bytes / 1024 ** 2 / floor, 0)} MiB/s whatever the concurrency. Azure copies server side on its own capacity; the figure measures the app's overhead on top of the copies, not Azure's copy speed.`,
         );
       }
       break;

@@ -14,7 +14,7 @@ const result = await build({
   outfile,
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   format: 'cjs',
   external: ['@azure/functions-core'],
   // Some dependencies resolve to their ESM builds, which derive require() and __dirname from

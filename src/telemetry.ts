@@ -89,7 +89,7 @@ export function createAzureMonitorTelemetry(options: AzureMonitorOptions): Telem
   };
   // service.name becomes the cloud role name in Application Insights.
   const resource = resourceFromAttributes({ 'service.name': 'partner-billing-export' });
-  const loggerProvider = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor(new AzureMonitorLogExporter(exporterOptions))] });
+  const loggerProvider = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter: new AzureMonitorLogExporter(exporterOptions) })] });
   const meterProvider = new MeterProvider({
     resource,
     readers: [new PeriodicExportingMetricReader({ exporter: new AzureMonitorMetricExporter(exporterOptions), exportIntervalMillis: options.metricIntervalMs ?? 60_000 })],
