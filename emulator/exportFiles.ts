@@ -69,6 +69,9 @@ export function planExport({ request, scenario, partnerTenantId, requestedAt }: 
   const fileSizeBytes = scenario.fileSizeBytes ?? null;
   const { currencyCode, attributeSet } = request;
   const billingMonth = billingMonthOf(request.billingPeriod, requestedAt);
+  const usageThrough = request.billingPeriod === 'current' ? monthToDateUsageThrough(requestedAt) : undefined;
+  const rowsOf = (count: number, startIndex: number): Array<Record<string, unknown>> =>
+    usageRows({ seed, billingMonth, currency: currencyCode, attributeSet, count, startIndex, partnerTenantId, ...(usageThrough ? { usageThrough } : {}) });
   const directory = [
     'v1',
     snapshotFolder(requestedAt),
@@ -83,13 +86,11 @@ export function planExport({ request, scenario, partnerTenantId, requestedAt }: 
   const filler =
     fileSizeBytes === null
       ? undefined
-      : new Filler(fileSizeBytes, usageRows({ seed, billingMonth, currency: currencyCode, attributeSet, count: FILLER_SAMPLE_ROWS, startIndex: fileCount * rowsPerFile, partnerTenantId }), (count) =>
-          usageRows({ seed, billingMonth, currency: currencyCode, attributeSet, count, startIndex: fileCount * rowsPerFile, partnerTenantId }),
-        );
+      : new Filler(fileSizeBytes, rowsOf(FILLER_SAMPLE_ROWS, fileCount * rowsPerFile), (count) => rowsOf(count, fileCount * rowsPerFile));
 
   const files = Array.from({ length: fileCount }, (_, index): ExportFile => {
     const startIndex = index * rowsPerFile;
-    const rows = usageRows({ seed, billingMonth, currency: currencyCode, attributeSet, count: rowsPerFile, startIndex, partnerTenantId });
+    const rows = rowsOf(rowsPerFile, startIndex);
     const own = gzipJsonLines(rows);
     const name = `part-${String(index).padStart(5, '0')}-${deterministicUuid(seed, billingMonth, currencyCode, attributeSet, index)}.c000.json.gz`;
     return filledFile(name, `${directory}/${name}`, filler ? filler.fill(own) : [own]);
@@ -182,6 +183,15 @@ export function billingMonthOf(period: BillingPeriod, at: Date): string {
   const monthsBack = period === 'last' ? 1 : 0;
   const month = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - monthsBack, 1));
   return month.toISOString().slice(0, 7);
+}
+
+/**
+ * The last day a month-to-date export made at `at` has usage for: daily-rated usage takes about
+ * 24 hours to appear, so the day before, but never before the 1st of the month.
+ */
+export function monthToDateUsageThrough(at: Date): string {
+  const day = Math.max(1, at.getUTCDate() - 1);
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), day)).toISOString().slice(0, 10);
 }
 
 /** yyyyMMddHHmm, like the snapshot folder of real unbilled exports. */

@@ -46,6 +46,12 @@ export interface UsageRowsOptions {
   count: number;
   /** Index of the first row, so a large export can be produced file by file. @default 0 */
   startIndex?: number;
+  /**
+   * The last day with usage (YYYY-MM-DD), for a month-to-date export: usage appears about a day
+   * after it happens, so an export made on day D holds usage up to D-1 (on the 1st, the 1st).
+   * @default the whole month
+   */
+  usageThrough?: string;
   partnerTenantId: string;
 }
 
@@ -74,14 +80,54 @@ interface Customer {
   azureSubscriptions: Array<{ id: string; name: string; environment: 'prod' | 'dev' | 'data' }>;
 }
 
-const CUSTOMER_PROFILES = [
-  { name: 'Fabrikam GmbH', short: 'fabrikam', country: 'DE', location: 'germanywestcentral', meterRegion: 'DE West Central' },
-  { name: 'Contoso Pharmaceuticals Ltd', short: 'contosopharma', country: 'GB', location: 'uksouth', meterRegion: 'UK South' },
-  { name: 'Northwind Traders Inc.', short: 'northwind', country: 'US', location: 'eastus', meterRegion: 'US East' },
-  { name: 'Tailspin Toys SAS', short: 'tailspin', country: 'FR', location: 'francecentral', meterRegion: 'FR Central' },
-  { name: 'Wingtip Toys B.V.', short: 'wingtip', country: 'NL', location: 'westeurope', meterRegion: 'EU West' },
-  { name: 'Adatum KK', short: 'adatum', country: 'JP', location: 'japaneast', meterRegion: 'JA East' },
-] as const;
+interface CustomerProfile {
+  readonly name: string;
+  readonly short: string;
+  readonly country: string;
+  readonly location: string;
+  readonly meterRegion: string;
+}
+
+/**
+ * The partner's customers by billing currency. A CSP customer is billed in the one currency of
+ * its country, so the exports of two currencies never hold the same customer (summing them does
+ * not double count). A currency with no customer here gets two made-up ones of its own.
+ */
+const CUSTOMERS_BY_CURRENCY: Readonly<Record<string, readonly CustomerProfile[]>> = {
+  EUR: [
+    { name: 'Fabrikam GmbH', short: 'fabrikam', country: 'DE', location: 'germanywestcentral', meterRegion: 'DE West Central' },
+    { name: 'Tailspin Toys SAS', short: 'tailspin', country: 'FR', location: 'francecentral', meterRegion: 'FR Central' },
+    { name: 'Wingtip Toys B.V.', short: 'wingtip', country: 'NL', location: 'westeurope', meterRegion: 'EU West' },
+  ],
+  GBP: [{ name: 'Contoso Pharmaceuticals Ltd', short: 'contosopharma', country: 'GB', location: 'uksouth', meterRegion: 'UK South' }],
+  USD: [
+    { name: 'Northwind Traders Inc.', short: 'northwind', country: 'US', location: 'eastus', meterRegion: 'US East' },
+    { name: 'Litware Inc.', short: 'litware', country: 'US', location: 'westus2', meterRegion: 'US West 2' },
+  ],
+  JPY: [{ name: 'Adatum KK', short: 'adatum', country: 'JP', location: 'japaneast', meterRegion: 'JA East' }],
+  AUD: [{ name: 'Alpine Ski House Pty Ltd', short: 'alpineski', country: 'AU', location: 'australiaeast', meterRegion: 'AU East' }],
+  CAD: [{ name: 'Coho Winery Ltd', short: 'cohowinery', country: 'CA', location: 'canadacentral', meterRegion: 'CA Central' }],
+  CHF: [{ name: 'Relecloud AG', short: 'relecloud', country: 'CH', location: 'switzerlandnorth', meterRegion: 'CH North' }],
+  INR: [{ name: 'Trey Research Pvt Ltd', short: 'treyresearch', country: 'IN', location: 'centralindia', meterRegion: 'IN Central' }],
+};
+
+/** Two made-up customers for a currency without customers of its own. */
+function placeholderCustomers(currency: string): CustomerProfile[] {
+  const lower = currency.toLowerCase();
+  return [
+    { name: `Woodgrove ${currency} Ltd`, short: `woodgrove${lower}`, country: 'US', location: 'eastus', meterRegion: 'US East' },
+    { name: `Proseware ${currency} Ltd`, short: `proseware${lower}`, country: 'US', location: 'eastus', meterRegion: 'US East' },
+  ];
+}
+
+/**
+ * Azure prices a meter per region, and each region's meter has its own id: the factor on the
+ * meter's US East list price, by MeterRegion.
+ */
+const REGIONAL_PRICE_FACTORS: Readonly<Record<string, number>> = {
+  'US East': 1, 'US West 2': 1, 'EU West': 1.07, 'DE West Central': 1.1, 'FR Central': 1.1, 'UK South': 1.08,
+  'JA East': 1.18, 'AU East': 1.2, 'CA Central': 1.08, 'CH North': 1.25, 'IN Central': 0.96, 'Zone 1': 1,
+};
 
 const SUBSCRIPTION_ENVIRONMENTS = [
   { environment: 'prod', label: 'Production' },
@@ -162,12 +208,13 @@ export function usageRows(options: UsageRowsOptions): Array<Record<string, unkno
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`count is ${count}: expected a whole number ≥ 0`);
   if (!Number.isInteger(startIndex) || startIndex < 0) throw new RangeError(`startIndex is ${startIndex}: expected a whole number ≥ 0`);
 
-  const customers = customersFor(seed);
+  const customers = customersFor(seed, currency);
   const exchangeRate = usdExchangeRate(currency);
+  const lastUsageDay = lastUsageDayOf(month, options.usageThrough);
   const rows: Array<Record<string, unknown>> = [];
   for (let index = startIndex; index < startIndex + count; index++) {
     const random = seededRandom(seedFrom(seed, options.billingMonth, index));
-    const row = fullRow({ random, month, customers, currency, exchangeRate, partnerTenantId });
+    const row = fullRow({ random, month, lastUsageDay, customers, currency, exchangeRate, partnerTenantId });
     rows.push(attributeSet === 'full' ? row : onlyBasicAttributes(row));
   }
   return rows;
@@ -197,25 +244,43 @@ function parseBillingMonth(text: string): BillingMonth {
   return { year, month, days: new Date(Date.UTC(year, month, 0)).getUTCDate() };
 }
 
-function customersFor(seed: number): Customer[] {
-  const random = seededRandom(seedFrom(seed, 'customers'));
-  return CUSTOMER_PROFILES.map((profile, customerIndex) => ({
-    id: deterministicUuid(seed, 'customer', customerIndex),
+/** The day of `month` up to which there is usage: the month's last day, or `usageThrough`'s day within it. */
+function lastUsageDayOf(month: BillingMonth, usageThrough: string | undefined): number {
+  if (usageThrough === undefined) return month.days;
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(usageThrough);
+  const [year, monthNumber, day] = match ? [Number(match[1]), Number(match[2]), Number(match[3])] : [0, 0, 0];
+  if (year !== month.year || monthNumber !== month.month || day < 1 || day > month.days) {
+    throw new RangeError(`usageThrough is '${usageThrough}': expected a day of ${month.year}-${String(month.month).padStart(2, '0')} as YYYY-MM-DD`);
+  }
+  return day;
+}
+
+function customersFor(seed: number, currency: string): Customer[] {
+  const random = seededRandom(seedFrom(seed, 'customers', currency));
+  return (CUSTOMERS_BY_CURRENCY[currency] ?? placeholderCustomers(currency)).map((profile) => ({
+    id: deterministicUuid(seed, 'customer', profile.short),
     name: profile.name,
     short: profile.short,
     domain: `${profile.short}.onmicrosoft.com`,
     country: profile.country,
     location: profile.location,
     meterRegion: profile.meterRegion,
-    azurePlanId: deterministicUuid(seed, 'azure-plan', customerIndex),
+    azurePlanId: deterministicUuid(seed, 'azure-plan', profile.short),
     azureSubscriptions: SUBSCRIPTION_ENVIRONMENTS.slice(0, integerBetween(random, 1, SUBSCRIPTION_ENVIRONMENTS.length)).map(
       ({ environment, label }) => ({
-        id: deterministicUuid(seed, 'azure-subscription', customerIndex, environment),
+        id: deterministicUuid(seed, 'azure-subscription', profile.short, environment),
         name: `${profile.name.split(' ')[0]} ${label}`,
         environment,
       }),
     ),
   }));
+}
+
+/** The meter's list price in its region: the US East price times the region's factor. */
+function regionalUnitPrice(meter: Meter, meterRegion: string): number {
+  const factor = REGIONAL_PRICE_FACTORS[meterRegion] ?? 1 + (seedFrom('region-price', meterRegion) % 30) / 100;
+  // Four decimals, so the price after a 15 % PEC still has at most six.
+  return round(meter.unitPrice * factor, 4);
 }
 
 function usdExchangeRate(currency: string): number {
@@ -225,23 +290,26 @@ function usdExchangeRate(currency: string): number {
 interface RowContext {
   random: Random;
   month: BillingMonth;
+  lastUsageDay: number;
   customers: readonly Customer[];
   currency: string;
   exchangeRate: number;
   partnerTenantId: string;
 }
 
-function fullRow({ random, month, customers, currency, exchangeRate, partnerTenantId }: RowContext): Record<UsageAttribute, string | number> {
+function fullRow({ random, month, lastUsageDay, customers, currency, exchangeRate, partnerTenantId }: RowContext): Record<UsageAttribute, string | number> {
   const customer = pick(random, customers);
   const subscription = pick(random, customer.azureSubscriptions);
   const meter = pick(random, METERS);
   const resourceGroup = pick(random, RESOURCE_GROUPS);
   const resourceName = `${meter.resourcePrefix}${customer.short}${subscription.environment}${integerBetween(random, 1, 3)}`;
-  const usageDay = integerBetween(random, 1, month.days);
+  const usageDay = integerBetween(random, 1, lastUsageDay);
   const quantity = round(meter.quantity[0] + random() * (meter.quantity[1] - meter.quantity[0]), 6);
+  const meterRegion = meter.region ?? customer.meterRegion;
+  const unitPrice = regionalUnitPrice(meter, meterRegion);
   // PEC applies to resources the partner manages; most, not all, usage qualifies.
   const partnerEarnedCreditPercentage = random() < 0.7 ? 15 : 0;
-  const effectiveUnitPrice = round(meter.unitPrice * (1 - partnerEarnedCreditPercentage / 100), 6);
+  const effectiveUnitPrice = round(unitPrice * (1 - partnerEarnedCreditPercentage / 100), 6);
   const pricingPreTaxTotal = round(effectiveUnitPrice * quantity, 6);
   const monthEnd = isoDate(month, month.days);
 
@@ -269,17 +337,17 @@ function fullRow({ random, month, customers, currency, exchangeRate, partnerTena
     UsageDate: isoDate(month, usageDay),
     MeterType: meter.unit,
     MeterCategory: meter.category,
-    MeterId: deterministicUuid('meter', meter.category, meter.subCategory, meter.name),
+    MeterId: deterministicUuid('meter', meter.category, meter.subCategory, meter.name, meterRegion),
     MeterSubCategory: meter.subCategory,
     MeterName: meter.name,
-    MeterRegion: meter.region ?? customer.meterRegion,
+    MeterRegion: meterRegion,
     Unit: meter.unit,
     ResourceLocation: customer.location,
     ConsumedService: meter.consumedService,
     ResourceGroup: resourceGroup,
     ResourceURI: `/subscriptions/${subscription.id}/resourceGroups/${resourceGroup}/providers/${meter.resourceType}/${resourceName}`,
     ChargeType: 'new',
-    UnitPrice: meter.unitPrice,
+    UnitPrice: unitPrice,
     Quantity: quantity,
     UnitType: meter.unit,
     BillingPreTaxTotal: round(pricingPreTaxTotal * exchangeRate, 6),

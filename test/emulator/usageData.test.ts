@@ -1,5 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { planExport } from '../../emulator/exportFiles';
 import { BASIC_USAGE_ATTRIBUTES, FULL_USAGE_ATTRIBUTES, gzipJsonLines, usageRows, type UsageRowsOptions } from '../../emulator/usageData';
 
 const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
@@ -57,7 +58,7 @@ describe('usageRows', () => {
     }
   });
 
-  it('spreads usage over at least five customers with one to three Azure subscriptions each', () => {
+  it('spreads usage over several customers with one to three Azure subscriptions each', () => {
     const subscriptionsByCustomer = new Map<unknown, Set<unknown>>();
     for (const row of usageRows({ ...OPTIONS, count: 2000 })) {
       const subscriptions = subscriptionsByCustomer.get(row.CustomerId) ?? new Set();
@@ -65,12 +66,58 @@ describe('usageRows', () => {
     }
 
     const subscriptionCounts = [...subscriptionsByCustomer.values()].map((subscriptions) => subscriptions.size);
-    expect(subscriptionCounts.length).toBeGreaterThanOrEqual(5);
+    expect(subscriptionCounts.length).toBeGreaterThanOrEqual(3);
     expect(subscriptionCounts.every((count) => count >= 1 && count <= 3)).toBe(true);
     expect(new Set(subscriptionCounts).size).toBeGreaterThan(1);
   });
 
+  it('bills each customer in one currency: the exports of two currencies never share a customer', () => {
+    const currenciesByCustomer = new Map<unknown, Set<unknown>>();
+    for (const currency of ['EUR', 'USD', 'GBP', 'JPY', 'SEK', 'BRL']) {
+      for (const row of usageRows({ ...OPTIONS, currency, count: 500 })) {
+        expect(row.BillingCurrency).toBe(currency);
+        currenciesByCustomer.set(row.CustomerId, (currenciesByCustomer.get(row.CustomerId) ?? new Set()).add(currency));
+      }
+    }
+
+    expect(currenciesByCustomer.size).toBeGreaterThanOrEqual(10);
+    for (const [customer, currencies] of currenciesByCustomer) expect([customer, [...currencies]]).toEqual([customer, [expect.any(String)]]);
+  });
+
+  it('gives each meter id one region and one list price, so a meter id names a regional meter', () => {
+    const meters = new Map<unknown, string>();
+    for (const currency of ['EUR', 'USD', 'GBP', 'JPY', 'AUD', 'INR']) {
+      for (const row of usageRows({ ...OPTIONS, currency, count: 500 })) {
+        const regionAndPrice = `${String(row.MeterRegion)} @ ${String(row.UnitPrice)}`;
+        expect([row.MeterId, meters.get(row.MeterId) ?? regionAndPrice]).toEqual([row.MeterId, regionAndPrice]);
+        meters.set(row.MeterId, regionAndPrice);
+      }
+    }
+
+    const regionsByMeterName = new Map<unknown, Set<unknown>>();
+    for (const currency of ['EUR', 'USD']) {
+      for (const row of usageRows({ ...OPTIONS, currency, count: 500 })) {
+        regionsByMeterName.set(row.MeterName, (regionsByMeterName.get(row.MeterName) ?? new Set()).add(row.MeterRegion));
+      }
+    }
+    // The same kind of meter in several regions has several ids (and prices), not one.
+    expect(regionsByMeterName.get('D2s v5')?.size).toBeGreaterThan(1);
+    expect(new Set([...meters.keys()]).size).toBeGreaterThan(regionsByMeterName.size);
+  });
+
+  it('has no usage after usageThrough, the last day of a month-to-date export', () => {
+    const rows = usageRows({ ...OPTIONS, count: 400, usageThrough: '2024-02-09' });
+
+    const days = rows.map((row) => String(row.UsageDate).slice(0, 10));
+    expect(days.every((day) => day >= '2024-02-01' && day <= '2024-02-09')).toBe(true);
+    expect(days).toContain('2024-02-09');
+    expect(usageRows({ ...OPTIONS, count: 50, usageThrough: '2024-02-01' }).every((row) => row.UsageDate === '2024-02-01T00:00:00Z')).toBe(true);
+  });
+
   it.each([
+    [{ usageThrough: '2024-03-01' }, "usageThrough is '2024-03-01': expected a day of 2024-02"],
+    [{ usageThrough: '2024-02-30' }, "usageThrough is '2024-02-30'"],
+    [{ usageThrough: 'yesterday' }, "usageThrough is 'yesterday'"],
     [{ billingMonth: '2024-13' }, "billingMonth is '2024-13'"],
     [{ currency: 'euro' }, "currency is 'euro'"],
     [{ count: -1 }, 'count is -1'],
@@ -91,5 +138,41 @@ describe('gzipJsonLines', () => {
     const rows = usageRows({ ...OPTIONS, count: 50 });
 
     expect(gzipJsonLines(rows).equals(gzipJsonLines(usageRows({ ...OPTIONS, count: 50 })))).toBe(true);
+  });
+});
+
+describe('the rows of an emulated export', () => {
+  const daysIn = (plan: ReturnType<typeof planExport>): string[] =>
+    plan.files.flatMap((file) =>
+      gunzipSync(Buffer.concat(file.parts))
+        .toString('utf8')
+        .trim()
+        .split('\n')
+        .map((line) => String((JSON.parse(line) as Record<string, unknown>).UsageDate).slice(0, 10)),
+    );
+  const plan = (billingPeriod: 'current' | 'last', requestedAt: string): ReturnType<typeof planExport> =>
+    planExport({
+      request: { currencyCode: 'EUR', billingPeriod, attributeSet: 'full' },
+      scenario: { seed: 4, fileCount: 2, rowsPerFile: 300 },
+      partnerTenantId: TENANT,
+      requestedAt: new Date(requestedAt),
+    });
+
+  it('month to date: no usage after the day before the export (usage appears a day late)', () => {
+    const days = daysIn(plan('current', '2024-02-10T08:00:00Z'));
+
+    expect(days.every((day) => day >= '2024-02-01' && day <= '2024-02-09')).toBe(true);
+    expect(days).toContain('2024-02-09');
+  });
+
+  it('month to date on the 1st: only the 1st', () => {
+    expect(new Set(daysIn(plan('current', '2024-03-01T06:00:00Z')))).toEqual(new Set(['2024-03-01']));
+  });
+
+  it('last month: the whole month', () => {
+    const days = daysIn(plan('last', '2024-03-03T06:00:00Z'));
+
+    expect(days.every((day) => day >= '2024-02-01' && day <= '2024-02-29')).toBe(true);
+    expect(days).toContain('2024-02-29');
   });
 });
