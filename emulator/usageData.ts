@@ -6,6 +6,7 @@
  * order or in pieces and still be byte-identical between runs.
  */
 import { gzipSync } from 'node:zlib';
+import { customersFor, type Customer } from './customers';
 import { deterministicUuid, integerBetween, pick, seededRandom, seedFrom, type Random } from './deterministic';
 
 /** Every attribute of a usage row with attributeSet=full, as the Graph docs spell them. */
@@ -52,6 +53,8 @@ export interface UsageRowsOptions {
    * @default the whole month
    */
   usageThrough?: string;
+  /** The invoice the usage was billed on, for billed usage; unbilled usage has none. */
+  invoiceNumber?: string;
   partnerTenantId: string;
 }
 
@@ -65,61 +68,6 @@ const USD_EXCHANGE_RATES: Readonly<Record<string, number>> = {
   CHF: 0.882317, DKK: 6.891204, NOK: 10.634215, SEK: 10.441736, NZD: 1.659843, BRL: 5.051128,
 };
 
-interface Customer {
-  id: string;
-  name: string;
-  /** Lower-case short name, used in domain and resource names. */
-  short: string;
-  domain: string;
-  country: string;
-  location: string;
-  meterRegion: string;
-  /** The customer's Azure plan: the Partner Center subscription the usage is billed under. */
-  azurePlanId: string;
-  /** The customer's Azure subscriptions ("entitlements") under that plan. */
-  azureSubscriptions: Array<{ id: string; name: string; environment: 'prod' | 'dev' | 'data' }>;
-}
-
-interface CustomerProfile {
-  readonly name: string;
-  readonly short: string;
-  readonly country: string;
-  readonly location: string;
-  readonly meterRegion: string;
-}
-
-/**
- * The partner's customers by billing currency. A CSP customer is billed in the one currency of
- * its country, so the exports of two currencies never hold the same customer (summing them does
- * not double count). A currency with no customer here gets two made-up ones of its own.
- */
-const CUSTOMERS_BY_CURRENCY: Readonly<Record<string, readonly CustomerProfile[]>> = {
-  EUR: [
-    { name: 'Fabrikam GmbH', short: 'fabrikam', country: 'DE', location: 'germanywestcentral', meterRegion: 'DE West Central' },
-    { name: 'Tailspin Toys SAS', short: 'tailspin', country: 'FR', location: 'francecentral', meterRegion: 'FR Central' },
-    { name: 'Wingtip Toys B.V.', short: 'wingtip', country: 'NL', location: 'westeurope', meterRegion: 'EU West' },
-  ],
-  GBP: [{ name: 'Contoso Pharmaceuticals Ltd', short: 'contosopharma', country: 'GB', location: 'uksouth', meterRegion: 'UK South' }],
-  USD: [
-    { name: 'Northwind Traders Inc.', short: 'northwind', country: 'US', location: 'eastus', meterRegion: 'US East' },
-    { name: 'Litware Inc.', short: 'litware', country: 'US', location: 'westus2', meterRegion: 'US West 2' },
-  ],
-  JPY: [{ name: 'Adatum KK', short: 'adatum', country: 'JP', location: 'japaneast', meterRegion: 'JA East' }],
-  AUD: [{ name: 'Alpine Ski House Pty Ltd', short: 'alpineski', country: 'AU', location: 'australiaeast', meterRegion: 'AU East' }],
-  CAD: [{ name: 'Coho Winery Ltd', short: 'cohowinery', country: 'CA', location: 'canadacentral', meterRegion: 'CA Central' }],
-  CHF: [{ name: 'Relecloud AG', short: 'relecloud', country: 'CH', location: 'switzerlandnorth', meterRegion: 'CH North' }],
-  INR: [{ name: 'Trey Research Pvt Ltd', short: 'treyresearch', country: 'IN', location: 'centralindia', meterRegion: 'IN Central' }],
-};
-
-/** Two made-up customers for a currency without customers of its own. */
-function placeholderCustomers(currency: string): CustomerProfile[] {
-  const lower = currency.toLowerCase();
-  return [
-    { name: `Woodgrove ${currency} Ltd`, short: `woodgrove${lower}`, country: 'US', location: 'eastus', meterRegion: 'US East' },
-    { name: `Proseware ${currency} Ltd`, short: `proseware${lower}`, country: 'US', location: 'eastus', meterRegion: 'US East' },
-  ];
-}
-
 /**
  * Azure prices a meter per region, and each region's meter has its own id: the factor on the
  * meter's US East list price, by MeterRegion.
@@ -128,12 +76,6 @@ const REGIONAL_PRICE_FACTORS: Readonly<Record<string, number>> = {
   'US East': 1, 'US West 2': 1, 'EU West': 1.07, 'DE West Central': 1.1, 'FR Central': 1.1, 'UK South': 1.08,
   'JA East': 1.18, 'AU East': 1.2, 'CA Central': 1.08, 'CH North': 1.25, 'IN Central': 0.96, 'Zone 1': 1,
 };
-
-const SUBSCRIPTION_ENVIRONMENTS = [
-  { environment: 'prod', label: 'Production' },
-  { environment: 'dev', label: 'Development' },
-  { environment: 'data', label: 'Data Platform' },
-] as const;
 
 interface Meter {
   category: string;
@@ -214,7 +156,7 @@ export function usageRows(options: UsageRowsOptions): Array<Record<string, unkno
   const rows: Array<Record<string, unknown>> = [];
   for (let index = startIndex; index < startIndex + count; index++) {
     const random = seededRandom(seedFrom(seed, options.billingMonth, index));
-    const row = fullRow({ random, month, lastUsageDay, customers, currency, exchangeRate, partnerTenantId });
+    const row = fullRow({ random, month, lastUsageDay, customers, currency, exchangeRate, partnerTenantId, invoiceNumber: options.invoiceNumber ?? '' });
     rows.push(attributeSet === 'full' ? row : onlyBasicAttributes(row));
   }
   return rows;
@@ -229,14 +171,14 @@ export function gzipJsonLines(rows: ReadonlyArray<Record<string, unknown>>, leve
   return level === undefined ? gzipSync(text) : gzipSync(text, { level });
 }
 
-interface BillingMonth {
+export interface BillingMonth {
   year: number;
   /** 1-12 */
   month: number;
   days: number;
 }
 
-function parseBillingMonth(text: string): BillingMonth {
+export function parseBillingMonth(text: string): BillingMonth {
   const match = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(text);
   if (!match) throw new RangeError(`billingMonth is '${text}': expected YYYY-MM`);
   const year = Number(match[1]);
@@ -255,26 +197,6 @@ function lastUsageDayOf(month: BillingMonth, usageThrough: string | undefined): 
   return day;
 }
 
-function customersFor(seed: number, currency: string): Customer[] {
-  const random = seededRandom(seedFrom(seed, 'customers', currency));
-  return (CUSTOMERS_BY_CURRENCY[currency] ?? placeholderCustomers(currency)).map((profile) => ({
-    id: deterministicUuid(seed, 'customer', profile.short),
-    name: profile.name,
-    short: profile.short,
-    domain: `${profile.short}.onmicrosoft.com`,
-    country: profile.country,
-    location: profile.location,
-    meterRegion: profile.meterRegion,
-    azurePlanId: deterministicUuid(seed, 'azure-plan', profile.short),
-    azureSubscriptions: SUBSCRIPTION_ENVIRONMENTS.slice(0, integerBetween(random, 1, SUBSCRIPTION_ENVIRONMENTS.length)).map(
-      ({ environment, label }) => ({
-        id: deterministicUuid(seed, 'azure-subscription', profile.short, environment),
-        name: `${profile.name.split(' ')[0]} ${label}`,
-        environment,
-      }),
-    ),
-  }));
-}
 
 /** The meter's list price in its region: the US East price times the region's factor. */
 function regionalUnitPrice(meter: Meter, meterRegion: string): number {
@@ -283,7 +205,7 @@ function regionalUnitPrice(meter: Meter, meterRegion: string): number {
   return round(meter.unitPrice * factor, 4);
 }
 
-function usdExchangeRate(currency: string): number {
+export function usdExchangeRate(currency: string): number {
   return USD_EXCHANGE_RATES[currency] ?? round(0.5 + seedFrom('exchange-rate', currency) / 2 ** 32 * 9.5, 6);
 }
 
@@ -295,9 +217,10 @@ interface RowContext {
   currency: string;
   exchangeRate: number;
   partnerTenantId: string;
+  invoiceNumber: string;
 }
 
-function fullRow({ random, month, lastUsageDay, customers, currency, exchangeRate, partnerTenantId }: RowContext): Record<UsageAttribute, string | number> {
+function fullRow({ random, month, lastUsageDay, customers, currency, exchangeRate, partnerTenantId, invoiceNumber }: RowContext): Record<UsageAttribute, string | number> {
   const customer = pick(random, customers);
   const subscription = pick(random, customer.azureSubscriptions);
   const meter = pick(random, METERS);
@@ -322,7 +245,7 @@ function fullRow({ random, month, lastUsageDay, customers, currency, exchangeRat
     CustomerCountry: customer.country,
     MpnId: PARTNER_MPN_ID,
     Tier2MpnId: '',
-    InvoiceNumber: '',
+    InvoiceNumber: invoiceNumber,
     ProductId: meter.productId,
     SkuId: meter.skuId,
     AvailabilityId: meter.availabilityId,
@@ -378,10 +301,10 @@ function onlyBasicAttributes(row: Record<string, unknown>): Record<string, unkno
   return Object.fromEntries(Object.entries(row).filter(([attribute]) => BASIC.has(attribute)));
 }
 
-function isoDate(month: BillingMonth, day: number): string {
+export function isoDate(month: BillingMonth, day: number): string {
   return new Date(Date.UTC(month.year, month.month - 1, day)).toISOString().replace('.000Z', 'Z');
 }
 
-function round(value: number, decimals: number): number {
+export function round(value: number, decimals: number): number {
   return Number(value.toFixed(decimals));
 }
