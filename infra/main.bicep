@@ -64,6 +64,10 @@ param exportAttributeSet string = 'full'
 param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
 
 @description('EXPORT_SOURCE_HOSTS: host names (exact) or suffixes (leading dot) allowed as the export manifest\'s rootDirectory.')
+// The default names the host of Microsoft's billing storage, where Graph puts the exports (the
+// copy source, not a resource deployed here), and must equal the app's own default. Graph's
+// partner billing API is served from the global cloud only, so environment() does not apply.
+#disable-next-line no-hardcoded-env-urls // Microsoft's billing storage, not a resource of this cloud
 param exportSourceHosts string = '.blob.core.windows.net'
 
 @minLength(3)
@@ -245,10 +249,8 @@ module destinationStorage 'app/destination-storage.bicep' = {
     containerName: partnerContainer
     writerPrincipalId: identity.outputs.principalId
   }
-  // Its default resource group is the one created above.
-  dependsOn: [
-    rg
-  ]
+  // Its default resource group is the one created above. No dependsOn is needed for that: the
+  // module waits for the identity (writerPrincipalId), which is deployed into that group.
 }
 
 module rbac 'app/rbac.bicep' = {
