@@ -344,6 +344,12 @@ module alerts 'app/alerts.bicep' = {
 // ---------------------------------------------------------------------------------------------
 // Outputs (azd stores them in the environment: azd env get-values)
 // ---------------------------------------------------------------------------------------------
+// azd writes every output into the environment, and main.parameters.json reads parameters from
+// the environment, so an output named like a variable that file reads is fed back in as that
+// parameter by the next azd provision. So no output has such a name, except azd's own
+// AZURE_LOCATION and AZURE_RESOURCE_GROUP, which come back as the value they were made from.
+// (An output DESTINATION_STORAGE_ACCOUNT_NAME made a second provision take the account this
+// template had created for an existing one, and the account dropped out of the template.)
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
@@ -355,7 +361,7 @@ output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_NAME string = identity.outputs.name
 
-output APP_STORAGE_ACCOUNT_NAME string = appStorage.outputs.name
-output DESTINATION_STORAGE_ACCOUNT_NAME string = destinationStorage.outputs.name
+output AZURE_APP_STORAGE_ACCOUNT_NAME string = appStorage.outputs.name
+output AZURE_DESTINATION_STORAGE_ACCOUNT_NAME string = destinationStorage.outputs.name
 output DESTINATION_CONTAINER string = partnerContainer
 output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsWorkspaceId
