@@ -266,8 +266,8 @@ module rbac 'app/rbac.bicep' = {
 // The Function App's settings: every setting the app reads (README "Settings",
 // src/core/settings.ts), in the identity-based forms, and nothing else. Flex Consumption takes
 // the runtime from functionAppConfig, so FUNCTIONS_WORKER_RUNTIME and
-// FUNCTIONS_EXTENSION_VERSION are deliberately absent. test/infra.test.ts holds this block
-// against the code: keep one "NAME: value" per line.
+// FUNCTIONS_EXTENSION_VERSION are deliberately absent. test/infra.test.ts holds the compiled
+// template's settings to what the app reads (npm run infra).
 var appSettings = {
   // The app's own storage account, with the managed identity. The Functions host uses blob
   // (timer leases, host locks) and queue (the poll trigger); the app uses queue (re-polls) and
