@@ -6,8 +6,8 @@
 # fetches it: the first run restores the package through a throwaway project in a temporary
 # folder, into a cache outside the repository; later runs use the cache and fetch nothing.
 #
-# Cache: ${XDG_CACHE_HOME:-$HOME/.cache}/partner-billing-export/bicep-<version>-<platform>.
-# Delete that folder to fetch again.
+# Cache: ${XDG_CACHE_HOME:-$HOME/.cache}/partner-billing-export/bicep-<version>-<platform>
+# (under $TMPDIR or /tmp when neither is set). Delete that folder to fetch again.
 set -euo pipefail
 
 readonly version='0.49.2'
@@ -24,7 +24,8 @@ case "$(uname -s)-$(uname -m)" in
 esac
 
 readonly package="Azure.Bicep.CommandLine.${platform}"
-readonly cache="${XDG_CACHE_HOME:-$HOME/.cache}/partner-billing-export/bicep-${version}-${platform}"
+cache_root="${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}"
+readonly cache="${cache_root:-${TMPDIR:-/tmp}}/partner-billing-export/bicep-${version}-${platform}"
 # NuGet lays packages out as <lower-case id>/<version>/; the binary is tools/bicep.
 readonly binary="${cache}/packages/$(printf '%s' "$package" | tr '[:upper:]' '[:lower:]')/${version}/tools/bicep"
 
