@@ -379,6 +379,8 @@ function extensionId(target: string, type: string, names: readonly string[]): st
 function validateParameter(label: string, declared: TemplateParameter, raw: unknown): unknown {
   const type = declared.type.toLowerCase();
   const value = raw;
+  // Known only at deployment time: Azure checks it then.
+  if (value instanceof RuntimeValue) return value;
   const kind = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value === 'number' ? 'int' : typeof value;
   const expected = { string: 'string', securestring: 'string', int: 'int', bool: 'boolean', object: 'object', secureobject: 'object', array: 'array' }[type];
   if (expected === undefined) throw new Error(`${label}: type ${declared.type} is not modelled`);
