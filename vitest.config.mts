@@ -1,8 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The infra tests read the compiled ARM template: npm run infra builds it and runs them
+    // (vitest.infra.config.mts).
+    exclude: [...configDefaults.exclude, 'test/infra.test.ts'],
     reporters: ['default', './test/summaryReporter.ts'],
     // Integration tests start real Azurite and emulator processes: give them room on 2 cores.
     testTimeout: 60_000,

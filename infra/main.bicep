@@ -64,6 +64,10 @@ param exportAttributeSet string = 'full'
 param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
 
 @description('EXPORT_SOURCE_HOSTS: host names (exact) or suffixes (leading dot) allowed as the export manifest\'s rootDirectory.')
+// The default names the host of Microsoft's billing storage, where Graph puts the exports (the
+// copy source, not a resource deployed here), and must equal the app's own default. Graph's
+// partner billing API is served from the global cloud only, so environment() does not apply.
+#disable-next-line no-hardcoded-env-urls // Microsoft's billing storage, not a resource of this cloud
 param exportSourceHosts string = '.blob.core.windows.net'
 
 @minLength(3)
@@ -245,10 +249,8 @@ module destinationStorage 'app/destination-storage.bicep' = {
     containerName: partnerContainer
     writerPrincipalId: identity.outputs.principalId
   }
-  // Its default resource group is the one created above.
-  dependsOn: [
-    rg
-  ]
+  // Its default resource group is the one created above. No dependsOn is needed for that: the
+  // module waits for the identity (writerPrincipalId), which is deployed into that group.
 }
 
 module rbac 'app/rbac.bicep' = {
@@ -264,8 +266,8 @@ module rbac 'app/rbac.bicep' = {
 // The Function App's settings: every setting the app reads (README "Settings",
 // src/core/settings.ts), in the identity-based forms, and nothing else. Flex Consumption takes
 // the runtime from functionAppConfig, so FUNCTIONS_WORKER_RUNTIME and
-// FUNCTIONS_EXTENSION_VERSION are deliberately absent. test/infra.test.ts holds this block
-// against the code: keep one "NAME: value" per line.
+// FUNCTIONS_EXTENSION_VERSION are deliberately absent. test/infra.test.ts holds the compiled
+// template's settings to what the app reads (npm run infra).
 var appSettings = {
   // The app's own storage account, with the managed identity. The Functions host uses blob
   // (timer leases, host locks) and queue (the poll trigger); the app uses queue (re-polls) and
@@ -342,6 +344,12 @@ module alerts 'app/alerts.bicep' = {
 // ---------------------------------------------------------------------------------------------
 // Outputs (azd stores them in the environment: azd env get-values)
 // ---------------------------------------------------------------------------------------------
+// azd writes every output into the environment, and main.parameters.json reads parameters from
+// the environment, so an output named like a variable that file reads is fed back in as that
+// parameter by the next azd provision. So no output has such a name, except azd's own
+// AZURE_LOCATION and AZURE_RESOURCE_GROUP, which come back as the value they were made from.
+// (An output DESTINATION_STORAGE_ACCOUNT_NAME made a second provision take the account this
+// template had created for an existing one, and the account dropped out of the template.)
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
@@ -353,7 +361,7 @@ output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output MANAGED_IDENTITY_NAME string = identity.outputs.name
 
-output APP_STORAGE_ACCOUNT_NAME string = appStorage.outputs.name
-output DESTINATION_STORAGE_ACCOUNT_NAME string = destinationStorage.outputs.name
+output AZURE_APP_STORAGE_ACCOUNT_NAME string = appStorage.outputs.name
+output AZURE_DESTINATION_STORAGE_ACCOUNT_NAME string = destinationStorage.outputs.name
 output DESTINATION_CONTAINER string = partnerContainer
 output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsWorkspaceId

@@ -1,32 +1,43 @@
 /**
- * Holds the deployment (azure.yaml, infra/*.bicep, scripts/grant-graph-permission.sh) to the
- * code. The Bicep compiler does not run here, so these tests read the templates as text. The
- * places they read are kept in fixed shapes for that reason: the `var appSettings = { ... }`
- * block in infra/main.bicep, the role IDs in infra/core/role-definitions.bicep, and one
- * role assignment resource per role.
+ * Holds the deployment (azure.yaml, infra/, scripts/grant-graph-permission.sh) to the code.
+ * `npm run infra` compiles infra/main.bicep with the Bicep CLI and runs this file against the
+ * compiled ARM template, which INFRA_ARM_JSON names. test/support/arm.ts deploys that template
+ * in memory, with the parameters azd passes from infra/main.parameters.json for an azd
+ * environment, and the tests read what Azure would be asked to deploy:
  *
  *   1. The app settings are exactly the settings the app reads, taken from the code
  *      (parseSettings with a recording environment) plus a short list of settings read
- *      elsewhere. Values use the identity-based forms, and defaults are the app's.
- *   2. Every role is the documented built-in role, assigned on the resource it is for.
- *   3. Everything the bindings name exists: %SETTING% expressions, the queue trigger's
- *      connection and its queue name, and the timer's schedule.
+ *      elsewhere. Values use the identity-based forms, unset azd variables give the app's
+ *      defaults, and the app starts with them.
+ *   2. Every role is the documented built-in role, given to the app's identity on the resource
+ *      it is for.
+ *   3. Everything the bindings name exists: the entry point, loaded with the deployed settings,
+ *      binds its queue trigger and timer to settings the deployment sets.
  *   4. Packaging agrees with package.json, host.json and .funcignore, and the azure.yaml hook
  *      really stages a deployable folder.
- *   5. The alert queries match the log lines the app writes.
- *   6. The Graph permission script is idempotent (run against a stand-in for the Azure CLI).
+ *   5. The alert queries match the log lines the app writes, and expect the currencies it exports.
+ *   6. azd can provision again: no output is fed back in as a parameter, and a second provision
+ *      deploys the same as the first.
+ *   7. The Graph permission script is idempotent (run against a stand-in for the Azure CLI).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json';
+import type { Deps } from '../src/deps';
 import { DEFAULTS, parseSettings, type Settings } from '../src/core/settings';
 import { EXPORT_KIND, exportKeyString } from '../src/core/naming';
-import { decideStart, type Run } from '../src/core/run';
+import { type Run } from '../src/core/run';
+import { failRun } from '../src/functions/runSteps';
+import { startExport } from '../src/functions/startExport';
 import { logEvent, type LogLevel, type RunLogger } from '../src/runLog';
 import { consoleTelemetry } from '../src/telemetry';
+import { azdParameters, deploy, functionsCalled, resolveRuntimeRefs, runtimeRef, type DeployedResource, type Deployment, type Template } from './support/arm';
+
+const armJsonPath = process.env.INFRA_ARM_JSON;
+if (!armJsonPath) throw new Error('INFRA_ARM_JSON is not set: run these tests with "npm run infra", which compiles infra/main.bicep first');
 
 const root = resolve(__dirname, '..');
 const read = (path: string): string => readFileSync(join(root, path), 'utf8');
@@ -34,101 +45,127 @@ const scratch = mkdtempSync(join(tmpdir(), 'pbe-infra-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 // ---------------------------------------------------------------------------------------------
-// Reading the templates
+// Deploying the compiled template
 // ---------------------------------------------------------------------------------------------
 
-/** Bicep without comments: `//` and `/* *\/` outside strings ('...' and '''...'''). */
-function stripBicepComments(text: string): string {
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    if (text.startsWith("'''", i)) {
-      const end = text.indexOf("'''", i + 3);
-      const stop = end < 0 ? text.length : end + 3;
-      out += text.slice(i, stop);
-      i = stop;
-    } else if (text[i] === "'") {
-      let j = i + 1;
-      while (j < text.length && text[j] !== "'") j += text[j] === '\\' ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j + 1;
-    } else if (text.startsWith('//', i)) {
-      while (i < text.length && text[i] !== '\n') i++;
-    } else if (text.startsWith('/*', i)) {
-      const end = text.indexOf('*/', i + 2);
-      i = end < 0 ? text.length : end + 2;
-    } else {
-      out += text[i];
-      i++;
-    }
-  }
-  return out;
+const template = JSON.parse(readFileSync(armJsonPath, 'utf8')) as Template;
+const parametersFile = read('infra/main.parameters.json');
+
+const SUBSCRIPTION_ID = '5a1b2c3d-0000-4000-8000-00000000a001';
+const CONTEXT = { subscriptionId: SUBSCRIPTION_ID, tenantId: '7e9d8c7b-0000-4000-8000-00000000b001', deploymentName: 'billing-test-1700000000', location: 'westeurope' };
+
+/** The azd environment after `azd env new` and the README's two `azd env set` (Deploy, step 1). */
+const AZD_ENV: Readonly<Record<string, string>> = {
+  AZURE_ENV_NAME: 'billing-test',
+  AZURE_LOCATION: 'westeurope',
+  AZURE_SUBSCRIPTION_ID: SUBSCRIPTION_ID,
+  EXPORT_CURRENCIES: 'EUR,USD',
+  ALERT_EMAIL_ADDRESS: 'billing-ops@example.com',
+};
+
+/** A valid value, other than the app's default, for each app setting the azd environment can set. */
+const TRACED_SETTINGS: Readonly<Record<keyof typeof DEFAULTS | 'EXPORT_CURRENCIES', string>> = {
+  GRAPH_BASE_URL: 'https://graph.microsoft.com/beta',
+  PARTNER_CONTAINER: 'partner-usage',
+  EXPORT_SCHEDULE: '0 15 7 4 * *',
+  EXPORT_CURRENCIES: 'EUR,USD,GBP',
+  EXPORT_BILLING_PERIOD: 'current',
+  EXPORT_ATTRIBUTE_SET: 'basic',
+  POLL_QUEUE: 'traced-poll-queue',
+  POLL_INITIAL_DELAY_SECONDS: '30',
+  POLL_MAX_DELAY_SECONDS: '900',
+  EXPORT_DEADLINE_SECONDS: '7200',
+  EXPORT_SOURCE_HOSTS: '.blob.core.windows.net,exports.example.com',
+};
+
+/** An existing destination account in another resource group and subscription (README, Parameters). */
+const EXISTING_DESTINATION = {
+  DESTINATION_STORAGE_ACCOUNT_NAME: 'stpartnerexports',
+  DESTINATION_STORAGE_RESOURCE_GROUP: 'rg-partner-data',
+  DESTINATION_STORAGE_SUBSCRIPTION_ID: '5a1b2c3d-0000-4000-8000-00000000a002',
+};
+
+/** What `azd provision` deploys for an azd environment. */
+function provision(env: Readonly<Record<string, string>>): Deployment {
+  return deploy(template, azdParameters(parametersFile, env, template), CONTEXT);
 }
 
-const bicepFiles = (function list(dir: string): string[] {
-  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? list(join(dir, entry.name)) : entry.name.endsWith('.bicep') ? [join(dir, entry.name)] : [],
-  );
-})('infra');
-const bicep = (path: string): string => stripBicepComments(read(path));
-const mainBicep = bicep('infra/main.bicep');
+function resourcesOf(deployment: Deployment, type: string): DeployedResource[] {
+  return deployment.resources.filter((resource) => resource.type.toLowerCase() === type.toLowerCase());
+}
 
-/** The `var appSettings = { NAME: value ... }` block of infra/main.bicep, in order. */
-function bicepAppSettings(): Map<string, string> {
-  const opening = 'var appSettings = {';
-  const start = mainBicep.indexOf(opening);
-  if (start < 0) throw new Error(`infra/main.bicep has no "${opening}" block: the Function App settings must be built there`);
-  const end = mainBicep.indexOf('\n}', start);
-  const settings = new Map<string, string>();
-  for (const line of mainBicep.slice(start + opening.length, end).split('\n')) {
-    const text = line.trim();
-    if (!text) continue;
-    const match = /^([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.+)$/.exec(text);
-    if (!match) throw new Error(`infra/main.bicep appSettings: cannot read "${text}"; keep one "NAME: value" per line`);
-    if (settings.has(match[1]!)) throw new Error(`infra/main.bicep appSettings sets ${match[1]} twice`);
-    settings.set(match[1]!, match[2]!);
+function theOne(deployment: Deployment, type: string): DeployedResource {
+  const found = resourcesOf(deployment, type);
+  if (found.length !== 1) throw new Error(`expected one ${type}, the deployment has ${found.length}`);
+  return found[0]!;
+}
+
+const props = (resource: DeployedResource): Record<string, any> => (resource.body.properties ?? {}) as Record<string, any>;
+
+/** The Function App's settings, wherever the template puts them (siteConfig or a config resource). */
+function appSettingsOf(deployment: Deployment): Record<string, string> {
+  const site = theOne(deployment, 'Microsoft.Web/sites');
+  const settings: Record<string, string> = {};
+  for (const { name, value } of (props(site).siteConfig?.appSettings ?? []) as Array<{ name: string; value: string }>) settings[name] = value;
+  for (const config of resourcesOf(deployment, 'Microsoft.Web/sites/config').filter((r) => r.name === `${site.name}/appsettings`)) {
+    for (const [name, value] of Object.entries(props(config))) {
+      if (name in settings) throw new Error(`app setting ${name} is set twice`);
+      settings[name] = value as string;
+    }
   }
   return settings;
 }
 
-interface BicepParam {
-  readonly type: string;
-  readonly defaultValue?: string;
+/** The parts of a deployment the tests name. */
+function parts(deployment: Deployment) {
+  const site = theOne(deployment, 'Microsoft.Web/sites');
+  const identity = theOne(deployment, 'Microsoft.ManagedIdentity/userAssignedIdentities');
+  const accounts = resourcesOf(deployment, 'Microsoft.Storage/storageAccounts');
+  const deploymentStorage = props(site).functionAppConfig?.deployment?.storage?.value as string;
+  const appStorage = accounts.find((account) => deploymentStorage?.startsWith(runtimeRef(account.id, 'primaryEndpoints', 'blob')));
+  if (!appStorage) throw new Error('no storage account holds the Function App\'s deployment package');
+  return {
+    site,
+    identity,
+    appStorage,
+    /** The destination accounts this deployment creates: none, when it uses an existing one. */
+    newDestinations: accounts.filter((account) => account !== appStorage),
+    plan: theOne(deployment, 'Microsoft.Web/serverfarms'),
+    workspace: theOne(deployment, 'Microsoft.OperationalInsights/workspaces'),
+    applicationInsights: theOne(deployment, 'Microsoft.Insights/components'),
+    settings: appSettingsOf(deployment),
+  };
 }
 
-/** `param name type = default` declarations of a Bicep file; string defaults unquoted. */
-function bicepParams(text: string): Map<string, BicepParam> {
-  const params = new Map<string, BicepParam>();
-  for (const match of text.matchAll(/^param[ \t]+(\w+)[ \t]+(\w+)(?:[ \t]*=[ \t]*(.+?))?[ \t]*$/gm)) {
-    const raw = match[3];
-    const defaultValue = raw === undefined ? undefined : /^'(.*)'$/.exec(raw)?.[1] ?? raw;
-    params.set(match[1]!, { type: match[2]!, ...(defaultValue === undefined ? {} : { defaultValue }) });
-  }
-  return params;
+const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
+const PRINCIPAL_ID = '66666666-7777-4888-9999-000000000000';
+
+/** What Azure fills in at deployment time, for the app to start with. */
+function standIn(resourceId: string, path: string): string {
+  const type = /\/providers\/([^/]+\/[^/]+)\/[^/]+$/.exec(resourceId)?.[1]?.toLowerCase();
+  const name = resourceId.split('/').pop()!;
+  const value = (
+    {
+      'microsoft.managedidentity/userassignedidentities|clientId': CLIENT_ID,
+      'microsoft.managedidentity/userassignedidentities|principalId': PRINCIPAL_ID,
+      'microsoft.storage/storageaccounts|primaryEndpoints.blob': `https://${name}.blob.core.windows.net/`,
+      'microsoft.storage/storageaccounts|primaryEndpoints.queue': `https://${name}.queue.core.windows.net/`,
+      'microsoft.storage/storageaccounts|primaryEndpoints.table': `https://${name}.table.core.windows.net/`,
+      'microsoft.insights/components|ConnectionString': 'InstrumentationKey=00000000-0000-4000-8000-0000000000c1;IngestionEndpoint=http://127.0.0.1:9/',
+    } as Record<string, string>
+  )[`${type}|${path}`];
+  if (value === undefined) throw new Error(`no stand-in for ${path} of ${resourceId}: add one to standIn() in test/infra.test.ts`);
+  return value;
 }
 
-/** main.parameters.json: parameter -> the azd environment variable and its default. */
-function azdParameterMappings(): Map<string, { variable: string; defaultValue?: string }> {
-  const file = JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: unknown }> };
-  const mappings = new Map<string, { variable: string; defaultValue?: string }>();
-  for (const [name, { value }] of Object.entries(file.parameters)) {
-    const match = typeof value === 'string' ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?\}$/.exec(value) : null;
-    if (!match) throw new Error(`infra/main.parameters.json ${name}: expected "\${VARIABLE}" or "\${VARIABLE=default}", found ${JSON.stringify(value)}`);
-    mappings.set(name, { variable: match[1]!, ...(match[2] === undefined ? {} : { defaultValue: match[2] }) });
-  }
-  return mappings;
-}
+const deployed = (settings: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(settings).map(([name, value]) => [name, resolveRuntimeRefs(value, standIn)]));
 
 // ---------------------------------------------------------------------------------------------
 // 1. App settings: what the app reads, from the code
 // ---------------------------------------------------------------------------------------------
 
-const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
-
-/**
- * A complete, valid, connection-string-free environment, as the deployment sets it. POLL_QUEUE
- * and EXPORT_SCHEDULE have non-default values, so a binding's value can be traced to its setting.
- */
+/** A complete, valid, connection-string-free environment, as the deployment sets it. */
 const IDENTITY_BASED_ENVIRONMENT: Readonly<Record<string, string>> = {
   AzureWebJobsStorage__credential: 'managedidentity',
   AzureWebJobsStorage__clientId: CLIENT_ID,
@@ -138,12 +175,10 @@ const IDENTITY_BASED_ENVIRONMENT: Readonly<Record<string, string>> = {
   PARTNER_STORAGE__clientId: CLIENT_ID,
   PARTNER_STORAGE__blobServiceUri: 'https://stbill.blob.core.windows.net/',
   EXPORT_CURRENCIES: 'EUR,USD',
-  POLL_QUEUE: 'traced-poll-queue',
-  EXPORT_SCHEDULE: '0 15 7 4 * *',
 };
 
 /** Runs parseSettings on a Proxy that records every name it reads: the names the app supports. */
-function settingsTheAppReads(): { names: Set<string>; settings: Settings } {
+function settingsTheAppReads(): Set<string> {
   const names = new Set<string>();
   const environment = new Proxy({} as Record<string, string | undefined>, {
     get(_target, name) {
@@ -152,7 +187,8 @@ function settingsTheAppReads(): { names: Set<string>; settings: Settings } {
       return IDENTITY_BASED_ENVIRONMENT[name];
     },
   });
-  return { names, settings: parseSettings(environment) };
+  parseSettings(environment);
+  return names;
 }
 
 /**
@@ -179,56 +215,80 @@ const READ_ELSEWHERE: Readonly<Record<string, string>> = {
 /** Platform settings Flex Consumption does not accept: the runtime is in functionAppConfig. */
 const NOT_ON_FLEX = ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'WEBSITE_TIME_ZONE', 'TZ'];
 
-describe('the Function App settings in infra/main.bicep', () => {
-  const appSettings = bicepAppSettings();
-  const { names: appReads } = settingsTheAppReads();
+describe('the Function App settings', () => {
+  const deployment = provision(AZD_ENV);
+  const { settings, identity, appStorage, newDestinations, applicationInsights } = parts(deployment);
 
   it('are every setting the app reads and nothing else', () => {
+    const appReads = settingsTheAppReads();
     for (const name of Object.keys(ALTERNATIVES_NOT_SET)) {
       expect(appReads, `parseSettings no longer reads ${name}: update ALTERNATIVES_NOT_SET in test/infra.test.ts`).toContain(name);
     }
     const expected = new Set([...appReads].filter((name) => !(name in ALTERNATIVES_NOT_SET)).concat(Object.keys(READ_ELSEWHERE)));
-    const missing = [...expected].filter((name) => !appSettings.has(name)).sort();
-    const extra = [...appSettings.keys()].filter((name) => !expected.has(name)).sort();
-    expect(
-      { missing, extra },
-      `infra/main.bicep appSettings: missing ${missing.join(', ') || 'none'}; not read by the app ${extra.join(', ') || 'none'}`,
-    ).toEqual({ missing: [], extra: [] });
+    const missing = [...expected].filter((name) => !(name in settings)).sort();
+    const extra = Object.keys(settings).filter((name) => !expected.has(name)).sort();
+    expect({ missing, extra }, `app settings: missing ${missing.join(', ') || 'none'}; not read by the app ${extra.join(', ') || 'none'}`).toEqual({ missing: [], extra: [] });
   });
 
   it('leave out connection strings and the settings Flex Consumption rejects', () => {
-    for (const name of [...Object.keys(ALTERNATIVES_NOT_SET), ...NOT_ON_FLEX]) {
-      expect(appSettings.has(name), `${name} must not be set`).toBe(false);
-    }
+    for (const name of [...Object.keys(ALTERNATIVES_NOT_SET), ...NOT_ON_FLEX]) expect(settings, `${name} must not be set`).not.toHaveProperty(name);
   });
 
-  it('use the identity-based forms, with the user-assigned identity', () => {
-    const clientId = 'identity.outputs.clientId';
-    expect(appSettings.get('AzureWebJobsStorage__credential')).toBe("'managedidentity'");
-    expect(appSettings.get('AzureWebJobsStorage__clientId')).toBe(clientId);
-    expect(appSettings.get('AzureWebJobsStorage__blobServiceUri')).toBe('appStorage.outputs.blobEndpoint');
-    expect(appSettings.get('AzureWebJobsStorage__queueServiceUri')).toBe('appStorage.outputs.queueEndpoint');
-    expect(appSettings.get('AzureWebJobsStorage__tableServiceUri')).toBe('appStorage.outputs.tableEndpoint');
-    expect(appSettings.get('PARTNER_STORAGE__credential')).toBe("'managedidentity'");
-    expect(appSettings.get('PARTNER_STORAGE__clientId')).toBe(clientId);
-    expect(appSettings.get('PARTNER_STORAGE__blobServiceUri')).toBe('destinationStorage.outputs.blobEndpoint');
-    expect(appSettings.get('AZURE_CLIENT_ID')).toBe(clientId);
-    expect(appSettings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')).toBe("'ClientId=${identity.outputs.clientId};Authorization=AAD'");
-    expect(appSettings.get('APPLICATIONINSIGHTS_CONNECTION_STRING')).toBe('monitoring.outputs.applicationInsightsConnectionString');
+  it('use the identity-based forms, with the user-assigned identity the app runs as', () => {
+    expect(newDestinations).toHaveLength(1);
+    const clientId = runtimeRef(identity.id, 'clientId');
+    expect(settings).toMatchObject({
+      AzureWebJobsStorage__credential: 'managedidentity',
+      AzureWebJobsStorage__clientId: clientId,
+      AzureWebJobsStorage__blobServiceUri: runtimeRef(appStorage.id, 'primaryEndpoints', 'blob'),
+      AzureWebJobsStorage__queueServiceUri: runtimeRef(appStorage.id, 'primaryEndpoints', 'queue'),
+      AzureWebJobsStorage__tableServiceUri: runtimeRef(appStorage.id, 'primaryEndpoints', 'table'),
+      PARTNER_STORAGE__credential: 'managedidentity',
+      PARTNER_STORAGE__clientId: clientId,
+      PARTNER_STORAGE__blobServiceUri: runtimeRef(newDestinations[0]!.id, 'primaryEndpoints', 'blob'),
+      AZURE_CLIENT_ID: clientId,
+      APPLICATIONINSIGHTS_CONNECTION_STRING: runtimeRef(applicationInsights.id, 'ConnectionString'),
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: `ClientId=${clientId};Authorization=AAD`,
+    });
+    const site = parts(deployment).site;
+    expect(site.body.identity).toEqual({ type: 'UserAssigned', userAssignedIdentities: { [identity.id]: {} } });
   });
 
-  it('come from parameters whose defaults are the app\'s, mapped to azd variables of the same name', () => {
-    const params = bicepParams(mainBicep);
-    const mappings = azdParameterMappings();
-    const fromParameters = [...appSettings].filter(([, value]) => params.has(value));
-    // Every setting with an app default, and EXPORT_CURRENCIES, is a parameter.
-    expect(fromParameters.map(([name]) => name).sort()).toEqual([...Object.keys(DEFAULTS), 'EXPORT_CURRENCIES'].sort());
-    for (const [setting, param] of fromParameters) {
-      const appDefault = (DEFAULTS as Readonly<Record<string, string>>)[setting];
-      expect(params.get(param)?.type, `param ${param}: app settings are strings`).toBe('string');
-      expect(params.get(param)?.defaultValue, `param ${param} (${setting}) default`).toBe(appDefault);
-      expect(mappings.get(param), `infra/main.parameters.json ${param}`).toEqual({ variable: setting, ...(appDefault === undefined ? {} : { defaultValue: appDefault }) });
-    }
+  it('are the app\'s defaults when the azd environment does not set them', () => {
+    for (const [name, appDefault] of Object.entries(DEFAULTS)) expect(settings[name], name).toBe(appDefault);
+    expect(settings.EXPORT_CURRENCIES).toBe(AZD_ENV.EXPORT_CURRENCIES);
+  });
+
+  it('are the azd environment variables of the same name when it sets them, and nothing else changes', () => {
+    for (const [name, value] of Object.entries(TRACED_SETTINGS)) expect(value, `${name}: pick a value other than the default`).not.toBe(DEFAULTS[name as keyof typeof DEFAULTS]);
+    const traced = parts(provision({ ...AZD_ENV, ...TRACED_SETTINGS })).settings;
+    const changed = Object.keys(traced).filter((name) => traced[name] !== settings[name]).sort();
+    expect(changed).toEqual(Object.keys(TRACED_SETTINGS).sort());
+    for (const [name, value] of Object.entries(TRACED_SETTINGS)) expect(traced[name], name).toBe(value);
+  });
+
+  it('start the app: parseSettings accepts them and finds the identity, the accounts and the telemetry', () => {
+    const parsed: Settings = parseSettings(deployed(settings));
+    const destination = newDestinations[0]!.name;
+    // The app uses queue and table in its own account (the host uses blob there too), and blob in the destination.
+    expect(parsed.appStorage).toEqual({
+      kind: 'identity',
+      credential: 'managedidentity',
+      clientId: CLIENT_ID,
+      queueServiceUri: `https://${appStorage.name}.queue.core.windows.net`,
+      tableServiceUri: `https://${appStorage.name}.table.core.windows.net`,
+    });
+    expect(parsed.partnerStorage).toEqual({ kind: 'identity', credential: 'managedidentity', clientId: CLIENT_ID, blobServiceUri: `https://${destination}.blob.core.windows.net` });
+    expect(parsed.applicationInsights?.entraId).toEqual({ clientId: CLIENT_ID });
+    expect(parsed.currencies).toEqual(['EUR', 'USD']);
+    expect(parseSettings(deployed(parts(provision({ ...AZD_ENV, ...TRACED_SETTINGS })).settings)).currencies).toEqual(['EUR', 'USD', 'GBP']);
+  });
+
+  it('point PARTNER_STORAGE at an existing destination account, in its own resource group and subscription, and create none', () => {
+    const existing = parts(provision({ ...AZD_ENV, ...EXISTING_DESTINATION }));
+    const accountId = `/subscriptions/${EXISTING_DESTINATION.DESTINATION_STORAGE_SUBSCRIPTION_ID}/resourceGroups/${EXISTING_DESTINATION.DESTINATION_STORAGE_RESOURCE_GROUP}/providers/Microsoft.Storage/storageAccounts/${EXISTING_DESTINATION.DESTINATION_STORAGE_ACCOUNT_NAME}`;
+    expect(existing.newDestinations).toEqual([]);
+    expect(existing.settings.PARTNER_STORAGE__blobServiceUri).toBe(runtimeRef(accountId, 'primaryEndpoints', 'blob'));
   });
 });
 
@@ -237,115 +297,96 @@ describe('the Function App settings in infra/main.bicep', () => {
 // ---------------------------------------------------------------------------------------------
 
 /** The documented built-in role definition IDs (learn.microsoft.com, built-in roles). */
-const DOCUMENTED_ROLE_IDS = {
-  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
-  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
-  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+const DOCUMENTED_ROLE_IDS: Readonly<Record<string, string>> = {
+  'Storage Blob Data Contributor': 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+  'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+  'Storage Queue Data Contributor': '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+  'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
 };
 
-interface RoleAssignment {
-  readonly file: string;
-  readonly role: string;
-  /** Type and `name:` expression of the resource the scope symbol declares. */
-  readonly scope: string;
-  readonly principal: string;
-  readonly principalType: string;
-}
-
-function roleAssignments(): RoleAssignment[] {
-  const found: RoleAssignment[] = [];
-  for (const file of bicepFiles) {
-    const text = bicep(file);
-    for (const match of text.matchAll(/^resource\s+(\w+)\s+'Microsoft\.Authorization\/roleAssignments@[^']+'\s*=\s*\{([\s\S]*?)\n\}/gm)) {
-      const [, symbol, body] = match;
-      const field = (pattern: RegExp) => pattern.exec(body!)?.[1] ?? `(none in ${symbol})`;
-      const scopeSymbol = field(/^\s*scope:\s*(\w+)\s*$/m);
-      const declaration = new RegExp(`^resource\\s+${scopeSymbol}\\s+'([^'@]+)@[^']+'\\s+(?:existing\\s+)?=\\s*(?:if\\s*\\([^)]*\\)\\s*)?\\{\\s*name:\\s*(\\S+)`, 'm').exec(text);
-      found.push({
-        file: relative('infra', file),
-        role: field(/roleDefinitionId:\s*subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions',\s*roleDefinitionIds\.(\w+)\)/),
-        scope: declaration ? `${declaration[1]} ${declaration[2]}` : `(scope ${scopeSymbol} not declared in ${file})`,
-        principal: field(/principalId:\s*(\w+)/),
-        principalType: field(/principalType:\s*'(\w+)'/),
-      });
-    }
-  }
-  return found;
-}
-
-/** A module's `name: value` parameter as main.bicep passes it. */
-function moduleParam(moduleSymbol: string, param: string): string | undefined {
-  const block = new RegExp(`^module\\s+${moduleSymbol}\\s+'[^']+'\\s*=\\s*\\{([\\s\\S]*?)\\n\\}`, 'm').exec(mainBicep)?.[1] ?? '';
-  return new RegExp(`^[ \\t]*${param}:[ \\t]*(.+?)[ \\t]*$`, 'm').exec(block)?.[1];
+/** Each role assignment as "<role> on <resource>", with the resources named by what they are. */
+function roleAssignments(deployment: Deployment, resourceNames: Record<string, string>): string[] {
+  const { identity } = parts(deployment);
+  return resourcesOf(deployment, 'Microsoft.Authorization/roleAssignments').map((assignment) => {
+    const { roleDefinitionId, principalId, principalType } = props(assignment);
+    const scope = assignment.body.scope as string;
+    const subscription = /^\/subscriptions\/([^/]+)/.exec(scope)?.[1];
+    const guid = /^\/subscriptions\/([^/]+)\/providers\/Microsoft\.Authorization\/roleDefinitions\/([0-9a-f-]{36})$/.exec(roleDefinitionId as string);
+    const role = Object.entries(DOCUMENTED_ROLE_IDS).find(([, id]) => id === guid?.[2])?.[0] ?? `unknown role ${roleDefinitionId as string}`;
+    expect(guid?.[1], `${role}: the role definition of the assignment's own subscription`).toBe(subscription);
+    expect(principalId, `${role}: the app's identity`).toBe(runtimeRef(identity.id, 'principalId'));
+    expect(principalType, role).toBe('ServicePrincipal');
+    return `${role} on ${resourceNames[scope] ?? scope}`;
+  });
 }
 
 describe('the role assignments', () => {
-  it('use the documented built-in role definition IDs, from one place', () => {
-    const text = bicep('infra/core/role-definitions.bicep');
-    const block = /var roleDefinitionIds = \{([\s\S]*?)\n\}/.exec(text)?.[1] ?? '';
-    const declared = Object.fromEntries([...block.matchAll(/^\s*(\w+):\s*'([0-9a-f-]{36})'\s*$/gm)].map((m) => [m[1]!, m[2]!]));
-    expect(declared).toEqual(DOCUMENTED_ROLE_IDS);
-    for (const file of bicepFiles.filter((f) => !f.endsWith('role-definitions.bicep'))) {
-      for (const id of Object.values(DOCUMENTED_ROLE_IDS)) expect(read(file), `${file} repeats role ID ${id}`).not.toContain(id);
-    }
-  });
-
-  it('give each role to the Function App identity, on the resource it is for, and no more', () => {
-    const byRole = roleAssignments()
-      .map(({ file, role, scope }) => `${role} on ${scope} (${file})`)
-      .sort();
-    expect(byRole).toEqual(
+  it('give the app\'s identity the documented built-in roles on the resources they are for, and no more', () => {
+    const deployment = provision(AZD_ENV);
+    const { appStorage, newDestinations, applicationInsights } = parts(deployment);
+    const names = { [appStorage.id]: 'the app storage account', [newDestinations[0]!.id]: 'the destination account', [applicationInsights.id]: 'Application Insights' };
+    expect(roleAssignments(deployment, names).sort()).toEqual(
       [
         // The destination, where the exports land.
-        'storageBlobDataContributor on Microsoft.Storage/storageAccounts accountName (app/destination-storage.bicep)',
-        // The app's own account: the Functions host, the poll queue and the run ledger.
-        'storageBlobDataOwner on Microsoft.Storage/storageAccounts appStorageAccountName (app/rbac.bicep)',
-        'storageQueueDataContributor on Microsoft.Storage/storageAccounts appStorageAccountName (app/rbac.bicep)',
-        'storageTableDataContributor on Microsoft.Storage/storageAccounts appStorageAccountName (app/rbac.bicep)',
+        'Storage Blob Data Contributor on the destination account',
+        // The app's own account: the Functions host and deployment package, the poll queue, the run ledger.
+        'Storage Blob Data Owner on the app storage account',
+        'Storage Queue Data Contributor on the app storage account',
+        'Storage Table Data Contributor on the app storage account',
         // Telemetry with Entra ID auth.
-        'monitoringMetricsPublisher on Microsoft.Insights/components applicationInsightsName (app/rbac.bicep)',
+        'Monitoring Metrics Publisher on Application Insights',
       ].sort(),
     );
-    for (const assignment of roleAssignments()) {
-      expect(assignment.principal, `${assignment.role}: principalId`).toBe(assignment.file === 'app/destination-storage.bicep' ? 'writerPrincipalId' : 'principalId');
-      expect(assignment.principalType, `${assignment.role}: principalType`).toBe('ServicePrincipal');
-    }
-    // ...and main.bicep passes the right resources and the identity to those modules.
-    expect(moduleParam('destinationStorage', 'accountName')).toBe('names.destinationStorage');
-    expect(moduleParam('destinationStorage', 'writerPrincipalId')).toBe('identity.outputs.principalId');
-    expect(moduleParam('rbac', 'appStorageAccountName')).toBe('appStorage.outputs.name');
-    expect(moduleParam('rbac', 'applicationInsightsName')).toBe('monitoring.outputs.applicationInsightsName');
-    expect(moduleParam('rbac', 'principalId')).toBe('identity.outputs.principalId');
-    expect(moduleParam('functionApp', 'identityId')).toBe('identity.outputs.id');
+  });
+
+  it('give the destination role on an existing account, in its own resource group and subscription', () => {
+    const deployment = provision({ ...AZD_ENV, ...EXISTING_DESTINATION });
+    const { appStorage, applicationInsights } = parts(deployment);
+    const existing = `/subscriptions/${EXISTING_DESTINATION.DESTINATION_STORAGE_SUBSCRIPTION_ID}/resourceGroups/${EXISTING_DESTINATION.DESTINATION_STORAGE_RESOURCE_GROUP}/providers/Microsoft.Storage/storageAccounts/${EXISTING_DESTINATION.DESTINATION_STORAGE_ACCOUNT_NAME}`;
+    const names = { [appStorage.id]: 'the app storage account', [existing]: 'the existing account', [applicationInsights.id]: 'Application Insights' };
+    expect(roleAssignments(deployment, names)).toContain('Storage Blob Data Contributor on the existing account');
   });
 });
 
 describe('the storage accounts and monitoring', () => {
-  it('take no keys and no anonymous reads, over TLS 1.2', () => {
-    for (const file of ['infra/core/app-storage.bicep', 'infra/app/destination-storage.bicep']) {
-      const text = bicep(file);
-      expect(text, file).toContain('allowSharedKeyAccess: false');
-      expect(text, file).toContain('allowBlobPublicAccess: false');
-      expect(text, file).toContain("minimumTlsVersion: 'TLS1_2'");
+  const deployment = provision(AZD_ENV);
+  const { appStorage, newDestinations, workspace, applicationInsights } = parts(deployment);
+
+  it('take no keys and no anonymous reads, over HTTPS and TLS 1.2', () => {
+    for (const account of resourcesOf(deployment, 'Microsoft.Storage/storageAccounts')) {
+      expect(props(account), account.name).toMatchObject({ allowSharedKeyAccess: false, allowBlobPublicAccess: false, minimumTlsVersion: 'TLS1_2', supportsHttpsTrafficOnly: true });
     }
-    for (const file of bicepFiles) {
-      expect(bicep(file), `${file} must not read or build keys`).not.toMatch(/listKeys\(|AccountKey=|SharedAccessSignature|allowSharedKeyAccess:\s*true/);
-    }
+    for (const container of resourcesOf(deployment, 'Microsoft.Storage/storageAccounts/blobServices/containers')) expect(props(container).publicAccess, container.name).toBe('None');
+    // Nothing reads a key or builds a SAS: no list*() call anywhere in the template.
+    expect([...functionsCalled(template).keys()].filter((name) => /^list/i.test(name))).toEqual([]);
+    expect(JSON.stringify(deployment.resources)).not.toMatch(/AccountKey=|SharedAccessSignature/);
   });
 
-  it('let the destination accept copies from Microsoft\'s storage account, and say why', () => {
-    const text = bicep('infra/app/destination-storage.bicep');
-    expect(text, 'allowedCopyScope must stay unset (any storage account)').not.toContain('allowedCopyScope');
-    expect(text).toMatch(/networkAcls:\s*\{\s*defaultAction:\s*'Allow'/);
-    expect(read('infra/app/destination-storage.bicep')).toMatch(/allowedCopyScope[\s\S]*CannotVerifyCopySource/);
+  it('let the destination accept copies from Microsoft\'s storage account', () => {
+    const destination = props(newDestinations[0]!);
+    // Unset means "from any storage account"; AAD or PrivateLink make every copy fail (403 CannotVerifyCopySource).
+    expect(destination).not.toHaveProperty('allowedCopyScope');
+    expect(destination).toMatchObject({ publicNetworkAccess: 'Enabled', networkAcls: { defaultAction: 'Allow' } });
   });
 
-  it('accept telemetry only with Entra ID', () => {
-    const text = bicep('infra/core/monitoring.bicep');
-    expect(text).toContain('DisableLocalAuth: true');
-    expect(text).toContain('disableLocalAuth: true');
+  it('keep what a re-run replaced or an operator deleted in the destination for a while (soft delete)', () => {
+    const service = resourcesOf(deployment, 'Microsoft.Storage/storageAccounts/blobServices').find((s) => s.name === `${newDestinations[0]!.name}/default`)!;
+    expect(props(service).deleteRetentionPolicy).toMatchObject({ enabled: true });
+    expect(props(service).containerDeleteRetentionPolicy).toMatchObject({ enabled: true });
+    expect(resourcesOf(deployment, 'Microsoft.Storage/storageAccounts/blobServices/containers').map((c) => c.name)).toContain(`${newDestinations[0]!.name}/default/${DEFAULTS.PARTNER_CONTAINER}`);
+    expect(appStorage.name).not.toBe(newDestinations[0]!.name);
+  });
+
+  it('accept telemetry only with Entra ID, into the workspace the alerts read', () => {
+    expect(props(applicationInsights)).toMatchObject({ DisableLocalAuth: true, WorkspaceResourceId: workspace.id });
+    expect(props(workspace).features).toMatchObject({ disableLocalAuth: true });
+  });
+
+  it('allow no user name and password publishing', () => {
+    const policies = resourcesOf(deployment, 'Microsoft.Web/sites/basicPublishingCredentialsPolicies');
+    expect(policies.map((p) => [p.name.split('/').pop(), props(p).allow]).sort()).toEqual([['ftp', false], ['scm', false]]);
+    expect(props(parts(deployment).site).httpsOnly).toBe(true);
   });
 });
 
@@ -353,38 +394,69 @@ describe('the storage accounts and monitoring', () => {
 // 3. Bindings
 // ---------------------------------------------------------------------------------------------
 
-describe('the bindings', () => {
-  const appSettings = bicepAppSettings();
-  const entryPoint = read('src/index.ts');
-  const functionsDir = join(root, 'src', 'functions');
-  const sources = [entryPoint, ...readdirSync(functionsDir).filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(functionsDir, f), 'utf8'))];
+/**
+ * A copy of the project with the bundle built the way `npm run build` builds it (scripts/bundle.mjs
+ * with no arguments), once.
+ */
+let builtProject: string | undefined;
+function projectWithBundle(): string {
+  if (!builtProject) {
+    const project = join(scratch, 'built');
+    mkdirSync(project, { recursive: true });
+    for (const entry of ['src', 'node_modules', 'package.json']) symlinkSync(join(root, entry), join(project, entry));
+    execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs')], { cwd: project, stdio: 'pipe' });
+    builtProject = project;
+  }
+  return builtProject;
+}
 
-  it('name only app settings that the templates set (%SETTING% expressions)', () => {
-    const expressions = sources.flatMap((source) => [...source.matchAll(/['"`][^'"`\n]*%([A-Za-z_][A-Za-z0-9_]*)%[^'"`\n]*['"`]/g)].map((m) => m[1]!));
-    for (const name of expressions) expect(appSettings.has(name), `binding expression %${name}% has no app setting`).toBe(true);
+describe('the bindings of the entry point, loaded with the deployed settings', () => {
+  const { settings } = parts(provision({ ...AZD_ENV, ...TRACED_SETTINGS }));
+  let registrations: Array<{ name: string; bindings: Record<string, Record<string, unknown>> }>;
+
+  beforeAll(() => {
+    const bundle = join(scratch, 'bundle', 'main.js');
+    mkdirSync(join(scratch, 'bundle'));
+    copyFileSync(join(projectWithBundle(), packageJson.main), bundle);
+    // The bundle is self-contained: load it from a folder with no node_modules, as Azure does.
+    // Without the Application Insights settings: with them, the telemetry exporter would ask the
+    // platform's managed identity endpoint for a token and call Azure; no binding reads them.
+    const { APPLICATIONINSIGHTS_CONNECTION_STRING: _connection, APPLICATIONINSIGHTS_AUTHENTICATION_STRING: _authentication, ...offline } = deployed(settings);
+    const result = spawnSync(process.execPath, [join(root, 'scripts', 'load-like-worker.cjs'), bundle], {
+      cwd: scratch,
+      env: { PATH: process.env.PATH ?? '', ...offline },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    if (result.status !== 0) throw new Error(`the entry point did not start with the deployed settings: ${result.stderr || result.error?.message}`);
+    registrations = (JSON.parse(result.stdout) as { registrations: typeof registrations }).registrations;
   });
 
-  it('connect the queue trigger through identity-based settings the templates set', () => {
-    const connections = [...entryPoint.matchAll(/connection:\s*'([^']+)'/g)].map((m) => m[1]!);
-    expect(connections).toEqual(['AzureWebJobsStorage']);
-    for (const connection of connections) {
-      for (const suffix of ['__queueServiceUri', '__credential', '__clientId']) {
-        expect(appSettings.has(`${connection}${suffix}`), `${connection}${suffix}`).toBe(true);
-      }
-      expect(appSettings.has(connection), `${connection} (connection string)`).toBe(false);
+  const bindingsOf = (type: string): Array<Record<string, unknown> & { function: string }> =>
+    registrations.flatMap((registration) => Object.values(registration.bindings).filter((binding) => binding.type === type).map((binding) => ({ ...binding, function: registration.name })));
+
+  it('name only app settings that the deployment sets (%SETTING% expressions)', () => {
+    const expressions = registrations.flatMap((registration) =>
+      Object.values(registration.bindings).flatMap((binding) => Object.values(binding).flatMap((value) => (typeof value === 'string' ? [...value.matchAll(/%([^%]+)%/g)].map((m) => m[1]!) : []))),
+    );
+    for (const name of expressions) expect(settings, `binding expression %${name}%`).toHaveProperty(name);
+  });
+
+  it('connect the queue trigger through identity-based settings the deployment sets, to the POLL_QUEUE queue', () => {
+    const triggers = bindingsOf('queueTrigger');
+    expect(triggers.map((t) => t.function)).toEqual(['pollExport']);
+    for (const trigger of triggers) {
+      const connection = trigger.connection as string;
+      for (const suffix of ['__queueServiceUri', '__credential', '__clientId']) expect(settings, `${connection}${suffix}`).toHaveProperty(`${connection}${suffix}`);
+      expect(settings, `${connection} (connection string)`).not.toHaveProperty(connection);
+      expect(trigger.queueName).toBe(settings.POLL_QUEUE);
     }
   });
 
-  it('take the queue name and the schedule from settings the templates set', () => {
-    const { settings } = settingsTheAppReads();
-    const bound = [...entryPoint.matchAll(/\b(queueName|schedule):\s*settings\.(\w+)/g)].map((m) => m[2] as keyof Settings);
-    expect(bound.sort()).toEqual(['exportSchedule', 'pollQueue']);
-    for (const field of bound) {
-      const value = settings[field];
-      const source = Object.entries(IDENTITY_BASED_ENVIRONMENT).find(([, v]) => v === value)?.[0];
-      expect(source, `settings.${field} does not come from one app setting`).toBeDefined();
-      expect(appSettings.has(source!), `${source} (settings.${field})`).toBe(true);
-    }
+  it('fire the export timer on EXPORT_SCHEDULE', () => {
+    const timers = bindingsOf('timerTrigger');
+    expect(timers.find((t) => t.function === 'startExports')?.schedule).toBe(settings.EXPORT_SCHEDULE);
+    expect(settings.EXPORT_SCHEDULE).toBe(TRACED_SETTINGS.EXPORT_SCHEDULE);
   });
 });
 
@@ -431,18 +503,20 @@ function azureYamlService(): { name: string; fields: Map<string, string>; hook: 
   return { name: service[1]!, fields, hook };
 }
 
+
 describe('packaging', () => {
   const service = azureYamlService();
+  const { site, plan, appStorage, identity } = parts(provision(AZD_ENV));
 
   it('deploys the bundle that package.json main names, built by npm run build', () => {
     expect(packageJson.main).toBe('dist/main.js');
-    expect(packageJson.scripts.build).toMatch(/node scripts\/bundle\.mjs/);
-    expect(read('scripts/bundle.mjs')).toContain(`process.argv[2] ?? '${packageJson.main}'`);
+    expect(packageJson.scripts.build).toMatch(/node scripts\/bundle\.mjs$/);
+    expect(existsSync(join(projectWithBundle(), packageJson.main)), `scripts/bundle.mjs writes ${packageJson.main}`).toBe(true);
   });
 
   it('keeps sources, tests, tools and node_modules out of a package, and the bundle in (.funcignore)', () => {
     const ignore = read('.funcignore');
-    for (const path of ['node_modules/@azure/identity/package.json', 'src/index.ts', 'test/infra.test.ts', 'cli/main.ts', 'emulator/azurite.ts', 'tsconfig.json', 'local.settings.json']) {
+    for (const path of ['node_modules/@azure/identity/package.json', 'src/index.ts', 'test/infra.test.ts', 'cli/main.ts', 'emulator/azurite.ts', 'tsconfig.json', 'local.settings.json', 'vitest.infra.config.mts', 'build/infra/main.json']) {
       expect(ignoredBy(ignore, path), `.funcignore should exclude ${path}`).toBe(true);
     }
     for (const path of [packageJson.main, `${packageJson.main}.map`, 'host.json', 'package.json']) {
@@ -464,17 +538,28 @@ describe('packaging', () => {
     expect(host.logging.applicationInsights?.samplingSettings?.isEnabled).toBe(false);
   });
 
-  it('is an azd Function App service that the Bicep tags point to, on Node.js 22', () => {
+  it('is an azd Function App service whose app the deployment tags, on Flex Consumption and Node.js 22', () => {
     expect(service.fields.get('project')).toBe('.');
     expect(service.fields.get('language')).toBe('ts');
     expect(service.fields.get('host')).toBe('function');
     expect(service.fields.get('remoteBuild'), 'the bundle needs no remote build').not.toBe('true');
-    expect(mainBicep).toContain(`var serviceName = '${service.name}'`);
-    expect(bicep('infra/app/function-app.bicep')).toContain("'azd-service-name': serviceName");
-    const functionApp = bicep('infra/app/function-app.bicep');
-    expect(functionApp).toMatch(/var runtime = \{\s*name: 'node'\s*version: '22'\s*\}/);
-    expect(functionApp).toMatch(/name: 'FC1'\s*tier: 'FlexConsumption'/);
+    // azd finds the app to deploy to by this tag, in the environment's resource group.
+    expect(site.body.tags).toMatchObject({ 'azd-service-name': service.name, 'azd-env-name': AZD_ENV.AZURE_ENV_NAME });
+    expect(site.id).toMatch(new RegExp(`^/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/rg-${AZD_ENV.AZURE_ENV_NAME}/`));
+    expect(site.body.kind).toBe('functionapp,linux');
+    expect(props(site).serverFarmId).toBe(plan.id);
+    expect(plan.body.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
+    expect(props(plan).reserved).toBe(true);
+    expect(props(site).functionAppConfig.runtime).toEqual({ name: 'node', version: '22' });
     expect(Number(/^>=(\d+)/.exec(packageJson.engines.node)?.[1])).toBeLessThanOrEqual(22);
+  });
+
+  it('takes the package from a container in the app storage account, with the app\'s identity', () => {
+    const storage = props(site).functionAppConfig.deployment.storage as { type: string; value: string; authentication: Record<string, string> };
+    const container = resourcesOf(provision(AZD_ENV), 'Microsoft.Storage/storageAccounts/blobServices/containers').find((c) => storage.value === `${runtimeRef(appStorage.id, 'primaryEndpoints', 'blob')}${c.name.split('/').pop()}`);
+    expect(container?.name, 'the deployment container').toMatch(new RegExp(`^${appStorage.name}/default/`));
+    expect(storage.type).toBe('blobContainer');
+    expect(storage.authentication).toEqual({ type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identity.id });
   });
 
   it('builds with npm ci and npm run build before packaging, on every platform', () => {
@@ -530,22 +615,35 @@ const landedRun = {
   destination: 'billing-exports/unbilled-usage/2026-10/EUR/full/etag/',
 } satisfies Partial<Run> as Run;
 
-describe('the alerts', () => {
-  const alerts = read('infra/app/alerts.bicep');
-  const queries = [...alerts.matchAll(/'''\n([\s\S]*?)'''/g)].map((m) => m[1]!);
-  const [runFailedQuery, missingMonthQuery] = queries;
+/** What a handler logs through its invocation context, by level, split the way the queries split it. */
+function capture(): { logger: RunLogger; lines: Array<{ level: LogLevel; message: string; fields: Record<string, unknown> }> } {
+  const lines: Array<{ level: LogLevel; message: string; fields: Record<string, unknown> }> = [];
+  const record = (level: LogLevel) => (line: unknown) => {
+    // The queries' split: the message, then the JSON from the first " {".
+    const text = String(line);
+    const at = text.indexOf(' {');
+    lines.push({ level, message: text.slice(0, at), fields: JSON.parse(text.slice(at + 1)) as Record<string, unknown> });
+  };
+  return { logger: { info: record('info'), warn: record('warn'), error: record('error') }, lines };
+}
 
-  /** What a handler logs through its invocation context, by level. */
-  function capture(): { logger: RunLogger; lines: Array<{ level: LogLevel; message: string; fields: Record<string, unknown> }> } {
-    const lines: Array<{ level: LogLevel; message: string; fields: Record<string, unknown> }> = [];
-    const record = (level: LogLevel) => (line: unknown) => {
-      // The queries' split: the message, then the JSON from the first " {".
-      const text = String(line);
-      const at = text.indexOf(' {');
-      lines.push({ level, message: text.slice(0, at), fields: JSON.parse(text.slice(at + 1)) as Record<string, unknown> });
-    };
-    return { logger: { info: record('info'), warn: record('warn'), error: record('error') }, lines };
-  }
+/** Just enough of the app's dependencies for one step, with the console telemetry. */
+function stepDeps(overrides: Record<string, unknown>): Deps {
+  return { now: () => new Date('2026-11-05T06:00:00Z'), telemetry: consoleTelemetry, ready: () => Promise.resolve(), ...overrides } as unknown as Deps;
+}
+
+type AlertRule = { displayName: string; severity: number; scopes: string[]; overrideQueryTimeRange?: string; criteria: { allOf: Array<{ query: string; dimensions: Array<{ name: string }> }> }; actions: { actionGroups: string[] } };
+
+function alertRules(deployment: Deployment): { runFailed?: AlertRule; missingMonth?: AlertRule; all: AlertRule[] } {
+  const all = resourcesOf(deployment, 'Microsoft.Insights/scheduledQueryRules').map((rule) => props(rule) as AlertRule);
+  return { runFailed: all.find((r) => /a run failed/.test(r.displayName)), missingMonth: all.find((r) => /has not landed/.test(r.displayName)), all };
+}
+
+describe('the alerts', () => {
+  const deployment = provision(AZD_ENV);
+  const { runFailed, missingMonth, all } = alertRules(deployment);
+  const runFailedQuery = runFailed!.criteria.allOf[0]!.query;
+  const missingMonthQuery = missingMonth!.criteria.allOf[0]!.query;
 
   it('split a log line the way the app writes it: message, one space, JSON', () => {
     const { logger, lines } = capture();
@@ -553,72 +651,174 @@ describe('the alerts', () => {
     expect(lines).toEqual([{ level: 'error', message: 'run failed', fields: { runId: 'r', note: 'nested {"x": 1}' } }]);
   });
 
-  it('fire on "run failed" at error level with the run\'s fields', () => {
-    expect(queries).toHaveLength(2);
+  it('fire on "run failed" at error level with the run\'s fields, one alert per run', async () => {
+    expect(all).toHaveLength(2);
     expect(runFailedQuery).toContain('SeverityLevel == 3 and Message startswith "run failed {"');
-    // A failed run is reported through the app's telemetry...
-    expect(read('src/functions/runSteps.ts')).toMatch(/export async function failRun[\s\S]*?deps\.telemetry\.runChanged\(log, failed\)/);
-    // ...which logs "run failed {json}" at error level to the invocation's log...
+    // Failing a run logs "run failed {json}" at error level to the invocation's log. (With a
+    // connection string the same text goes to Application Insights at error severity:
+    // test/telemetry.test.ts.)
     const { logger, lines } = capture();
-    consoleTelemetry.runChanged(logger, { ...landedRun, state: 'failed', errorCode: '5000', errorMessage: 'No data available' });
+    const saved: Run[] = [];
+    const ledger = { saveRun: (run: Run, etag: string) => (saved.push(run), Promise.resolve({ run, etag: `${etag}+1` })) };
+    await failRun({ run: { ...landedRun, state: 'polling' }, etag: 'e1' }, '5000', 'No data available', stepDeps({ ledger }), logger);
+    expect(saved.map((run) => run.state)).toEqual(['failed']);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 'error', message: 'run failed' });
     for (const field of ['runId', 'billingMonth', 'currency', 'errorCode', 'reason']) {
       expect(lines[0]!.fields, `the run failed line has ${field}`).toHaveProperty(field);
       expect(runFailedQuery).toContain(`Run.${field}`);
     }
-    // ...and, with a connection string, the same text to Application Insights at error severity.
-    const telemetry = read('src/telemetry.ts');
-    expect(telemetry).toContain('body: redactSecrets(`run ${run.state} ${JSON.stringify(dimensions)}`)');
-    expect(telemetry).toMatch(/severityNumber: run\.state === 'failed' \? SeverityNumber\.ERROR/);
+    expect(runFailed!.criteria.allOf[0]!.dimensions.map((d) => d.name)).toEqual(['RunId', 'BillingMonth', 'Currency', 'ErrorCode']);
   });
 
-  it('find last month landed in the lines the app logs, by currency', () => {
+  it('find last month landed in the lines the app logs, by currency', async () => {
     expect(missingMonthQuery).toContain('Message startswith "run succeeded {" or Message startswith "export not started {"');
-    expect(read('src/functions/landExport.ts')).toMatch(/state: 'succeeded'[\s\S]*?deps\.telemetry\.runChanged\(log, succeeded\)/);
-    const { logger, lines } = capture();
-    consoleTelemetry.runChanged(logger, landedRun);
-    expect(lines).toEqual([expect.objectContaining({ message: 'run succeeded', fields: expect.objectContaining({ billingMonth: '2026-10', currency: 'EUR' }) })]);
-    // "export not started" carries the key and the reason; the query reads month and currency from the key.
-    expect(read('src/functions/startExport.ts')).toMatch(/logEvent\(log, 'info', 'export not started', \{ key: exportKeyString\(key\), reason: decision\.reason \}\)/);
-    expect(exportKeyString(landedRun).split('|').slice(1, 3)).toEqual(['2026-10', 'EUR']);
+    const succeeded = capture();
+    consoleTelemetry.runChanged(succeeded.logger, landedRun);
+    expect(succeeded.lines).toEqual([expect.objectContaining({ message: 'run succeeded', fields: expect.objectContaining({ billingMonth: '2026-10', currency: 'EUR' }) })]);
+    expect(missingMonthQuery).toContain('tostring(Fields.billingMonth)');
+    expect(missingMonthQuery).toContain('tostring(Fields.currency)');
+    // A firing that finds the month landed logs "export not started" with the key and the
+    // reason; the query reads month and currency from the key.
+    const skipped = capture();
+    const ledger = { latestForKey: () => Promise.resolve({ latest: { run: landedRun, etag: 'e4' }, keyEtag: 'k1' }) };
+    const outcome = await startExport({ currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, stepDeps({ ledger, settings: { exportDeadlineSeconds: 21_600 } }), skipped.logger);
+    expect(outcome.kind).toBe('skipped');
+    expect(skipped.lines).toEqual([{ level: 'info', message: 'export not started', fields: { key: exportKeyString(landedRun), reason: expect.stringContaining('already landed') } }]);
+    expect(String(skipped.lines[0]!.fields.key).split('|').slice(1, 3)).toEqual(['2026-10', 'EUR']);
     expect(missingMonthQuery).toContain('tostring(Key[1])');
     expect(missingMonthQuery).toContain('tostring(Key[2])');
-    const decision = decideStart(landedRun, { billingPeriod: 'last', currency: 'EUR', attributeSet: 'full', trigger: 'timer' }, new Date('2026-11-05T06:00:00Z'), 21_600);
-    expect(decision.kind).toBe('skip');
-    expect(decision.kind === 'skip' && decision.reason).toContain('already landed');
     expect(missingMonthQuery).toContain('contains "already landed"');
   });
 
-  it('check the configured currencies on the deadline day, with the defaults seeing a firing', () => {
-    expect(missingMonthQuery).toContain('dynamic(__EXPECTED_CURRENCIES__)');
-    expect(alerts).toContain("'__EXPECTED_CURRENCIES__', string(expectedCurrencies)");
-    expect(alerts).toContain("'__DEADLINE_DAY__', string(deadlineDayOfMonth)");
-    expect(moduleParam('alerts', 'expectedCurrencies')).toBe('expectedCurrencies');
-    expect(mainBicep).toMatch(/var expectedCurrencies = filter\(map\(split\(exportCurrencies, ','\)/);
+  it('check the currencies the app exports, on the deadline day, with the defaults seeing a firing', () => {
+    const expected = (query: string) => JSON.parse(/^let ExpectedCurrencies = dynamic\((.*)\);$/m.exec(query)?.[1] ?? 'null') as unknown;
+    const deadline = (query: string) => Number(/^let DeadlineDay = (\d+);$/m.exec(query)?.[1]);
+    expect(expected(missingMonthQuery)).toEqual(parseSettings(deployed(parts(deployment).settings)).currencies);
+    // However EXPORT_CURRENCIES is written, the rule expects the codes the app exports.
+    const messy = provision({ ...AZD_ENV, EXPORT_CURRENCIES: ' eur, USD,,gbp ', MISSING_EXPORT_DEADLINE_DAY: '9' });
+    const messyQuery = alertRules(messy).missingMonth!.criteria.allOf[0]!.query;
+    expect(expected(messyQuery)).toEqual(parseSettings(deployed(parts(messy).settings)).currencies);
+    expect(expected(messyQuery)).toEqual(['EUR', 'USD', 'GBP']);
+    expect(deadline(messyQuery)).toBe(9);
+    expect(alertRules(messy).missingMonth!.criteria.allOf[0]!.dimensions.map((d) => d.name)).toEqual(['BillingMonth', 'Currency']);
     // A log search alert reads at most two days: the query, and the rule's time range, agree.
     expect(missingMonthQuery).toContain('TimeGenerated > ago(2d)');
-    expect(alerts).toContain("overrideQueryTimeRange: 'P2D'");
+    expect(missingMonth!.overrideQueryTimeRange).toBe('P2D');
     // The check runs in the first 3 hours of the deadline day and sees the two days before it
     // from 03:00 on, so with the defaults the timer must fire then.
     expect(missingMonthQuery).toContain('now() - startofday(now()) < 3h');
-    const deadline = Number(bicepParams(mainBicep).get('missingExportDeadlineDay')?.defaultValue);
+    const defaultDeadline = deadline(missingMonthQuery);
+    expect(defaultDeadline).toBe(template.parameters?.missingExportDeadlineDay?.defaultValue);
     const [, , hour, days] = DEFAULTS.EXPORT_SCHEDULE.split(' ');
     const [first, last] = days!.split('-').map(Number);
     const firingDays = Array.from({ length: last! - first! + 1 }, (_, i) => first! + i);
-    expect(firingDays.some((day) => day === deadline - 1 || (day === deadline - 2 && Number(hour) >= 3))).toBe(true);
+    expect(firingDays.some((day) => day === defaultDeadline - 1 || (day === defaultDeadline - 2 && Number(hour) >= 3))).toBe(true);
   });
 
-  it('go to an action group whose e-mail address is a parameter', () => {
-    expect(bicepParams(mainBicep).get('alertEmailAddress')).toEqual({ type: 'string' });
-    expect(azdParameterMappings().get('alertEmailAddress')).toEqual({ variable: 'ALERT_EMAIL_ADDRESS' });
-    expect(alerts.match(/actionGroups: \[\s*actionGroup\.id\s*\]/g)).toHaveLength(2);
+  it('leave out the dead man\'s switch when the app exports the month to date', () => {
+    const current = alertRules(provision({ ...AZD_ENV, EXPORT_BILLING_PERIOD: 'current' }));
+    expect(current.runFailed).toBeDefined();
+    expect(current.missingMonth).toBeUndefined();
+  });
+
+  it('query the workspace and e-mail the address azd asks for, through one action group', () => {
+    const { workspace } = parts(deployment);
+    const actionGroup = theOne(deployment, 'Microsoft.Insights/actionGroups');
+    expect(props(actionGroup).emailReceivers).toEqual([expect.objectContaining({ emailAddress: AZD_ENV.ALERT_EMAIL_ADDRESS })]);
+    for (const rule of all) {
+      expect(rule.actions.actionGroups, rule.displayName).toEqual([actionGroup.id]);
+      expect(rule.scopes, rule.displayName).toEqual([workspace.id]);
+    }
+    const { ALERT_EMAIL_ADDRESS: _email, ...withoutEmail } = AZD_ENV;
+    expect(() => provision(withoutEmail)).toThrow('azd would prompt for parameter alertEmailAddress');
+    const { EXPORT_CURRENCIES: _currencies, ...withoutCurrencies } = AZD_ENV;
+    expect(() => provision(withoutCurrencies)).toThrow(/exportCurrencies/);
   });
 });
 
+// ---------------------------------------------------------------------------------------------
+// 6. Provisioning again
+// ---------------------------------------------------------------------------------------------
+
+/** The variables main.parameters.json reads, by parameter, with their defaults. */
+function parameterVariables(): Map<string, { variable: string; defaultValue?: string }> {
+  const file = JSON.parse(parametersFile) as { parameters: Record<string, { value: unknown }> };
+  const mappings = new Map<string, { variable: string; defaultValue?: string }>();
+  for (const [name, { value }] of Object.entries(file.parameters)) {
+    const match = typeof value === 'string' ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?\}$/.exec(value) : null;
+    if (!match) throw new Error(`infra/main.parameters.json ${name}: expected "\${VARIABLE}" or "\${VARIABLE=default}", found ${JSON.stringify(value)}`);
+    mappings.set(name, { variable: match[1]!, ...(match[2] === undefined ? {} : { defaultValue: match[2] }) });
+  }
+  return mappings;
+}
+
+/** azd writes every output into the environment after provisioning. */
+function afterProvision(env: Readonly<Record<string, string>>, deployment: Deployment): Record<string, string> {
+  return { ...env, ...Object.fromEntries(Object.entries(deployment.outputs).map(([name, value]) => [name, String(value)])) };
+}
+
+/** The variables azd sets itself; the outputs of the same name give back the value they came from. */
+const AZD_OWN_VARIABLES = ['AZURE_LOCATION', 'AZURE_RESOURCE_GROUP'];
+
+describe('azd provision, run again', () => {
+  it('finds no output named like a variable that main.parameters.json reads, except azd\'s own', () => {
+    const variables = new Set([...parameterVariables().values()].map(({ variable }) => variable));
+    const fedBack = Object.keys(template.outputs ?? {}).filter((output) => variables.has(output) && !AZD_OWN_VARIABLES.includes(output));
+    expect(fedBack, 'azd would pass these outputs back in as parameters on the next provision').toEqual([]);
+  });
+
+  it.each([
+    ['a new destination account', AZD_ENV],
+    ['an existing destination account', { ...AZD_ENV, ...EXISTING_DESTINATION }],
+    ['every setting set', { ...AZD_ENV, ...TRACED_SETTINGS, AZURE_RESOURCE_GROUP: 'rg-billing-chosen' }],
+  ])('deploys what the first provision deployed, with %s', (_, env) => {
+    const first = provision(env);
+    const second = provision(afterProvision(env, first));
+    expect(second.resources).toEqual(first.resources);
+    expect(second.outputs).toEqual(first.outputs);
+  });
+
+  it('would not, with an output that names the destination account as the user\'s (issue 13)', () => {
+    // The check above is the one that matters; this shows it catches the old output name.
+    const first = provision(AZD_ENV);
+    const oldOutput = { DESTINATION_STORAGE_ACCOUNT_NAME: parts(first).newDestinations[0]!.name };
+    const second = provision({ ...afterProvision(AZD_ENV, first), ...oldOutput });
+    expect(parts(second).newDestinations, 'the account the first provision created drops out of the template').toEqual([]);
+  });
+
+  it('reads every template parameter from the environment, defaulting to the template\'s defaults', () => {
+    const mappings = parameterVariables();
+    expect([...mappings.keys()].sort()).toEqual(Object.keys(template.parameters ?? {}).sort());
+    const variables = [...mappings.values()].map(({ variable }) => variable);
+    expect(variables.filter((v, i) => variables.indexOf(v) !== i), 'variables read twice').toEqual([]);
+    for (const [name, { defaultValue }] of mappings) {
+      const templateDefault = template.parameters?.[name]?.defaultValue;
+      if (defaultValue !== undefined) expect(defaultValue, `${name}: the file's default is the template's`).toBe(String(templateDefault));
+    }
+    // An environment that sets nothing optional leaves every optional parameter at its default.
+    const given = azdParameters(parametersFile, AZD_ENV, template);
+    for (const [name, value] of Object.entries(given)) {
+      const templateDefault = template.parameters?.[name]?.defaultValue;
+      if (templateDefault !== undefined) expect(value, name).toEqual(templateDefault);
+    }
+  });
+
+  it('takes the parameters the README names (Deploy, Parameters)', () => {
+    const readme = read('README.md');
+    const paragraph = /\*\*Parameters\.\*\*([\s\S]*?)\n\n/.exec(readme)?.[1] ?? '';
+    const named = [...paragraph.matchAll(/`([A-Za-z][A-Za-z0-9_]*)`/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(5);
+    const mappings = parameterVariables();
+    const variables = new Set([...mappings.values()].map(({ variable }) => variable));
+    for (const name of named) {
+      expect(mappings.has(name) || variables.has(name), `README names ${name}, which infra/main.parameters.json does not take`).toBe(true);
+    }
+  });
+});
 
 // ---------------------------------------------------------------------------------------------
-// 6. The Graph permission script
+// 7. The Graph permission script
 // ---------------------------------------------------------------------------------------------
 
 describe('scripts/grant-graph-permission.sh', () => {

@@ -39,7 +39,7 @@ param maximumInstanceCount int
 @description('Memory of each instance, in MB.')
 param instanceMemoryMB int
 
-// Flex Consumption supports Node.js 20 and 22, and the app supports 20 and later
+// Flex Consumption supports Node.js 20 and 22; the app needs 22 or later
 // (package.json engines). The runtime is set here and nowhere else: Flex does not accept
 // FUNCTIONS_WORKER_RUNTIME or FUNCTIONS_EXTENSION_VERSION as app settings.
 var runtime = {

@@ -1,6 +1,7 @@
 // The built-in Azure roles this deployment assigns, by their documented IDs. Built-in role
 // definition IDs are the same in every tenant, so they are constants. They live in one place so
-// that every module and test/infra.test.ts use the same values.
+// that every module uses the same values; test/infra.test.ts holds the deployed assignments to
+// the documented IDs.
 // Reference: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 
 @export()
