@@ -22,12 +22,12 @@ import { ExportOperation } from './exportOperation';
 import { GraphFaults, withDefect, type GraphFault } from './graphFaults';
 import { parseExportRequest } from './exportRequest';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, readBody, RequestBodyTooLargeError, sendJson } from './httpServer';
-import type { TokenAuthority, TokenClaims, TokenVerification } from './tokens';
+import { GRAPH_AUDIENCES, type TokenAuthority, type TokenClaims, type TokenVerification } from './tokens';
 
 export { DEFAULT_SCENARIO, type BillingScenario } from './billingScenario';
 
 export interface BillingEmulatorOptions {
-  /** Verifies the bearer tokens; they must be issued for this emulator's origin. */
+  /** Verifies the bearer tokens; like Graph, it accepts only tokens for Microsoft Graph (GRAPH_AUDIENCES). */
   authority: TokenAuthority;
   /** The storage account the exported files are written to and read from with the manifest SAS. */
   source: {
@@ -73,7 +73,7 @@ export interface RequestRecord {
 export interface BillingEmulator {
   /** http://127.0.0.1:<port>/v1.0: the value for GRAPH_BASE_URL. */
   baseUrl: string;
-  /** http://127.0.0.1:<port>: the token audience (scope `${origin}/.default`). */
+  /** http://127.0.0.1:<port>. Not the token audience: that is Microsoft Graph's (GRAPH_AUDIENCES). */
   origin: string;
   /** Replaces the scenario (over the defaults, not over the previous scenario) for later exports. */
   setScenario(scenario: Partial<BillingScenario>): void;
@@ -233,7 +233,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     if (!authorization) return { ok: false, reason: 'Access token is empty.' };
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (!match) return { ok: false, reason: 'The Authorization header must be "Bearer <access token>".' };
-    const result = authority.verify(match[1]!, origin);
+    const result = authority.verify(match[1]!, GRAPH_AUDIENCES);
     return result.ok ? result : { ok: false, reason: `Access token validation failure: ${result.reason}.` };
   }
 

@@ -59,7 +59,71 @@ describe('Graph client', () => {
     expect(graph.seen).toEqual([
       { method: 'POST', url: '/v1.0/reports/partners/billing/usage/unbilled/export', authorization: `Bearer ${TOKEN}`, body: '{"currencyCode":"EUR","billingPeriod":"last","attributeSet":"full"}' },
     ]);
-    expect(credential.scopes).toEqual([`${graph.origin}/.default`]);
+    expect(credential.scopes).toEqual(['https://graph.microsoft.com/.default']);
+  });
+
+  it('asks for the GRAPH_TOKEN_SCOPE override when one is given', async () => {
+    const graph = await serve((_request, response) => response.writeHead(202, { location: '/v1.0/reports/partners/billing/operations/op-1' }).end());
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, tokenScope: 'api://billing-gateway/.default', credential, sleep: noSleep });
+
+    await client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+
+    expect(credential.scopes).toEqual(['api://billing-gateway/.default']);
+  });
+
+  it("follows a Location on Graph's own origin through the GRAPH_BASE_URL origin, with the same path", async () => {
+    const proxy = await serve((request, response) => {
+      if (request.method === 'POST') response.writeHead(202, { location: 'https://graph.microsoft.com/v1.0/reports/partners/billing/operations/op-1' }).end();
+      else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
+    });
+    const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
+
+    const { operationUrl } = await client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    const polled = await client.get(operationUrl);
+    const navigated = await client.get('https://graph.microsoft.com/v1.0/reports/partners/billing/manifests/m-1');
+
+    expect(operationUrl).toBe(`${proxy.origin}/v1.0/reports/partners/billing/operations/op-1`);
+    expect(polled.body).toEqual({ status: 'running' });
+    expect(navigated.body).toEqual({ status: 'running' });
+    expect(proxy.seen.map((seen) => `${seen.method} ${seen.url} ${seen.authorization ? 'with token' : 'no token'}`)).toEqual([
+      'POST /v1.0/reports/partners/billing/usage/unbilled/export with token',
+      'GET /v1.0/reports/partners/billing/operations/op-1 with token',
+      'GET /v1.0/reports/partners/billing/manifests/m-1 with token',
+    ]);
+  });
+
+  it("keeps a gateway's path prefix when it follows Graph's own URLs", async () => {
+    const gateway = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}'));
+    const client = createGraphClient({ baseUrl: `${gateway.origin}/graph/v1.0`, credential, sleep: noSleep });
+
+    await client.get('https://graph.microsoft.com/v1.0/reports/partners/billing/operations/op-1');
+
+    expect(gateway.seen.map((seen) => seen.url)).toEqual(['/graph/v1.0/reports/partners/billing/operations/op-1']);
+  });
+
+  it('follows a redirect to Graph\'s own origin through the GRAPH_BASE_URL origin', async () => {
+    const proxy = await serve((request, response) => {
+      if (request.url === '/v1.0/old') response.writeHead(302, { location: 'https://graph.microsoft.com/v1.0/new' }).end();
+      else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
+    });
+    const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
+
+    expect((await client.get(`${proxy.origin}/v1.0/old`)).body).toEqual({ status: 'running' });
+    expect(proxy.seen.map((seen) => seen.url)).toEqual(['/v1.0/old', '/v1.0/new']);
+  });
+
+  it.each([
+    ['another host', 'https://graph.microsoft.com.attacker.example/v1.0/op'],
+    ['plain http on Graph\'s host', 'http://graph.microsoft.com/v1.0/op'],
+    ['another port on Graph\'s host', 'https://graph.microsoft.com:8443/v1.0/op'],
+    ['a national cloud', 'https://microsoftgraph.chinacloudapi.cn/v1.0/op'],
+  ])('refuses a Location on %s and asks for no token', async (_case, location) => {
+    const proxy = await serve((_request, response) => response.writeHead(202, { location }).end());
+    const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
+
+    await expect(client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' })).rejects.toMatchObject({ code: 'ForeignOrigin' });
+    await expect(client.get(location)).rejects.toMatchObject({ code: 'ForeignOrigin' });
+    expect(credential.scopes).toHaveLength(1); // the POST's token only
   });
 
   it('refuses an operation Location on another origin', async () => {
