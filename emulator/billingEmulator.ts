@@ -216,6 +216,14 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       case 'malformedJson':
         response.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"@odata.type":"${ODATA_TYPE}.runningOper`);
         return true;
+      case 'stalledBody': {
+        // Headers arrive; the body starts and stops, as a proxy or a slow link can leave it.
+        response.writeHead(200, { 'Content-Type': 'application/json' });
+        response.write(`{"@odata.type":"${ODATA_TYPE}.`);
+        await new Promise((resolve) => setTimeout(resolve, fault.ms));
+        response.destroy();
+        return true;
+      }
       case 'redirect':
         response.writeHead(302, { Location: fault.location, 'Content-Length': 0 }).end();
         return true;

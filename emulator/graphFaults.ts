@@ -30,6 +30,8 @@ export type GraphFault =
   | { readonly kind: 'delay'; readonly ms: number }
   /** 200 with a body cut off mid-JSON. */
   | { readonly kind: 'malformedJson' }
+  /** The status and headers of a normal answer, then a body that stalls for `ms` before the connection drops. */
+  | { readonly kind: 'stalledBody'; readonly ms: number }
   /** An operation in a status no documentation lists. */
   | { readonly kind: 'unknownStatus'; readonly status?: string }
   /** A redirect, typically to another origin (which must not receive the token). */
