@@ -188,7 +188,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     const manifestFault = fault?.kind === 'expiredSas' || fault?.kind === 'manifest' ? fault : undefined;
     switch (route.kind) {
       case 'export':
-        return startExport(request, response, verification.claims);
+        return startExport(request, response, verification.claims, fault?.kind === 'lostAnswer');
       case 'operation':
         return answerOperation(response, route.id, manifestFault);
       case 'manifest':
@@ -208,6 +208,11 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
         return true;
       }
       case 'reset':
+        request.socket.destroy();
+        return true;
+      case 'lostAnswer':
+        // An export is started first (startExport drops the answer); a GET has nothing to carry out.
+        if (route.kind === 'export') return false;
         request.socket.destroy();
         return true;
       case 'delay':
@@ -245,7 +250,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     return result.ok ? result : { ok: false, reason: `Access token validation failure: ${result.reason}.` };
   }
 
-  async function startExport(request: IncomingMessage, response: ServerResponse, claims: TokenClaims): Promise<void> {
+  async function startExport(request: IncomingMessage, response: ServerResponse, claims: TokenClaims, loseAnswer = false): Promise<void> {
     let body: unknown;
     try {
       body = JSON.parse(await readBody(request, MAX_BODY_BYTES));
@@ -282,6 +287,10 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     });
     if (plan) upload(operation, plan);
 
+    if (loseAnswer) {
+      request.socket.destroy();
+      return;
+    }
     response.writeHead(202, { Location: `${origin}${BILLING_ROOT}/operations/${operation.id}`, 'Content-Length': 0 });
     response.end();
   }

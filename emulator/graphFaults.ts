@@ -26,6 +26,11 @@ export type GraphFault =
   | { readonly kind: 'status'; readonly status: number; readonly retryAfterSeconds?: number; readonly retryAfterAsDate?: boolean }
   /** The connection is dropped without an answer. */
   | { readonly kind: 'reset' }
+  /**
+   * The request is carried out, then the connection drops before the answer: on the export POST,
+   * Graph has started an export the caller never hears of (an orphaned operation).
+   */
+  | { readonly kind: 'lostAnswer' }
   /** The answer comes after `ms` (longer than a client's timeout, to test it). */
   | { readonly kind: 'delay'; readonly ms: number }
   /** 200 with a body cut off mid-JSON. */

@@ -121,6 +121,17 @@ describe('an export POST whose fate is unknown', () => {
     expect(requests.filter((request) => request.method === 'POST')).toHaveLength(2);
   });
 
+  it('after Graph took it but the answer was lost, tries again later and leaves one orphaned operation, which is counted', async () => {
+    const { started, run, exportsStarted, requests } = await exportWith([{ endpoint: 'export', fault: { kind: 'lostAnswer' }, times: 1 }]);
+
+    expect(started).toMatchObject({ state: 'starting', lastErrorCode: 'NetworkError' });
+    expect(run.state).toBe('succeeded');
+    // The emulator started two exports; the run knows one: the difference is what chaos reports as orphaned.
+    expect(exportsStarted).toBe(2);
+    expect(exportsStarted - (1 + (run.restarts ?? 0))).toBe(1);
+    expect(requests.filter((request) => request.method === 'POST')).toHaveLength(2);
+  });
+
   it('after a 503 is repeated at once: Graph did not take it', async () => {
     const { started, run, requests } = await exportWith([{ endpoint: 'export', fault: { kind: 'status', status: 503 }, times: 1 }]);
 
