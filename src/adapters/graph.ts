@@ -79,8 +79,12 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
     }
     if (parsed.origin === base.origin) return parsed;
     if (parsed.origin === GRAPH_ORIGIN && parsed.username === '' && parsed.password === '') {
-      // A proxy passed Graph's own URL through: reach it the way the app reaches Graph.
-      return new URL(`${graphRootPrefix}${parsed.pathname}${parsed.search}`, base.origin);
+      // A proxy passed Graph's own URL through: reach it the way the app reaches Graph. The path
+      // is set, never parsed against the origin: '//host/...' must not become another host.
+      const throughBase = new URL(base.origin);
+      throughBase.pathname = `${graphRootPrefix}${parsed.pathname}`;
+      throughBase.search = parsed.search;
+      return throughBase;
     }
     throw permanent(
       `${what} '${redactUrl(parsed.href)}' is not on the Graph origin ${base.origin}; refusing to send it the token`,

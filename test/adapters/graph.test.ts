@@ -101,6 +101,16 @@ describe('Graph client', () => {
     expect(gateway.seen.map((seen) => seen.url)).toEqual(['/graph/v1.0/reports/partners/billing/operations/op-1']);
   });
 
+  it("keeps a Graph URL whose path starts with '//' on the GRAPH_BASE_URL origin", async () => {
+    const other = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"stolen"}'));
+    const proxy = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}'));
+    const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
+
+    expect((await client.get(`https://graph.microsoft.com//${new URL(other.origin).host}/op`)).body).toEqual({ status: 'running' });
+    expect(other.seen).toEqual([]);
+    expect(proxy.seen).toHaveLength(1);
+  });
+
   it('follows a redirect to Graph\'s own origin through the GRAPH_BASE_URL origin', async () => {
     const proxy = await serve((request, response) => {
       if (request.url === '/v1.0/old') response.writeHead(302, { location: 'https://graph.microsoft.com/v1.0/new' }).end();
