@@ -33,10 +33,10 @@ afterAll(async () => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
-function cliRun(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string; json: Record<string, unknown> }> {
+function cliRun(env: Record<string, string>, args: string[] = ['run', '--json']): Promise<{ code: number | null; stdout: string; stderr: string; json: Record<string, unknown> }> {
   return new Promise((resolveRun, reject) => {
     // Only what a user's shell would pass: PATH and HOME, plus the settings.
-    const child = spawn(tsx, [cliMain, 'run', '--json'], { cwd: workDir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(tsx, [cliMain, ...args], { cwd: workDir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -88,5 +88,21 @@ describe('run --json against an independent Graph-compatible endpoint', () => {
     expect(outcome.code, outcome.stderr).toBe(1);
     expect(outcome.json).toMatchObject({ status: 'failed', error: { code: 'InvalidAuthenticationToken', message: expect.stringContaining('401') } });
     expect(graph.exports()).toHaveLength(before);
+  });
+});
+
+describe('run --json with an AZURE_CLIENT_ID that names no identity of the app', () => {
+  it('fails within a few polls with IdentityUnavailable and the endpoint\'s words, and status says so', async () => {
+    const env = settings({ POLL_QUEUE: 'independent-identity', PARTNER_CONTAINER: 'independent-identity', EXPORT_CURRENCIES: 'CHF', AZURE_CLIENT_ID: '0a0b0c0d-1e1f-4a4b-8c8d-9e9f0a0b0c0d' });
+    const before = graph.requests().length;
+
+    const outcome = await cliRun(env);
+
+    expect(outcome.code, outcome.stderr).toBe(1);
+    expect(outcome.json).toMatchObject({ status: 'failed', error: { code: 'IdentityUnavailable', message: expect.stringContaining('Unable to load the proper Managed Identity.') } });
+    expect(graph.requests()).toHaveLength(before);
+    const status = await cliRun(env, ['status', '--json']);
+    const listed = (status.json.runs as Array<{ runId: string; error?: { code: string } }>).find((run) => run.runId === outcome.json.runId);
+    expect(listed?.error?.code).toBe('IdentityUnavailable');
   });
 });
