@@ -13,7 +13,7 @@
 import { InvocationContext } from '@azure/functions';
 import { parseArgs } from 'node:util';
 import { createStorageClients } from '../src/adapters/storageClients';
-import { parseSettings, type Settings } from '../src/core/settings';
+import { DEFAULT_GRAPH_TOKEN_SCOPE, parseSettings, type Settings } from '../src/core/settings';
 import { InvalidStartRequestError, parseStartRequest } from '../src/core/startRequest';
 import { isFinished, type Run } from '../src/core/run';
 import { createDeps, type Deps } from '../src/deps';
@@ -193,7 +193,8 @@ function report(run: Run, deps: Deps, json: boolean): void {
 
 async function emulator(): Promise<number> {
   const cloud = await startLocalCloud();
-  const settings = { ...cloud.settings, EXPORT_CURRENCIES: 'EUR,USD', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '5' };
+  // The emulator checks the token's audience the way Graph does, so the scope is Graph's, as deployed.
+  const settings = { ...cloud.settings, GRAPH_TOKEN_SCOPE: DEFAULT_GRAPH_TOKEN_SCOPE, EXPORT_CURRENCIES: 'EUR,USD', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '5' };
   process.stdout.write('Local cloud running: Azurite, the managed-identity endpoint and the Partner Billing emulator.\n\n');
   process.stdout.write('Environment (for `npm run -s cli -- run` in another shell):\n');
   for (const [name, value] of Object.entries(settings)) process.stdout.write(`export ${name}='${value}'\n`);

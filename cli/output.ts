@@ -10,7 +10,13 @@ export function formatRunTable(runs: readonly Run[]): string {
     run.attributeSet,
     run.state,
     String(run.pollCount),
-    run.state === 'succeeded' ? `${run.blobCount ?? 0} files, ${formatBytes(run.bytesCopied)}` : run.state === 'failed' ? `${run.errorCode}: ${run.errorMessage ?? ''}` : '',
+    run.state === 'succeeded'
+      ? `${run.blobCount ?? 0} files, ${formatBytes(run.bytesCopied)}`
+      : run.state === 'failed'
+        ? `${run.errorCode}: ${run.errorMessage ?? ''}`
+        : run.lastErrorCode
+          ? `waiting: ${run.lastErrorCode} (${run.lastErrorCount ?? 1}x): ${run.lastErrorMessage ?? ''}`
+          : '',
     run.runId,
   ]);
   const header = ['started (UTC)', 'month', 'currency', 'set', 'state', 'polls', 'result', 'run id'];

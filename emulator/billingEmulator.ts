@@ -22,12 +22,12 @@ import { ExportOperation } from './exportOperation';
 import { GraphFaults, withDefect, type GraphFault } from './graphFaults';
 import { parseExportRequest } from './exportRequest';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, readBody, RequestBodyTooLargeError, sendJson } from './httpServer';
-import type { TokenAuthority, TokenClaims, TokenVerification } from './tokens';
+import { GRAPH_AUDIENCES, type TokenAuthority, type TokenClaims, type TokenVerification } from './tokens';
 
 export { DEFAULT_SCENARIO, type BillingScenario } from './billingScenario';
 
 export interface BillingEmulatorOptions {
-  /** Verifies the bearer tokens; they must be issued for this emulator's origin. */
+  /** Verifies the bearer tokens; like Graph, it accepts only tokens for Microsoft Graph (GRAPH_AUDIENCES). */
   authority: TokenAuthority;
   /** The storage account the exported files are written to and read from with the manifest SAS. */
   source: {
@@ -73,7 +73,7 @@ export interface RequestRecord {
 export interface BillingEmulator {
   /** http://127.0.0.1:<port>/v1.0: the value for GRAPH_BASE_URL. */
   baseUrl: string;
-  /** http://127.0.0.1:<port>: the token audience (scope `${origin}/.default`). */
+  /** http://127.0.0.1:<port>. Not the token audience: that is Microsoft Graph's (GRAPH_AUDIENCES). */
   origin: string;
   /** Replaces the scenario (over the defaults, not over the previous scenario) for later exports. */
   setScenario(scenario: Partial<BillingScenario>): void;
@@ -188,7 +188,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     const manifestFault = fault?.kind === 'expiredSas' || fault?.kind === 'manifest' ? fault : undefined;
     switch (route.kind) {
       case 'export':
-        return startExport(request, response, verification.claims);
+        return startExport(request, response, verification.claims, fault?.kind === 'lostAnswer');
       case 'operation':
         return answerOperation(response, route.id, manifestFault);
       case 'manifest':
@@ -210,12 +210,25 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       case 'reset':
         request.socket.destroy();
         return true;
+      case 'lostAnswer':
+        // An export is started first (startExport drops the answer); a GET has nothing to carry out.
+        if (route.kind === 'export') return false;
+        request.socket.destroy();
+        return true;
       case 'delay':
         await new Promise((resolve) => setTimeout(resolve, fault.ms));
         return response.destroyed || request.socket.destroyed;
       case 'malformedJson':
         response.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"@odata.type":"${ODATA_TYPE}.runningOper`);
         return true;
+      case 'stalledBody': {
+        // Headers arrive; the body starts and stops, as a proxy or a slow link can leave it.
+        response.writeHead(200, { 'Content-Type': 'application/json' });
+        response.write(`{"@odata.type":"${ODATA_TYPE}.`);
+        await new Promise((resolve) => setTimeout(resolve, fault.ms));
+        response.destroy();
+        return true;
+      }
       case 'redirect':
         response.writeHead(302, { Location: fault.location, 'Content-Length': 0 }).end();
         return true;
@@ -233,11 +246,11 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     if (!authorization) return { ok: false, reason: 'Access token is empty.' };
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (!match) return { ok: false, reason: 'The Authorization header must be "Bearer <access token>".' };
-    const result = authority.verify(match[1]!, origin);
+    const result = authority.verify(match[1]!, GRAPH_AUDIENCES);
     return result.ok ? result : { ok: false, reason: `Access token validation failure: ${result.reason}.` };
   }
 
-  async function startExport(request: IncomingMessage, response: ServerResponse, claims: TokenClaims): Promise<void> {
+  async function startExport(request: IncomingMessage, response: ServerResponse, claims: TokenClaims, loseAnswer = false): Promise<void> {
     let body: unknown;
     try {
       body = JSON.parse(await readBody(request, MAX_BODY_BYTES));
@@ -274,6 +287,10 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     });
     if (plan) upload(operation, plan);
 
+    if (loseAnswer) {
+      request.socket.destroy();
+      return;
+    }
     response.writeHead(202, { Location: `${origin}${BILLING_ROOT}/operations/${operation.id}`, 'Content-Length': 0 });
     response.end();
   }

@@ -26,10 +26,17 @@ export type GraphFault =
   | { readonly kind: 'status'; readonly status: number; readonly retryAfterSeconds?: number; readonly retryAfterAsDate?: boolean }
   /** The connection is dropped without an answer. */
   | { readonly kind: 'reset' }
+  /**
+   * The request is carried out, then the connection drops before the answer: on the export POST,
+   * Graph has started an export the caller never hears of (an orphaned operation).
+   */
+  | { readonly kind: 'lostAnswer' }
   /** The answer comes after `ms` (longer than a client's timeout, to test it). */
   | { readonly kind: 'delay'; readonly ms: number }
   /** 200 with a body cut off mid-JSON. */
   | { readonly kind: 'malformedJson' }
+  /** The status and headers of a normal answer, then a body that stalls for `ms` before the connection drops. */
+  | { readonly kind: 'stalledBody'; readonly ms: number }
   /** An operation in a status no documentation lists. */
   | { readonly kind: 'unknownStatus'; readonly status?: string }
   /** A redirect, typically to another origin (which must not receive the token). */

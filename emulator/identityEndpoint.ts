@@ -2,11 +2,16 @@
  * An App Service / Azure Functions style managed-identity endpoint (api-version 2019-08-01), the
  * one @azure/identity (through MSAL) calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are set.
  * https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference
+ *
+ * As strict as the real one: it issues tokens only to the identities assigned to the app (an
+ * unknown client_id gets App Service's 400 "Unable to load the proper Managed Identity.") and
+ * only for resources Entra ID knows (anything else gets Entra's AADSTS500011 invalid_resource).
+ * ManagedIdentityCredential turns a scope `<resource>/.default` into `resource=<resource>`.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, sendJson } from './httpServer';
-import { EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, type TokenAuthority } from './tokens';
+import { EMULATED_PARTNER_TENANT_ID, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID, GRAPH_AUDIENCES, type TokenAuthority } from './tokens';
 
 export const IDENTITY_TOKEN_PATH = '/msi/token';
 const SUPPORTED_API_VERSION = '2019-08-01';
@@ -16,6 +21,18 @@ const SUPPORTED_API_VERSION = '2019-08-01';
  */
 const UNSUPPORTED_IDENTITY_SELECTORS = ['object_id', 'principal_id', 'mi_res_id'];
 
+/** Resource principals of the partner tenant: Microsoft Graph, Storage, Azure Monitor, Resource Manager. */
+export const KNOWN_RESOURCES: readonly string[] = [...GRAPH_AUDIENCES, 'https://storage.azure.com', 'https://monitor.azure.com', 'https://management.azure.com'];
+
+export interface IdentityEndpointOptions {
+  /** Whether the app has a system-assigned identity (a request without client_id). @default true */
+  readonly systemAssigned?: boolean;
+  /** Client ids of the user-assigned identities assigned to the app. @default [EMULATED_USER_ASSIGNED_CLIENT_ID] */
+  readonly userAssignedClientIds?: readonly string[];
+  /** The resources tokens can be issued for (a trailing slash is ignored). @default KNOWN_RESOURCES */
+  readonly resources?: readonly string[];
+}
+
 export interface IdentityEndpoint {
   /** The value for IDENTITY_ENDPOINT, e.g. http://127.0.0.1:41234/msi/token. */
   endpoint: string;
@@ -24,9 +41,14 @@ export interface IdentityEndpoint {
   stop(): Promise<void>;
 }
 
-export async function startIdentityEndpoint(authority: TokenAuthority): Promise<IdentityEndpoint> {
+export async function startIdentityEndpoint(authority: TokenAuthority, options: IdentityEndpointOptions = {}): Promise<IdentityEndpoint> {
   const secret = randomBytes(24).toString('hex');
-  const server = createServer((request, response) => answer(request, response, authority, secret));
+  const assigned: Assignment = {
+    systemAssigned: options.systemAssigned ?? true,
+    clientIds: new Set((options.userAssignedClientIds ?? [EMULATED_USER_ASSIGNED_CLIENT_ID]).map((id) => id.toLowerCase())),
+    resources: new Set((options.resources ?? KNOWN_RESOURCES).map(withoutTrailingSlash)),
+  };
+  const server = createServer((request, response) => answer(request, response, authority, secret, assigned));
   const port = await listenOnLoopback(server);
   return {
     endpoint: `http://${LOOPBACK_HOST}:${port}${IDENTITY_TOKEN_PATH}`,
@@ -35,7 +57,13 @@ export async function startIdentityEndpoint(authority: TokenAuthority): Promise<
   };
 }
 
-function answer(request: IncomingMessage, response: ServerResponse, authority: TokenAuthority, secret: string): void {
+interface Assignment {
+  readonly systemAssigned: boolean;
+  readonly clientIds: ReadonlySet<string>;
+  readonly resources: ReadonlySet<string>;
+}
+
+function answer(request: IncomingMessage, response: ServerResponse, authority: TokenAuthority, secret: string, assigned: Assignment): void {
   const url = new URL(request.url ?? '/', `http://${LOOPBACK_HOST}`);
   if (url.pathname !== IDENTITY_TOKEN_PATH) {
     return sendError(response, 404, 'NotFound', `no managed-identity endpoint at ${url.pathname}; use ${IDENTITY_TOKEN_PATH}`);
@@ -64,6 +92,21 @@ function answer(request: IncomingMessage, response: ServerResponse, authority: T
   }
 
   const clientId = query.get('client_id') ?? undefined;
+  if (clientId === undefined ? !assigned.systemAssigned : !assigned.clientIds.has(clientId.toLowerCase())) {
+    // App Service's own words and shape (statusCode/message/correlationId) for an identity the app does not have.
+    return sendJson(response, 400, { statusCode: 400, message: 'Unable to load the proper Managed Identity.', correlationId: randomUUID() });
+  }
+  if (!assigned.resources.has(withoutTrailingSlash(resource))) {
+    // Entra ID refuses a resource it does not know; the endpoint passes its OAuth error through.
+    return sendJson(response, 400, {
+      error: 'invalid_resource',
+      error_description: `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${EMULATED_PARTNER_TENANT_ID}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+      error_codes: [500011],
+      timestamp: new Date().toISOString().replace('T', ' ').slice(0, 19) + 'Z',
+      trace_id: randomUUID(),
+      correlation_id: randomUUID(),
+    });
+  }
   const { token, expiresOn } = authority.issue({ resource, clientId });
   sendJson(response, 200, {
     access_token: token,
@@ -84,4 +127,8 @@ function isExpectedSecret(presented: string | string[] | undefined, secret: stri
 function sendError(response: ServerResponse, status: number, code: string, message: string, headers = {}): void {
   // MSAL reads `error.code` and `error.message` from this shape into the thrown error.
   sendJson(response, status, { error: { code, message } }, headers);
+}
+
+function withoutTrailingSlash(resource: string): string {
+  return resource.replace(/\/+$/, '');
 }

@@ -13,6 +13,15 @@ export const EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID = '7d1c2b3a-5e4f-4a6b-9c8d-0f
 
 export const EMULATED_ISSUER = 'https://sts.local.test/';
 
+/** The client id of the one user-assigned identity the emulated app has (AZURE_CLIENT_ID may name it). */
+export const EMULATED_USER_ASSIGNED_CLIENT_ID = '3c9d2e1f-8a7b-4c6d-9e5f-0a1b2c3d4e5f';
+
+/**
+ * The audiences Microsoft Graph accepts: its URL and its application id. Graph checks `aud`
+ * against these, never against the host name a request came in on (a proxy, a gateway).
+ */
+export const GRAPH_AUDIENCES: readonly string[] = ['https://graph.microsoft.com', '00000003-0000-0000-c000-000000000000'];
+
 /** The Graph application permission the billing export requires. */
 export const PARTNER_BILLING_ROLE = 'PartnerBilling.Read.All';
 
@@ -41,8 +50,8 @@ export type TokenVerification = { ok: true; claims: TokenClaims } | { ok: false;
 export interface TokenAuthority {
   /** A token for `resource` (the `aud`, exactly as asked), for `clientId` or the system-assigned identity. */
   issue(request: { resource: string; clientId?: string }): IssuedToken;
-  /** Checks signature, validity window and audience; a trailing slash on either audience is ignored. */
-  verify(token: string, expectedAudience: string): TokenVerification;
+  /** Checks signature, validity window and audience (one of `expectedAudience`); a trailing slash on either side is ignored. */
+  verify(token: string, expectedAudience: string | readonly string[]): TokenVerification;
   /** Every token value issued so far, oldest first (tests scan logs for them). */
   issued(): string[];
 }
@@ -101,8 +110,9 @@ export function createTokenAuthority(options: TokenAuthorityOptions = {}): Token
       const current = nowSeconds();
       if (current >= claims.exp) return { ok: false, reason: `the token expired at ${isoSeconds(claims.exp)}` };
       if (current < claims.nbf) return { ok: false, reason: `the token is not valid before ${isoSeconds(claims.nbf)}` };
-      if (withoutTrailingSlash(claims.aud) !== withoutTrailingSlash(expectedAudience)) {
-        return { ok: false, reason: `the token audience is '${claims.aud}': expected '${expectedAudience}'` };
+      const audiences = typeof expectedAudience === 'string' ? [expectedAudience] : expectedAudience;
+      if (!audiences.some((audience) => withoutTrailingSlash(claims.aud) === withoutTrailingSlash(audience))) {
+        return { ok: false, reason: `the token audience is '${claims.aud}': expected ${audiences.map((audience) => `'${audience}'`).join(' or ')}` };
       }
       return { ok: true, claims };
     },

@@ -47,7 +47,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
   let readiness: Promise<void> | undefined;
   return {
     settings,
-    graph: createGraphClient({ ...overrides.graph, baseUrl: settings.graphBaseUrl, credential: overrides.graphCredential ?? new DefaultAzureCredential() }),
+    graph: createGraphClient({ ...overrides.graph, baseUrl: settings.graphBaseUrl, tokenScope: settings.graphTokenScope, credential: overrides.graphCredential ?? new DefaultAzureCredential() }),
     queue,
     ledger,
     destination,

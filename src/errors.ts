@@ -30,8 +30,11 @@ export class ManifestError extends Error {
 }
 
 /**
- * A failed call to Graph. `transient` says whether waiting and trying again can help
- * (429, 5xx, network, timeout); `retryAfterSeconds` is Graph's own hint when it gave one.
+ * A failed call to Graph, or to the managed identity for its token. `transient` says whether
+ * waiting and trying again can help (429, 5xx, network, timeout, a body cut short, an identity
+ * that may still come up); `retryAfterSeconds` is Graph's own hint when it gave one. Codes the
+ * callers know: `IdentityUnavailable` and `AuthenticationFailed` (no token: worth a few tries,
+ * not hours), `InvalidJson` (a body that is not JSON: a proxy may have cut one answer short).
  */
 export class GraphRequestError extends Error {
   override readonly name = 'GraphRequestError';

@@ -3,7 +3,7 @@
  * so `npm run -s cli -- status --json` and `GET /api/runs` always agree.
  */
 import { MANIFEST_FILE_NAME } from './core/naming';
-import type { Run } from './core/run';
+import { isFinished, type Run } from './core/run';
 import type { Deps } from './deps';
 
 export interface RunSummary {
@@ -24,6 +24,8 @@ export interface RunSummary {
   readonly finishedAt: string | null;
   readonly manifestUrl: string | null;
   readonly error?: { readonly code: string; readonly message: string };
+  /** While the run is in progress: the transient failure it is waiting out, and how often in a row. */
+  readonly lastError?: { readonly code: string; readonly message: string; readonly count: number; readonly at: string | null };
 }
 
 export function runSummary(run: Run, deps: Pick<Deps, 'destination'>): RunSummary {
@@ -46,5 +48,8 @@ export function runSummary(run: Run, deps: Pick<Deps, 'destination'>): RunSummar
     finishedAt: run.finishedAt ?? null,
     manifestUrl: run.state === 'succeeded' && folder !== undefined ? deps.destination.url(`${folder}${MANIFEST_FILE_NAME}`) : null,
     ...(run.state === 'failed' ? { error: { code: run.errorCode ?? 'unknown', message: run.errorMessage ?? '' } } : {}),
+    ...(!isFinished(run) && run.lastErrorCode
+      ? { lastError: { code: run.lastErrorCode, message: run.lastErrorMessage ?? '', count: run.lastErrorCount ?? 1, at: run.lastErrorAt ?? null } }
+      : {}),
   };
 }

@@ -199,6 +199,7 @@ const ALTERNATIVES_NOT_SET: Readonly<Record<string, string>> = {
   AzureWebJobsStorage: 'connection string, which needs an account key; replaced by the __… identity settings',
   AzureWebJobsStorage__accountName: 'shorthand for the service URIs, which are set explicitly',
   PARTNER_STORAGE: 'connection string, which needs an account key; replaced by the __… identity settings',
+  GRAPH_TOKEN_SCOPE: 'an override for a gateway with its own audience; the default (Microsoft Graph) is right for a deployment',
 };
 
 /**

@@ -1,15 +1,21 @@
 /**
- * Microsoft Graph's partner billing export API over fetch. The bearer token goes only to the
- * origin of GRAPH_BASE_URL: a Location, navigation link or redirect to any other origin is
- * refused before a request is made. Transient failures (429, 5xx, network, timeout) are retried
- * a few times in process, honouring Retry-After; longer waits are left to the caller, which
- * schedules them on the queue instead of sleeping.
+ * Microsoft Graph's partner billing export API over fetch. The token is always for Microsoft
+ * Graph (GRAPH_TOKEN_SCOPE), whatever host GRAPH_BASE_URL names, and it goes only to the origin
+ * of GRAPH_BASE_URL. A Location, navigation link or redirect on Graph's own origin, as a proxy in
+ * front of Graph passes them through, is followed through GRAPH_BASE_URL's origin with the same
+ * path; any other origin is refused before a request is made.
+ *
+ * Transient failures are retried a few times in process, honouring Retry-After; longer waits are
+ * left to the caller, which schedules them on the queue instead of sleeping. The export POST is
+ * repeated in process only when Graph surely did not take it (429, 503, connection refused);
+ * after an ambiguous failure (timeout, reset, 500/502/504) Graph may have started an export, so
+ * the caller decides later, from the ledger.
  */
-import type { TokenCredential } from '@azure/identity';
+import { AggregateAuthenticationError, AuthenticationError, AuthenticationRequiredError, type TokenCredential } from '@azure/identity';
 import { GraphRequestError, asError } from '../errors';
 import { backoffDelaySeconds, parseRetryAfter } from '../core/polling';
 import { redactSecrets, redactUrl } from '../core/redact';
-import type { AttributeSet, BillingPeriod } from '../core/settings';
+import { DEFAULT_GRAPH_TOKEN_SCOPE, type AttributeSet, type BillingPeriod } from '../core/settings';
 
 export interface ExportRequestBody {
   readonly currencyCode: string;
@@ -31,9 +37,11 @@ export interface GraphClient {
 
 export interface GraphClientOptions {
   readonly baseUrl: string;
+  /** The one scope the token is asked for. @default https://graph.microsoft.com/.default */
+  readonly tokenScope?: string;
   readonly credential: TokenCredential;
   readonly fetch?: typeof fetch;
-  /** Per attempt. @default 30000 */
+  /** Per attempt, from the request until the whole body has arrived. @default 30000 */
   readonly timeoutMs?: number;
   /** Attempts for a transient failure before giving it to the caller. @default 3 */
   readonly attempts?: number;
@@ -42,11 +50,19 @@ export interface GraphClientOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+/** Microsoft Graph's own origin: where Graph's Location headers and navigation links point. */
+export const GRAPH_ORIGIN = 'https://graph.microsoft.com';
+
 const MAX_REDIRECTS = 3;
+
+/** Statuses that say the request was not taken: repeating a POST cannot start a second export. */
+const NOT_ACCEPTED_STATUSES = new Set([429, 503]);
 
 export function createGraphClient(options: GraphClientOptions): GraphClient {
   const base = new URL(options.baseUrl);
-  const scope = `${base.origin}/.default`;
+  const scope = options.tokenScope ?? DEFAULT_GRAPH_TOKEN_SCOPE;
+  // Graph's paths start at its version segment; a gateway may mount Graph under a prefix.
+  const graphRootPrefix = base.pathname.replace(/\/+$/, '').replace(/\/(v1\.0|beta)$/, '');
   const doFetch = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const attempts = options.attempts ?? 3;
@@ -61,26 +77,42 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
     } catch {
       throw permanent(`${what} '${redactUrl(url)}' is not a URL`, 'InvalidUrl');
     }
-    if (parsed.origin !== base.origin) {
-      throw permanent(
-        `${what} '${redactUrl(parsed.href)}' is not on the Graph origin ${base.origin}; refusing to send it the token`,
-        'ForeignOrigin',
-      );
+    if (parsed.origin === base.origin) return parsed;
+    if (parsed.origin === GRAPH_ORIGIN && parsed.username === '' && parsed.password === '') {
+      // A proxy passed Graph's own URL through: reach it the way the app reaches Graph. The path
+      // is set, never parsed against the origin: '//host/...' must not become another host.
+      const throughBase = new URL(base.origin);
+      throughBase.pathname = `${graphRootPrefix}${parsed.pathname}`;
+      throughBase.search = parsed.search;
+      return throughBase;
     }
-    return parsed;
+    throw permanent(
+      `${what} '${redactUrl(parsed.href)}' is not on the Graph origin ${base.origin}; refusing to send it the token`,
+      'ForeignOrigin',
+    );
   }
 
-  async function send(method: 'GET' | 'POST', url: URL, body?: string): Promise<Response> {
+  async function bearerToken(): Promise<string> {
+    let token;
+    try {
+      token = await options.credential.getToken(scope);
+    } catch (thrown) {
+      throw identityError(thrown, scope);
+    }
+    if (!token) throw new GraphRequestError(`the managed identity returned no token for ${scope}`, { code: 'IdentityUnavailable', transient: true });
+    return token.token;
+  }
+
+  async function send(method: 'GET' | 'POST', url: URL, signal: AbortSignal, body?: string): Promise<Response> {
     let target = url;
     for (let redirects = 0; ; redirects++) {
-      const token = await options.credential.getToken(scope);
-      if (!token) throw permanent(`no token for ${scope} from the managed identity`, 'NoToken');
+      const token = await bearerToken();
       const response = await doFetch(target, {
         method,
         redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
         headers: {
-          authorization: `Bearer ${token.token}`,
+          authorization: `Bearer ${token}`,
           accept: 'application/json',
           'client-request-id': crypto.randomUUID(),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -95,21 +127,33 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
     }
   }
 
-  /** One call, retried in process while the wait is short. */
-  async function call(method: 'GET' | 'POST', url: URL, body?: string): Promise<Response> {
+  /**
+   * One call with its body read inside the attempt (the timeout covers a body that stalls after
+   * the headers), retried in process while the wait is short and repeating is safe.
+   */
+  async function call(method: 'GET' | 'POST', url: URL, body?: string): Promise<{ readonly response: Response; readonly text: string }> {
     for (let attempt = 0; ; attempt++) {
       let failure: GraphRequestError;
+      let surelyNotAccepted: boolean;
+      const signal = AbortSignal.timeout(timeoutMs);
       try {
-        const response = await send(method, url, body);
-        if (response.ok) return response;
+        const response = await send(method, url, signal, body);
+        if (response.ok) {
+          if (method === 'GET') return { response, text: await response.text() };
+          await response.body?.cancel();
+          return { response, text: '' };
+        }
         failure = await errorFromResponse(response, method, url);
+        surelyNotAccepted = NOT_ACCEPTED_STATUSES.has(response.status);
       } catch (thrown) {
         if (thrown instanceof GraphRequestError) throw thrown;
         failure = networkError(thrown, method, url, timeoutMs);
+        surelyNotAccepted = connectionRefused(thrown);
       }
       const hint = failure.details.retryAfterSeconds;
       const waitSeconds = Math.max(hint ?? 0, backoffDelaySeconds(attempt, { initialDelaySeconds: 1, maxDelaySeconds: maxWaitSeconds, deadlineSeconds: Infinity }, Math.random));
-      if (!failure.transient || attempt + 1 >= attempts || waitSeconds > maxWaitSeconds) throw failure;
+      const safeToRepeat = method === 'GET' || surelyNotAccepted;
+      if (!failure.transient || !safeToRepeat || attempt + 1 >= attempts || waitSeconds > maxWaitSeconds) throw failure;
       await sleep(waitSeconds * 1000);
     }
   }
@@ -117,8 +161,7 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   return {
     async startExport(request) {
       const url = onGraphOrigin(`${base.href.replace(/\/+$/, '')}/reports/partners/billing/usage/unbilled/export`, 'export URL');
-      const response = await call('POST', url, JSON.stringify(request));
-      await response.body?.cancel();
+      const { response } = await call('POST', url, JSON.stringify(request));
       const location = response.headers.get('location');
       if (response.status !== 202 || !location) {
         throw permanent(
@@ -131,18 +174,39 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
 
     async get(target) {
       const url = onGraphOrigin(target, 'URL');
-      const response = await call('GET', url);
-      const text = await response.text();
+      const { response, text } = await call('GET', url);
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch {
-        throw permanent(`GET ${redactUrl(url.href)} answered ${response.status} with a body that is not JSON: ${redactSecrets(text.slice(0, 200))}`, 'InvalidJson', response.status);
+        // Transient: a proxy can cut one answer short; the caller bounds how often it asks again.
+        throw new GraphRequestError(
+          `GET ${redactUrl(url.href)} answered ${response.status} with a body that is not JSON: ${redactSecrets(text.slice(0, 200))}`,
+          { code: 'InvalidJson', transient: true, status: response.status },
+        );
       }
       const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), new Date());
       return retryAfterSeconds === undefined ? { body } : { body, retryAfterSeconds };
     },
   };
+}
+
+/**
+ * A credential that gives no token: the managed identity is missing, names an identity that is
+ * not assigned, or Entra ID refused (AADSTS). Transient, because an identity can still come up
+ * (a new assignment, an endpoint restarting), but the caller gives it only a few tries.
+ * DefaultAzureCredential reports every credential it tried; the managed identity's answer is the
+ * one that matters in Azure, so it comes first.
+ */
+function identityError(thrown: unknown, scope: string): GraphRequestError {
+  const error = asError(thrown);
+  // By name as well: a bundle can hold two copies of @azure/identity.
+  const causes = error instanceof AggregateAuthenticationError || error.name === 'AggregateAuthenticationError' ? (error as AggregateAuthenticationError).errors.map(asError) : [error];
+  const refused = causes.some((cause) => cause instanceof AuthenticationError || cause instanceof AuthenticationRequiredError || cause.name === 'AuthenticationError' || cause.name === 'AuthenticationRequiredError');
+  const managedIdentity = causes.filter((cause) => cause.message.startsWith('ManagedIdentityCredential'));
+  const detail = (managedIdentity.length > 0 ? managedIdentity : causes).map((cause) => cause.message.replace(/\s+/g, ' ').trim()).join(' | ');
+  const message = `the managed identity ${refused ? 'was refused' : 'could not provide'} a token for ${scope}: ${detail.slice(0, 1000)}`;
+  return new GraphRequestError(redactSecrets(message), { code: refused ? 'AuthenticationFailed' : 'IdentityUnavailable', transient: true });
 }
 
 function permanent(message: string, code: string, status?: number): GraphRequestError {
@@ -167,6 +231,12 @@ async function errorFromResponse(response: Response, method: string, url: URL): 
     redactSecrets(`${method} ${redactUrl(url.href)} failed with ${response.status} ${code}${detail ? `: ${detail}` : ''}`),
     { status: response.status, code, transient, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) },
   );
+}
+
+/** fetch failed before the request left: nothing listened, so Graph cannot have taken it. */
+function connectionRefused(thrown: unknown): boolean {
+  const cause = asError(thrown).cause as { code?: unknown } | undefined;
+  return cause?.code === 'ECONNREFUSED';
 }
 
 function networkError(thrown: unknown, method: string, url: URL, timeoutMs: number): GraphRequestError {

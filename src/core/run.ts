@@ -45,6 +45,14 @@ export interface Run extends ExportKey {
   readonly destination?: string;
   readonly errorCode?: string;
   readonly errorMessage?: string;
+  /** The transient failure the run is waiting out (src/core/lastError.ts); cleared when it advances. */
+  readonly lastErrorCode?: string;
+  readonly lastErrorMessage?: string;
+  /** How many times in a row that failure was met. */
+  readonly lastErrorCount?: number;
+  readonly lastErrorAt?: string;
+  /** Graph answers that were not JSON (a proxy can cut one short); each is retried, a few in a row at most. */
+  readonly malformedAnswers?: number;
 }
 
 export interface StartRequest {

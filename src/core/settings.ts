@@ -26,6 +26,11 @@ export type StorageConnection =
 export interface Settings {
   /** @default https://graph.microsoft.com/v1.0 (no trailing slash) */
   readonly graphBaseUrl: string;
+  /**
+   * The scope of the Graph token: Microsoft Graph's, whatever host GRAPH_BASE_URL names (a proxy
+   * or gateway in front of Graph passes Graph's token through). @default https://graph.microsoft.com/.default
+   */
+  readonly graphTokenScope: string;
   /** The app's own account: poll queue and run ledger. */
   readonly appStorage: StorageConnection;
   /** The partner's destination account. */
@@ -80,6 +85,13 @@ export const DEFAULTS = {
   EXPORT_SOURCE_HOSTS: '.blob.core.windows.net',
 } as const;
 
+/**
+ * GRAPH_TOKEN_SCOPE's default. The partner billing API exists only in the global cloud, so the
+ * audience is always global Graph. Not in DEFAULTS: the deployment does not set it (every entry of
+ * DEFAULTS is a parameter of infra/main.bicep), because only a gateway with its own audience needs it.
+ */
+export const DEFAULT_GRAPH_TOKEN_SCOPE = 'https://graph.microsoft.com/.default';
+
 /** The longest a queue message can stay invisible (7 days), so the longest poll delay. */
 export const MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600;
 /** The poison queue is `<POLL_QUEUE>-poison`, and a queue name has at most 63 characters. */
@@ -95,6 +107,7 @@ export function parseSettings(env: Env): Settings {
   };
 
   const graphBaseUrl = parseBaseUrl(read('GRAPH_BASE_URL', DEFAULTS.GRAPH_BASE_URL)!, problems);
+  const graphTokenScope = parseTokenScope(read('GRAPH_TOKEN_SCOPE', DEFAULT_GRAPH_TOKEN_SCOPE)!, problems);
   const appStorage = parseStorageConnection(env, 'AzureWebJobsStorage', ['queue', 'table'], problems);
   const partnerStorage = parseStorageConnection(env, 'PARTNER_STORAGE', ['blob'], problems);
 
@@ -140,6 +153,7 @@ export function parseSettings(env: Env): Settings {
   if (problems.length > 0) throw new SettingsError(problems);
   return {
     graphBaseUrl,
+    graphTokenScope,
     appStorage: appStorage!,
     partnerStorage: partnerStorage!,
     partnerContainer,
@@ -171,6 +185,28 @@ function parseApplicationInsights(connectionString: string | undefined, authenti
     problems.push(`APPLICATIONINSIGHTS_AUTHENTICATION_STRING is '${authentication}': expected 'Authorization=AAD' or 'ClientId=<guid>;Authorization=AAD'`);
   }
   return { connectionString, entraId: clientId ? { clientId } : {} };
+}
+
+/**
+ * A managed identity takes exactly one scope, `<resource>/.default`, and asks for a token whose
+ * audience is `<resource>`: an https URL or an application id (GUID, or an `api://` URI).
+ */
+function parseTokenScope(value: string, problems: string[]): string {
+  const resource = value.endsWith('/.default') ? value.slice(0, -'/.default'.length) : undefined;
+  let valid = false;
+  if (resource && isGuid(resource)) valid = true;
+  else if (resource) {
+    try {
+      const url = new URL(resource);
+      valid = (url.protocol === 'https:' || url.protocol === 'api:') && !url.search && !url.hash && !url.username && !url.password && !/\s/.test(resource);
+    } catch {
+      valid = false;
+    }
+  }
+  if (!valid) {
+    problems.push(`GRAPH_TOKEN_SCOPE is '${value}': expected one scope '<resource>/.default' with an https URL or application id as the resource, such as ${DEFAULT_GRAPH_TOKEN_SCOPE}`);
+  }
+  return value;
 }
 
 function parseBaseUrl(value: string, problems: string[]): string {

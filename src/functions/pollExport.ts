@@ -8,6 +8,7 @@ import type { InvocationContext } from '@azure/functions';
 import { InvalidMessageError } from '../errors';
 import { interpretOperation } from '../core/operation';
 import { parsePollMessage, type PollMessage } from '../core/pollMessage';
+import { withoutLastError } from '../core/lastError';
 import { isFinished } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
@@ -65,16 +66,18 @@ async function pollOperation(stored: StoredRun, deps: Deps, log: RunLogger): Pro
   }
 
   const state = interpretOperation(response.body);
+  // Graph answered: whatever the run was waiting out is over.
+  const answered: StoredRun = { ...polled, run: withoutLastError(polled.run) };
   switch (state.kind) {
     case 'pending':
       logEvent(log, 'info', `export ${state.status}`, runFields(polled.run));
-      return schedulePoll(polled, response.retryAfterSeconds, deps, log);
+      return schedulePoll(answered, response.retryAfterSeconds, deps, log);
     case 'failed':
       return failRun(polled, state.code, `Graph reported the export failed: ${state.message} (code ${state.code})`, deps, log);
     case 'invalid':
       return failRun(polled, 'InvalidOperation', state.reason, deps, log);
     case 'succeeded':
       logEvent(log, 'info', 'export succeeded at Graph', runFields(polled.run));
-      return landExport(polled, deps, log, state.manifest);
+      return landExport(answered, deps, log, state.manifest);
   }
 }

@@ -5,6 +5,7 @@
  * ledger calls stale, and the unfinished delivery comes back and repeats the step.
  */
 import { GraphRequestError, asError } from '../errors';
+import { noteTransientFailure, withoutLastError } from '../core/lastError';
 import { nextPoll } from '../core/polling';
 import { redactSecrets } from '../core/redact';
 import type { Run } from '../core/run';
@@ -24,7 +25,7 @@ export const beginExport: Step = async (stored, deps, log) => {
     return handleGraphFailure(stored, thrown, 'starting the export', deps, log);
   }
   const polling: Run = {
-    ...run,
+    ...withoutLastError(run),
     state: 'polling',
     operationUrl,
     operationId: new URL(operationUrl).pathname.split('/').filter(Boolean).pop() ?? '',
@@ -51,7 +52,11 @@ export async function schedulePoll(stored: StoredRun, retryAfterSeconds: number 
     },
     deps.random,
   );
-  if (decision.kind === 'giveUp') return failRun(stored, 'DeadlineExceeded', decision.reason, deps, log);
+  if (decision.kind === 'giveUp') {
+    // What it was waiting out is the likely cause; keep it.
+    const lastError = run.lastErrorCode ? `; the last error was ${run.lastErrorCode}: ${run.lastErrorMessage ?? ''}` : '';
+    return failRun(stored, 'DeadlineExceeded', `${decision.reason}${lastError}`, deps, log);
+  }
 
   const next: Run = { ...run, seq: run.seq + 1, updatedAt: now.toISOString(), nextActionAt: new Date(now.getTime() + decision.delaySeconds * 1000).toISOString() };
   await deps.queue.send({ v: 1, runId: run.runId, seq: next.seq }, decision.delaySeconds);
@@ -73,9 +78,11 @@ export async function failRun(stored: StoredRun, code: string, message: string, 
 export const MAX_RESTARTS = 3;
 
 /**
- * Transient Graph trouble waits like a running export; an operation Graph no longer knows
- * (404/410: operations are short-lived) starts the export again, a bounded number of times;
- * anything else ends the run.
+ * Transient Graph trouble waits like a running export, recorded on the run as its last error;
+ * trouble that is worth only a few tries (no token from the managed identity, a body that is not
+ * JSON: BOUNDED_FAILURES) ends the run once it has been met that many times in a row. An
+ * operation Graph no longer knows (404/410: operations are short-lived) starts the export again,
+ * a bounded number of times; anything else ends the run.
  */
 export async function handleGraphFailure(stored: StoredRun, thrown: unknown, doing: string, deps: Deps, log: RunLogger): Promise<StoredRun> {
   if (thrown instanceof GraphRequestError) {
@@ -90,8 +97,11 @@ export async function handleGraphFailure(stored: StoredRun, thrown: unknown, doi
       return beginExport({ ...stored, run: restarting }, deps, log);
     }
     if (thrown.transient) {
-      logEvent(log, 'warn', `transient failure ${doing}; will retry`, { ...runFields(stored.run), error: thrown.message });
-      return schedulePoll(stored, thrown.details.retryAfterSeconds, deps, log);
+      const decision = noteTransientFailure(stored.run, { code: thrown.code, message: redactSecrets(`${doing}: ${thrown.message}`) }, deps.now());
+      const noted: StoredRun = { ...stored, run: decision.run };
+      if (decision.kind === 'giveUp') return failRun(noted, thrown.code, `${doing}: ${thrown.message} (met ${decision.tries} times in a row)`, deps, log);
+      logEvent(log, 'warn', `transient failure ${doing}; will retry`, { ...runFields(stored.run), errorCode: thrown.code, error: thrown.message, tries: decision.run.lastErrorCount });
+      return schedulePoll(noted, thrown.details.retryAfterSeconds, deps, log);
     }
     return failRun(stored, thrown.code, `${doing}: ${thrown.message}`, deps, log);
   }

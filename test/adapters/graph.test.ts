@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AccessToken, TokenCredential } from '@azure/identity';
+import { AggregateAuthenticationError, AuthenticationError, CredentialUnavailableError, type AccessToken, type TokenCredential } from '@azure/identity';
 import { createGraphClient } from '../../src/adapters/graph';
 import { GraphRequestError } from '../../src/errors';
 
@@ -59,7 +59,81 @@ describe('Graph client', () => {
     expect(graph.seen).toEqual([
       { method: 'POST', url: '/v1.0/reports/partners/billing/usage/unbilled/export', authorization: `Bearer ${TOKEN}`, body: '{"currencyCode":"EUR","billingPeriod":"last","attributeSet":"full"}' },
     ]);
-    expect(credential.scopes).toEqual([`${graph.origin}/.default`]);
+    expect(credential.scopes).toEqual(['https://graph.microsoft.com/.default']);
+  });
+
+  it('asks for the GRAPH_TOKEN_SCOPE override when one is given', async () => {
+    const graph = await serve((_request, response) => response.writeHead(202, { location: '/v1.0/reports/partners/billing/operations/op-1' }).end());
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, tokenScope: 'api://billing-gateway/.default', credential, sleep: noSleep });
+
+    await client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+
+    expect(credential.scopes).toEqual(['api://billing-gateway/.default']);
+  });
+
+  it("follows a Location on Graph's own origin through the GRAPH_BASE_URL origin, with the same path", async () => {
+    const proxy = await serve((request, response) => {
+      if (request.method === 'POST') response.writeHead(202, { location: 'https://graph.microsoft.com/v1.0/reports/partners/billing/operations/op-1' }).end();
+      else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
+    });
+    const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
+
+    const { operationUrl } = await client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    const polled = await client.get(operationUrl);
+    const navigated = await client.get('https://graph.microsoft.com/v1.0/reports/partners/billing/manifests/m-1');
+
+    expect(operationUrl).toBe(`${proxy.origin}/v1.0/reports/partners/billing/operations/op-1`);
+    expect(polled.body).toEqual({ status: 'running' });
+    expect(navigated.body).toEqual({ status: 'running' });
+    expect(proxy.seen.map((seen) => `${seen.method} ${seen.url} ${seen.authorization ? 'with token' : 'no token'}`)).toEqual([
+      'POST /v1.0/reports/partners/billing/usage/unbilled/export with token',
+      'GET /v1.0/reports/partners/billing/operations/op-1 with token',
+      'GET /v1.0/reports/partners/billing/manifests/m-1 with token',
+    ]);
+  });
+
+  it("keeps a gateway's path prefix when it follows Graph's own URLs", async () => {
+    const gateway = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}'));
+    const client = createGraphClient({ baseUrl: `${gateway.origin}/graph/v1.0`, credential, sleep: noSleep });
+
+    await client.get('https://graph.microsoft.com/v1.0/reports/partners/billing/operations/op-1');
+
+    expect(gateway.seen.map((seen) => seen.url)).toEqual(['/graph/v1.0/reports/partners/billing/operations/op-1']);
+  });
+
+  it("keeps a Graph URL whose path starts with '//' on the GRAPH_BASE_URL origin", async () => {
+    const other = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"stolen"}'));
+    const proxy = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}'));
+    const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
+
+    expect((await client.get(`https://graph.microsoft.com//${new URL(other.origin).host}/op`)).body).toEqual({ status: 'running' });
+    expect(other.seen).toEqual([]);
+    expect(proxy.seen).toHaveLength(1);
+  });
+
+  it('follows a redirect to Graph\'s own origin through the GRAPH_BASE_URL origin', async () => {
+    const proxy = await serve((request, response) => {
+      if (request.url === '/v1.0/old') response.writeHead(302, { location: 'https://graph.microsoft.com/v1.0/new' }).end();
+      else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
+    });
+    const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
+
+    expect((await client.get(`${proxy.origin}/v1.0/old`)).body).toEqual({ status: 'running' });
+    expect(proxy.seen.map((seen) => seen.url)).toEqual(['/v1.0/old', '/v1.0/new']);
+  });
+
+  it.each([
+    ['another host', 'https://graph.microsoft.com.attacker.example/v1.0/op'],
+    ['plain http on Graph\'s host', 'http://graph.microsoft.com/v1.0/op'],
+    ['another port on Graph\'s host', 'https://graph.microsoft.com:8443/v1.0/op'],
+    ['a national cloud', 'https://microsoftgraph.chinacloudapi.cn/v1.0/op'],
+  ])('refuses a Location on %s and asks for no token', async (_case, location) => {
+    const proxy = await serve((_request, response) => response.writeHead(202, { location }).end());
+    const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
+
+    await expect(client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' })).rejects.toMatchObject({ code: 'ForeignOrigin' });
+    await expect(client.get(location)).rejects.toMatchObject({ code: 'ForeignOrigin' });
+    expect(credential.scopes).toHaveLength(1); // the POST's token only
   });
 
   it('refuses an operation Location on another origin', async () => {
@@ -142,6 +216,27 @@ describe('Graph client', () => {
     await expect(client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' })).rejects.toThrow(/answered 200 without a Location header: expected 202 Accepted with Location/);
   });
 
+  it('times out a body that stalls after the headers, as a transient failure, and tries again', async () => {
+    const graph = await serve((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"status":"runn'); // and never more
+    });
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, timeoutMs: 300, attempts: 2, sleep: noSleep });
+
+    const failure = client.get(`${graph.origin}/v1.0/op`);
+
+    await expect(failure).rejects.toBeInstanceOf(GraphRequestError);
+    await expect(failure).rejects.toMatchObject({ code: 'Timeout', transient: true });
+    expect(graph.seen).toHaveLength(2);
+  });
+
+  it('reports a body that is not JSON as transient (a proxy may have cut it short), naming the status', async () => {
+    const graph = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"runn'));
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    await expect(client.get(`${graph.origin}/v1.0/op`)).rejects.toMatchObject({ code: 'InvalidJson', transient: true, details: { status: 200 }, message: expect.stringMatching(/answered 200 with a body that is not JSON/) });
+  });
+
   it('reports a body that is not JSON without echoing secrets', async () => {
     const graph = await serve((_request, response) => response.writeHead(200).end(`<html>oops https://x.blob.core.windows.net/c?sig=SECRETSIG</html>`));
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
@@ -149,5 +244,106 @@ describe('Graph client', () => {
     const failure = client.get(`${graph.origin}/v1.0/op`);
     await expect(failure).rejects.toMatchObject({ code: 'InvalidJson' });
     await expect(failure).rejects.not.toThrow(/SECRETSIG/);
+  });
+});
+
+describe('the export POST is repeated in process only when Graph surely did not take it', () => {
+  const body = { currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' } as const;
+
+  it.each([429, 503])('repeats it after %i', async (status) => {
+    const graph = await serve((_request, response, seen) => {
+      if (seen.length === 1) response.writeHead(status, { 'retry-after': '1' }).end();
+      else response.writeHead(202, { location: '/v1.0/reports/partners/billing/operations/op-1' }).end();
+    });
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    expect((await client.startExport(body)).operationUrl).toMatch(/\/operations\/op-1$/);
+    expect(graph.seen.map((seen) => seen.method)).toEqual(['POST', 'POST']);
+  });
+
+  it('repeats it after a refused connection: nothing was listening, so nothing was sent', async () => {
+    const closed = await serve(() => undefined);
+    const port = new URL(closed.origin).port;
+    await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+    let posts = 0;
+    // Graph comes up while the client waits to try again.
+    const listenAgain = async () => {
+      const server = createServer((_request, response) => {
+        posts++;
+        response.writeHead(202, { location: '/v1.0/reports/partners/billing/operations/op-1' }).end();
+      });
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(Number(port), '127.0.0.1', resolve));
+    };
+    const client = createGraphClient({ baseUrl: `${closed.origin}/v1.0`, credential, sleep: listenAgain });
+
+    expect((await client.startExport(body)).operationUrl).toBe(`${closed.origin}/v1.0/reports/partners/billing/operations/op-1`);
+    expect(posts).toBe(1);
+  });
+
+  it.each([500, 502, 504])('leaves it to the caller after %i: Graph may have started the export', async (status) => {
+    const graph = await serve((_request, response) => response.writeHead(status, { 'content-type': 'application/json' }).end('{"error":{"code":"Oops","message":"try later"}}'));
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    await expect(client.startExport(body)).rejects.toMatchObject({ transient: true, details: { status } });
+    expect(graph.seen).toHaveLength(1);
+  });
+
+  it('leaves it to the caller after a timeout or a reset mid-request', async () => {
+    const silent = await serve(() => undefined);
+    const resetting = await serve((request) => request.socket.destroy());
+    const options = { credential, timeoutMs: 200, sleep: noSleep };
+
+    await expect(createGraphClient({ ...options, baseUrl: `${silent.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({ code: 'Timeout', transient: true });
+    await expect(createGraphClient({ ...options, baseUrl: `${resetting.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({ code: 'NetworkError', transient: true });
+    expect([silent.seen.length, resetting.seen.length]).toEqual([1, 1]);
+  });
+
+  it('still repeats a GET after a 500: reading twice starts nothing', async () => {
+    const graph = await serve((_request, response, seen) => {
+      if (seen.length === 1) response.writeHead(500).end();
+      else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
+    });
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    expect((await client.get(`${graph.origin}/v1.0/op`)).body).toEqual({ status: 'running' });
+    expect(graph.seen).toHaveLength(2);
+  });
+});
+
+describe('a credential that gives no token', () => {
+  const failing = (error: Error): TokenCredential => ({ getToken: () => Promise.reject(error) });
+
+  it.each([
+    ['CredentialUnavailableError', new CredentialUnavailableError('ManagedIdentityCredential: Authentication failed. Message : Description: Unable to load the proper Managed Identity.'), 'IdentityUnavailable', /could not provide a token for https:\/\/graph\.microsoft\.com\/\.default: ManagedIdentityCredential: .*Unable to load the proper Managed Identity\./],
+    ['AuthenticationError', new AuthenticationError(400, { error: 'invalid_client', error_description: 'AADSTS700016: Application not found in the directory' }), 'AuthenticationFailed', /was refused a token .*AADSTS700016/],
+    ['an unexpected error', new Error('socket hang up'), 'IdentityUnavailable', /could not provide a token .*socket hang up/],
+  ])('fails with a code naming the credential problem after %s, and sends Graph nothing', async (_case, error, code, message) => {
+    const graph = await serve((_request, response) => response.writeHead(202, { location: '/v1.0/op' }).end());
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential: failing(error), sleep: noSleep });
+
+    const failure = client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+
+    await expect(failure).rejects.toMatchObject({ code, transient: true });
+    await expect(failure).rejects.toThrow(message);
+    expect(graph.seen).toEqual([]);
+  });
+
+  it("names the managed identity's answer out of DefaultAzureCredential's list, without secrets", async () => {
+    const aggregate = new AggregateAuthenticationError(
+      [
+        new CredentialUnavailableError('EnvironmentCredential is unavailable.'),
+        new CredentialUnavailableError(`ManagedIdentityCredential: Authentication failed. Message invalid_resource: AADSTS500011 with Bearer ${TOKEN}`),
+        new CredentialUnavailableError('Azure CLI could not be found.'),
+      ],
+      'ChainedTokenCredential authentication failed.',
+    );
+    const graph = await serve(() => undefined);
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential: failing(aggregate), sleep: noSleep });
+
+    const failure = client.get(`${graph.origin}/v1.0/op`);
+
+    await expect(failure).rejects.toMatchObject({ code: 'IdentityUnavailable' });
+    await expect(failure).rejects.toThrow(/: ManagedIdentityCredential: Authentication failed\. Message invalid_resource: AADSTS500011 with Bearer <redacted>$/);
   });
 });

@@ -25,6 +25,7 @@ const SOURCE = 'msbilling';
 const DESTINATION = 'partnerdest';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const authority = createTokenAuthority();
+const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
 
 let azurite: Azurite;
 let billing: BillingEmulator;
@@ -46,9 +47,9 @@ beforeAll(async () => {
     ],
   });
   billing = await startBillingEmulator({ authority, source: sourceOf(azurite) });
-  token = authority.issue({ resource: billing.origin }).token;
+  token = authority.issue({ resource: GRAPH_AUDIENCE }).token;
   clocked = await startBillingEmulator({ authority, source: sourceOf(azurite), now: () => clock });
-  clockedToken = authority.issue({ resource: clocked.origin }).token;
+  clockedToken = authority.issue({ resource: GRAPH_AUDIENCE }).token;
 });
 
 afterAll(async () => {
@@ -74,17 +75,21 @@ describe('authentication', () => {
   });
 
   it.each([
-    [
-      'issued for another audience',
-      () => authority.issue({ resource: 'https://graph.microsoft.com' }).token,
-      "audience is 'https://graph.microsoft.com'",
-    ],
-    ['signed by another authority', () => createTokenAuthority().issue({ resource: billing.origin }).token, 'signature is invalid'],
+    // Graph checks the audience against its own, never against the host the request reached.
+    ['issued for the emulator\'s own URL', () => authority.issue({ resource: billing.origin }).token, 'audience is \'http://127.0.0.1:'],
+    ['issued for another resource', () => authority.issue({ resource: 'https://storage.azure.com' }).token, "expected 'https://graph.microsoft.com' or '00000003-0000-0000-c000-000000000000'"],
+    ['signed by another authority', () => createTokenAuthority().issue({ resource: GRAPH_AUDIENCE }).token, 'signature is invalid'],
   ])('answers 401 for a token %s', async (_case, makeToken, reason) => {
     const response = await postExport(billing, makeToken(), { currencyCode: 'EUR', billingPeriod: 'current' });
 
     expect(response.status).toBe(401);
     expect(await response.json()).toMatchObject({ error: { code: 'InvalidAuthenticationToken', message: expect.stringContaining(reason) } });
+  });
+
+  it("accepts a token whose audience is Graph's application id", async () => {
+    const response = await postExport(billing, authority.issue({ resource: '00000003-0000-0000-c000-000000000000' }).token, { currencyCode: 'EUR', billingPeriod: 'current' });
+
+    expect(response.status).toBe(202);
   });
 
   it('requires the bearer token on operation and manifest GETs too', async () => {
@@ -203,7 +208,7 @@ describe('GET .../operations/{id}', () => {
       scenario: { notStartedPolls: 0, runningPolls: 0 },
     });
     try {
-      const emulatorToken = authority.issue({ resource: emulator.origin }).token;
+      const emulatorToken = authority.issue({ resource: GRAPH_AUDIENCE }).token;
       const operationUrl = await startExport(emulator, emulatorToken);
 
       for (let poll = 0; poll < 5; poll++) expect((await getJson(operationUrl, emulatorToken)).body.status).toBe('running');
@@ -220,7 +225,7 @@ describe('GET .../operations/{id}', () => {
       scenario: { notStartedPolls: 0, runningPolls: 0 },
     });
     try {
-      const emulatorToken = authority.issue({ resource: emulator.origin }).token;
+      const emulatorToken = authority.issue({ resource: GRAPH_AUDIENCE }).token;
 
       const answers = await pollUntilFinished(await startExport(emulator, emulatorToken), emulatorToken);
 
@@ -371,7 +376,7 @@ describe('the exported files', () => {
       const scenario = { seed: 42, fileCount: 2 };
       const emulator = await startBillingEmulator({ authority, source: sourceOf(azurite), now: () => new Date(at), scenario });
       try {
-        const manifest = await exportManifest(emulator, authority.issue({ resource: emulator.origin }).token);
+        const manifest = await exportManifest(emulator, authority.issue({ resource: GRAPH_AUDIENCE }).token);
         // Read with the account key: the SAS minted on this 2024 clock expired long ago.
         return { manifest, files: await Promise.all(manifest.blobs.map(({ name }) => sourceFile(manifest.rootDirectory, name).downloadToBuffer())) };
       } finally {

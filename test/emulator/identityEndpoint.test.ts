@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
-import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID } from '../../emulator/tokens';
+import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID } from '../../emulator/tokens';
 
 // The HTTP contract MSAL relies on; the real @azure/identity credentials are exercised in localCloud.test.ts.
 const authority = createTokenAuthority();
-const RESOURCE = 'http://127.0.0.1:45678';
+const RESOURCE = 'https://graph.microsoft.com';
 let identity: IdentityEndpoint;
 
 beforeAll(async () => {
@@ -45,12 +45,47 @@ describe('startIdentityEndpoint', () => {
   });
 
   it('issues the token to the user-assigned identity named by client_id', async () => {
-    const clientId = '6f7e8d9c-0b1a-4c2d-8e3f-405162738495';
+    const clientId = EMULATED_USER_ASSIGNED_CLIENT_ID;
     const response = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, client_id: clientId });
     const body = (await response.json()) as Record<string, string>;
 
     expect(body.client_id).toBe(clientId);
     expect(authority.verify(body.access_token!, RESOURCE)).toMatchObject({ ok: true, claims: { appid: clientId } });
+  });
+
+  it('refuses a client_id that names no identity assigned to the app, the way App Service does', async () => {
+    const before = authority.issued().length;
+    const response = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, client_id: '6f7e8d9c-0b1a-4c2d-8e3f-405162738495' });
+
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ statusCode: 400, message: 'Unable to load the proper Managed Identity.', correlationId: expect.any(String) });
+    expect(authority.issued()).toHaveLength(before);
+  });
+
+  it('refuses a request without client_id when the app has no system-assigned identity', async () => {
+    const userAssignedOnly = await startIdentityEndpoint(authority, { systemAssigned: false });
+    try {
+      const query = new URLSearchParams({ 'api-version': '2019-08-01', resource: RESOURCE }).toString();
+      const headers = { 'X-IDENTITY-HEADER': userAssignedOnly.header };
+      const system = await fetch(`${userAssignedOnly.endpoint}?${query}`, { headers });
+      const user = await fetch(`${userAssignedOnly.endpoint}?${query}&client_id=${EMULATED_USER_ASSIGNED_CLIENT_ID}`, { headers });
+
+      expect(system.status).toBe(400);
+      expect(await system.json()).toMatchObject({ message: 'Unable to load the proper Managed Identity.' });
+      expect(user.status).toBe(200);
+    } finally {
+      await userAssignedOnly.stop();
+    }
+  });
+
+  it.each([
+    ['a loopback URL', 'http://127.0.0.1:45678'],
+    ['a host that is not a Microsoft resource', 'https://graph.contoso.example'],
+  ])('refuses a token for %s with the AADSTS500011 invalid_resource error Entra ID gives', async (_case, resource) => {
+    const response = await tokenRequest({ 'api-version': '2019-08-01', resource });
+
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_resource', error_description: expect.stringContaining(`AADSTS500011: The resource principal named ${resource} was not found`) });
   });
 
   it.each([

@@ -5,6 +5,7 @@ import { QueueServiceClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { exportManifest, postExport } from './graphRequests';
+import { EMULATED_USER_ASSIGNED_CLIENT_ID } from '../../emulator/tokens';
 
 /**
  * Variables that would steer @azure/identity to another credential or managed-identity source
@@ -69,7 +70,7 @@ describe('startLocalCloud', () => {
   });
 
   it('exports into the msbilling account of the same Azurite', async () => {
-    const { token } = cloud.authority.issue({ resource: cloud.billing.origin });
+    const { token } = cloud.authority.issue({ resource: 'https://graph.microsoft.com' });
 
     const manifest = await exportManifest(cloud.billing, token);
 
@@ -78,19 +79,19 @@ describe('startLocalCloud', () => {
 });
 
 describe('real @azure/identity credentials against the emulated managed-identity endpoint', () => {
-  const clientId = '3c9d2e1f-8a7b-4c6d-9e5f-0a1b2c3d4e5f';
+  const clientId = EMULATED_USER_ASSIGNED_CLIENT_ID;
 
   it.each<[string, () => TokenCredential, string | undefined]>([
     ['ManagedIdentityCredential (system-assigned)', () => new ManagedIdentityCredential(), undefined],
     ['ManagedIdentityCredential({ clientId })', () => new ManagedIdentityCredential({ clientId }), clientId],
     ['DefaultAzureCredential', () => new DefaultAzureCredential(), undefined],
-  ])('%s gets a token for the billing emulator that the emulator accepts', async (_name, makeCredential, expectedAppId) => {
+  ])('%s gets a Microsoft Graph token that the billing emulator accepts', async (_name, makeCredential, expectedAppId) => {
     const credential = makeCredential();
 
-    const accessToken = await credential.getToken(`${cloud.billing.origin}/.default`);
+    const accessToken = await credential.getToken('https://graph.microsoft.com/.default');
 
-    const verification = cloud.authority.verify(accessToken!.token, cloud.billing.origin);
-    expect(verification).toMatchObject({ ok: true, claims: { aud: cloud.billing.origin } });
+    const verification = cloud.authority.verify(accessToken!.token, 'https://graph.microsoft.com');
+    expect(verification).toMatchObject({ ok: true, claims: { aud: 'https://graph.microsoft.com' } });
     if (verification.ok && expectedAppId) expect(verification.claims.appid).toBe(expectedAppId);
     expect(cloud.authority.issued()).toContain(accessToken!.token);
     const response = await postExport(cloud.billing, accessToken!.token, { currencyCode: 'EUR', billingPeriod: 'current' });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createTokenAuthority, EMULATED_PARTNER_TENANT_ID, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID } from '../../emulator/tokens';
+import { createTokenAuthority, EMULATED_PARTNER_TENANT_ID, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, GRAPH_AUDIENCES } from '../../emulator/tokens';
 
 const AUDIENCE = 'http://127.0.0.1:45678';
 
@@ -54,6 +54,17 @@ describe('createTokenAuthority', () => {
     expect(authority.verify(token, AUDIENCE)).toEqual({
       ok: false,
       reason: `the token audience is 'https://graph.microsoft.com': expected '${AUDIENCE}'`,
+    });
+  });
+
+  it("accepts any of Graph's audiences and names them all when none matches", () => {
+    const authority = createTokenAuthority();
+
+    expect(authority.verify(authority.issue({ resource: 'https://graph.microsoft.com/' }).token, GRAPH_AUDIENCES).ok).toBe(true);
+    expect(authority.verify(authority.issue({ resource: '00000003-0000-0000-c000-000000000000' }).token, GRAPH_AUDIENCES).ok).toBe(true);
+    expect(authority.verify(authority.issue({ resource: AUDIENCE }).token, GRAPH_AUDIENCES)).toEqual({
+      ok: false,
+      reason: `the token audience is '${AUDIENCE}': expected 'https://graph.microsoft.com' or '00000003-0000-0000-c000-000000000000'`,
     });
   });
 
