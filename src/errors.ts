@@ -54,6 +54,14 @@ export class GraphRequestError extends Error {
   }
 }
 
+/** Someone else wrote the ledger row since it was read (./adapters/ledger.ts). */
+export class LedgerConflictError extends Error {
+  override readonly name = 'LedgerConflictError';
+}
+
+/** The code of the destination's settleFolder error when copies are healthy but not finished yet. */
+export const COPIES_PENDING = 'CopiesPending';
+
 /** A copied blob that does not match its source. */
 export class VerificationError extends Error {
   override readonly name = 'VerificationError';

@@ -490,7 +490,7 @@ describe('packaging', () => {
     mkdirSync(join(project, 'dist'), { recursive: true });
     writeFileSync(join(project, 'package.json'), read('package.json'));
     writeFileSync(join(project, 'host.json'), read('host.json'));
-    for (const file of ['main.js', 'main.js.map', 'main.js.LEGAL.txt']) writeFileSync(join(project, 'dist', file), `// ${file}\n`);
+    for (const file of ['main.js', 'main.js.map', 'main.js.LEGAL.txt', 'clients.js', 'telemetry.js', 'errors.js']) writeFileSync(join(project, 'dist', file), `// ${file}\n`);
     writeFileSync(join(project, 'dist', 'unrelated.js'), '// not part of the bundle\n');
 
     execFileSync(process.execPath, [join(root, 'scripts', 'stage-package.mjs')], { cwd: project, stdio: 'pipe' });
@@ -499,7 +499,7 @@ describe('packaging', () => {
     const files = (function list(dir: string): string[] {
       return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(join(dir, e.name)) : [relative(staged, join(dir, e.name))]));
     })(staged).sort();
-    expect(files).toEqual(['dist/main.js', 'dist/main.js.LEGAL.txt', 'dist/main.js.map', 'host.json', 'package.json']);
+    expect(files).toEqual(['dist/clients.js', 'dist/errors.js', 'dist/main.js', 'dist/main.js.LEGAL.txt', 'dist/main.js.map', 'dist/telemetry.js', 'host.json', 'package.json']);
     const stagedPackage = JSON.parse(readFileSync(join(staged, 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(stagedPackage).toEqual({ name: packageJson.name, version: packageJson.version, private: true, license: packageJson.license, main: packageJson.main });
     expect(readFileSync(join(staged, 'host.json'), 'utf8')).toBe(read('host.json'));
