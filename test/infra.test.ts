@@ -568,7 +568,7 @@ describe('the alerts', () => {
       expect(runFailedQuery).toContain(`Run.${field}`);
     }
     // ...and, with a connection string, the same text to Application Insights at error severity.
-    const telemetry = read('src/telemetry.ts');
+    const telemetry = read('src/azureMonitor.ts');
     expect(telemetry).toContain('body: redactSecrets(`run ${run.state} ${JSON.stringify(dimensions)}`)');
     expect(telemetry).toMatch(/severityNumber: run\.state === 'failed' \? SeverityNumber\.ERROR/);
   });
