@@ -106,6 +106,9 @@ describe('the bundle', () => {
     expect(main).not.toContain('sourceMappingURL');
     // Minified: far fewer lines than statements.
     expect(main.split('\n').length).toBeLessThan(main.split(';').length / 20);
+    // No Azure SDK in the entry point: their user agents (azsdk-js-*) and the core's log names.
+    expect(main).not.toMatch(/azsdk-js|core-rest-pipeline|ts-http-runtime/);
+    expect(readFileSync(join(bundleDir(), 'clients.js'), 'utf8')).toMatch(/azsdk-js-azure-storage-blob/);
 
     const mapped = join(outDir, 'mapped', 'main.js');
     execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), mapped], { cwd: root, env: { ...process.env, BUNDLE_SOURCEMAP: '1' } });

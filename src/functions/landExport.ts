@@ -5,9 +5,7 @@
  * the same source version and verified is not copied again when a landing resumes. A resumed
  * landing reads the operation again, which also brings a fresh SAS.
  */
-// isRestError, not instanceof: the SDK clients are bundled in a file of their own (scripts/bundle.mjs).
-import { RestError, isRestError } from '@azure/core-rest-pipeline';
-import { COPIES_PENDING, GraphRequestError, ManifestError, VerificationError, asError } from '../errors';
+import { COPIES_PENDING, GraphRequestError, ManifestError, VerificationError, asError, isRestError } from '../errors';
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, sourceBlobUrl, type Manifest, type ManifestBlob } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
@@ -179,7 +177,8 @@ async function namingTheFile<T>(blob: ManifestBlob, work: () => Promise<T>): Pro
   try {
     return await work();
   } catch (thrown) {
-    if (isRestError(thrown)) throw new RestError(`'${blob.name}': ${thrown.message}`, { code: thrown.code ?? 'Unknown', ...(thrown.statusCode === undefined ? {} : { statusCode: thrown.statusCode }) });
+    // The destination's errors are its own, already stripped of the request (and its SAS).
+    if (isRestError(thrown)) thrown.message = `'${blob.name}': ${thrown.message}`;
     throw thrown;
   }
 }
