@@ -11,7 +11,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import packageJson from '../../package.json';
 import { ROOT } from '../child';
 import type { BenchContext } from '../context';
@@ -88,9 +87,9 @@ function buildEntryPoints(workDir: string): { bundled: string; unbundled: string
   return { bundled, unbundled, bundleKiB: Object.fromEntries(files.map((file) => [file, round(statSync(join(bundleDir, file)).size / 1024)])) };
 }
 
-/** A fresh process importing the bundle's SDK clients chunk, as the first call on a client does: the ms the import takes. */
+/** A fresh process loading the bundle's SDK clients chunk as the first call on a client does (require in a promise): the ms it takes. */
 function firstUseOnce(chunk: string, cwd: string): Promise<number> {
-  const script = `const started = performance.now(); import(${JSON.stringify(pathToFileURL(chunk).href)}).then(() => process.stdout.write(String(performance.now() - started)));`;
+  const script = `const started = performance.now(); Promise.resolve().then(() => require(${JSON.stringify(chunk)})).then(() => process.stdout.write(String(performance.now() - started)));`;
   return new Promise((resolveMs, rejectMs) => {
     const child = spawn(process.execPath, ['-e', script], { cwd, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
