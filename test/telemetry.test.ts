@@ -7,7 +7,7 @@
  * point loads it.
  */
 import { InvocationContext } from '@azure/functions';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { createRequire } from 'node:module';
@@ -55,7 +55,8 @@ function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
 beforeAll(async () => {
   bundleDir = mkdtempSync(join(tmpdir(), 'pbe-telemetry-'));
   const root = resolve(__dirname, '..');
-  execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), join(bundleDir, 'main.js')], { cwd: root, stdio: 'pipe' });
+  // The probe is bundled like the entry point (with the same chunks beside it), away from node_modules.
+  execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), join(bundleDir, 'probe.js'), join(root, 'test', 'support', 'telemetryProbe.ts')], { cwd: root, stdio: 'pipe' });
   chunk = createRequire(__filename)(join(bundleDir, 'telemetry.js')) as typeof AzureMonitorModule;
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
   server = createServer(selfSignedCertificate(), (request, response) => {
@@ -143,6 +144,36 @@ describe('Application Insights telemetry', () => {
     await deps.telemetry.flush();
 
     expect(tracesOf(runId).map((t) => t.data.baseData.properties?.state)).toEqual(['starting', 'polling', 'succeeded']);
+  });
+
+  it("goes through the bundle's telemetry chunk, loaded only when a connection string is set", async () => {
+    // Asynchronously: the ingestion endpoint answering it runs in this process.
+    const probe = (runId: string, insights: Record<string, string>) =>
+      new Promise<string[]>((resolveLoaded, rejectLoaded) => {
+        const child = spawn(process.execPath, [join(bundleDir, 'probe.js')], {
+          cwd: bundleDir,
+          env: { PATH: process.env.PATH ?? '', AzureWebJobsStorage: 'UseDevelopmentStorage=true', PARTNER_STORAGE: 'UseDevelopmentStorage=true', EXPORT_CURRENCIES: 'EUR', PROBE_RUN_ID: runId, APPLICATION_INSIGHTS_NO_STATSBEAT: 'true', APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true', APPLICATIONINSIGHTS_SDKSTATS_DISABLED: 'true', NODE_TLS_REJECT_UNAUTHORIZED: '0', ...insights },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', rejectLoaded);
+        child.on('close', (code) => {
+          if (code !== 0) return rejectLoaded(new Error(`the probe exited with ${code}: ${stderr.slice(-2000)}`));
+          const { loaded } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { loaded: string[] };
+          resolveLoaded(loaded.map((file) => file.slice(bundleDir.length + 1)).sort());
+        });
+      });
+    const configured = 'afe687d7-1e0f-4bd6-9091-4672691f64bc';
+    const unconfigured = 'bfe687d7-1e0f-4bd6-9091-4672691f64bc';
+
+    expect(await probe(configured, { APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString() })).toEqual(['errors.js', 'probe.js', 'telemetry.js']);
+    expect(await probe(unconfigured, {})).toEqual(['errors.js', 'probe.js']);
+
+    expect(tracesOf(configured).map((t) => t.data.baseData.properties?.state)).toEqual(['starting']);
+    expect(tracesOf(unconfigured)).toEqual([]);
   });
 
   it('hands each event to the deferred exporter in order once it has loaded, and flush waits for that', async () => {
