@@ -47,13 +47,12 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
   let clients: Clients | undefined;
   let loading: Promise<Clients> | undefined;
   const loaded = (): Promise<Clients> =>
-    (loading ??= import('./clients.js').then(
-      (module) => (clients = module.createClients(settings, overrides)),
-      (error: unknown) => {
+    (loading ??= import('./clients.js')
+      .then((module) => (clients = module.createClients(settings, overrides)))
+      .catch((error: unknown) => {
         loading = undefined; // try again on the next call
         throw error;
-      },
-    ));
+      }));
   const queue: PollQueue = { name: settings.pollQueue, ...onFirstUse(() => loaded().then((c) => c.queue), ['ensure', 'send', 'sendToPoison']) };
   const ledger: Ledger = onFirstUse(() => loaded().then((c) => c.ledger), ['ensure', 'getRun', 'latestForKey', 'createRun', 'saveRun', 'listRuns']);
   const destination: Destination = {
