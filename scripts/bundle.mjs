@@ -65,7 +65,8 @@ const result = await build({
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: sourcemap ? 'linked' : false,
-  // Less to read and compile at every cold start. Names stay: errors and stack traces use them.
+  // Less to read and compile at every cold start. Names stay: stack traces need them, and the
+  // storage SDK tells credentials apart by constructor name (StorageSharedKeyCredential).
   minify: true,
   keepNames: true,
   legalComments: 'linked',
