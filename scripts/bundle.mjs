@@ -65,10 +65,12 @@ const result = await build({
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: sourcemap ? 'linked' : false,
-  // Less to read and compile at every cold start. Names stay: stack traces need them, and the
-  // storage SDK tells credentials apart by constructor name (StorageSharedKeyCredential).
-  minify: true,
-  keepNames: true,
+  // Less to read and compile at every cold start. Identifiers are not renamed: stack traces
+  // need them, and the storage SDK tells credentials apart by constructor name
+  // (StorageSharedKeyCredential). Keeping names that way costs nothing at load; esbuild's
+  // keepNames after renaming took a quarter more time to register the functions.
+  minifyWhitespace: true,
+  minifySyntax: true,
   legalComments: 'linked',
   metafile: true,
   logLevel: 'warning',
