@@ -56,7 +56,7 @@ export function withFindings(figure: FigureResult): FigureResult {
       if (load && whole && versus) {
         findings.push(
           `The bundle's entry point loads and registers the functions in ${fixed(load.value, 0)} ms (${fixed(load.ratio ?? Number.NaN)}× a bare Node.js start of ${fixed(load.floor, 0)} ms; the tsc output takes ${fixed(versus.ratio ?? Number.NaN)}× as long); the whole process is ready ${fixed(whole.value, 0)} ms after spawn, ${fixed(whole.ratio ?? Number.NaN)}× bare Node.js. ` +
-            `The SDK clients chunk it defers takes ${fixed(Number((figure.details as Details).clientsChunkImportMs), 0)} ms to import, paid by the first invocation.`,
+            `What it defers is paid once by the first invocation: ${fixed(Number((figure.details as Details).clientsChunkImportMs), 0)} ms to load the SDK clients chunk, and ${fixed(Number((figure.details as Details).telemetryChunkImportMs), 0)} ms for the telemetry chunk when Application Insights is configured.`,
         );
       }
       break;
