@@ -1,7 +1,7 @@
 /**
- * Builds the measured process (bench/appProcess.ts) into one file with scripts/bundle.mjs, the
- * deployed bundle's own settings, so it runs on plain Node.js like the deployed bundle (no
- * TypeScript loader in its memory or start-up), and forks it with one task.
+ * Builds the measured process (bench/appProcess.ts) with scripts/bundle.mjs, the deployed
+ * bundle's own settings and chunks (written beside it), so it runs on plain Node.js like the
+ * deployed bundle (no TypeScript loader in its memory or start-up), and forks it with one task.
  */
 import { fork, spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -9,7 +9,7 @@ import type { ChildMessage, ChildOutcome, ChildTask } from './appProcess';
 
 export const ROOT = resolve(__dirname, '..');
 
-/** Bundles bench/appProcess.ts into `outDir` with scripts/bundle.mjs; returns the file to fork. */
+/** Bundles bench/appProcess.ts (and the chunks it loads) into `outDir` with scripts/bundle.mjs; returns the file to fork. */
 export async function buildChild(outDir: string): Promise<string> {
   const outfile = join(outDir, 'appProcess.js');
   const bundling = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), outfile, join(ROOT, 'bench', 'appProcess.ts')], { cwd: ROOT, encoding: 'utf8' });

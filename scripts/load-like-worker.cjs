@@ -1,8 +1,10 @@
 // Usage: node scripts/load-like-worker.cjs <entry.js>
 // Loads a Functions entry point the way the Functions Node.js worker does, with a stand-in for
 // `@azure/functions-core` (the module only the worker provides) that captures the registrations
-// the host would receive. Prints one JSON line: { scriptStart, registered, registrations }, the
-// times in ms on the shared wall clock (performance.timeOrigin based).
+// the host would receive. Prints one JSON line: { scriptStart, required, registered, registrations,
+// loaded }: the times in ms on the shared wall clock (performance.timeOrigin based), from the
+// loader's start, just before the entry point is required and once it has registered; `loaded`
+// are the files CommonJS has loaded by then.
 'use strict';
 const scriptStart = performance.timeOrigin + performance.now();
 const Module = require('node:module');
@@ -24,6 +26,9 @@ Module._load = function (request, ...rest) {
   }
   return load.call(this, request, ...rest);
 };
-require(require('node:path').resolve(process.argv[2]));
+const entry = require('node:path').resolve(process.argv[2]);
+const required = performance.timeOrigin + performance.now();
+require(entry);
 const registered = performance.timeOrigin + performance.now();
-process.stdout.write(`${JSON.stringify({ scriptStart, registered, registrations })}\n`);
+const loaded = Object.keys(require.cache);
+process.stdout.write(`${JSON.stringify({ scriptStart, required, registered, registrations, loaded })}\n`);

@@ -1,15 +1,20 @@
 /**
  * Everything a handler needs, built once per process from the settings. Handlers take this as
  * an argument, so the CLI drives exactly the code the Functions host runs.
+ *
+ * The Azure SDK clients (./clients.ts) and the Application Insights exporter (./azureMonitor.ts)
+ * are imported on first use: the SDKs are most of the code, and a cold start that only
+ * registers the functions should not have to load them. Every call on the clients waits for
+ * that import; only `destination.url` is synchronous (see below).
  */
-import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
-import { createDestination, type Destination } from './adapters/destination';
-import { createGraphClient, type GraphClient, type GraphClientOptions } from './adapters/graph';
-import { createLedger, type Ledger } from './adapters/ledger';
-import { createPollQueue, type PollQueue } from './adapters/pollQueue';
-import { createStorageClients } from './adapters/storageClients';
+import type { TokenCredential } from '@azure/identity';
+import type { Destination } from './adapters/destination';
+import type { GraphClient, GraphClientOptions } from './adapters/graph';
+import type { Ledger } from './adapters/ledger';
+import type { PollQueue } from './adapters/pollQueue';
+import type { Clients } from './clients';
 import type { Settings } from './core/settings';
-import { consoleTelemetry, createAzureMonitorTelemetry, type Telemetry } from './telemetry';
+import { consoleTelemetry, deferredTelemetry, type Telemetry } from './telemetry';
 
 export interface Deps {
   readonly settings: Settings;
@@ -39,15 +44,31 @@ export interface DepsOptions {
 }
 
 export function createDeps(settings: Settings, overrides: DepsOptions = {}): Deps {
-  const clients = createStorageClients(settings);
-  const timeouts = overrides.storageCallTimeoutMs === undefined ? {} : { callTimeoutMs: overrides.storageCallTimeoutMs };
-  const queue = createPollQueue(clients.queueService, settings.pollQueue, timeouts);
-  const ledger = createLedger(clients.ledgerTable, timeouts);
-  const destination = createDestination(clients.destinationContainer, timeouts);
+  let clients: Clients | undefined;
+  let loading: Promise<Clients> | undefined;
+  const loaded = (): Promise<Clients> =>
+    (loading ??= import('./clients.js')
+      .then((module) => (clients = module.createClients(settings, overrides)))
+      .catch((error: unknown) => {
+        loading = undefined; // try again on the next call
+        throw error;
+      }));
+  const queue: PollQueue = { name: settings.pollQueue, ...onFirstUse(() => loaded().then((c) => c.queue), ['ensure', 'send', 'sendToPoison']) };
+  const ledger: Ledger = onFirstUse(() => loaded().then((c) => c.ledger), ['ensure', 'getRun', 'latestForKey', 'createRun', 'saveRun', 'listRuns']);
+  const destination: Destination = {
+    containerName: settings.partnerContainer,
+    ...onFirstUse(() => loaded().then((c) => c.destination), ['ensure', 'sourceFacts', 'listFolder', 'startCopy', 'settleFolder', 'writeJson']),
+    // A blob's URL needs the storage client, so it is there once any storage call has been made,
+    // as it has for every run read from the ledger.
+    url(blobPath) {
+      if (!clients) throw new Error(`The URL of '${blobPath}' was asked for before the storage clients were loaded: await deps.ready() first`);
+      return clients.destination.url(blobPath);
+    },
+  };
   let readiness: Promise<void> | undefined;
   return {
     settings,
-    graph: createGraphClient({ ...overrides.graph, baseUrl: settings.graphBaseUrl, tokenScope: settings.graphTokenScope, credential: overrides.graphCredential ?? new DefaultAzureCredential() }),
+    graph: onFirstUse(() => loaded().then((c) => c.graph), ['startExport', 'get']),
     queue,
     ledger,
     destination,
@@ -67,12 +88,23 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
   };
 }
 
+/** The asynchronous methods of T. */
+type AsyncMethod<T> = { [K in keyof T]: T[K] extends (...args: never[]) => Promise<unknown> ? K : never }[keyof T];
+
+/** The methods `names` of what `load` resolves to, each calling it once loaded. */
+function onFirstUse<T, K extends AsyncMethod<T>>(load: () => Promise<T>, names: readonly K[]): Pick<T, K> {
+  const methods: Partial<Record<K, (...args: unknown[]) => Promise<unknown>>> = {};
+  for (const name of names) {
+    methods[name] = async (...args) => {
+      const target = await load();
+      return (target[name] as (...args: unknown[]) => Promise<unknown>).apply(target, args);
+    };
+  }
+  return methods as unknown as Pick<T, K>;
+}
+
 function telemetryFor(settings: Settings): Telemetry {
   const insights = settings.applicationInsights;
   if (!insights) return consoleTelemetry;
-  const clientId = insights.entraId?.clientId;
-  return createAzureMonitorTelemetry({
-    connectionString: insights.connectionString,
-    ...(insights.entraId ? { credential: clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential() } : {}),
-  });
+  return deferredTelemetry(() => import('./azureMonitor.js').then((module) => module.azureMonitorTelemetryFor(insights)));
 }

@@ -4,6 +4,7 @@
  * was expected. Messages never contain tokens or SAS signatures: callers pass values
  * through `redactSecrets` before they reach an error.
  */
+import type { RestError } from '@azure/core-rest-pipeline';
 
 /** One or more app settings are missing or malformed; lists every problem at once. */
 export class SettingsError extends Error {
@@ -57,6 +58,14 @@ export class GraphRequestError extends Error {
   }
 }
 
+/** Someone else wrote the ledger row since it was read (./adapters/ledger.ts). */
+export class LedgerConflictError extends Error {
+  override readonly name = 'LedgerConflictError';
+}
+
+/** The code of the destination's settleFolder error when copies are healthy but not finished yet. */
+export const COPIES_PENDING = 'CopiesPending';
+
 /** A copied blob that does not match its source. */
 export class VerificationError extends Error {
   override readonly name = 'VerificationError';
@@ -65,4 +74,13 @@ export class VerificationError extends Error {
 /** Turns anything thrown into an Error, so callers can read `.message` safely. */
 export function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(String(thrown));
+}
+
+/**
+ * Whether a storage call failed with the Azure SDK's RestError. By name, as the SDK's own
+ * isRestError does: the SDK clients are bundled in a file of their own (scripts/bundle.mjs),
+ * with their own copy of the class, and the entry point does not load the SDK at all.
+ */
+export function isRestError(thrown: unknown): thrown is RestError {
+  return thrown instanceof Error && thrown.name === 'RestError';
 }

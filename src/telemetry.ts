@@ -6,12 +6,10 @@
  *
  * `context.log` cannot carry custom dimensions in the Node.js v4 model, so with an Application
  * Insights connection string the events go through OpenTelemetry's logs and metrics SDKs to the
- * Azure Monitor exporter: the vendor-neutral API Microsoft supports, loaded only when
- * configured (so local runs and cold starts without it pay nothing). Without a connection
- * string the same events go to the invocation's log, that is, the console.
+ * Azure Monitor exporter (./azureMonitor.ts): the vendor-neutral API Microsoft supports, loaded
+ * only when configured, on the first event (so cold starts pay nothing for it). Without a
+ * connection string the same events go to the invocation's log, that is, the console.
  */
-import type { TokenCredential } from '@azure/identity';
-import { redactSecrets } from './core/redact';
 import type { Run } from './core/run';
 import { logEvent, type LogLevel, type RunLogger } from './runLog';
 
@@ -59,65 +57,32 @@ export const consoleTelemetry: Telemetry = {
   flush: () => Promise.resolve(),
 };
 
-export interface AzureMonitorOptions {
-  readonly connectionString: string;
-  /** Entra ID auth for ingestion when the resource has local auth disabled. */
-  readonly credential?: TokenCredential;
-  /** How often metrics are exported; flush() exports at once too. @default 60000 */
-  readonly metricIntervalMs?: number;
-}
-
 /**
- * Telemetry to Application Insights through OpenTelemetry and the Azure Monitor exporter.
- * Log records become `traces` (message, severity, customDimensions); instruments become
- * `customMetrics`.
+ * Telemetry whose sink is loaded on the first event (./azureMonitor.ts through import()).
+ * Events are handed over in order once it has loaded; flush() waits for that. If it cannot be
+ * loaded, every event goes to the invocation's log instead, with an error saying why.
  */
-export function createAzureMonitorTelemetry(options: AzureMonitorOptions): Telemetry {
-  // Required here, not imported at the top: only a configured app loads the SDKs.
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const { AzureMonitorLogExporter, AzureMonitorMetricExporter } = require('@azure/monitor-opentelemetry-exporter') as typeof import('@azure/monitor-opentelemetry-exporter');
-  const { LoggerProvider, BatchLogRecordProcessor } = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
-  const { MeterProvider, PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
-  const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
-  const { SeverityNumber } = require('@opentelemetry/api-logs') as typeof import('@opentelemetry/api-logs');
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  const exporterOptions = {
-    connectionString: options.connectionString,
-    ...(options.credential ? { credential: options.credential } : {}),
-    // A Function App's file system is not a place to queue telemetry between cold starts.
-    disableOfflineStorage: true,
-  };
-  // service.name becomes the cloud role name in Application Insights.
-  const resource = resourceFromAttributes({ 'service.name': 'partner-billing-export' });
-  const loggerProvider = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter: new AzureMonitorLogExporter(exporterOptions) })] });
-  const meterProvider = new MeterProvider({
-    resource,
-    readers: [new PeriodicExportingMetricReader({ exporter: new AzureMonitorMetricExporter(exporterOptions), exportIntervalMillis: options.metricIntervalMs ?? 60_000 })],
-  });
-  const logger = loggerProvider.getLogger('partner-billing-export');
-  const meter = meterProvider.getMeter('partner-billing-export');
-  const duration = meter.createHistogram('export.duration', { unit: 's', description: 'Time from the start of a run to its end' });
-  const polls = meter.createHistogram('export.polls', { description: 'Operation polls a finished run made' });
-  const bytesCopied = meter.createCounter('export.bytes_copied', { unit: 'By', description: 'Bytes landed in the destination' });
-
+export function deferredTelemetry(load: () => Promise<Telemetry>): Telemetry {
+  let sink: Promise<Telemetry> | undefined;
+  let handedOver: Promise<void> = Promise.resolve();
   return {
-    runChanged(_log, run, extra) {
-      const dimensions = runDimensions(run, extra);
-      logger.emit({
-        severityNumber: run.state === 'failed' ? SeverityNumber.ERROR : SeverityNumber.INFO,
-        severityText: run.state === 'failed' ? 'Error' : 'Information',
-        body: redactSecrets(`run ${run.state} ${JSON.stringify(dimensions)}`),
-        attributes: Object.fromEntries(Object.entries(dimensions).map(([name, value]) => [name, typeof value === 'string' ? redactSecrets(value) : value])),
-      });
-      if (run.state === 'succeeded' || run.state === 'failed') {
-        const attributes = { currency: run.currency, billingMonth: run.billingMonth, attributeSet: run.attributeSet, state: run.state };
-        if (typeof dimensions.durationSeconds === 'number') duration.record(dimensions.durationSeconds, attributes);
-        polls.record(run.pollCount, attributes);
-        if (run.state === 'succeeded') bytesCopied.add(run.bytesCopied, attributes);
-      }
+    runChanged(log, run, extra) {
+      sink ??= load();
+      const loading = sink;
+      handedOver = handedOver.then(() =>
+        loading.then(
+          (loaded) => loaded.runChanged(log, run, extra),
+          (error: unknown) => {
+            logEvent(log, 'error', 'telemetry not sent to Application Insights: its exporter did not load', { reason: error instanceof Error ? error.message : String(error) });
+            consoleTelemetry.runChanged(log, run, extra);
+          },
+        ),
+      );
     },
     async flush() {
-      await Promise.all([loggerProvider.forceFlush(), meterProvider.forceFlush()]);
+      await handedOver;
+      const loaded = await sink?.catch(() => undefined);
+      await loaded?.flush();
     },
   };
 }

@@ -23,7 +23,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json';
 import type { Deps } from '../src/deps';
@@ -416,9 +416,11 @@ describe('the bindings of the entry point, loaded with the deployed settings', (
   let registrations: Array<{ name: string; bindings: Record<string, Record<string, unknown>> }>;
 
   beforeAll(() => {
-    const bundle = join(scratch, 'bundle', 'main.js');
+    const bundle = join(scratch, 'bundle', basename(packageJson.main));
     mkdirSync(join(scratch, 'bundle'));
-    copyFileSync(join(projectWithBundle(), packageJson.main), bundle);
+    // The entry point and the chunks bundle.mjs writes beside it, as the deploy package has them.
+    const built = dirname(join(projectWithBundle(), packageJson.main));
+    for (const file of readdirSync(built).filter((name) => name.endsWith('.js'))) copyFileSync(join(built, file), join(scratch, 'bundle', file));
     // The bundle is self-contained: load it from a folder with no node_modules, as Azure does.
     // Without the Application Insights settings: with them, the telemetry exporter would ask the
     // platform's managed identity endpoint for a token and call Azure; no binding reads them.
@@ -576,7 +578,7 @@ describe('packaging', () => {
     mkdirSync(join(project, 'dist'), { recursive: true });
     writeFileSync(join(project, 'package.json'), read('package.json'));
     writeFileSync(join(project, 'host.json'), read('host.json'));
-    for (const file of ['main.js', 'main.js.map', 'main.js.LEGAL.txt']) writeFileSync(join(project, 'dist', file), `// ${file}\n`);
+    for (const file of ['main.js', 'main.js.map', 'main.js.LEGAL.txt', 'clients.js', 'telemetry.js', 'errors.js']) writeFileSync(join(project, 'dist', file), `// ${file}\n`);
     writeFileSync(join(project, 'dist', 'unrelated.js'), '// not part of the bundle\n');
 
     execFileSync(process.execPath, [join(root, 'scripts', 'stage-package.mjs')], { cwd: project, stdio: 'pipe' });
@@ -585,7 +587,7 @@ describe('packaging', () => {
     const files = (function list(dir: string): string[] {
       return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(join(dir, e.name)) : [relative(staged, join(dir, e.name))]));
     })(staged).sort();
-    expect(files).toEqual(['dist/main.js', 'dist/main.js.LEGAL.txt', 'dist/main.js.map', 'host.json', 'package.json']);
+    expect(files).toEqual(['dist/clients.js', 'dist/errors.js', 'dist/main.js', 'dist/main.js.LEGAL.txt', 'dist/main.js.map', 'dist/telemetry.js', 'host.json', 'package.json']);
     const stagedPackage = JSON.parse(readFileSync(join(staged, 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(stagedPackage).toEqual({ name: packageJson.name, version: packageJson.version, private: true, license: packageJson.license, main: packageJson.main });
     expect(readFileSync(join(staged, 'host.json'), 'utf8')).toBe(read('host.json'));

@@ -2,19 +2,25 @@
  * Telemetry, captured where it lands: the real Azure Monitor exporter sends to an ingestion
  * endpoint on loopback, and the test reads the envelopes Application Insights would store.
  * The exporter only speaks https, so the endpoint has a throwaway self-signed certificate,
- * trusted by this test process alone (vitest runs each file in its own process).
+ * trusted by this test process alone (vitest runs each file in its own process). The exporter
+ * is the one deployed: the bundle's telemetry chunk (scripts/bundle.mjs), loaded as the entry
+ * point loads it.
  */
 import { InvocationContext } from '@azure/functions';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as AzureMonitorModule from '../src/azureMonitor';
 import type { Run } from '../src/core/run';
-import { consoleTelemetry, createAzureMonitorTelemetry } from '../src/telemetry';
+import { parseSettings } from '../src/core/settings';
+import { createDeps } from '../src/deps';
+import { consoleTelemetry, deferredTelemetry, type Telemetry } from '../src/telemetry';
 import { aRun } from './support/runs';
 
 // The exporter's own usage statistics ("statsbeat") would go to Microsoft's hosts: keep it off.
@@ -32,6 +38,9 @@ const received: Envelope[] = [];
 const paths: string[] = [];
 let server: Server;
 let endpoint: string;
+let bundleDir: string;
+/** The telemetry chunk of the bundle. */
+let chunk: typeof AzureMonitorModule;
 
 function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
   const directory = mkdtempSync(join(tmpdir(), 'pbe-tls-'));
@@ -44,6 +53,11 @@ function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
 }
 
 beforeAll(async () => {
+  bundleDir = mkdtempSync(join(tmpdir(), 'pbe-telemetry-'));
+  const root = resolve(__dirname, '..');
+  // The probe is bundled like the entry point (with the same chunks beside it), away from node_modules.
+  execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), join(bundleDir, 'probe.js'), join(root, 'test', 'support', 'telemetryProbe.ts')], { cwd: root, stdio: 'pipe' });
+  chunk = createRequire(__filename)(join(bundleDir, 'telemetry.js')) as typeof AzureMonitorModule;
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
   server = createServer(selfSignedCertificate(), (request, response) => {
     const chunks: Buffer[] = [];
@@ -62,7 +76,11 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
+  rmSync(bundleDir, { recursive: true, force: true });
 });
+
+const connectionString = () => `InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=${endpoint}`;
+const tracesOf = (runId: string) => received.filter((e) => e.data.baseType === 'MessageData' && e.data.baseData.properties?.runId === runId);
 
 /** A run that landed October's EUR usage in 25 minutes. */
 const run = (overrides: Partial<Run>): Run =>
@@ -82,7 +100,7 @@ const run = (overrides: Partial<Run>): Run =>
 
 describe('Application Insights telemetry', () => {
   it('sends each run state change as a trace with the run as custom dimensions, and metrics', async () => {
-    const telemetry = createAzureMonitorTelemetry({ connectionString: `InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=${endpoint}` });
+    const telemetry = chunk.createAzureMonitorTelemetry({ connectionString: connectionString() });
     const log = new InvocationContext();
 
     telemetry.runChanged(log, run({ state: 'polling', pollCount: 0, bytesCopied: 0, finishedAt: undefined }));
@@ -114,6 +132,84 @@ describe('Application Insights telemetry', () => {
     expect(byName('export.duration')).toContain(1500);
     expect(byName('export.bytes_copied')).toContain(589566);
     expect(byName('export.polls').length).toBeGreaterThan(0);
+  });
+
+  it('loads the exporter on the first event when the app is configured for it, and sends the events in order', async () => {
+    const deps = createDeps(parseSettings({ AzureWebJobsStorage: 'UseDevelopmentStorage=true', PARTNER_STORAGE: 'UseDevelopmentStorage=true', EXPORT_CURRENCIES: 'EUR', APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString() }));
+    const runId = '8fe687d7-1e0f-4bd6-9091-4672691f64bc';
+
+    deps.telemetry.runChanged(new InvocationContext(), run({ runId, state: 'starting', pollCount: 0, bytesCopied: 0, finishedAt: undefined }));
+    deps.telemetry.runChanged(new InvocationContext(), run({ runId, state: 'polling', pollCount: 0, bytesCopied: 0, finishedAt: undefined }));
+    deps.telemetry.runChanged(new InvocationContext(), run({ runId }));
+    await deps.telemetry.flush();
+
+    expect(tracesOf(runId).map((t) => t.data.baseData.properties?.state)).toEqual(['starting', 'polling', 'succeeded']);
+  });
+
+  it("goes through the bundle's telemetry chunk, loaded only when a connection string is set", async () => {
+    // Asynchronously: the ingestion endpoint answering it runs in this process.
+    const probe = (runId: string, insights: Record<string, string>) =>
+      new Promise<string[]>((resolveLoaded, rejectLoaded) => {
+        const child = spawn(process.execPath, [join(bundleDir, 'probe.js')], {
+          cwd: bundleDir,
+          env: { PATH: process.env.PATH ?? '', AzureWebJobsStorage: 'UseDevelopmentStorage=true', PARTNER_STORAGE: 'UseDevelopmentStorage=true', EXPORT_CURRENCIES: 'EUR', PROBE_RUN_ID: runId, APPLICATION_INSIGHTS_NO_STATSBEAT: 'true', APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true', APPLICATIONINSIGHTS_SDKSTATS_DISABLED: 'true', NODE_TLS_REJECT_UNAUTHORIZED: '0', ...insights },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', rejectLoaded);
+        child.on('close', (code) => {
+          if (code !== 0) return rejectLoaded(new Error(`the probe exited with ${code}: ${stderr.slice(-2000)}`));
+          const { loaded } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { loaded: string[] };
+          resolveLoaded(loaded.map((file) => file.slice(bundleDir.length + 1)).sort());
+        });
+      });
+    const configured = 'afe687d7-1e0f-4bd6-9091-4672691f64bc';
+    const unconfigured = 'bfe687d7-1e0f-4bd6-9091-4672691f64bc';
+
+    expect(await probe(configured, { APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString() })).toEqual(['errors.js', 'probe.js', 'telemetry.js']);
+    expect(await probe(unconfigured, {})).toEqual(['errors.js', 'probe.js']);
+
+    expect(tracesOf(configured).map((t) => t.data.baseData.properties?.state)).toEqual(['starting']);
+    expect(tracesOf(unconfigured)).toEqual([]);
+  });
+
+  it('hands each event to the deferred exporter in order once it has loaded, and flush waits for that', async () => {
+    const runId = '9fe687d7-1e0f-4bd6-9091-4672691f64bc';
+    let loads = 0;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolveRelease) => (release = resolveRelease));
+    const telemetry = deferredTelemetry(async () => {
+      loads++;
+      await released; // a slow first load: events arrive meanwhile
+      return chunk.createAzureMonitorTelemetry({ connectionString: connectionString() });
+    });
+
+    telemetry.runChanged(new InvocationContext(), run({ runId, state: 'polling', pollCount: 0, bytesCopied: 0, finishedAt: undefined }));
+    telemetry.runChanged(new InvocationContext(), run({ runId }));
+    const flushed = telemetry.flush();
+    release();
+    await flushed;
+
+    expect(loads).toBe(1);
+    expect(tracesOf(runId).map((t) => t.data.baseData.properties?.state)).toEqual(['polling', 'succeeded']);
+  });
+
+  it('sends the events to the invocation log, saying why, when the exporter cannot be loaded', async () => {
+    const lines: Array<[string, string]> = [];
+    const log = new InvocationContext({ logHandler: (level, ...args) => lines.push([level, args.join(' ')]) });
+    const telemetry = deferredTelemetry((): Promise<Telemetry> => Promise.reject(new Error(`Cannot find module '${join(bundleDir, 'missing.js')}'`)));
+
+    telemetry.runChanged(log, run({ state: 'failed', errorCode: '5000', errorMessage: 'No data available' }));
+    await telemetry.flush();
+
+    expect(lines.map(([level, line]) => [level, line.split(' {')[0]])).toEqual([
+      ['error', 'telemetry not sent to Application Insights: its exporter did not load'],
+      ['error', 'run failed'],
+    ]);
+    expect(lines[0]![1]).toContain('missing.js');
   });
 
   it('sends the same events to the invocation log when no connection string is set', () => {

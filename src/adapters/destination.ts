@@ -6,6 +6,7 @@
  */
 import { BlobClient, RestError, type ContainerClient } from '@azure/storage-blob';
 import { redactSecrets } from '../core/redact';
+import { COPIES_PENDING } from '../errors';
 import { COPY_TIMEOUT_MS, callDeadline } from './deadline';
 
 export interface BlobFacts {
@@ -39,8 +40,6 @@ export interface Destination {
 }
 
 const SOURCE_ETAG_METADATA = 'sourceetag';
-/** The code of settleFolder's error when copies are healthy but not finished yet. */
-export const COPIES_PENDING = 'CopiesPending';
 /** How often a folder with pending (asynchronous) copies is listed again. */
 const COPY_POLL_INTERVAL_MS = 1000;
 

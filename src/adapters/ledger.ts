@@ -9,6 +9,7 @@
 import { RestError, type TableClient, type TableEntity } from '@azure/data-tables';
 import { exportKeyString, type ExportKey } from '../core/naming';
 import type { Run, RunState } from '../core/run';
+import { LedgerConflictError } from '../errors';
 import { callDeadline } from './deadline';
 
 const RUN_PARTITION = 'run';
@@ -17,11 +18,6 @@ const KEY_PARTITION = 'key';
 export interface StoredRun {
   readonly run: Run;
   readonly etag: string;
-}
-
-/** Someone else wrote the row since it was read. */
-export class LedgerConflictError extends Error {
-  override readonly name = 'LedgerConflictError';
 }
 
 export interface Ledger {

@@ -5,14 +5,13 @@
  * the same source version and verified is not copied again when a landing resumes. A resumed
  * landing reads the operation again, which also brings a fresh SAS.
  */
-import { RestError } from '@azure/storage-blob';
-import { GraphRequestError, ManifestError, VerificationError, asError } from '../errors';
+import { COPIES_PENDING, GraphRequestError, ManifestError, VerificationError, asError, isRestError } from '../errors';
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, sourceBlobUrl, type Manifest, type ManifestBlob } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
 import { backoffDelaySeconds } from '../core/polling';
 import type { Run } from '../core/run';
-import { COPIES_PENDING, type BlobFacts } from '../adapters/destination';
+import type { BlobFacts } from '../adapters/destination';
 import type { StoredRun } from '../adapters/ledger';
 import { mapWithConcurrency } from '../concurrency';
 import type { Deps } from '../deps';
@@ -178,7 +177,8 @@ async function namingTheFile<T>(blob: ManifestBlob, work: () => Promise<T>): Pro
   try {
     return await work();
   } catch (thrown) {
-    if (thrown instanceof RestError) throw new RestError(`'${blob.name}': ${thrown.message}`, { code: thrown.code ?? 'Unknown', ...(thrown.statusCode === undefined ? {} : { statusCode: thrown.statusCode }) });
+    // The destination's errors are its own, already stripped of the request (and its SAS).
+    if (isRestError(thrown)) thrown.message = `'${blob.name}': ${thrown.message}`;
     throw thrown;
   }
 }
@@ -191,7 +191,7 @@ function verificationProblem(copy: BlobFacts, source: BlobFacts): string | undef
 }
 
 function sasMayHaveExpired(thrown: unknown): boolean {
-  return thrown instanceof RestError && SAS_MAY_HAVE_EXPIRED.has(thrown.code ?? '');
+  return isRestError(thrown) && SAS_MAY_HAVE_EXPIRED.has(thrown.code ?? '');
 }
 
 /**
@@ -207,14 +207,14 @@ async function landingFailed(stored: StoredRun, thrown: unknown, deps: Deps, log
   if (thrown instanceof GraphRequestError && !thrown.transient) return handleGraphFailure(stored, thrown, 'reading the manifest', deps, log);
 
   const error = asError(thrown);
-  const status = error instanceof RestError ? error.statusCode : undefined;
-  const code = error instanceof GraphRequestError ? error.code : error instanceof RestError ? (error.code ?? `Http${status}`) : error.name;
+  const status = isRestError(error) ? error.statusCode : undefined;
+  const code = error instanceof GraphRequestError ? error.code : isRestError(error) ? (error.code ?? `Http${status}`) : error.name;
   const passing =
     error instanceof VerificationError ||
     error instanceof GraphRequestError ||
-    (error instanceof RestError && (status === undefined || status === 408 || status === 429 || status >= 500 || sasMayHaveExpired(error)));
+    (isRestError(error) && (status === undefined || status === 408 || status === 429 || status >= 500 || sasMayHaveExpired(error)));
   if (!passing) {
-    if (!(error instanceof RestError)) throw error;
+    if (!isRestError(error)) throw error;
     return failRun(stored, code, `copying files failed: ${error.message}`, deps, log);
   }
   // Copies the service is still working on are slow, not failing: they get a wait of their own,

@@ -6,8 +6,8 @@
  */
 import type { InvocationContext, Timer } from '@azure/functions';
 import { isFinished, type Run } from '../core/run';
-import { LedgerConflictError } from '../adapters/ledger';
 import type { Deps } from '../deps';
+import { LedgerConflictError } from '../errors';
 import { logEvent, runFields, type RunLogger } from '../runLog';
 import { failRun } from './runSteps';
 

@@ -4,12 +4,12 @@
  * first and then saves the run with its new `seq`: a crash in between leaves a message the
  * ledger calls stale, and the unfinished delivery comes back and repeats the step.
  */
-import { GraphRequestError, asError } from '../errors';
+import { GraphRequestError, LedgerConflictError, asError } from '../errors';
 import { noteTransientFailure, withoutLastError } from '../core/lastError';
 import { nextPoll } from '../core/polling';
 import { redactSecrets } from '../core/redact';
 import type { Run } from '../core/run';
-import { LedgerConflictError, type StoredRun } from '../adapters/ledger';
+import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
 

@@ -6,8 +6,9 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { EXPORT_KIND, billingMonthFor, exportKeyString, type ExportKey } from '../core/naming';
 import { decideStart, type Run, type StartRequest } from '../core/run';
-import { LedgerConflictError, type StoredRun } from '../adapters/ledger';
+import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
+import { LedgerConflictError } from '../errors';
 import { logEvent, type RunLogger } from '../runLog';
 import { beginExport, failRun } from './runSteps';
 

@@ -1,0 +1,8 @@
+// The files scripts/bundle.mjs writes beside the entry point (package.json `main`), which
+// scripts/stage-package.mjs deploys with it. A `lazy` chunk may only be loaded with import(), so
+// none of it is read before first use; the others are required where they are imported.
+export const CHUNKS = [
+  { file: 'clients.js', source: 'src/clients.ts', lazy: true }, // the Azure SDK clients and the adapters over them
+  { file: 'telemetry.js', source: 'src/azureMonitor.ts', lazy: true }, // OpenTelemetry and the Azure Monitor exporter
+  { file: 'errors.js', source: 'src/errors.ts', lazy: false }, // the app's error classes: one identity for every file
+];
