@@ -36,6 +36,8 @@ export interface DepsOptions {
   readonly telemetry?: Telemetry;
   /** Deadline of each storage call (default in ./adapters/deadline). */
   readonly storageCallTimeoutMs?: number;
+  /** How long one landing waits for copies pending at the service (default COPY_TIMEOUT_MS in ./adapters/deadline). */
+  readonly copyTimeoutMs?: number;
 }
 
 export function createDeps(settings: Settings, overrides: DepsOptions = {}): Deps {
@@ -43,7 +45,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
   const timeouts = overrides.storageCallTimeoutMs === undefined ? {} : { callTimeoutMs: overrides.storageCallTimeoutMs };
   const queue = createPollQueue(clients.queueService, settings.pollQueue, timeouts);
   const ledger = createLedger(clients.ledgerTable, timeouts);
-  const destination = createDestination(clients.destinationContainer, timeouts);
+  const destination = createDestination(clients.destinationContainer, { ...timeouts, ...(overrides.copyTimeoutMs === undefined ? {} : { copyTimeoutMs: overrides.copyTimeoutMs }) });
   let readiness: Promise<void> | undefined;
   return {
     settings,
