@@ -20,6 +20,8 @@ export interface Deps {
   readonly telemetry: Telemetry;
   readonly now: () => Date;
   readonly random: () => number;
+  /** A landing's claim on its run lasts this long unless renewed (default LANDING_CLAIM_SECONDS in ./core/run). */
+  readonly landingClaimSeconds?: number;
   /** Creates the queues, table and container on first use; memoised per process. */
   readonly ready: () => Promise<void>;
 }
@@ -38,6 +40,8 @@ export interface DepsOptions {
   readonly storageCallTimeoutMs?: number;
   /** How long one landing waits for copies pending at the service (default COPY_TIMEOUT_MS in ./adapters/deadline). */
   readonly copyTimeoutMs?: number;
+  /** See Deps.landingClaimSeconds. */
+  readonly landingClaimSeconds?: number;
 }
 
 export function createDeps(settings: Settings, overrides: DepsOptions = {}): Deps {
@@ -54,6 +58,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
     ledger,
     destination,
     telemetry: overrides.telemetry ?? telemetryFor(settings),
+    ...(overrides.landingClaimSeconds === undefined ? {} : { landingClaimSeconds: overrides.landingClaimSeconds }),
     now: () => new Date(),
     random: Math.random,
     ready: () => {

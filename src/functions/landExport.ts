@@ -254,7 +254,7 @@ async function claimLanding(stored: StoredRun, manifest: Manifest, claimId: stri
 
 function claimedRun(run: Run, manifest: Manifest, claimId: string, deps: Deps): Run {
   const now = deps.now();
-  const claimedUntil = new Date(now.getTime() + LANDING_CLAIM_SECONDS * 1000).toISOString();
+  const claimedUntil = new Date(now.getTime() + claimSeconds(deps) * 1000).toISOString();
   return {
     ...run,
     state: 'copying',
@@ -279,8 +279,10 @@ interface HeldClaim {
   end(): Promise<StoredRun>;
 }
 
-/** Renewed this often: a renewal that fails transiently has three more chances before the claim runs out. */
-const CLAIM_RENEWAL_MS = (LANDING_CLAIM_SECONDS * 1000) / 4;
+/** The claim's lease: LANDING_CLAIM_SECONDS unless the composition root chose another. */
+function claimSeconds(deps: Deps): number {
+  return deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS;
+}
 
 function holdClaim(claimed: StoredRun, deps: Deps): HeldClaim {
   let current = claimed;
@@ -296,16 +298,17 @@ function holdClaim(claimed: StoredRun, deps: Deps): HeldClaim {
     return write;
   };
   const renew = (run: Run): Run => {
-    const until = new Date(deps.now().getTime() + LANDING_CLAIM_SECONDS * 1000).toISOString();
+    const until = new Date(deps.now().getTime() + claimSeconds(deps) * 1000).toISOString();
     return { ...run, landingClaimedUntil: until, nextActionAt: until };
   };
+  // Renewed four times per lease: a renewal that fails transiently has three more chances.
   const timer = setInterval(() => {
     update(renew).catch((thrown: unknown) => {
       // Another landing took over a claim this one let run out: this one must not finish.
       if (thrown instanceof LedgerConflictError) lost = thrown;
       // Anything else is transient: the next renewal tries again.
     });
-  }, CLAIM_RENEWAL_MS);
+  }, (claimSeconds(deps) * 1000) / 4);
   timer.unref();
   return {
     current: () => current,

@@ -43,7 +43,7 @@ async function destination(): Promise<ContainerClient> {
 
 const copyRequest = { service: 'blob' as const, method: 'PUT', path: /^\/dstacct\/dst[^?]*\/part-00000\.json\.gz/ };
 
-describe('fault proxy: answers Azure gives and Azurite does not', () => {
+describe('fault proxy and Azurite: copy answers as Azure gives them', () => {
   it.each([
     [409, 'PendingCopyOperation', 'There is currently a pending copy operation.'],
     [412, 'SourceConditionNotMet', 'The source condition specified using HTTP conditional header(s) is not met.'],
@@ -83,6 +83,15 @@ describe('fault proxy: answers Azure gives and Azurite does not', () => {
 
     expect((await target.getProperties()).copyStatus).toBe('pending');
     expect((await target.getProperties()).copyStatus).toBe('success');
+  });
+
+  it('Azurite itself refuses Copy Blob from a source whose ETag no longer matches x-ms-source-if-match, as Azure does', async () => {
+    const source = await sourceBlob();
+    const container = await destination();
+
+    const copying = container.getBlobClient('part-00000.json.gz').beginCopyFromURL(source.sasUrl, { sourceConditions: { ifMatch: '"0x8DCAFEBABE00000"' } });
+
+    await expect(copying).rejects.toMatchObject({ statusCode: 412 });
   });
 
   it('refuses rules it could not apply', () => {

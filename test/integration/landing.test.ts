@@ -120,6 +120,41 @@ describe('one landing at a time', () => {
     expect(await manifestEtag(landed.app, landed.folder)).toBeDefined();
   });
 
+  it('a landing slower than its lease keeps its claim by renewing it: a second delivery meanwhile stands down', async () => {
+    const landed = await landedExport({ landingClaimSeconds: 2 });
+    const message = await rewindToCopying(landed);
+    const start = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule(counted(manifestWrites(landed.app)));
+    // Every copy is held for 5 s: the landing outlasts its 2-second lease twice over.
+    cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'delay', ms: 5000 } });
+
+    const first = pollExport(message, landed.app.context(), landed.app.deps);
+    await new Promise((resolveSleep) => setTimeout(resolveSleep, 3500));
+    await pollExport(message, landed.app.context(), landed.app.deps);
+    await first;
+
+    expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(landed.app.logs.filter((line) => line.includes('another landing holds this run'))).toHaveLength(1);
+    expect(injectedSince(start, /manifest\.json/)).toHaveLength(1);
+  });
+
+  it('a landing whose claim was taken over meanwhile stops before manifest.json and leaves the run to the new holder', async () => {
+    const landed = await landedExport({ landingClaimSeconds: 2 });
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'delay', ms: 3000 } });
+
+    const landing = pollExport(message, landed.app.context(), landed.app.deps);
+    let stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
+    while (!stored.run.landingClaimId) stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
+    // Another landing takes the run over (as after a pause longer than the lease).
+    await landed.app.deps.ledger.saveRun({ ...stored.run, landingClaimId: 'the-new-holder', landingClaimedUntil: new Date(Date.now() + 60_000).toISOString() }, stored.etag);
+    await landing;
+
+    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+    expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'copying', landingClaimId: 'the-new-holder' });
+    expect(landed.app.logs.some((line) => line.includes('another worker advanced this run; standing down'))).toBe(true);
+  });
+
   it('files and manifest.json landed but the final ledger save met a change: the run still ends succeeded', async () => {
     const landed = await landedExport();
     const message = await rewindToCopying(landed);
