@@ -10,7 +10,7 @@ import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import type { Run } from '../../src/core/run';
 import type { DepsOptions } from '../../src/deps';
-import { MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../../src/functions/landExport';
+import { MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../../src/functions/landExport';
 import { pollExport } from '../../src/functions/pollExport';
 import { failRun } from '../../src/functions/runSteps';
 import { startExport } from '../../src/functions/startExport';
@@ -186,6 +186,21 @@ describe('one landing at a time', () => {
     expect(resumed).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
     expect(await manifestEtag(landed.app, landed.folder)).toBe(before);
   });
+
+  it('a manifest.json left by a landing that listed other files is replaced, not kept', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    const path = `${landed.folder}${MANIFEST_FILE_NAME}`;
+    const stale = '{"manifestFormat":"partner-billing-export/1","blobs":[]}';
+    await landed.app.clients.destinationContainer.getBlockBlobClient(path).upload(stale, Buffer.byteLength(stale));
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded' });
+    const written = JSON.parse((await landed.app.clients.destinationContainer.getBlobClient(path).downloadToBuffer()).toString('utf8')) as { runId: string; blobCount: number };
+    expect(written).toMatchObject({ runId: landed.run.runId, blobCount: 3 });
+  });
 });
 
 describe('copy answers Azure gives and Azurite does not', () => {
@@ -232,6 +247,24 @@ describe('copy answers Azure gives and Azurite does not', () => {
     expect(final!.landingAttempts ?? 0).toBe(0);
     expect(landed.app.logs.some((line) => line.includes('copying hit a transient failure') && line.includes('still pending after 2 s'))).toBe(true);
   });
+
+  it(`copies that stay pending through ${MAX_COPY_WAITS} waits: the run fails saying so, with no manifest.json`, async () => {
+    const landed = await landedExport({ copyTimeoutMs: 1 });
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ ...folderListings(landed.app), fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] } });
+    const copies = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule(counted(copyRequests(landed.app)));
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'failed', errorCode: 'CopiesPending', copyWaits: MAX_COPY_WAITS });
+    expect(final!.errorMessage).toMatch(new RegExp(`^copying files did not finish after ${MAX_COPY_WAITS} waits: 3 copies into .+ still pending`));
+    expect(final!.landingAttempts ?? 0).toBe(0);
+    // Each file was copied once; later landings waited for those copies instead of starting new ones.
+    expect(injectedSince(copies, /\.json\.gz/)).toHaveLength(3);
+    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+  });
 });
 
 describe('a copy that does not verify', () => {
@@ -259,9 +292,7 @@ describe('the operation changing under a landing', () => {
     // Graph now answers the run's operation with another manifest: a newer export of the month.
     cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 0, retryAfterSeconds: null, seed: 77 });
     const { operationUrl } = await landed.app.deps.graph.startExport({ currencyCode: landed.run.currency, billingPeriod: 'last', attributeSet: 'full' });
-    while ((await landed.app.deps.graph.get(operationUrl)).body && ((await landed.app.deps.graph.get(operationUrl)).body as { status?: string }).status !== 'succeeded') {
-      await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
-    }
+    while (((await landed.app.deps.graph.get(operationUrl)).body as { status?: string }).status !== 'succeeded') await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
     cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null });
     const message = await rewindToCopying(landed, { change: (run) => ({ ...run, operationUrl, landingAttempts: 1 }) });
     await landed.app.deps.queue.send(message, 0);
