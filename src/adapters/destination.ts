@@ -141,16 +141,17 @@ export function createDestination(container: ContainerClient, options: { readonl
         if (!(clean instanceof RestError && (clean.statusCode === 409 || clean.statusCode === 412))) throw clean;
       }
       try {
-        const blob = container.getBlobClient(blobPath);
-        const downloaded = await blob.downloadToBuffer(undefined, undefined, deadline());
-        const properties = await blob.getProperties(deadline());
+        // One Get Blob: the text and the ETag of the same version.
+        const downloaded = await container.getBlobClient(blobPath).download(0, undefined, deadline());
+        const chunks: Buffer[] = [];
+        for await (const chunk of downloaded.readableStreamBody ?? []) chunks.push(Buffer.from(chunk as Buffer));
         let existing: unknown;
         try {
-          existing = JSON.parse(downloaded.toString('utf8'));
+          existing = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {
           existing = undefined;
         }
-        return { created: false, etag: properties.etag ?? '', existing };
+        return { created: false, etag: downloaded.etag ?? '', existing };
       } catch (error) {
         throw sanitized(error);
       }

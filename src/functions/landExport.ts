@@ -114,8 +114,9 @@ async function recordSucceeded(current: StoredRun, finished: (run: Run) => Run, 
   let base = current;
   for (let attempt = 1; ; attempt++) {
     try {
-      const saved = await deps.ledger.saveRun(finished(base.run), base.etag);
-      deps.telemetry.runChanged(log, saved.run);
+      const succeeded = finished(base.run);
+      const saved = await deps.ledger.saveRun(succeeded, base.etag);
+      deps.telemetry.runChanged(log, succeeded);
       return saved;
     } catch (thrown) {
       if (attempt >= FINAL_SAVE_ATTEMPTS) throw thrown;
