@@ -174,6 +174,22 @@ describe('one landing at a time', () => {
     expect(landed.app.logs.some((line) => line.includes('recording it succeeded over the change'))).toBe(true);
   });
 
+  it('files and manifest.json landed but the final ledger save failed beyond the SDK retries: saved again, the run ends succeeded', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    const start = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule({ ...manifestWrites(landed.app), fault: { kind: 'delay', ms: 300 }, times: 1 });
+
+    const landing = pollExport(message, landed.app.context(), landed.app.deps);
+    while (injectedSince(start, /manifest\.json/).length === 0) await new Promise((resolveSleep) => setTimeout(resolveSleep, 10));
+    // Once manifest.json is on its way, the ledger answers 500 to one whole save (the SDK's four tries).
+    cloud.proxy!.addRule({ service: 'table', method: 'PUT', path: new RegExp(`PartitionKey=(%27|')run(%27|'),RowKey=(%27|')${landed.run.runId}`), fault: { kind: 'status', status: 500 }, times: 4 });
+    await landing;
+
+    expect(injectedSince(start, /PartitionKey/).filter((fault) => fault.kind === 'status')).toHaveLength(4);
+    expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+  });
+
   it('a landing resumed after manifest.json was written does not write it again', async () => {
     const landed = await landedExport();
     const before = await manifestEtag(landed.app, landed.folder);
