@@ -25,10 +25,24 @@ export type StorageService = 'blob' | 'queue' | 'table';
 export type StorageFault =
   /** Destroys the client's connection (TCP reset) without a response; the request never reaches Azurite. */
   | { kind: 'reset' }
-  /** An Azure-shaped error response (ServerBusy for 503, InternalError for 500); the request never reaches Azurite. */
+  /**
+   * An Azure-shaped error response; the request never reaches Azurite. 500/503 are
+   * InternalError/ServerBusy; 409 and 412 need the service's `code`, for answers Azurite does not
+   * give where Azure does, e.g. 409 PendingCopyOperation (Copy Blob onto a blob whose copy is
+   * still pending) or 412 SourceConditionNotMet (Copy Blob whose x-ms-source-if-match no longer holds).
+   */
   | { kind: 'status'; status: 500 | 503; retryAfterSeconds?: number }
+  | { kind: 'status'; status: 409 | 412; code: string; message?: string }
   /** Holds the request this long, then forwards it (not if the client has given up meanwhile). */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /**
+   * Forwards the request, then changes Azurite's answer before the client sees it: replaces
+   * response headers (names any case) and text in the body (the body is then read whole and its
+   * Content-Length recomputed). For what Azure reports and Azurite never does, e.g. a copy still
+   * pending (`x-ms-copy-status: pending`, `<CopyStatus>pending</CopyStatus>` in a listing: Azurite
+   * finishes every copy at once) or a copy whose length or MD5 differs from its source.
+   */
+  | { kind: 'rewrite'; headers?: Record<string, string>; body?: ReadonlyArray<{ find: string | RegExp; replace: string }> };
 
 export interface FaultRule {
   /** Which requests: by service (derived from which upstream port the proxy fronts), HTTP method, and a path/query pattern. All optional = any. */
@@ -87,6 +101,13 @@ const ERROR_TEXT = {
   500: { code: 'InternalError', message: 'Server encountered an internal error. Please try again after some time.' },
 } as const;
 
+/** Azure's messages for the 409/412 codes tests inject (any other code needs its own `message`). */
+const CODE_MESSAGES: Readonly<Record<string, string>> = {
+  PendingCopyOperation: 'There is currently a pending copy operation.',
+  SourceConditionNotMet: 'The source condition specified using HTTP conditional header(s) is not met.',
+  ConditionNotMet: 'The condition specified using HTTP conditional header(s) is not met.',
+};
+
 interface ActiveRule {
   readonly rule: FaultRule;
   remaining: number;
@@ -127,7 +148,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     return undefined;
   };
 
-  const forward = (service: StorageService, request: IncomingMessage, response: ServerResponse): void => {
+  const forward = (service: StorageService, request: IncomingMessage, response: ServerResponse, rewrite?: Extract<StorageFault, { kind: 'rewrite' }>): void => {
     const upstream = httpRequest({
       host: LOOPBACK_HOST,
       port: upstreamPort[service],
@@ -139,6 +160,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     upstreamRequests.add(upstream);
     upstream.once('close', () => upstreamRequests.delete(upstream));
     upstream.on('response', (upstreamResponse) => {
+      if (rewrite) {
+        sendRewritten(upstreamResponse, response, rewrite);
+        return;
+      }
       response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, endToEnd(upstreamResponse.rawHeaders));
       // Cut off mid-body upstream: cut the client off too, rather than end a short body as if complete.
       upstreamResponse.on('error', () => response.destroy());
@@ -170,7 +195,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         afterRequestBody(request, () => resetConnection(response));
         return;
       case 'status':
-        afterRequestBody(request, () => sendStorageError(service, request, response, fault.status, fault.retryAfterSeconds));
+        afterRequestBody(request, () => sendStorageError(service, request, response, fault));
+        return;
+      case 'rewrite':
+        forward(service, request, response, fault);
         return;
       case 'delay': {
         const timer = setTimeout(() => {
@@ -314,9 +342,39 @@ function resetConnection(response: ServerResponse): void {
   else socket.destroy();
 }
 
-function sendStorageError(service: StorageService, request: IncomingMessage, response: ServerResponse, status: 500 | 503, retryAfterSeconds: number | undefined): void {
+/** Azurite's answer with the rule's headers and body replacements applied. */
+function sendRewritten(upstreamResponse: IncomingMessage, response: ServerResponse, rewrite: Extract<StorageFault, { kind: 'rewrite' }>): void {
+  const chunks: Buffer[] = [];
+  upstreamResponse.on('data', (chunk: Buffer) => chunks.push(chunk));
+  upstreamResponse.on('error', () => response.destroy());
+  upstreamResponse.on('end', () => {
+    if (response.destroyed) return;
+    let body = Buffer.concat(chunks);
+    if (rewrite.body?.length) {
+      let text = body.toString('utf8');
+      for (const { find, replace } of rewrite.body) text = typeof find === 'string' ? text.split(find).join(replace) : text.replace(find, replace);
+      body = Buffer.from(text, 'utf8');
+    }
+    const replaced = new Set(Object.keys(rewrite.headers ?? {}).map((name) => name.toLowerCase()));
+    const headers: string[] = [];
+    const kept = endToEnd(upstreamResponse.rawHeaders);
+    for (let i = 0; i + 1 < kept.length; i += 2) {
+      const name = kept[i]!.toLowerCase();
+      if (replaced.has(name) || (rewrite.body?.length && (name === 'content-length' || name === 'transfer-encoding' || name === 'content-md5'))) continue;
+      headers.push(kept[i]!, kept[i + 1]!);
+    }
+    for (const [name, value] of Object.entries(rewrite.headers ?? {})) headers.push(name, value);
+    if (rewrite.body?.length) headers.push('Content-Length', String(body.length));
+    response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, headers);
+    response.end(body);
+  });
+}
+
+function sendStorageError(service: StorageService, request: IncomingMessage, response: ServerResponse, fault: Extract<StorageFault, { kind: 'status' }>): void {
   if (response.destroyed) return;
-  const { code, message } = ERROR_TEXT[status];
+  const status = fault.status;
+  const retryAfterSeconds = 'retryAfterSeconds' in fault ? fault.retryAfterSeconds : undefined;
+  const { code, message } = 'code' in fault ? { code: fault.code, message: fault.message ?? CODE_MESSAGES[fault.code] ?? fault.code } : ERROR_TEXT[fault.status];
   const requestId = randomUUID();
   const fullMessage = `${message}\nRequestId:${requestId}\nTime:${new Date().toISOString()}`;
   const body =
@@ -355,13 +413,20 @@ function validateRule(rule: FaultRule): void {
     case 'reset':
       return;
     case 'status':
-      if (fault.status !== 500 && fault.status !== 503) throw new RangeError(`a status fault is 500 or 503, got ${String(fault.status)}`);
-      if (fault.retryAfterSeconds !== undefined && !(Number.isInteger(fault.retryAfterSeconds) && fault.retryAfterSeconds >= 0)) {
-        throw new RangeError(`retryAfterSeconds must be a non-negative integer, got ${fault.retryAfterSeconds}`);
+      if (fault.status === 409 || fault.status === 412) {
+        if (typeof fault.code !== 'string' || !/^[A-Za-z]+$/.test(fault.code)) throw new RangeError(`a ${fault.status} status fault needs the service's error code, got ${String(fault.code)}`);
+        return;
+      }
+      if (fault.status !== 500 && fault.status !== 503) throw new RangeError(`a status fault is 500, 503, 409 or 412, got ${String((fault as { status: unknown }).status)}`);
+      if ('retryAfterSeconds' in fault && fault.retryAfterSeconds !== undefined && !(Number.isInteger(fault.retryAfterSeconds) && fault.retryAfterSeconds >= 0)) {
+        throw new RangeError(`retryAfterSeconds must be a non-negative integer, got ${String(fault.retryAfterSeconds)}`);
       }
       return;
     case 'delay':
       if (!(Number.isFinite(fault.ms) && fault.ms >= 0)) throw new RangeError(`a delay fault needs a non-negative ms, got ${fault.ms}`);
+      return;
+    case 'rewrite':
+      if (!fault.headers && !fault.body?.length) throw new RangeError('a rewrite fault needs headers or body replacements');
       return;
     default:
       throw new RangeError(`unknown fault kind ${String((fault as { kind: unknown }).kind)}`);
@@ -373,9 +438,12 @@ function describeFault(fault: StorageFault): string {
     case 'reset':
       return 'reset';
     case 'status':
+      if ('code' in fault) return `${fault.status} ${fault.code}`;
       return `${fault.status}${fault.retryAfterSeconds === undefined ? '' : ` (Retry-After ${fault.retryAfterSeconds} s)`}`;
     case 'delay':
       return `delay ${fault.ms} ms`;
+    case 'rewrite':
+      return `rewrite ${[...Object.keys(fault.headers ?? {}), ...(fault.body?.length ? ['body'] : [])].join(', ')}`;
   }
 }
 

@@ -27,6 +27,6 @@ export function createClients(settings: Settings, overrides: DepsOptions = {}): 
     graph: createGraphClient({ ...overrides.graph, baseUrl: settings.graphBaseUrl, tokenScope: settings.graphTokenScope, credential: overrides.graphCredential ?? new DefaultAzureCredential() }),
     queue: createPollQueue(clients.queueService, settings.pollQueue, timeouts),
     ledger: createLedger(clients.ledgerTable, timeouts),
-    destination: createDestination(clients.destinationContainer, timeouts),
+    destination: createDestination(clients.destinationContainer, { ...timeouts, ...(overrides.copyTimeoutMs === undefined ? {} : { copyTimeoutMs: overrides.copyTimeoutMs }) }),
   };
 }

@@ -25,6 +25,8 @@ export interface Deps {
   readonly telemetry: Telemetry;
   readonly now: () => Date;
   readonly random: () => number;
+  /** A landing's claim on its run lasts this long unless renewed (default LANDING_CLAIM_SECONDS in ./core/run). */
+  readonly landingClaimSeconds?: number;
   /** Creates the queues, table and container on first use; memoised per process. */
   readonly ready: () => Promise<void>;
 }
@@ -41,6 +43,10 @@ export interface DepsOptions {
   readonly telemetry?: Telemetry;
   /** Deadline of each storage call (default in ./adapters/deadline). */
   readonly storageCallTimeoutMs?: number;
+  /** How long one landing waits for copies pending at the service (default COPY_TIMEOUT_MS in ./adapters/deadline). */
+  readonly copyTimeoutMs?: number;
+  /** See Deps.landingClaimSeconds. */
+  readonly landingClaimSeconds?: number;
 }
 
 export function createDeps(settings: Settings, overrides: DepsOptions = {}): Deps {
@@ -57,7 +63,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
   const ledger: Ledger = onFirstUse(() => loaded().then((c) => c.ledger), ['ensure', 'getRun', 'latestForKey', 'createRun', 'saveRun', 'listRuns']);
   const destination: Destination = {
     containerName: settings.partnerContainer,
-    ...onFirstUse(() => loaded().then((c) => c.destination), ['ensure', 'sourceFacts', 'listFolder', 'startCopy', 'settleFolder', 'writeJson']),
+    ...onFirstUse(() => loaded().then((c) => c.destination), ['ensure', 'sourceFacts', 'listFolder', 'startCopy', 'settleFolder', 'createJson', 'replaceJson']),
     // A blob's URL needs the storage client, so it is there once any storage call has been made,
     // as it has for every run read from the ledger.
     url(blobPath) {
@@ -73,6 +79,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
     ledger,
     destination,
     telemetry: overrides.telemetry ?? telemetryFor(settings),
+    ...(overrides.landingClaimSeconds === undefined ? {} : { landingClaimSeconds: overrides.landingClaimSeconds }),
     now: () => new Date(),
     random: Math.random,
     ready: () => {

@@ -65,6 +65,19 @@ export class LedgerConflictError extends Error {
 
 /** The code of the destination's settleFolder error when copies are healthy but not finished yet. */
 export const COPIES_PENDING = 'CopiesPending';
+/** Azure's code for Copy Blob onto a blob whose previous copy is still pending (409). */
+export const PENDING_COPY_OPERATION = 'PendingCopyOperation';
+/** Azure's code for Copy Blob whose source conditions (x-ms-source-if-match) no longer hold (412). */
+export const SOURCE_CONDITION_NOT_MET = 'SourceConditionNotMet';
+
+/**
+ * A copy onto a file was already pending (from an earlier landing) and brought another version
+ * than the one this landing verified against: the file is copied again by a later landing.
+ */
+export class CopyPendingElsewhereError extends Error {
+  override readonly name = 'CopyPendingElsewhereError';
+  readonly code = PENDING_COPY_OPERATION;
+}
 
 /** A copied blob that does not match its source. */
 export class VerificationError extends Error {

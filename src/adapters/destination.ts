@@ -6,7 +6,7 @@
  */
 import { BlobClient, RestError, type ContainerClient } from '@azure/storage-blob';
 import { redactSecrets } from '../core/redact';
-import { COPIES_PENDING } from '../errors';
+import { COPIES_PENDING, PENDING_COPY_OPERATION } from '../errors';
 import { COPY_TIMEOUT_MS, callDeadline } from './deadline';
 
 export interface BlobFacts {
@@ -31,11 +31,21 @@ export interface Destination {
   /**
    * Starts a server-side copy of exactly the source version `sourceEtag`: one request. The
    * service may finish it at once or later; `settleFolder` waits for every copy in a folder.
+   * 'alreadyPending': Azure refused with 409 PendingCopyOperation, another copy onto that blob is
+   * still running (an earlier landing's); settle the folder and look at what it copied. A source
+   * that changed since `sourceEtag` was read fails with 412 SourceConditionNotMet.
    */
-  startCopy(sourceUrl: string, sourceEtag: string, blobPath: string): Promise<void>;
+  startCopy(sourceUrl: string, sourceEtag: string, blobPath: string): Promise<'started' | 'alreadyPending'>;
   /** Lists the folder until no copy in it is pending, or the copy deadline passes. */
   settleFolder(folder: string): Promise<Map<string, BlobFacts>>;
-  writeJson(blobPath: string, value: unknown): Promise<void>;
+  /**
+   * Writes a JSON blob only if none exists at that path (If-None-Match: *), so that writing it
+   * fires exactly one blob-created event; when one exists, returns it (its ETag and parsed text)
+   * instead.
+   */
+  createJson(blobPath: string, value: unknown): Promise<{ readonly created: true } | { readonly created: false; readonly etag: string; readonly existing: unknown }>;
+  /** Replaces a JSON blob if it is still the version `etag` (If-Match). */
+  replaceJson(blobPath: string, value: unknown, etag: string): Promise<void>;
   url(blobPath: string): string;
 }
 
@@ -53,6 +63,15 @@ export function createDestination(container: ContainerClient, options: { readonl
     }
     return listed;
   }
+  async function uploadJson(blobPath: string, value: unknown, conditions: { ifNoneMatch?: string; ifMatch?: string }): Promise<void> {
+    const text = `${JSON.stringify(value, null, 2)}\n`;
+    await container.getBlockBlobClient(blobPath).upload(text, Buffer.byteLength(text), {
+      blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+      conditions,
+      ...deadline(),
+    });
+  }
+
   return {
     containerName: container.containerName,
 
@@ -84,8 +103,11 @@ export function createDestination(container: ContainerClient, options: { readonl
           metadata: { [SOURCE_ETAG_METADATA]: sourceEtag.replace(/"/g, '') },
           ...deadline(),
         });
+        return 'started';
       } catch (error) {
-        throw sanitized(error);
+        const clean = sanitized(error);
+        if (clean instanceof RestError && clean.statusCode === 409 && clean.code === PENDING_COPY_OPERATION) return 'alreadyPending';
+        throw clean;
       }
     },
 
@@ -104,12 +126,38 @@ export function createDestination(container: ContainerClient, options: { readonl
       }
     },
 
-    async writeJson(blobPath, value) {
-      const text = `${JSON.stringify(value, null, 2)}\n`;
-      await container.getBlockBlobClient(blobPath).upload(text, Buffer.byteLength(text), {
-        blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
-        ...deadline(),
-      });
+    async createJson(blobPath, value) {
+      try {
+        await uploadJson(blobPath, value, { ifNoneMatch: '*' });
+        return { created: true };
+      } catch (error) {
+        const clean = sanitized(error);
+        // Azure answers 409 BlobAlreadyExists to If-None-Match: * on Put Blob; 412 is the generic form.
+        if (!(clean instanceof RestError && (clean.statusCode === 409 || clean.statusCode === 412))) throw clean;
+      }
+      try {
+        // One Get Blob: the text and the ETag of the same version.
+        const downloaded = await container.getBlobClient(blobPath).download(0, undefined, deadline());
+        const chunks: Buffer[] = [];
+        for await (const chunk of downloaded.readableStreamBody ?? []) chunks.push(Buffer.from(chunk as Buffer));
+        let existing: unknown;
+        try {
+          existing = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          existing = undefined;
+        }
+        return { created: false, etag: downloaded.etag ?? '', existing };
+      } catch (error) {
+        throw sanitized(error);
+      }
+    },
+
+    async replaceJson(blobPath, value, etag) {
+      try {
+        await uploadJson(blobPath, value, { ifMatch: etag });
+      } catch (error) {
+        throw sanitized(error);
+      }
     },
 
     url(blobPath) {

@@ -83,14 +83,17 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
       // The key row points at the run before the run row exists. Another start that reads the
       // key in between sees a fresh claim and stands down; a crash in between leaves a claim
       // that goes stale, which a later start treats as "never ran" (decideStart).
-      const response = await table.createEntity(runToEntity(run), deadline());
-      return { run, etag: response.etag ?? '' };
+      const entity = runToEntity(run);
+      const response = await table.createEntity(entity, deadline());
+      return { run: runFromEntity(entity), etag: response.etag ?? '' };
     },
 
     async saveRun(run, etag) {
       try {
-        const response = await table.updateEntity(runToEntity(run), 'Replace', { etag, ...deadline() });
-        return { run, etag: response.etag ?? '' };
+        const entity = runToEntity(run);
+        const response = await table.updateEntity(entity, 'Replace', { etag, ...deadline() });
+        // The run as stored: long strings cut to fit.
+        return { run: runFromEntity(entity), etag: response.etag ?? '' };
       } catch (error) {
         if (isStatus(error, 404, 412)) throw new LedgerConflictError(`run ${run.runId} was changed by another worker`);
         throw error;
@@ -110,10 +113,27 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
   };
 }
 
+/**
+ * A Table property holds at most 64 KiB, and strings are stored as UTF-16: 32,768 UTF-16 code
+ * units. A longer value (an error message quoting a service's answer) fails the whole write with
+ * 400 PropertyValueTooLarge, which would leave the run unrecorded; it is cut to fit instead.
+ */
+export const MAX_TABLE_STRING_LENGTH = 32 * 1024;
+
+/** Keeps the head of a string too long for a Table property and says that, and how much, was cut. */
+export function fitTableProperty(value: string): string {
+  if (value.length <= MAX_TABLE_STRING_LENGTH) return value;
+  const note = ` [cut: the first ${MAX_TABLE_STRING_LENGTH - 64} of ${value.length} characters kept]`;
+  let head = value.slice(0, MAX_TABLE_STRING_LENGTH - 64);
+  // Do not leave half of a surrogate pair at the cut.
+  if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
+  return `${head}${note}`;
+}
+
 function runToEntity(run: Run): TableEntity {
   const entity: TableEntity = { partitionKey: RUN_PARTITION, rowKey: run.runId };
   for (const [name, value] of Object.entries(run)) {
-    if (value !== undefined) entity[name] = value;
+    if (value !== undefined) entity[name] = typeof value === 'string' ? fitTableProperty(value) : value;
   }
   return entity;
 }

@@ -2,9 +2,12 @@
  * The poll queue. The Functions queue output binding cannot delay a message, so delayed polls
  * are sent with @azure/storage-queue's `visibilityTimeout`; the text is base64, which is what
  * the queue trigger decodes by default (plain JSON would go straight to the poison queue).
+ * This is the one place that sends messages, so it is where every delay (poll, landing retry,
+ * revival, standing down) is held to the queue's 7-day limit.
  */
 import type { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { encodePollMessage, type PollMessage } from '../core/pollMessage';
+import { queueDelaySeconds } from '../core/polling';
 import { callDeadline } from './deadline';
 
 /** Messages live as long as a queue allows: a poll must never expire before its run ends. */
@@ -13,10 +16,17 @@ const NEVER_EXPIRE = -1;
 export interface PollQueue {
   readonly name: string;
   ensure(): Promise<void>;
-  /** Sends a poll message that becomes visible after `delaySeconds`. */
-  send(message: PollMessage, delaySeconds: number): Promise<void>;
-  /** Moves a message that cannot be processed to `<queue>-poison`, as the host would. */
-  sendToPoison(messageText: string): Promise<void>;
+  /**
+   * Sends a poll message that becomes visible after `delaySeconds`, held to 0..7 days (the
+   * queue's limit); returns the delay used.
+   */
+  send(message: PollMessage, delaySeconds: number): Promise<number>;
+  /**
+   * Moves a message that cannot be processed to `<queue>-poison`, as the host would. `decodedText`
+   * is what the trigger handed over (the host has already decoded the base64); it is stored
+   * base64-encoded again, as the host stores what it moves, so that an operator can move it back.
+   */
+  sendToPoison(decodedText: string): Promise<void>;
 }
 
 export function createPollQueue(service: QueueServiceClient, name: string, options: { readonly callTimeoutMs?: number } = {}): PollQueue {
@@ -29,14 +39,12 @@ export function createPollQueue(service: QueueServiceClient, name: string, optio
       await Promise.all([queue.createIfNotExists(deadline()), poison.createIfNotExists(deadline())]);
     },
     async send(message, delaySeconds) {
-      await queue.sendMessage(encodePollMessage(message), {
-        visibilityTimeout: Math.max(0, Math.round(delaySeconds)),
-        messageTimeToLive: NEVER_EXPIRE,
-        ...deadline(),
-      });
+      const visibilityTimeout = queueDelaySeconds(delaySeconds);
+      await queue.sendMessage(encodePollMessage(message), { visibilityTimeout, messageTimeToLive: NEVER_EXPIRE, ...deadline() });
+      return visibilityTimeout;
     },
-    async sendToPoison(messageText) {
-      await poison.sendMessage(messageText, { messageTimeToLive: NEVER_EXPIRE, ...deadline() });
+    async sendToPoison(decodedText) {
+      await poison.sendMessage(Buffer.from(decodedText, 'utf8').toString('base64'), { messageTimeToLive: NEVER_EXPIRE, ...deadline() });
     },
   };
 }

@@ -2,11 +2,13 @@
  * The export manifest: where the files are (`rootDirectory` + a read SAS) and what they are.
  * It comes from outside, so it is checked before anything is written: the source must be https
  * (http only on loopback) on an allowed host, `blobCount` must agree with `blobs`, and every
- * blob name must stay inside the run's folder (no `..`, no absolute paths, no query strings).
+ * blob name must stay inside the run's folder (no `..`, no absolute paths, no query strings) and
+ * must not pass for the `manifest.json` the app writes itself.
  * https://learn.microsoft.com/graph/api/resources/partners-billing-manifest
  */
 import { ManifestError } from '../errors';
 import { isAllowedHost, isLoopbackHost } from './hosts';
+import { MANIFEST_FILE_NAME, isAppFileName } from './naming';
 import { describe, isRecord } from './operation';
 
 export interface ManifestBlob {
@@ -131,5 +133,6 @@ function blobNameProblem(name: string): string | undefined {
   if (name.split('/').some((segment) => segment === '..' || segment === '.' || segment === '')) {
     return "has an empty, '.' or '..' path segment: expected a name inside the export's folder";
   }
+  if (isAppFileName(name)) return `is named like the ${MANIFEST_FILE_NAME} this app writes last: expected a data file (consumers trigger on ${MANIFEST_FILE_NAME})`;
   return undefined;
 }

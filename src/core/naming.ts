@@ -11,6 +11,17 @@ import type { AttributeSet, BillingPeriod } from './settings';
 export const EXPORT_KIND = 'unbilled-usage';
 export const MANIFEST_FILE_NAME = 'manifest.json';
 
+/**
+ * Whether a file name from Graph's manifest could pass for a file this app writes: consumers
+ * trigger on `manifest.json`, so a listed file called that (in any casing, in any subfolder, or
+ * with the trailing dots and spaces some tools drop) could overwrite ours or fire their trigger
+ * before every file is verified. Such a manifest is refused.
+ */
+export function isAppFileName(blobName: string): boolean {
+  const last = blobName.split('/').pop() ?? '';
+  return last.replace(/[. ]+$/, '').toLowerCase() === MANIFEST_FILE_NAME;
+}
+
 export interface ExportKey {
   readonly kind: typeof EXPORT_KIND;
   readonly billingMonth: string;

@@ -45,7 +45,16 @@ export function nextPoll(
   // Retry-After is honoured even when it reaches past the deadline.
   const backoff = Math.min(backoffDelaySeconds(input.attempt, policy, random), remainingSeconds);
   const delay = Math.max(input.retryAfterSeconds ?? 0, backoff);
-  return { kind: 'wait', delaySeconds: Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(1, Math.ceil(delay))) };
+  return { kind: 'wait', delaySeconds: queueDelaySeconds(Math.max(1, delay)) };
+}
+
+/**
+ * A delay as a queue can take it: whole seconds, from 0 up to the queue's 7-day limit on a
+ * message's visibility timeout (a longer one is refused with 400 OutOfRangeQueryParameterValue).
+ */
+export function queueDelaySeconds(delaySeconds: number): number {
+  if (!Number.isFinite(delaySeconds)) return delaySeconds > 0 ? MAX_QUEUE_DELAY_SECONDS : 0;
+  return Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(0, Math.ceil(delaySeconds)));
 }
 
 /**

@@ -39,8 +39,16 @@ export interface Run extends ExportKey {
   readonly restarts?: number;
   /** When the next message is due: the sweeper revives a run only once this has long passed. */
   readonly nextActionAt?: string;
-  /** Times the sweeper re-sent a stalled run's message. */
+  /** Times in a row the sweeper re-sent a stalled run's message without the run advancing since. */
   readonly revivals?: number;
+  /** `progressMark` of the run when the sweeper last revived it: a different mark now means progress. */
+  readonly revivedAtMark?: string;
+  /**
+   * The landing working on the run (a random id per landing) and until when its claim holds:
+   * another delivery of the same step stands down while the claim is fresh, and takes over a stale one.
+   */
+  readonly landingClaimId?: string;
+  readonly landingClaimedUntil?: string;
   /** `{container}/{folder}/` once known. */
   readonly destination?: string;
   readonly errorCode?: string;
@@ -66,6 +74,33 @@ export interface StartRequest {
 
 export function isFinished(run: Pick<Run, 'state'>): boolean {
   return run.state === 'succeeded' || run.state === 'failed';
+}
+
+/**
+ * How long a landing's claim holds unless renewed; the landing renews it while it runs, so a
+ * claim that ran out belongs to a landing that died (an instance recycled, a process killed),
+ * and another delivery may take over within this long.
+ */
+export const LANDING_CLAIM_SECONDS = 120;
+
+/** When another landing's claim on the run is still fresh (undefined: none is, the run is free to land). */
+export function landingClaimedByOther(run: Pick<Run, 'landingClaimId' | 'landingClaimedUntil'>, claimId: string | undefined, now: Date): Date | undefined {
+  if (!run.landingClaimId || run.landingClaimId === claimId || !run.landingClaimedUntil) return undefined;
+  const until = new Date(run.landingClaimedUntil);
+  return until.getTime() > now.getTime() ? until : undefined;
+}
+
+/** Where a run stands: it has advanced when this changes (a new step, or a new state). */
+export function progressMark(run: Pick<Run, 'state' | 'seq'>): string {
+  return `${run.state}:${run.seq}`;
+}
+
+/** Revivals so far that met no progress: the count starts again once the run has advanced. */
+export function revivalsWithoutProgress(run: Pick<Run, 'state' | 'seq' | 'revivals' | 'revivedAtMark'>): number {
+  if (!run.revivals) return 0;
+  // A row from before revivedAtMark existed keeps its count.
+  if (run.revivedAtMark === undefined) return run.revivals;
+  return run.revivedAtMark === progressMark(run) ? run.revivals : 0;
 }
 
 export type StartDecision =

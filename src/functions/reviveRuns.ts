@@ -2,10 +2,13 @@
  * Nothing stuck: a run whose next step is long overdue lost its message (moved to the poison
  * queue after repeated failures, or never sent because a process died at the wrong moment).
  * The sweeper sends the run's current step again; the ledger's `seq` makes that harmless if the
- * original turns up after all. A run revived MAX_REVIVALS times without progress fails, saying so.
+ * original turns up after all. A run revived MAX_REVIVALS times in a row without progress (its
+ * step and state unchanged since the last revival) fails, saying so; a run that advanced between
+ * stalls starts counting again. A landing that holds a fresh claim on its run is never revived:
+ * the sweeper's write would make that landing's final save conflict.
  */
 import type { InvocationContext, Timer } from '@azure/functions';
-import { isFinished, type Run } from '../core/run';
+import { isFinished, landingClaimedByOther, progressMark, revivalsWithoutProgress, type Run } from '../core/run';
 import type { Deps } from '../deps';
 import { LedgerConflictError } from '../errors';
 import { logEvent, runFields, type RunLogger } from '../runLog';
@@ -33,19 +36,21 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
   const revived: string[] = [];
   const failed: string[] = [];
   for (const candidate of await deps.ledger.listRuns()) {
-    if (isFinished(candidate) || !isOverdue(candidate, now, graceSeconds)) continue;
+    if (!isStalled(candidate, now, graceSeconds)) continue;
     const stored = await deps.ledger.getRun(candidate.runId);
-    if (!stored || isFinished(stored.run) || !isOverdue(stored.run, now, graceSeconds)) continue;
+    if (!stored || !isStalled(stored.run, now, graceSeconds)) continue;
     try {
-      const revivals = stored.run.revivals ?? 0;
+      const revivals = revivalsWithoutProgress(stored.run);
       if (revivals >= MAX_REVIVALS) {
         await failRun(stored, 'Stalled', `no progress since ${stored.run.updatedAt} (${stored.run.state}) after ${revivals} revivals; see the poison queue for its messages`, deps, log);
         failed.push(stored.run.runId);
         continue;
       }
-      await deps.queue.send({ v: 1, runId: stored.run.runId, seq: stored.run.seq }, 0);
-      const next: Run = { ...stored.run, revivals: revivals + 1, nextActionAt: now.toISOString() };
+      // Recorded first, conditional on the row as read: if the run moved meanwhile this conflicts
+      // and nothing is sent; a crash between the two leaves a revival the next sweep repeats.
+      const next: Run = { ...stored.run, revivals: revivals + 1, revivedAtMark: progressMark(stored.run), nextActionAt: now.toISOString() };
       await deps.ledger.saveRun(next, stored.etag);
+      await deps.queue.send({ v: 1, runId: stored.run.runId, seq: stored.run.seq }, 0);
       logEvent(log, 'warn', 'stalled run revived', { ...runFields(next), revivals: revivals + 1 });
       revived.push(stored.run.runId);
     } catch (thrown) {
@@ -56,7 +61,9 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
   return { revived, failed };
 }
 
-function isOverdue(run: Run, now: Date, graceSeconds: number): boolean {
+/** Unfinished, long overdue, and not held by a landing that is still renewing its claim. */
+function isStalled(run: Run, now: Date, graceSeconds: number): boolean {
+  if (isFinished(run) || landingClaimedByOther(run, undefined, now)) return false;
   const due = Date.parse(run.nextActionAt ?? run.updatedAt);
   return now.getTime() - due > graceSeconds * 1000;
 }

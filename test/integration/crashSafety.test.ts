@@ -118,6 +118,54 @@ describe('crash safety', () => {
     expect((await app.deps.ledger.getRun(run.runId))!.run).toMatchObject({ state: 'failed', errorCode: 'Stalled', errorMessage: expect.stringContaining(`after ${MAX_REVIVALS} revivals`) });
   });
 
+  it('revivals count stalls without progress: a run that advanced between stalls starts counting again', async () => {
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'PLN');
+    for (let attempt = 0; attempt < MAX_REVIVALS - 1; attempt++) {
+      await loseMessages(app);
+      await reviveStalledRuns(hoursLater(app, attempt + 1), app.context());
+    }
+    expect((await app.deps.ledger.getRun(run.runId))!.run.revivals).toBe(MAX_REVIVALS - 1);
+    // The revived message is delivered: the run takes a step (a poll), then stalls again.
+    await app.work({ maxMessages: 1 });
+    const advanced = (await app.deps.ledger.getRun(run.runId))!.run;
+    expect(advanced.seq).toBeGreaterThan(run.seq);
+    await loseMessages(app);
+
+    const revival = await reviveStalledRuns(hoursLater(app, MAX_REVIVALS + 1), app.context());
+    await reviveStalledRuns(hoursLater(app, MAX_REVIVALS + 2), app.context());
+
+    expect(revival.revived).toEqual([run.runId]);
+    const after = (await app.deps.ledger.getRun(run.runId))!.run;
+    expect(after).toMatchObject({ state: advanced.state, revivals: 2 });
+    await app.work({ runIds: [run.runId] });
+  });
+
+  it('never revives a run whose landing holds a fresh claim, and does not touch its row', async () => {
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'SEK');
+    const [landed] = (await app.work({ runIds: [run.runId] })).runs;
+    const later = hoursLater(app);
+    // A landing in progress as the sweeper sees it: overdue by its schedule, but its claim is fresh.
+    const rewound = await rewind(app, run.runId, (r) => ({
+      ...r,
+      state: 'copying',
+      finishedAt: undefined,
+      nextActionAt: new Date(Date.now() - 3600_000).toISOString(),
+      landingClaimId: 'a-live-landing',
+      landingClaimedUntil: new Date(later.now().getTime() + 60_000).toISOString(),
+    }));
+    const before = (await app.deps.ledger.getRun(run.runId))!;
+
+    const revival = await reviveStalledRuns(later, app.context());
+
+    expect(revival.revived).not.toContain(landed!.runId);
+    expect((await app.deps.ledger.getRun(run.runId))!.etag).toBe(before.etag);
+    expect(rewound.state).toBe('copying');
+    // Not left in progress for later sweeps in this file.
+    await rewind(app, run.runId, () => landed!);
+  });
+
   it('leaves healthy runs alone', async () => {
     const app = createTestApp(cloud);
     const { run } = await start(app, 'MXN');

@@ -1,0 +1,329 @@
+/**
+ * Landing against what Azure does and Azurite does not (copies pending at the service, 409
+ * PendingCopyOperation, 412 on the source condition, a copy that does not verify), and two
+ * deliveries of one landing step: one lands, the other stands down; a run whose files and
+ * manifest.json landed ends succeeded; manifest.json is written once per landing.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FaultRule } from '../../emulator/faultProxy';
+import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
+import { MANIFEST_FILE_NAME } from '../../src/core/naming';
+import type { Run } from '../../src/core/run';
+import type { DepsOptions } from '../../src/deps';
+import { MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../../src/functions/landExport';
+import { pollExport } from '../../src/functions/pollExport';
+import { failRun } from '../../src/functions/runSteps';
+import { startExport } from '../../src/functions/startExport';
+import { createTestApp, listBlobs, type TestApp } from './harness';
+
+let cloud: LocalCloud;
+beforeAll(async () => {
+  cloud = await startLocalCloud({ faultProxy: { seed: 11 }, scenario: { fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null } });
+});
+afterAll(async () => {
+  await cloud?.stop();
+});
+afterEach(() => cloud.proxy!.clearRules());
+
+/** One key per test: a month that landed for a key is not exported again, and the ledger is shared in this file. */
+const CURRENCIES = ['AUD', 'CAD', 'CHF', 'CZK', 'DKK', 'GBP', 'HKD', 'JPY', 'NOK', 'NZD', 'PLN', 'SEK', 'SGD', 'USD', 'ZAR', 'BRL', 'INR', 'MXN', 'KRW', 'THB', 'TRY', 'ILS', 'HUF', 'RON', 'BGN', 'ISK', 'PHP', 'MYR', 'IDR', 'CLP'];
+let nextCurrency = 0;
+
+interface Landed {
+  readonly app: TestApp;
+  readonly run: Run;
+  /** The run's folder inside the container, with a trailing slash. */
+  readonly folder: string;
+}
+
+/** One export landed the ordinary way, to be rewound as a crash or a duplicate would leave it. */
+async function landedExport(options: DepsOptions = {}): Promise<Landed> {
+  const app = createTestApp(cloud, {}, options);
+  const currency = CURRENCIES[nextCurrency++];
+  if (!currency) throw new Error(`landing.test.ts has more exports than CURRENCIES (${CURRENCIES.length}): add codes`);
+  const { run } = await startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const [landed] = (await app.work({ runIds: [run.runId] })).runs;
+  expect(landed).toMatchObject({ state: 'succeeded' });
+  return { app, run: landed!, folder: landed!.destination!.slice(app.deps.destination.containerName.length + 1) };
+}
+
+/**
+ * The run as it stood in the middle of its landing: copying, nothing landed yet (or, with
+ * `keepFiles`, everything landed including manifest.json, as if the process died before the
+ * ledger save). Returns the poll message that delivers the landing step.
+ */
+async function rewindToCopying({ app, run, folder }: Landed, options: { keepFiles?: boolean; change?: (run: Run) => Run } = {}): Promise<{ v: 1; runId: string; seq: number }> {
+  if (!options.keepFiles) {
+    for (const name of await listBlobs(app)) if (name.startsWith(folder)) await app.clients.destinationContainer.getBlobClient(name).delete();
+  }
+  const stored = (await app.deps.ledger.getRun(run.runId))!;
+  const copying: Run = { ...stored.run, state: 'copying', finishedAt: undefined, bytesCopied: 0, ...{} };
+  await app.deps.ledger.saveRun(options.change ? options.change(copying) : copying, stored.etag);
+  return { v: 1, runId: run.runId, seq: stored.run.seq };
+}
+
+const containerPath = (app: TestApp) => `/partnerdest/${app.deps.destination.containerName}`;
+const copyRequests = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'PUT', path: new RegExp(`^${containerPath(app)}/[^?]*\\.json\\.gz`) });
+const manifestWrites = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'PUT', path: new RegExp(`^${containerPath(app)}/[^?]*/${MANIFEST_FILE_NAME}`) });
+const folderListings = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'GET', path: new RegExp(`^${containerPath(app)}\\?.*comp=list`) });
+/** A zero delay: lets every matching request through and records it in injected(). */
+const counted = (match: Omit<FaultRule, 'fault'>): FaultRule => ({ ...match, fault: { kind: 'delay', ms: 0 } });
+const injectedSince = (start: number, path: RegExp) => cloud.proxy!.injected().slice(start).filter((fault) => path.test(fault.path));
+
+async function manifestEtag(app: TestApp, folder: string): Promise<string | undefined> {
+  const blob = app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`);
+  return (await blob.exists()) ? (await blob.getProperties()).etag : undefined;
+}
+
+const finalRun = async (app: TestApp, runId: string) => (await app.deps.ledger.getRun(runId))!.run;
+
+describe('one landing at a time', () => {
+  it('two deliveries of the same landing step at once: one lands, the other stands down, manifest.json is written once', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    const start = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule(counted(manifestWrites(landed.app)));
+
+    await Promise.all([pollExport(message, landed.app.context(), landed.app.deps), pollExport(message, landed.app.context(), landed.app.deps)]);
+
+    expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(injectedSince(start, /manifest\.json/)).toHaveLength(1);
+    expect(landed.app.logs.some((line) => line.includes('standing down'))).toBe(true);
+  });
+
+  it('a delivery that finds a fresh claim by another landing writes nothing to the run and comes back when the claim runs out', async () => {
+    const landed = await landedExport();
+    const claimedUntil = new Date(Date.now() + 60_000).toISOString();
+    const message = await rewindToCopying(landed, { change: (run) => ({ ...run, landingClaimId: 'another-landing', landingClaimedUntil: claimedUntil }) });
+    const before = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
+    const queue = landed.app.clients.queueService.getQueueClient(landed.app.deps.queue.name);
+    await queue.clearMessages();
+
+    await pollExport(message, landed.app.context(), landed.app.deps);
+
+    const after = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
+    expect(after.etag).toBe(before.etag);
+    expect((await listBlobs(landed.app)).filter((name) => name.startsWith(landed.folder))).toEqual([]);
+    expect((await queue.getProperties()).approximateMessagesCount).toBe(1);
+    expect((await queue.receiveMessages()).receivedMessageItems).toHaveLength(0); // hidden until the claim runs out
+    expect(landed.app.logs.some((line) => line.includes('another landing holds this run') && line.includes(claimedUntil))).toBe(true);
+    await queue.clearMessages();
+  });
+
+  it('a stale claim (its landing died) is taken over, and the run lands', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed, { change: (run) => ({ ...run, landingClaimId: 'a-dead-landing', landingClaimedUntil: new Date(Date.now() - 1000).toISOString() }) });
+
+    await pollExport(message, landed.app.context(), landed.app.deps);
+
+    const run = await finalRun(landed.app, landed.run.runId);
+    expect(run).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(run.landingClaimId).toBeUndefined();
+    expect(await manifestEtag(landed.app, landed.folder)).toBeDefined();
+  });
+
+  it('a landing slower than its lease keeps its claim by renewing it: a second delivery meanwhile stands down', async () => {
+    const landed = await landedExport({ landingClaimSeconds: 2 });
+    const message = await rewindToCopying(landed);
+    const start = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule(counted(manifestWrites(landed.app)));
+    // Every copy is held for 5 s: the landing outlasts its 2-second lease twice over.
+    cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'delay', ms: 5000 } });
+
+    const first = pollExport(message, landed.app.context(), landed.app.deps);
+    await new Promise((resolveSleep) => setTimeout(resolveSleep, 3500));
+    await pollExport(message, landed.app.context(), landed.app.deps);
+    await first;
+
+    expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(landed.app.logs.filter((line) => line.includes('another landing holds this run'))).toHaveLength(1);
+    expect(injectedSince(start, /manifest\.json/)).toHaveLength(1);
+  });
+
+  it('a landing whose claim was taken over meanwhile stops before manifest.json and leaves the run to the new holder', async () => {
+    const landed = await landedExport({ landingClaimSeconds: 2 });
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'delay', ms: 3000 } });
+
+    const landing = pollExport(message, landed.app.context(), landed.app.deps);
+    let stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
+    while (!stored.run.landingClaimId) stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
+    // Another landing takes the run over (as after a pause longer than the lease).
+    await landed.app.deps.ledger.saveRun({ ...stored.run, landingClaimId: 'the-new-holder', landingClaimedUntil: new Date(Date.now() + 60_000).toISOString() }, stored.etag);
+    await landing;
+
+    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+    expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'copying', landingClaimId: 'the-new-holder' });
+    expect(landed.app.logs.some((line) => line.includes('another worker advanced this run; standing down'))).toBe(true);
+  });
+
+  it('files and manifest.json landed but the final ledger save met a change: the run still ends succeeded', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    const start = cloud.proxy!.injected().length;
+    // Hold the manifest.json write long enough for another writer to change the run meanwhile.
+    cloud.proxy!.addRule({ ...manifestWrites(landed.app), fault: { kind: 'delay', ms: 1500 }, times: 1 });
+
+    const landing = pollExport(message, landed.app.context(), landed.app.deps);
+    while (injectedSince(start, /manifest\.json/).length === 0) await new Promise((resolveSleep) => setTimeout(resolveSleep, 20));
+    const stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
+    await failRun(stored, 'Stalled', 'a sweeper that gave up on it', landed.app.deps, landed.app.context());
+    await landing;
+
+    const run = await finalRun(landed.app, landed.run.runId);
+    expect(run).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(run.errorCode).toBeUndefined();
+    expect(landed.app.logs.some((line) => line.includes('recording it succeeded over the change'))).toBe(true);
+  });
+
+  it('files and manifest.json landed but the final ledger save failed beyond the SDK retries: saved again, the run ends succeeded', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    const start = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule({ ...manifestWrites(landed.app), fault: { kind: 'delay', ms: 300 }, times: 1 });
+
+    const landing = pollExport(message, landed.app.context(), landed.app.deps);
+    while (injectedSince(start, /manifest\.json/).length === 0) await new Promise((resolveSleep) => setTimeout(resolveSleep, 10));
+    // Once manifest.json is on its way, the ledger answers 500 to one whole save (the SDK's four tries).
+    cloud.proxy!.addRule({ service: 'table', method: 'PUT', path: new RegExp(`PartitionKey=(%27|')run(%27|'),RowKey=(%27|')${landed.run.runId}`), fault: { kind: 'status', status: 500 }, times: 4 });
+    await landing;
+
+    expect(injectedSince(start, /PartitionKey/).filter((fault) => fault.kind === 'status')).toHaveLength(4);
+    expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+  });
+
+  it('a landing resumed after manifest.json was written does not write it again', async () => {
+    const landed = await landedExport();
+    const before = await manifestEtag(landed.app, landed.folder);
+    // The process died after writing manifest.json, before the ledger said succeeded.
+    const message = await rewindToCopying(landed, { keepFiles: true });
+    await landed.app.deps.queue.send(message, 0);
+
+    const [resumed] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(resumed).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(await manifestEtag(landed.app, landed.folder)).toBe(before);
+  });
+
+  it('a manifest.json left by a landing that listed other files is replaced, not kept', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    const path = `${landed.folder}${MANIFEST_FILE_NAME}`;
+    const stale = '{"manifestFormat":"partner-billing-export/1","blobs":[]}';
+    await landed.app.clients.destinationContainer.getBlockBlobClient(path).upload(stale, Buffer.byteLength(stale));
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded' });
+    const written = JSON.parse((await landed.app.clients.destinationContainer.getBlobClient(path).downloadToBuffer()).toString('utf8')) as { runId: string; blobCount: number };
+    expect(written).toMatchObject({ runId: landed.run.runId, blobCount: 3 });
+  });
+});
+
+describe('copy answers Azure gives and Azurite does not', () => {
+  it('409 PendingCopyOperation (a copy still pending onto the file) is waited for, not a failed run', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'status', status: 409, code: 'PendingCopyOperation' }, times: 1 });
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded', copyWaits: 1, bytesCopied: landed.run.bytesCopied });
+    expect(final!.landingAttempts ?? 0).toBe(0);
+  });
+
+  it.each([
+    ['once: read again and copied at once', 1, 0],
+    ['on every copy of one file within the landing: the landing waits and tries later', SOURCE_CHANGE_RETRIES, 1],
+  ])('412 SourceConditionNotMet (the source changed since it was read) %s', async (_case, times, copyWaits) => {
+    const landed = await landedExport();
+    const [oneFile] = (await listBlobs(landed.app)).filter((name) => name.startsWith(landed.folder) && name.endsWith('.json.gz'));
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ service: 'blob', method: 'PUT', path: new RegExp(`^${containerPath(landed.app)}/${oneFile!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), fault: { kind: 'status', status: 412, code: 'SourceConditionNotMet' }, times });
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(final!.copyWaits ?? 0).toBe(copyWaits);
+    expect(final!.landingAttempts ?? 0).toBe(0);
+  });
+
+  it('copies still pending at the service past the copy deadline: the landing waits and resumes, without using up attempts', async () => {
+    const landed = await landedExport({ copyTimeoutMs: 1500 });
+    const message = await rewindToCopying(landed);
+    // Azurite finishes every copy at once; Azure may take minutes. Report them pending for a while.
+    cloud.proxy!.addRule({ ...folderListings(landed.app), fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] }, times: 5 });
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(final!.copyWaits).toBeGreaterThanOrEqual(1);
+    expect(final!.landingAttempts ?? 0).toBe(0);
+    expect(landed.app.logs.some((line) => line.includes('copying hit a transient failure') && line.includes('still pending after 2 s'))).toBe(true);
+  });
+
+  it(`copies that stay pending through ${MAX_COPY_WAITS} waits: the run fails saying so, with no manifest.json`, async () => {
+    const landed = await landedExport({ copyTimeoutMs: 1 });
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ ...folderListings(landed.app), fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] } });
+    const copies = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule(counted(copyRequests(landed.app)));
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'failed', errorCode: 'CopiesPending', copyWaits: MAX_COPY_WAITS });
+    expect(final!.errorMessage).toMatch(new RegExp(`^copying files did not finish after ${MAX_COPY_WAITS} waits: 3 copies into .+ still pending`));
+    expect(final!.landingAttempts ?? 0).toBe(0);
+    // Each file was copied once; later landings waited for those copies instead of starting new ones.
+    expect(injectedSince(copies, /\.json\.gz/)).toHaveLength(3);
+    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+  });
+});
+
+describe('a copy that does not verify', () => {
+  it.each([
+    ['an MD5 that differs from the source', /<Content-MD5>[^<]+<\/Content-MD5>/g, '<Content-MD5>AAAAAAAAAAAAAAAAAAAAAA==</Content-MD5>', /MD5 AAAAAAAAAAAAAAAAAAAAAA==, expected /],
+    ['a length that differs from the source', /<Content-Length>\d+<\/Content-Length>/g, '<Content-Length>7</Content-Length>', /7 bytes, expected \d+/],
+  ])('%s: retried, then the run fails after its attempts naming the file, with no manifest.json', async (_case, find, replace, problem) => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ ...folderListings(landed.app), fault: { kind: 'rewrite', body: [{ find, replace }] } });
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'failed', errorCode: 'VerificationError', landingAttempts: MAX_LANDING_ATTEMPTS - 1 });
+    expect(final!.errorMessage).toMatch(new RegExp(`^copying files failed after ${MAX_LANDING_ATTEMPTS} attempts: copy of 'part-\\d{5}-[^']+\\.json\\.gz' does not match its source: `));
+    expect(final!.errorMessage).toMatch(problem);
+    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+  });
+});
+
+describe('the operation changing under a landing', () => {
+  it('a resumed landing that finds a new data version (new eTag) lands it in its own folder; the old folder gets no manifest.json', async () => {
+    const landed = await landedExport();
+    // Graph now answers the run's operation with another manifest: a newer export of the month.
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 0, retryAfterSeconds: null, seed: 77 });
+    const { operationUrl } = await landed.app.deps.graph.startExport({ currencyCode: landed.run.currency, billingPeriod: 'last', attributeSet: 'full' });
+    while (((await landed.app.deps.graph.get(operationUrl)).body as { status?: string }).status !== 'succeeded') await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
+    cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null });
+    const message = await rewindToCopying(landed, { change: (run) => ({ ...run, operationUrl, landingAttempts: 1 }) });
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded', blobCount: 2 });
+    expect(final!.manifestETag).not.toBe(landed.run.manifestETag);
+    const newFolder = final!.destination!.slice(landed.app.deps.destination.containerName.length + 1);
+    expect(newFolder).not.toBe(landed.folder);
+    expect(newFolder).toContain(final!.manifestETag!);
+    expect(await manifestEtag(landed.app, newFolder)).toBeDefined();
+    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+    expect((await listBlobs(landed.app)).filter((name) => name.startsWith(newFolder) && name.endsWith('.json.gz'))).toHaveLength(2);
+  });
+});
