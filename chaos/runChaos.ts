@@ -8,6 +8,7 @@
 import { InvocationContext } from '@azure/functions';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { seededRandom } from '../emulator/deterministic';
 import type { FaultRule } from '../emulator/faultProxy';
 import type { GraphFaultRule } from '../emulator/graphFaults';
@@ -62,6 +63,7 @@ export const MUST_BE_ZERO = ['runsStuck', 'incompleteManifests', 'duplicateExpor
 
 const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'HUF', 'JPY', 'AUD', 'CAD', 'NZD', 'SGD', 'HKD', 'MXN', 'BRL', 'INR', 'ZAR', 'ILS', 'TRY', 'THB', 'KRW'];
 const root = resolve(__dirname, '..');
+const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
@@ -106,7 +108,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log(`started ${currencies.length} exports (${timerFailures} timer firings failed, as they may under faults)`);
 
     const spawnWorker = () => {
-      const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'cli', 'main.ts'), 'worker', '--lease-seconds', '8'], {
+      // node with tsx's loader, not the tsx wrapper, which would run the worker in a child
+      // process that a SIGKILL of the wrapper leaves running.
+      const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'cli', 'main.ts'), 'worker', '--lease-seconds', '8'], {
         cwd: root,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],

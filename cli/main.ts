@@ -143,13 +143,17 @@ async function worker(deps: Deps, options: Options): Promise<number> {
   const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
     host: { ...host, leaseSeconds },
     onLog: (level, line) => process.stderr.write(`${formatLogLine(level, line)}\n`),
+    onWait: (line) => process.stderr.write(`${formatLogLine('info', line)}\n`),
   });
+  const failed = result.runs.filter((r) => r.state === 'failed');
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ messagesProcessed: result.messagesProcessed, messagesPoisoned: result.messagesPoisoned, runs: result.runs.map((r) => runSummary(r, deps)) })}\n`);
+    // The worker's contract: its counts and the summary of every run it worked on or waited for.
+    const { messagesProcessed, messagesPoisoned, leasesLost } = result;
+    process.stdout.write(`${JSON.stringify({ messagesProcessed, messagesPoisoned, leasesLost, runs: result.runs.map((r) => runSummary(r, deps)) })}\n`);
   } else {
-    process.stdout.write(`Processed ${result.messagesProcessed} message(s); no run in progress.\n`);
+    process.stdout.write(`Processed ${result.messagesProcessed} message(s); no run in progress.${failed.length ? ` Failed: ${failed.map((r) => `${r.runId} (${r.errorCode}: ${r.errorMessage})`).join(', ')}` : ''}\n`);
   }
-  return result.runs.some((r) => r.state === 'failed') ? 1 : 0;
+  return failed.length > 0 ? 1 : 0;
 }
 
 async function run(deps: Deps, options: Options): Promise<number> {
@@ -161,6 +165,7 @@ async function run(deps: Deps, options: Options): Promise<number> {
     const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
       runIds: [final.runId],
       onLog: (level, line) => process.stderr.write(`${formatLogLine(level, line)}\n`),
+      onWait: (line) => process.stderr.write(`${formatLogLine('info', line)}\n`),
     });
     final = result.runs[0] ?? final;
   }
