@@ -52,7 +52,7 @@ export interface WorkerResult {
   readonly messagesPoisoned: number;
   /** Messages whose lease another worker took over (pop receipt changed) while this one worked. */
   readonly leasesLost: number;
-  /** The runs the worker worked on or waited for and that had not ended before it began, as they are now. */
+  /** The named runs, and the runs it worked on or waited for that had not ended before it began, as they are now. */
   readonly runs: readonly Run[];
 }
 
@@ -76,7 +76,8 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
   const began = deps.now().toISOString();
   await deps.ready();
   const counts = { processed: 0, poisoned: 0, leasesLost: 0 };
-  const seen = new Set<string>(options.runIds ?? []);
+  const named = new Set<string>(options.runIds ?? []);
+  const seen = new Set<string>(named);
   const inFlight = new Set<Promise<void>>();
   let lastWait = '';
   const limitReached = () => options.maxMessages !== undefined && counts.processed >= options.maxMessages;
@@ -84,7 +85,9 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
     messagesProcessed: counts.processed,
     messagesPoisoned: counts.poisoned,
     leasesLost: counts.leasesLost,
-    runs: (await finalRuns(deps, [...seen])).filter((run) => !run.finishedAt || run.finishedAt >= began),
+    // The named runs, however they ended; of the others, those that had not ended before this
+    // worker began (a stale message of an old run says nothing about this worker's work).
+    runs: (await finalRuns(deps, [...seen])).filter((run) => named.has(run.runId) || !run.finishedAt || run.finishedAt >= began),
   });
 
   for (;;) {

@@ -23,12 +23,14 @@ let next = 0;
 async function exportThrough(rules: FaultRule[]) {
   const app = createTestApp(cloud, {}, { storageCallTimeoutMs: 5000 });
   await app.deps.ready();
+  // The fault log spans the whole file: this case's faults are the ones logged from here on.
+  const injectedBefore = cloud.proxy!.injected().length;
   rules.forEach((rule) => cloud.proxy!.addRule(rule));
   const currency = ['ILS', 'ZAR', 'TRY', 'THB', 'INR', 'BRL', 'KRW'][next++]!;
   const { run } = await startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
   const [final] = (await app.work({ runIds: [run.runId] })).runs;
   cloud.proxy!.clearRules();
-  return { app, run: final! };
+  return { app, run: final!, injected: cloud.proxy!.injected().slice(injectedBefore) };
 }
 
 describe('storage faults under the app', () => {
@@ -39,11 +41,15 @@ describe('storage faults under the app', () => {
     ['destination copies answering 503 beyond the SDK retries', { service: 'blob', method: 'PUT', path: /^\/partnerdest\/exports-/, fault: { kind: 'status', status: 503 }, times: 6 }],
     ['random resets everywhere (seeded)', { fault: { kind: 'reset' }, probability: 0.05 }],
   ] as Array<[string, FaultRule]>)('%s', async (_case, rule) => {
-    const { app, run } = await exportThrough([rule]);
+    const { app, run, injected } = await exportThrough([rule]);
 
     expect(run.state).toBe('succeeded');
     expect((await listBlobs(app)).filter((name) => name.endsWith(MANIFEST_FILE_NAME))).toHaveLength(1);
-    expect(cloud.proxy!.injected().length).toBeGreaterThan(0);
+    // This case's rule fired (as often as it says, when it says), and only where it points.
+    const expected = expect.objectContaining({ kind: rule.fault.kind, ...(rule.service ? { service: rule.service } : {}), ...(rule.method ? { method: rule.method } : {}) });
+    if (rule.times === undefined) expect(injected.length).toBeGreaterThan(0);
+    else expect(injected).toHaveLength(rule.times);
+    expect(injected).toEqual(injected.map(() => expected));
   });
 
   it('gives up on a call past its deadline and retries the landing instead of hanging', async () => {
