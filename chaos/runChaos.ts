@@ -15,27 +15,36 @@ import type { GraphFaultRule } from '../emulator/graphFaults';
 import { startLocalCloud } from '../emulator/localCloud';
 import { createStorageClients } from '../src/adapters/storageClients';
 import { poisonQueueName } from '../src/adapters/pollQueue';
-import { MANIFEST_FILE_NAME, exportKeyString } from '../src/core/naming';
+import { mapWithConcurrency } from '../src/concurrency';
+import { EXPORT_KIND, MANIFEST_FILE_NAME, billingMonthFor, exportKeyString } from '../src/core/naming';
 import { isFinished, type Run } from '../src/core/run';
-import { parseSettings } from '../src/core/settings';
+import { parseSettings, type AttributeSet, type BillingPeriod } from '../src/core/settings';
 import { createDeps } from '../src/deps';
 import { reviveStalledRuns } from '../src/functions/reviveRuns';
 import { startExport } from '../src/functions/startExport';
 
 export interface ChaosOptions {
   readonly seed: number;
-  /** Export keys (one currency each); each is started twice, as duplicate timer firings. */
+  /**
+   * Exports, each of its own ledger key (currency × period × attribute set); each is started
+   * twice, as duplicate timer firings. At most MAX_CHAOS_RUNS.
+   */
   readonly runs: number;
   /** Probability of a fault per request, for each kind of fault. */
   readonly faultRate: number;
   readonly workers: number;
   /** A worker is killed every this many milliseconds on average. */
   readonly killEveryMs: number;
-  readonly timeoutSeconds: number;
+  /** Give up after this long; by default 300 s plus 2 s per export. */
+  readonly timeoutSeconds?: number;
   readonly log?: (line: string) => void;
 }
 
-export const DEFAULT_CHAOS: Omit<ChaosOptions, 'log'> = { seed: 42, runs: 12, faultRate: 0.08, workers: 3, killEveryMs: 4000, timeoutSeconds: 600 };
+export const DEFAULT_CHAOS = { seed: 42, runs: 12, faultRate: 0.08, workers: 3, killEveryMs: 4000 } as const satisfies Omit<ChaosOptions, 'log'>;
+
+export function defaultChaosTimeoutSeconds(runs: number): number {
+  return 300 + 2 * runs;
+}
 
 export interface ChaosReport {
   readonly seed: number;
@@ -61,7 +70,43 @@ export interface ChaosReport {
 /** The figures that must be zero. */
 export const MUST_BE_ZERO = ['runsStuck', 'incompleteManifests', 'duplicateExports', 'secretsFound'] as const;
 
-const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'HUF', 'JPY', 'AUD', 'CAD', 'NZD', 'SGD', 'HKD', 'MXN', 'BRL', 'INR', 'ZAR', 'ILS', 'TRY', 'THB', 'KRW'];
+/**
+ * ISO 4217 codes in use. With the two periods (`last` is last month, `current` this one) and the
+ * two attribute sets, each is four distinct ledger keys (see src/core/naming.ts), so every export
+ * of a chaos run is a key of its own.
+ */
+const CURRENCIES = [
+  'EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'HUF', 'JPY', 'AUD', 'CAD', 'NZD', 'SGD', 'HKD', 'MXN', 'BRL', 'INR', 'ZAR',
+  'ILS', 'TRY', 'THB', 'KRW', 'AED', 'AFN', 'ALL', 'AMD', 'AOA', 'ARS', 'AWG', 'AZN', 'BAM', 'BBD', 'BDT', 'BGN', 'BHD', 'BIF', 'BMD', 'BND',
+  'BOB', 'BSD', 'BTN', 'BWP', 'BYN', 'BZD', 'CDF', 'CLP', 'CNY', 'COP', 'CRC', 'CUP', 'CVE', 'DJF', 'DOP', 'DZD', 'EGP', 'ERN', 'ETB', 'FJD',
+  'FKP', 'GEL', 'GHS', 'GIP', 'GMD', 'GNF', 'GTQ', 'GYD', 'HNL', 'HTG', 'IDR', 'IQD', 'IRR', 'ISK', 'JMD', 'JOD', 'KES', 'KGS', 'KHR', 'KMF',
+  'KWD', 'KYD', 'KZT', 'LAK', 'LBP', 'LKR', 'LRD', 'LSL', 'LYD', 'MAD', 'MDL', 'MGA', 'MKD', 'MMK', 'MNT', 'MOP', 'MRU', 'MUR', 'MVR', 'MWK',
+  'MYR', 'MZN', 'NAD', 'NGN', 'NIO', 'NPR', 'OMR', 'PAB', 'PEN', 'PGK', 'PHP', 'PKR', 'PYG', 'QAR', 'RON', 'RSD', 'RUB', 'RWF', 'SAR', 'SBD',
+  'SCR', 'SDG', 'SHP', 'SLE', 'SOS', 'SRD', 'SSP', 'STN', 'SYP', 'SZL', 'TJS', 'TMT', 'TND', 'TOP', 'TTD', 'TWD', 'TZS', 'UAH', 'UGX', 'UYU',
+  'UZS', 'VES', 'VND', 'VUV', 'WST', 'XAF', 'XCD', 'XOF', 'XPF', 'YER', 'ZMW',
+];
+const KEY_SHAPES: ReadonlyArray<{ readonly billingPeriod: BillingPeriod; readonly attributeSet: AttributeSet }> = [
+  { billingPeriod: 'last', attributeSet: 'full' },
+  { billingPeriod: 'current', attributeSet: 'full' },
+  { billingPeriod: 'last', attributeSet: 'basic' },
+  { billingPeriod: 'current', attributeSet: 'basic' },
+];
+export const MAX_CHAOS_RUNS = CURRENCIES.length * KEY_SHAPES.length;
+/** Timer firings in flight at once while the exports are started. */
+const START_CONCURRENCY = 16;
+
+interface ChaosExport {
+  readonly currency: string;
+  readonly billingPeriod: BillingPeriod;
+  readonly attributeSet: AttributeSet;
+}
+
+/** Export i: every currency once in the first shape, then again in the next, and so on. */
+function chaosExports(runs: number): ChaosExport[] {
+  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_CHAOS_RUNS) throw new RangeError(`runs is ${runs}: expected a whole number from 1 to ${MAX_CHAOS_RUNS} (distinct export keys)`);
+  return Array.from({ length: runs }, (_, index) => ({ currency: CURRENCIES[index % CURRENCIES.length]!, ...KEY_SHAPES[Math.floor(index / CURRENCIES.length)]! }));
+}
+
 const root = resolve(__dirname, '..');
 const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
@@ -69,7 +114,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   const began = Date.now();
   const random = seededRandom(options.seed);
-  const currencies = CURRENCIES.slice(0, Math.min(options.runs, CURRENCIES.length));
+  const exports = chaosExports(options.runs);
+  const currencies = [...new Set(exports.map((e) => e.currency))];
+  const timeoutSeconds = options.timeoutSeconds ?? defaultChaosTimeoutSeconds(options.runs);
   const cloud = await startLocalCloud({
     faultProxy: { seed: options.seed },
     graphFaultSeed: options.seed,
@@ -87,7 +134,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       PARTNER_CONTAINER: 'chaos-exports',
       POLL_INITIAL_DELAY_SECONDS: '1',
       POLL_MAX_DELAY_SECONDS: '2',
-      EXPORT_DEADLINE_SECONDS: String(Math.max(60, options.timeoutSeconds - 60)),
+      EXPORT_DEADLINE_SECONDS: String(Math.max(60, timeoutSeconds - 60)),
     };
     process.env.IDENTITY_ENDPOINT = env.IDENTITY_ENDPOINT;
     process.env.IDENTITY_HEADER = env.IDENTITY_HEADER;
@@ -99,13 +146,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     injectFaults(cloud, options.faultRate);
 
-    // Duplicate timer firings: every key is started twice at once.
+    // Duplicate timer firings: every key is started twice at once (a bounded number of keys at a time).
     let timerFailures = 0;
-    const started = await Promise.allSettled(
-      currencies.flatMap((currency) => [0, 1].map(() => startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, deps, context))),
-    );
+    const fire = (request: ChaosExport) => startExport({ ...request, trigger: 'timer' }, deps, context);
+    const started = (await mapWithConcurrency(exports, START_CONCURRENCY, (request) => Promise.allSettled([fire(request), fire(request)]))).flat();
     timerFailures = started.filter((outcome) => outcome.status === 'rejected').length;
-    log(`started ${currencies.length} exports (${timerFailures} timer firings failed, as they may under faults)`);
+    const keysOfThisRun = new Set(exports.map((request) => exportKeyString({ kind: EXPORT_KIND, billingMonth: billingMonthFor(request.billingPeriod, new Date(began)), ...request })));
+    log(`started ${exports.length} exports (${timerFailures} timer firings failed, as they may under faults) in ${Math.round((Date.now() - began) / 1000)} s`);
 
     const spawnWorker = () => {
       // node with tsx's loader, not the tsx wrapper, which would run the worker in a child
@@ -121,11 +168,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       child.on('exit', () => workers.delete(child));
     };
 
-    const deadline = began + options.timeoutSeconds * 1000;
+    const deadline = began + timeoutSeconds * 1000;
     let nextKill = Date.now() + options.killEveryMs * (0.5 + random());
     let nextSweep = Date.now() + 5000;
     for (;;) {
-      const runs = await chaosRuns(deps, currencies);
+      const runs = await chaosRuns(deps, keysOfThisRun);
       if (runs.length > 0 && runs.every(isFinished) && workers.size === 0) break;
       if (Date.now() > deadline) break;
       while (!runs.every(isFinished) && workers.size < options.workers) spawnWorker();
@@ -140,22 +187,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         await reviveStalledRuns(deps, context, 20).catch((error: unknown) => captured.push(String(error)));
         nextSweep = Date.now() + 5000;
       }
-      await new Promise((resolveSleep) => setTimeout(resolveSleep, 250));
+      // Listing the ledger is the loop's cost: look less often when there are many runs.
+      await new Promise((resolveSleep) => setTimeout(resolveSleep, Math.min(1000, 250 + runs.length)));
     }
     for (const child of workers) child.kill('SIGKILL');
 
     cloud.billing.faults.clear();
     cloud.proxy!.clearRules();
-    const runs = await chaosRuns(deps, currencies);
+    const runs = await chaosRuns(deps, keysOfThisRun);
     const keys = new Map<string, Run[]>();
     for (const run of runs) keys.set(exportKeyString(run), [...(keys.get(exportKeyString(run)) ?? []), run]);
     const failed = runs.filter((run) => run.state === 'failed');
     const failureReasons: Record<string, number> = {};
     for (const run of failed) failureReasons[run.errorCode ?? 'unknown'] = (failureReasons[run.errorCode ?? 'unknown'] ?? 0) + 1;
 
-    const texts = [...captured, JSON.stringify(await deps.ledger.listRuns()), ...(await queueTexts(clients.queueService, settings.pollQueue)), ...(await destinationTexts(clients.destinationContainer))];
-    const secrets = [...cloud.authority.issued(), ...cloud.billing.sasSignatures(), ...cloud.billing.sasSignatures().map(encodeURIComponent)];
-    const secretsFound = texts.reduce((count, text) => count + secrets.filter((secret) => text.includes(secret)).length, 0);
+    // One text to search: with hundreds of runs, per-chunk searches would be secrets × chunks.
+    const everything = [...captured, JSON.stringify(await deps.ledger.listRuns()), ...(await queueTexts(clients.queueService, settings.pollQueue)), ...(await destinationTexts(clients.destinationContainer))].join('\n');
+    const secrets = new Set([...cloud.authority.issued(), ...cloud.billing.sasSignatures(), ...cloud.billing.sasSignatures().map(encodeURIComponent)]);
+    const secretsFound = [...secrets].filter((secret) => everything.includes(secret)).length;
 
     const graphFaults = cloud.billing.faults.injected();
     const storageFaults = cloud.proxy!.injected();
@@ -167,7 +216,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const expectedOperations = runs.reduce((sum, run) => sum + 1 + (run.restarts ?? 0), 0);
     return {
       seed: options.seed,
-      runs: currencies.length,
+      runs: exports.length,
       faultRate: options.faultRate,
       faultsInjected,
       workerKills,
@@ -215,8 +264,8 @@ function injectFaults(cloud: Awaited<ReturnType<typeof startLocalCloud>>, rate: 
   storage.forEach((rule) => cloud.proxy!.addRule(rule));
 }
 
-async function chaosRuns(deps: ReturnType<typeof createDeps>, currencies: readonly string[]): Promise<Run[]> {
-  return (await deps.ledger.listRuns()).filter((run) => currencies.includes(run.currency));
+async function chaosRuns(deps: ReturnType<typeof createDeps>, keys: ReadonlySet<string>): Promise<Run[]> {
+  return (await deps.ledger.listRuns()).filter((run) => keys.has(exportKeyString(run)));
 }
 
 /** Every manifest.json must list only files that are there with the listed size. */
