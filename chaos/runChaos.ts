@@ -171,9 +171,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const deadline = began + timeoutSeconds * 1000;
     let nextKill = Date.now() + options.killEveryMs * (0.5 + random());
     let nextSweep = Date.now() + 5000;
+    let nextProgress = Date.now() + 15_000;
     for (;;) {
       const runs = await chaosRuns(deps, keysOfThisRun);
       if (runs.length > 0 && runs.every(isFinished) && workers.size === 0) break;
+      if (Date.now() >= nextProgress) {
+        log(`${Math.round((Date.now() - began) / 1000)} s: ${runs.filter(isFinished).length} of ${exports.length} runs finished, ${workers.size} workers, ${workerKills} killed so far`);
+        nextProgress = Date.now() + 15_000;
+      }
       if (Date.now() > deadline) break;
       while (!runs.every(isFinished) && workers.size < options.workers) spawnWorker();
       if (Date.now() >= nextKill && workers.size > 0) {

@@ -37,7 +37,9 @@ Commands:
   emulator
   demo    [--currency C] [--files N] [--rows N]
 
-Settings come from the environment, over the Values of local.settings.json.
+Settings come from the environment, over the Values of local.settings.json (names are
+case-insensitive). worker leases a message for --lease-seconds (default 30), renewing it while
+it works.
 --currency defaults to the first of EXPORT_CURRENCIES; --period and --attribute-set to
 EXPORT_BILLING_PERIOD and EXPORT_ATTRIBUTE_SET. --force re-exports a month that already landed.`;
 

@@ -95,7 +95,15 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
     let received = 0;
     if (!limitReached() && inFlight.size <= newBatchThreshold) {
       const wanted = Math.min(host.batchSize, options.maxMessages === undefined ? host.batchSize : options.maxMessages - counts.processed);
-      const { receivedMessageItems: messages } = await queue.receiveMessages({ numberOfMessages: wanted, visibilityTimeout: host.leaseSeconds });
+      let messages: DequeuedMessageItem[] = [];
+      try {
+        messages = (await queue.receiveMessages({ numberOfMessages: wanted, visibilityTimeout: host.leaseSeconds })).receivedMessageItems;
+      } catch (thrown) {
+        // The queue is unreachable past the SDK's retries: the host's listener keeps polling, so
+        // does this; the messages in hand are unaffected.
+        options.onLog?.('warning', `receiving from ${deps.queue.name} failed (${thrown instanceof Error ? thrown.message : String(thrown)}); trying again`);
+        await sleep(host.idlePollMs);
+      }
       received = messages.length;
       for (const message of messages) {
         counts.processed++;

@@ -173,6 +173,27 @@ describe('the monthly export', () => {
     expect(cloud.billing.exports().length).toBe(before);
   });
 
+  it('works a batch of messages at once, as host.json batchSize says', async () => {
+    cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5, notStartedPolls: 0, runningPolls: 0, retryAfterSeconds: null });
+    const app = createTestApp(cloud);
+    const runs = [];
+    for (const currency of ['KES', 'NGN', 'EGP', 'MAD']) runs.push((await start(app, currency)).run);
+    const injectedBefore = cloud.billing.faults.injected().length;
+    // Every first poll is held 5 s at Graph: one at a time, the first would be answered (and its
+    // pollCount recorded) before the second is even sent.
+    const removeFault = cloud.billing.faults.add({ endpoint: 'operation', fault: { kind: 'delay', ms: 5000 }, times: 4 });
+    try {
+      const working = app.work({ runIds: runs.map((run) => run.runId) });
+      await until(() => cloud.billing.faults.injected().length - injectedBefore === 4);
+      const pollCounts = await Promise.all(runs.map(async (run) => (await app.deps.ledger.getRun(run.runId))!.run.pollCount));
+
+      expect(pollCounts).toEqual(runs.map((run) => run.pollCount)); // all four GETs in flight at once
+      expect((await working).runs.map((run) => run.state)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    } finally {
+      removeFault();
+    }
+  });
+
   it('ignores duplicate deliveries of a poll message', async () => {
     cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5, runningPolls: 4, notStartedPolls: 0 });
     const app = createTestApp(cloud);
