@@ -35,6 +35,7 @@ export function formatReport(report: ChaosReport): string {
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([kind, count]): [string, string] => [`  fault: ${kind}`, String(count)]),
     ['timer firings that failed', String(report.timerFailures)],
+    ['exports never started (every firing failed)', String(report.exportsNeverStarted)],
     ['runs succeeded', String(report.runsSucceeded)],
     ['runs failed with a reason', `${report.runsFailedWithReason}${Object.keys(report.failureReasons).length ? ` (${Object.entries(report.failureReasons).map(([code, n]) => `${code}: ${n}`).join(', ')})` : ''}`],
     ['export restarts (operation gone)', String(report.restarts)],
