@@ -195,7 +195,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let nextLaterFiring = Date.now() + 5000;
     try {
       for (;;) {
-        const runs = await chaosRuns(deps, keysOfThisRun);
+        // The harness reads the ledger through the same faulty storage as the app: a read that
+        // fails past the SDK's retries is looked at again, not a reason to stop watching.
+        const runs = await chaosRuns(deps, keysOfThisRun).catch((error: unknown) => {
+          captured.push(String(error));
+          return undefined;
+        });
+        if (!runs) {
+          await new Promise((resolveSleep) => setTimeout(resolveSleep, 1000));
+          continue;
+        }
         const unstarted = exports.filter((request) => !runs.some((run) => run.currency === request.currency && run.billingPeriod === request.billingPeriod && run.attributeSet === request.attributeSet));
         allFinished = unstarted.length === 0 && runs.every(isFinished);
         if (allFinished && workers.size === 0) break;

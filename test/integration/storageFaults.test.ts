@@ -8,7 +8,7 @@ import type { FaultRule } from '../../emulator/faultProxy';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp, listBlobs } from './harness';
+import { createTestApp, fastHost, listBlobs } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -59,6 +59,26 @@ describe('storage faults under the app', () => {
     expect(run).toMatchObject({ state: 'succeeded', landingAttempts: 1 });
     expect(app.logs.some((line) => line.includes('copying hit a transient failure') && line.includes('deadline'))).toBe(true);
   });
+
+  it('a worker whose lease ran out (renewals refused) leaves the message to its new holder instead of crashing', async () => {
+    const app = createTestApp(cloud, {}, { storageCallTimeoutMs: 5000 });
+    await app.deps.ready();
+    const { run } = await startExport({ currency: 'UAH', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+    // The first poll hangs at Graph while every lease renewal (Update Message) fails, so the
+    // 2 s lease runs out: the message is received again (a new pop receipt), and the first
+    // delivery's delete finds its receipt stale.
+    const removeDelay = cloud.billing.faults.add({ endpoint: 'operation', fault: { kind: 'delay', ms: 6000 }, times: 1 });
+    cloud.proxy!.addRule({ service: 'queue', method: 'PUT', path: /\/messages\/[^?]+\?.*popreceipt=/, fault: { kind: 'status', status: 500 } });
+    try {
+      const result = await app.work({ runIds: [run.runId], host: { ...fastHost, leaseSeconds: 2 } });
+
+      expect(result.runs[0]).toMatchObject({ state: 'succeeded' });
+      expect(result.leasesLost).toBeGreaterThan(0);
+      expect(app.logs.some((line) => line.includes('lease lost (its pop receipt changed'))).toBe(true);
+    } finally {
+      removeDelay();
+    }
+  }, 60_000);
 
   it('creates the destination container private', async () => {
     const app = createTestApp(cloud);
