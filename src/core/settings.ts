@@ -212,7 +212,10 @@ function caseInsensitiveReader(env: Env, problems: string[]): Read {
   const reported = new Set<string>();
   return (name, fallback) => {
     const key = name.toLowerCase();
-    const found = byName.get(key) ?? [];
+    // The exact spelling is looked up by name too, so an environment that cannot be listed
+    // (a Proxy, say) still answers for the names the app asks for.
+    const exact = env[name]?.trim();
+    const found = [...(exact ? [{ name, value: exact }] : []), ...(byName.get(key) ?? []).filter((entry) => entry.name !== name)];
     if (new Set(found.map((entry) => entry.value)).size > 1 && !reported.has(key)) {
       reported.add(key);
       problems.push(
