@@ -1,6 +1,8 @@
 /**
  * npm run chaos [-- --seed N --runs N --rate R --workers N --kill-every-ms N --timeout S --json]
- * Prints the chaos run's figures; exits 1 if a figure that must be zero is not.
+ * Prints the chaos run's figures; exits 1 if a figure that must be zero is not. --runs is the
+ * number of exports, each of its own ledger key (up to MAX_CHAOS_RUNS); --timeout defaults to
+ * 300 s plus 2 s per export.
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_CHAOS, MUST_BE_ZERO, runChaos, type ChaosReport } from './runChaos';
@@ -33,6 +35,7 @@ export function formatReport(report: ChaosReport): string {
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([kind, count]): [string, string] => [`  fault: ${kind}`, String(count)]),
     ['timer firings that failed', String(report.timerFailures)],
+    ['exports never started (every firing failed)', String(report.exportsNeverStarted)],
     ['runs succeeded', String(report.runsSucceeded)],
     ['runs failed with a reason', `${report.runsFailedWithReason}${Object.keys(report.failureReasons).length ? ` (${Object.entries(report.failureReasons).map(([code, n]) => `${code}: ${n}`).join(', ')})` : ''}`],
     ['export restarts (operation gone)', String(report.restarts)],
@@ -55,7 +58,7 @@ async function main(): Promise<number> {
     faultRate: number(values.rate, 'rate', DEFAULT_CHAOS.faultRate),
     workers: number(values.workers, 'workers', DEFAULT_CHAOS.workers),
     killEveryMs: number(values['kill-every-ms'], 'kill-every-ms', DEFAULT_CHAOS.killEveryMs),
-    timeoutSeconds: number(values.timeout, 'timeout', DEFAULT_CHAOS.timeoutSeconds),
+    ...(values.timeout === undefined ? {} : { timeoutSeconds: number(values.timeout, 'timeout', 0) }),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${values.json ? JSON.stringify(report) : formatReport(report)}\n`);

@@ -8,33 +8,43 @@
 import { InvocationContext } from '@azure/functions';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { seededRandom } from '../emulator/deterministic';
 import type { FaultRule } from '../emulator/faultProxy';
 import type { GraphFaultRule } from '../emulator/graphFaults';
 import { startLocalCloud } from '../emulator/localCloud';
 import { createStorageClients } from '../src/adapters/storageClients';
 import { poisonQueueName } from '../src/adapters/pollQueue';
-import { MANIFEST_FILE_NAME, exportKeyString } from '../src/core/naming';
-import { isFinished, type Run } from '../src/core/run';
-import { parseSettings } from '../src/core/settings';
+import { mapWithConcurrency } from '../src/concurrency';
+import { EXPORT_KIND, MANIFEST_FILE_NAME, billingMonthFor, exportKeyString } from '../src/core/naming';
+import { CLAIM_GRACE_SECONDS, isFinished, type Run } from '../src/core/run';
+import { parseSettings, type AttributeSet, type BillingPeriod } from '../src/core/settings';
 import { createDeps } from '../src/deps';
 import { reviveStalledRuns } from '../src/functions/reviveRuns';
 import { startExport } from '../src/functions/startExport';
 
 export interface ChaosOptions {
   readonly seed: number;
-  /** Export keys (one currency each); each is started twice, as duplicate timer firings. */
+  /**
+   * Exports, each of its own ledger key (currency × period × attribute set); each is started
+   * twice, as duplicate timer firings. At most MAX_CHAOS_RUNS.
+   */
   readonly runs: number;
   /** Probability of a fault per request, for each kind of fault. */
   readonly faultRate: number;
   readonly workers: number;
   /** A worker is killed every this many milliseconds on average. */
   readonly killEveryMs: number;
-  readonly timeoutSeconds: number;
+  /** Give up after this long; by default 300 s plus 2 s per export. */
+  readonly timeoutSeconds?: number;
   readonly log?: (line: string) => void;
 }
 
-export const DEFAULT_CHAOS: Omit<ChaosOptions, 'log'> = { seed: 42, runs: 12, faultRate: 0.08, workers: 3, killEveryMs: 4000, timeoutSeconds: 600 };
+export const DEFAULT_CHAOS = { seed: 42, runs: 12, faultRate: 0.08, workers: 3, killEveryMs: 4000 } as const satisfies Omit<ChaosOptions, 'log'>;
+
+export function defaultChaosTimeoutSeconds(runs: number): number {
+  return 300 + 2 * runs;
+}
 
 export interface ChaosReport {
   readonly seed: number;
@@ -51,6 +61,8 @@ export interface ChaosReport {
   readonly runsStuck: number;
   readonly incompleteManifests: number;
   readonly duplicateExports: number;
+  /** Export keys with no run at the end: every firing for them failed (reported, not a defect by itself). */
+  readonly exportsNeverStarted: number;
   /** Graph operations started but never followed (a process died between POST and ledger write). */
   readonly orphanedGraphOperations: number;
   readonly secretsFound: number;
@@ -60,14 +72,56 @@ export interface ChaosReport {
 /** The figures that must be zero. */
 export const MUST_BE_ZERO = ['runsStuck', 'incompleteManifests', 'duplicateExports', 'secretsFound'] as const;
 
-const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'HUF', 'JPY', 'AUD', 'CAD', 'NZD', 'SGD', 'HKD', 'MXN', 'BRL', 'INR', 'ZAR', 'ILS', 'TRY', 'THB', 'KRW'];
+/**
+ * ISO 4217 codes in use. With the two periods (`last` is last month, `current` this one) and the
+ * two attribute sets, each is four distinct ledger keys (see src/core/naming.ts), so every export
+ * of a chaos run is a key of its own.
+ */
+const CURRENCIES = [
+  'EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'HUF', 'JPY', 'AUD', 'CAD', 'NZD', 'SGD', 'HKD', 'MXN', 'BRL', 'INR', 'ZAR',
+  'ILS', 'TRY', 'THB', 'KRW', 'AED', 'AFN', 'ALL', 'AMD', 'AOA', 'ARS', 'AWG', 'AZN', 'BAM', 'BBD', 'BDT', 'BGN', 'BHD', 'BIF', 'BMD', 'BND',
+  'BOB', 'BSD', 'BTN', 'BWP', 'BYN', 'BZD', 'CDF', 'CLP', 'CNY', 'COP', 'CRC', 'CUP', 'CVE', 'DJF', 'DOP', 'DZD', 'EGP', 'ERN', 'ETB', 'FJD',
+  'FKP', 'GEL', 'GHS', 'GIP', 'GMD', 'GNF', 'GTQ', 'GYD', 'HNL', 'HTG', 'IDR', 'IQD', 'IRR', 'ISK', 'JMD', 'JOD', 'KES', 'KGS', 'KHR', 'KMF',
+  'KWD', 'KYD', 'KZT', 'LAK', 'LBP', 'LKR', 'LRD', 'LSL', 'LYD', 'MAD', 'MDL', 'MGA', 'MKD', 'MMK', 'MNT', 'MOP', 'MRU', 'MUR', 'MVR', 'MWK',
+  'MYR', 'MZN', 'NAD', 'NGN', 'NIO', 'NPR', 'OMR', 'PAB', 'PEN', 'PGK', 'PHP', 'PKR', 'PYG', 'QAR', 'RON', 'RSD', 'RUB', 'RWF', 'SAR', 'SBD',
+  'SCR', 'SDG', 'SHP', 'SLE', 'SOS', 'SRD', 'SSP', 'STN', 'SYP', 'SZL', 'TJS', 'TMT', 'TND', 'TOP', 'TTD', 'TWD', 'TZS', 'UAH', 'UGX', 'UYU',
+  'UZS', 'VES', 'VND', 'VUV', 'WST', 'XAF', 'XCD', 'XOF', 'XPF', 'YER', 'ZMW',
+];
+const KEY_SHAPES: ReadonlyArray<{ readonly billingPeriod: BillingPeriod; readonly attributeSet: AttributeSet }> = [
+  { billingPeriod: 'last', attributeSet: 'full' },
+  { billingPeriod: 'current', attributeSet: 'full' },
+  { billingPeriod: 'last', attributeSet: 'basic' },
+  { billingPeriod: 'current', attributeSet: 'basic' },
+];
+export const MAX_CHAOS_RUNS = CURRENCIES.length * KEY_SHAPES.length;
+/** Later firings for a key whose earlier firings all failed (the schedule fires on three days). */
+const MAX_LATER_FIRINGS = 5;
+const LATER_FIRING_INTERVAL_MS = (CLAIM_GRACE_SECONDS / 4) * 1000;
+/** Timer firings in flight at once while the exports are started. */
+const START_CONCURRENCY = 16;
+
+interface ChaosExport {
+  readonly currency: string;
+  readonly billingPeriod: BillingPeriod;
+  readonly attributeSet: AttributeSet;
+}
+
+/** Export i: every currency once in the first shape, then again in the next, and so on. */
+function chaosExports(runs: number): ChaosExport[] {
+  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_CHAOS_RUNS) throw new RangeError(`runs is ${runs}: expected a whole number from 1 to ${MAX_CHAOS_RUNS} (distinct export keys)`);
+  return Array.from({ length: runs }, (_, index) => ({ currency: CURRENCIES[index % CURRENCIES.length]!, ...KEY_SHAPES[Math.floor(index / CURRENCIES.length)]! }));
+}
+
 const root = resolve(__dirname, '..');
+const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
   const began = Date.now();
   const random = seededRandom(options.seed);
-  const currencies = CURRENCIES.slice(0, Math.min(options.runs, CURRENCIES.length));
+  const exports = chaosExports(options.runs);
+  const currencies = [...new Set(exports.map((e) => e.currency))];
+  const timeoutSeconds = options.timeoutSeconds ?? defaultChaosTimeoutSeconds(options.runs);
   const cloud = await startLocalCloud({
     faultProxy: { seed: options.seed },
     graphFaultSeed: options.seed,
@@ -85,7 +139,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       PARTNER_CONTAINER: 'chaos-exports',
       POLL_INITIAL_DELAY_SECONDS: '1',
       POLL_MAX_DELAY_SECONDS: '2',
-      EXPORT_DEADLINE_SECONDS: String(Math.max(60, options.timeoutSeconds - 60)),
+      EXPORT_DEADLINE_SECONDS: String(Math.max(60, timeoutSeconds - 60)),
     };
     process.env.IDENTITY_ENDPOINT = env.IDENTITY_ENDPOINT;
     process.env.IDENTITY_HEADER = env.IDENTITY_HEADER;
@@ -97,16 +151,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     injectFaults(cloud, options.faultRate);
 
-    // Duplicate timer firings: every key is started twice at once.
+    // Duplicate timer firings: every key is started twice at once (a bounded number of keys at a time).
     let timerFailures = 0;
-    const started = await Promise.allSettled(
-      currencies.flatMap((currency) => [0, 1].map(() => startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, deps, context))),
-    );
+    const fire = (request: ChaosExport) => startExport({ ...request, trigger: 'timer' }, deps, context);
+    const started = (await mapWithConcurrency(exports, START_CONCURRENCY, (request) => Promise.allSettled([fire(request), fire(request)]))).flat();
     timerFailures = started.filter((outcome) => outcome.status === 'rejected').length;
-    log(`started ${currencies.length} exports (${timerFailures} timer firings failed, as they may under faults)`);
+    const keysOfThisRun = new Set(exports.map((request) => exportKeyString({ kind: EXPORT_KIND, billingMonth: billingMonthFor(request.billingPeriod, new Date(began)), ...request })));
+    log(`started ${exports.length} exports (${timerFailures} timer firings failed, as they may under faults) in ${Math.round((Date.now() - began) / 1000)} s`);
 
     const spawnWorker = () => {
-      const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'cli', 'main.ts'), 'worker', '--lease-seconds', '8'], {
+      // node with tsx's loader, not the tsx wrapper, which would run the worker in a child
+      // process that a SIGKILL of the wrapper leaves running.
+      const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'cli', 'main.ts'), 'worker', '--lease-seconds', '8'], {
         cwd: root,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -117,41 +173,80 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       child.on('exit', () => workers.delete(child));
     };
 
-    const deadline = began + options.timeoutSeconds * 1000;
+    const deadline = began + timeoutSeconds * 1000;
+    // Workers are kept at strength and killed on their own clock, not the ledger loop's, which
+    // slows down as the ledger grows.
+    let allFinished = false;
     let nextKill = Date.now() + options.killEveryMs * (0.5 + random());
-    let nextSweep = Date.now() + 5000;
-    for (;;) {
-      const runs = await chaosRuns(deps, currencies);
-      if (runs.length > 0 && runs.every(isFinished) && workers.size === 0) break;
-      if (Date.now() > deadline) break;
-      while (!runs.every(isFinished) && workers.size < options.workers) spawnWorker();
-      if (Date.now() >= nextKill && workers.size > 0) {
+    const supervisor = setInterval(() => {
+      if (allFinished) return;
+      while (workers.size < options.workers) spawnWorker();
+      if (Date.now() >= nextKill) {
         const victim = [...workers][Math.floor(random() * workers.size)]!;
         victim.kill('SIGKILL');
+        workers.delete(victim);
         workerKills++;
         nextKill = Date.now() + options.killEveryMs * (0.5 + random());
       }
-      if (Date.now() >= nextSweep) {
-        // The sweeper as its timer would run it, with a grace that fits the chaos run's scale.
-        await reviveStalledRuns(deps, context, 20).catch((error: unknown) => captured.push(String(error)));
-        nextSweep = Date.now() + 5000;
+    }, 100);
+    let nextSweep = Date.now() + 5000;
+    let nextProgress = Date.now() + 15_000;
+    let laterFiringRounds = 0;
+    let nextLaterFiring = Date.now() + 5000;
+    try {
+      for (;;) {
+        // The harness reads the ledger through the same faulty storage as the app: a read that
+        // fails past the SDK's retries is looked at again, not a reason to stop watching.
+        const runs = await chaosRuns(deps, keysOfThisRun).catch((error: unknown) => {
+          captured.push(String(error));
+          return undefined;
+        });
+        if (!runs) {
+          await new Promise((resolveSleep) => setTimeout(resolveSleep, 1000));
+          continue;
+        }
+        const unstarted = exports.filter((request) => !runs.some((run) => run.currency === request.currency && run.billingPeriod === request.billingPeriod && run.attributeSet === request.attributeSet));
+        allFinished = unstarted.length === 0 && runs.every(isFinished);
+        if (allFinished && workers.size === 0) break;
+        if (Date.now() >= nextProgress) {
+          log(`${Math.round((Date.now() - began) / 1000)} s: ${runs.filter(isFinished).length} of ${exports.length} runs finished, ${workers.size} workers, ${workerKills} killed so far`);
+          nextProgress = Date.now() + 15_000;
+        }
+        if (Date.now() > deadline) break;
+        if (Date.now() >= nextSweep) {
+          // The sweeper as its timer would run it, with a grace that fits the chaos run's scale.
+          await reviveStalledRuns(deps, context, 20).catch((error: unknown) => captured.push(String(error)));
+          nextSweep = Date.now() + 5000;
+        }
+        // A key whose firings all failed is started by a later firing, as the schedule's later
+        // days would; spaced past the grace a crashed start's claim on the key is given.
+        if (unstarted.length > 0 && laterFiringRounds < MAX_LATER_FIRINGS && Date.now() >= nextLaterFiring) {
+          laterFiringRounds++;
+          const again = await mapWithConcurrency(unstarted, START_CONCURRENCY, (request) => fire(request).then(() => true, () => false));
+          timerFailures += again.filter((ok) => !ok).length;
+          nextLaterFiring = Date.now() + LATER_FIRING_INTERVAL_MS;
+        }
+        // Listing the ledger is the loop's cost: look less often when there are many runs.
+        await new Promise((resolveSleep) => setTimeout(resolveSleep, Math.min(1000, 250 + runs.length)));
       }
-      await new Promise((resolveSleep) => setTimeout(resolveSleep, 250));
+    } finally {
+      clearInterval(supervisor);
     }
     for (const child of workers) child.kill('SIGKILL');
 
     cloud.billing.faults.clear();
     cloud.proxy!.clearRules();
-    const runs = await chaosRuns(deps, currencies);
+    const runs = await chaosRuns(deps, keysOfThisRun);
     const keys = new Map<string, Run[]>();
     for (const run of runs) keys.set(exportKeyString(run), [...(keys.get(exportKeyString(run)) ?? []), run]);
     const failed = runs.filter((run) => run.state === 'failed');
     const failureReasons: Record<string, number> = {};
     for (const run of failed) failureReasons[run.errorCode ?? 'unknown'] = (failureReasons[run.errorCode ?? 'unknown'] ?? 0) + 1;
 
-    const texts = [...captured, JSON.stringify(await deps.ledger.listRuns()), ...(await queueTexts(clients.queueService, settings.pollQueue)), ...(await destinationTexts(clients.destinationContainer))];
-    const secrets = [...cloud.authority.issued(), ...cloud.billing.sasSignatures(), ...cloud.billing.sasSignatures().map(encodeURIComponent)];
-    const secretsFound = texts.reduce((count, text) => count + secrets.filter((secret) => text.includes(secret)).length, 0);
+    // One text to search: with hundreds of runs, per-chunk searches would be secrets × chunks.
+    const everything = [...captured, JSON.stringify(await deps.ledger.listRuns()), ...(await queueTexts(clients.queueService, settings.pollQueue)), ...(await destinationTexts(clients.destinationContainer))].join('\n');
+    const secrets = new Set([...cloud.authority.issued(), ...cloud.billing.sasSignatures(), ...cloud.billing.sasSignatures().map(encodeURIComponent)]);
+    const secretsFound = [...secrets].filter((secret) => everything.includes(secret)).length;
 
     const graphFaults = cloud.billing.faults.injected();
     const storageFaults = cloud.proxy!.injected();
@@ -163,7 +258,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const expectedOperations = runs.reduce((sum, run) => sum + 1 + (run.restarts ?? 0), 0);
     return {
       seed: options.seed,
-      runs: currencies.length,
+      runs: exports.length,
       faultRate: options.faultRate,
       faultsInjected,
       workerKills,
@@ -176,6 +271,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       runsStuck: runs.filter((run) => !isFinished(run)).length + failed.filter((run) => !run.errorCode || !run.errorMessage).length,
       incompleteManifests: await incompleteManifests(clients.destinationContainer),
       duplicateExports: [...keys.values()].reduce((sum, keyRuns) => sum + Math.max(0, keyRuns.length - 1), 0),
+      exportsNeverStarted: exports.length - keys.size,
       orphanedGraphOperations: Math.max(0, cloud.billing.exports().length - expectedOperations),
       secretsFound,
       durationSeconds: Math.round((Date.now() - began) / 100) / 10,
@@ -211,8 +307,8 @@ function injectFaults(cloud: Awaited<ReturnType<typeof startLocalCloud>>, rate: 
   storage.forEach((rule) => cloud.proxy!.addRule(rule));
 }
 
-async function chaosRuns(deps: ReturnType<typeof createDeps>, currencies: readonly string[]): Promise<Run[]> {
-  return (await deps.ledger.listRuns()).filter((run) => currencies.includes(run.currency));
+async function chaosRuns(deps: ReturnType<typeof createDeps>, keys: ReadonlySet<string>): Promise<Run[]> {
+  return (await deps.ledger.listRuns()).filter((run) => keys.has(exportKeyString(run)));
 }
 
 /** Every manifest.json must list only files that are there with the listed size. */

@@ -37,7 +37,9 @@ Commands:
   emulator
   demo    [--currency C] [--files N] [--rows N]
 
-Settings come from the environment, over the Values of local.settings.json.
+Settings come from the environment, over the Values of local.settings.json (names are
+case-insensitive). worker leases a message for --lease-seconds (default 30), renewing it while
+it works.
 --currency defaults to the first of EXPORT_CURRENCIES; --period and --attribute-set to
 EXPORT_BILLING_PERIOD and EXPORT_ATTRIBUTE_SET. --force re-exports a month that already landed.`;
 
@@ -143,13 +145,17 @@ async function worker(deps: Deps, options: Options): Promise<number> {
   const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
     host: { ...host, leaseSeconds },
     onLog: (level, line) => process.stderr.write(`${formatLogLine(level, line)}\n`),
+    onWait: (line) => process.stderr.write(`${formatLogLine('info', line)}\n`),
   });
+  const failed = result.runs.filter((r) => r.state === 'failed');
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ messagesProcessed: result.messagesProcessed, messagesPoisoned: result.messagesPoisoned, runs: result.runs.map((r) => runSummary(r, deps)) })}\n`);
+    // The worker's contract: its counts and the summary of every run it worked on or waited for.
+    const { messagesProcessed, messagesPoisoned, leasesLost } = result;
+    process.stdout.write(`${JSON.stringify({ messagesProcessed, messagesPoisoned, leasesLost, runs: result.runs.map((r) => runSummary(r, deps)) })}\n`);
   } else {
-    process.stdout.write(`Processed ${result.messagesProcessed} message(s); no run in progress.\n`);
+    process.stdout.write(`Processed ${result.messagesProcessed} message(s); no run in progress.${failed.length ? ` Failed: ${failed.map((r) => `${r.runId} (${r.errorCode}: ${r.errorMessage})`).join(', ')}` : ''}\n`);
   }
-  return result.runs.some((r) => r.state === 'failed') ? 1 : 0;
+  return failed.length > 0 ? 1 : 0;
 }
 
 async function run(deps: Deps, options: Options): Promise<number> {
@@ -161,6 +167,7 @@ async function run(deps: Deps, options: Options): Promise<number> {
     const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
       runIds: [final.runId],
       onLog: (level, line) => process.stderr.write(`${formatLogLine(level, line)}\n`),
+      onWait: (line) => process.stderr.write(`${formatLogLine('info', line)}\n`),
     });
     final = result.runs[0] ?? final;
   }

@@ -1,6 +1,7 @@
 /**
  * Where the CLI finds its settings: the environment, over the `Values` of local.settings.json
- * when that file exists (the same file `func start` reads). The environment wins.
+ * when that file exists (the same file `func start` reads). The environment wins, whatever the
+ * casing of the name.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -22,9 +23,11 @@ export function loadSettingsEnv(env: NodeJS.ProcessEnv, directory = process.cwd(
       if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') fromFile[name] = String(value);
     }
   }
-  const merged: Record<string, string | undefined> = { ...fromFile };
-  for (const [name, value] of Object.entries(env)) {
-    if (value !== undefined && value !== '') merged[name] = value;
-  }
+  // Names are case-insensitive (as in the host), so an environment variable replaces the file's
+  // value under any spelling instead of standing beside it as a second, conflicting one.
+  const fromEnv = Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '');
+  const overridden = new Set(fromEnv.map(([name]) => name.toLowerCase()));
+  const merged: Record<string, string | undefined> = Object.fromEntries(Object.entries(fromFile).filter(([name]) => !overridden.has(name.toLowerCase())));
+  for (const [name, value] of fromEnv) merged[name] = value;
   return merged;
 }

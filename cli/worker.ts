@@ -1,12 +1,15 @@
 /**
  * Runs the queue function in process the way the Functions host's queue listener does: it
- * receives messages with a visibility lease, decodes base64, hands the handler the parsed JSON
- * and a real InvocationContext (with dequeueCount), deletes the message when the handler
- * returns, makes it visible again after host.json's visibilityTimeout when it throws, and moves
- * it to `<queue>-poison` once it has been dequeued maxDequeueCount times.
+ * receives messages with a short visibility lease and renews the lease while the handler works
+ * (so a worker that dies gives its messages back within one lease, not ten minutes), works a
+ * batch concurrently (host.json's batchSize, fetching more once no more than newBatchThreshold
+ * are in flight), decodes base64, hands the handler the parsed JSON and a real
+ * InvocationContext (with dequeueCount), deletes the message when the handler returns, makes it
+ * visible again after host.json's visibilityTimeout when it throws, and moves it to
+ * `<queue>-poison` once it has been dequeued maxDequeueCount times.
  */
 import { InvocationContext } from '@azure/functions';
-import type { QueueServiceClient } from '@azure/storage-queue';
+import type { DequeuedMessageItem, QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -18,21 +21,28 @@ import { pollExport } from '../src/functions/pollExport';
 export interface QueueHostOptions {
   readonly maxDequeueCount: number;
   readonly visibilityTimeoutSeconds: number;
-  /** How long the listener holds a message it is working on. */
+  /** How long a received message stays hidden; renewed every third of it while it is worked on. */
   readonly leaseSeconds: number;
   readonly batchSize: number;
+  /** Fetch the next batch once no more than this many are in flight. @default batchSize / 2 */
+  readonly newBatchThreshold?: number;
   /** Pause between empty receives; the host backs off up to maxPollingInterval (2 s locally). */
   readonly idlePollMs: number;
 }
 
+/** A short lease, renewed while working: a message of a worker that died is back in 30 s. */
+export const DEFAULT_LEASE_SECONDS = 30;
+
 /** The queue settings from host.json, so the worker and the host agree. */
 export function queueHostOptions(hostJsonPath = resolve(__dirname, '..', 'host.json')): QueueHostOptions {
   const queues = (JSON.parse(readFileSync(hostJsonPath, 'utf8')) as { extensions?: { queues?: Record<string, unknown> } }).extensions?.queues ?? {};
+  const batchSize = typeof queues.batchSize === 'number' ? queues.batchSize : 16;
   return {
     maxDequeueCount: typeof queues.maxDequeueCount === 'number' ? queues.maxDequeueCount : 5,
     visibilityTimeoutSeconds: typeof queues.visibilityTimeout === 'string' ? timeSpanSeconds(queues.visibilityTimeout) : 0,
-    leaseSeconds: 600,
-    batchSize: typeof queues.batchSize === 'number' ? queues.batchSize : 16,
+    leaseSeconds: DEFAULT_LEASE_SECONDS,
+    batchSize,
+    newBatchThreshold: typeof queues.newBatchThreshold === 'number' ? queues.newBatchThreshold : Math.floor(batchSize / 2),
     idlePollMs: 250,
   };
 }
@@ -40,7 +50,9 @@ export function queueHostOptions(hostJsonPath = resolve(__dirname, '..', 'host.j
 export interface WorkerResult {
   readonly messagesProcessed: number;
   readonly messagesPoisoned: number;
-  /** The runs the worker waited for, as they are now. */
+  /** Messages whose lease another worker took over (pop receipt changed) while this one worked. */
+  readonly leasesLost: number;
+  /** The named runs, and the runs it worked on or waited for that had not ended before it began, as they are now. */
   readonly runs: readonly Run[];
 }
 
@@ -52,52 +64,203 @@ export interface WorkerOptions {
   readonly host?: QueueHostOptions;
   /** Logs from the handler: what an InvocationContext's logHandler receives. */
   readonly onLog?: (level: string, line: string) => void;
+  /** What the worker is waiting for while every message is hidden; called once per change. */
+  readonly onWait?: (line: string) => void;
 }
 
 export async function runWorker(deps: Deps, queueService: QueueServiceClient, options: WorkerOptions = {}): Promise<WorkerResult> {
   const host = options.host ?? queueHostOptions();
+  const newBatchThreshold = host.newBatchThreshold ?? Math.floor(host.batchSize / 2);
   const queue = queueService.getQueueClient(deps.queue.name);
   const poison = queueService.getQueueClient(poisonQueueName(deps.queue.name));
+  const began = deps.now().toISOString();
   await deps.ready();
-  let processed = 0;
-  let poisoned = 0;
-  const seen = new Set<string>(options.runIds ?? []);
-  const result = async (): Promise<WorkerResult> => ({ messagesProcessed: processed, messagesPoisoned: poisoned, runs: await finalRuns(deps, [...seen]) });
+  const counts = { processed: 0, poisoned: 0, leasesLost: 0 };
+  const named = new Set<string>(options.runIds ?? []);
+  const seen = new Set<string>(named);
+  const inFlight = new Set<Promise<void>>();
+  let lastWait = '';
+  const limitReached = () => options.maxMessages !== undefined && counts.processed >= options.maxMessages;
+  const result = async (): Promise<WorkerResult> => ({
+    messagesProcessed: counts.processed,
+    messagesPoisoned: counts.poisoned,
+    leasesLost: counts.leasesLost,
+    // The named runs, however they ended; of the others, those that had not ended before this
+    // worker began (a stale message of an old run says nothing about this worker's work).
+    runs: (await finalRuns(deps, [...seen])).filter((run) => named.has(run.runId) || !run.finishedAt || run.finishedAt >= began),
+  });
 
   for (;;) {
-    if (options.maxMessages !== undefined && processed >= options.maxMessages) return result();
-    const { receivedMessageItems: messages } = await queue.receiveMessages({
-      numberOfMessages: Math.min(host.batchSize, options.maxMessages === undefined ? host.batchSize : options.maxMessages - processed),
-      visibilityTimeout: host.leaseSeconds,
-    });
-    if (messages.length === 0) {
-      // Nothing visible: done when every watched run has finished, else wait for delayed polls.
-      const inProgress = await runsInProgress(deps, options.runIds);
-      inProgress.forEach((run) => seen.add(run.runId));
-      if (inProgress.length === 0) return result();
-      await new Promise((resolveSleep) => setTimeout(resolveSleep, host.idlePollMs));
-      continue;
-    }
-    for (const message of messages) {
-      processed++;
-      const outcome = await deliver(message, deps, host, options.onLog);
-      if (outcome === 'done') {
-        await queue.deleteMessage(message.messageId, message.popReceipt);
-      } else if (outcome === 'poison') {
-        poisoned++;
-        await poison.sendMessage(message.messageText);
-        await queue.deleteMessage(message.messageId, message.popReceipt);
-      } else {
-        await queue.updateMessage(message.messageId, message.popReceipt, undefined, host.visibilityTimeoutSeconds);
+    if (limitReached() && inFlight.size === 0) return result();
+    let received = 0;
+    if (!limitReached() && inFlight.size <= newBatchThreshold) {
+      const wanted = Math.min(host.batchSize, options.maxMessages === undefined ? host.batchSize : options.maxMessages - counts.processed);
+      let messages: DequeuedMessageItem[] = [];
+      try {
+        messages = (await queue.receiveMessages({ numberOfMessages: wanted, visibilityTimeout: host.leaseSeconds })).receivedMessageItems;
+      } catch (thrown) {
+        // The queue is unreachable past the SDK's retries: the host's listener keeps polling, so
+        // does this; the messages in hand are unaffected.
+        options.onLog?.('warning', `receiving from ${deps.queue.name} failed (${thrown instanceof Error ? thrown.message : String(thrown)}); trying again`);
+        await sleep(host.idlePollMs);
+      }
+      received = messages.length;
+      for (const message of messages) {
+        counts.processed++;
+        const work = workOn(message, { deps, host, queue, poison, counts, seen, onLog: options.onLog }).finally(() => inFlight.delete(work));
+        inFlight.add(work);
       }
     }
+    if (received > 0) {
+      lastWait = '';
+      continue;
+    }
+    if (inFlight.size > 0) {
+      await Promise.race([...inFlight, sleep(host.idlePollMs)]);
+      continue;
+    }
+    // Nothing visible and nothing in hand: done when every watched run has finished, else wait
+    // for delayed polls (or for the lease of a worker that stopped to run out).
+    const inProgress = await runsInProgress(deps, options.runIds);
+    inProgress.forEach((run) => seen.add(run.runId));
+    if (inProgress.length === 0) return result();
+    const wait = describeWait(inProgress, deps.now(), host.leaseSeconds);
+    if (wait.key !== lastWait) {
+      lastWait = wait.key;
+      options.onWait?.(wait.line);
+    }
+    await sleep(host.idlePollMs);
   }
+}
+
+interface WorkContext {
+  readonly deps: Deps;
+  readonly host: QueueHostOptions;
+  readonly queue: QueueClient;
+  readonly poison: QueueClient;
+  readonly counts: { processed: number; poisoned: number; leasesLost: number };
+  readonly seen: Set<string>;
+  readonly onLog: WorkerOptions['onLog'];
+}
+
+/** One message: hold its lease while the handler works, then settle it, unless the lease was lost. */
+async function workOn(message: DequeuedMessageItem, work: WorkContext): Promise<void> {
+  const runId = runIdOf(message.messageText);
+  if (runId) work.seen.add(runId);
+  const lease = holdLease(work.queue, message, work.host.leaseSeconds);
+  let outcome: Delivery;
+  try {
+    outcome = await deliver(message, work.deps, work.host, work.onLog);
+  } finally {
+    await lease.release();
+  }
+  const lost = (): void => {
+    work.counts.leasesLost++;
+    work.onLog?.('warning', `message ${message.messageId}: lease lost (its pop receipt changed; another worker may hold it), so it is left to that worker`);
+  };
+  if (lease.lost) return lost();
+  try {
+    if (outcome === 'done') {
+      await work.queue.deleteMessage(message.messageId, lease.popReceipt);
+    } else if (outcome === 'poison') {
+      work.counts.poisoned++;
+      // The text as received: still base64, as the host's poison queue holds it, so an operator
+      // can move it back to the poll queue unchanged.
+      await work.poison.sendMessage(message.messageText);
+      await work.queue.deleteMessage(message.messageId, lease.popReceipt);
+    } else {
+      await work.queue.updateMessage(message.messageId, lease.popReceipt, undefined, work.host.visibilityTimeoutSeconds);
+    }
+  } catch (thrown) {
+    if (isLostLease(thrown)) return lost();
+    // Anything else (storage trouble): the message reappears when its lease runs out, as in the host.
+    work.onLog?.('warning', `message ${message.messageId}: could not settle it (${thrown instanceof Error ? thrown.message : String(thrown)}); it reappears when its lease runs out`);
+  }
+}
+
+interface Lease {
+  readonly popReceipt: string;
+  readonly lost: boolean;
+  /** Stops renewing; waits for a renewal in flight, so popReceipt is the latest. */
+  release(): Promise<void>;
+}
+
+/**
+ * Keeps a message hidden while it is worked on, as the host does: every third of the lease its
+ * visibility is extended by a whole lease. A renewal refused with 404/412 (or a pop receipt
+ * mismatch) means another worker received the message after the lease ran out.
+ */
+function holdLease(queue: QueueClient, message: DequeuedMessageItem, leaseSeconds: number): Lease {
+  const state = { popReceipt: message.popReceipt, lost: false };
+  let renewing: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    renewing = renewing.then(async () => {
+      if (state.lost) return;
+      try {
+        const renewed = await queue.updateMessage(message.messageId, state.popReceipt, undefined, leaseSeconds);
+        if (renewed.popReceipt) state.popReceipt = renewed.popReceipt;
+      } catch (thrown) {
+        if (isLostLease(thrown)) state.lost = true;
+        // Other trouble: try again at the next tick, while the lease still holds.
+      }
+    });
+  }, Math.max(1000, (leaseSeconds * 1000) / 3));
+  return {
+    get popReceipt() {
+      return state.popReceipt;
+    },
+    get lost() {
+      return state.lost;
+    },
+    async release() {
+      clearInterval(timer);
+      await renewing;
+    },
+  };
+}
+
+function isLostLease(thrown: unknown): boolean {
+  const status = (thrown as { statusCode?: number } | undefined)?.statusCode;
+  const code = (thrown as { code?: string } | undefined)?.code;
+  return status === 404 || status === 412 || code === 'PopReceiptMismatch' || code === 'MessageNotFound';
+}
+
+/** The run a poll message names, for the worker's report; undefined for anything else. */
+function runIdOf(messageText: string): string | undefined {
+  const entry = decodeLikeTheHost(messageText);
+  const runId = entry && typeof entry === 'object' ? (entry as { runId?: unknown }).runId : undefined;
+  return typeof runId === 'string' ? runId : undefined;
+}
+
+/** A message a moment past its due time is normal (clocks, the idle pause); later, it is held. */
+const OVERDUE_AFTER_MS = 5000;
+
+/** One line on what the worker waits for; the key changes only when the wait does. */
+function describeWait(runs: readonly Run[], now: Date, leaseSeconds: number): { key: string; line: string } {
+  const due = runs.map((run) => ({ run, at: run.nextActionAt ? Date.parse(run.nextActionAt) : undefined })).sort((a, b) => (a.at ?? Infinity) - (b.at ?? Infinity));
+  const next = due[0]!;
+  const what = `run ${next.run.runId} (${next.run.state})`;
+  const others = runs.length > 1 ? ` and ${runs.length - 1} more run(s) in progress` : '';
+  let line: string;
+  if (next.at === undefined) {
+    line = `waiting for ${what}${others}: its next message is hidden and its ledger row records no due time`;
+  } else if (next.at > now.getTime() - OVERDUE_AFTER_MS) {
+    line = `waiting for ${what}${others}: its next message is due at ${new Date(next.at).toISOString()}`;
+  } else {
+    const by = new Date(now.getTime() + leaseSeconds * 1000).toISOString();
+    line = `waiting for ${what}${others}: its message was due at ${new Date(next.at).toISOString()} and is still hidden, so a worker holds it, or held it and stopped; the queue gives it back when that lease runs out (with a ${leaseSeconds} s lease, by about ${by})`;
+  }
+  return { key: runs.map((run) => `${run.runId}:${run.state}:${run.seq}:${run.nextActionAt ?? ''}`).sort().join(',') + (next.at !== undefined && next.at <= now.getTime() - OVERDUE_AFTER_MS ? ':overdue' : ''), line };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
 }
 
 type Delivery = 'done' | 'retry' | 'poison';
 
 async function deliver(
-  message: { messageId: string; messageText: string; dequeueCount: number; insertedOn: Date; expiresOn: Date },
+  message: DequeuedMessageItem,
   deps: Deps,
   host: QueueHostOptions,
   onLog: WorkerOptions['onLog'],

@@ -200,6 +200,9 @@ const ALTERNATIVES_NOT_SET: Readonly<Record<string, string>> = {
   AzureWebJobsStorage__accountName: 'shorthand for the service URIs, which are set explicitly',
   PARTNER_STORAGE: 'connection string, which needs an account key; replaced by the __… identity settings',
   GRAPH_TOKEN_SCOPE: 'an override for a gateway with its own audience; the default (Microsoft Graph) is right for a deployment',
+  PARTNER_STORAGE__accountName: 'shorthand for the blob service URI, which is set explicitly (it names an existing account too)',
+  AzureWebJobsStorage__managedIdentityResourceId: 'the identity is named by its client id (__clientId), as the host and @azure/identity both take it',
+  PARTNER_STORAGE__managedIdentityResourceId: 'the identity is named by its client id (__clientId)',
 };
 
 /**

@@ -2,7 +2,9 @@
  * SDK clients for the two storage accounts, built from the same connection settings the
  * Functions host uses: a connection string, or service URIs with a managed identity. With
  * `__credential=managedidentity` the host uses ManagedIdentityCredential, so this does too;
- * otherwise DefaultAzureCredential (a developer's Azure CLI login works locally).
+ * otherwise DefaultAzureCredential (a developer's Azure CLI login works locally). Either way a
+ * user-assigned identity is named by `__clientId` or `__managedIdentityResourceId`, as the
+ * host's ClientFactory passes them on.
  */
 import { TableClient } from '@azure/data-tables';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
@@ -45,11 +47,14 @@ export function createStorageClients(settings: Settings): StorageClients {
   };
 }
 
-function credentialFor(connection: Extract<StorageConnection, { kind: 'identity' }>): TokenCredential {
+export function credentialFor(connection: Extract<StorageConnection, { kind: 'identity' }>): TokenCredential {
+  const { clientId, resourceId } = connection;
   if (connection.credential === 'managedidentity') {
-    return connection.clientId ? new ManagedIdentityCredential({ clientId: connection.clientId }) : new ManagedIdentityCredential();
+    if (resourceId) return new ManagedIdentityCredential({ resourceId });
+    return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
   }
-  return new DefaultAzureCredential(connection.clientId ? { managedIdentityClientId: connection.clientId } : {});
+  if (resourceId) return new DefaultAzureCredential({ managedIdentityResourceId: resourceId });
+  return new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {});
 }
 
 /** Azurite and other local emulators speak plain http; the SDK refuses that unless told. */

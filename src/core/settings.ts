@@ -2,6 +2,11 @@
  * App settings, parsed once at start-up into a typed value. Every problem is collected so that
  * one message names every bad setting and the form it expects. Pure: takes the environment as
  * an argument and never reads process.env itself.
+ *
+ * Names are case-insensitive, as the Functions host's configuration treats them
+ * (`PARTNER_STORAGE__BlobServiceUri` is `PARTNER_STORAGE__blobServiceUri`), although Linux
+ * environment variables are case-sensitive: so two spellings of one name that disagree are an
+ * error, instead of one of them winning by the order of the environment.
  */
 import { SettingsError } from '../errors';
 import { isLoopbackHost } from './hosts';
@@ -19,6 +24,8 @@ export type StorageConnection =
       readonly tableServiceUri?: string;
       /** Client ID of a user-assigned managed identity; absent means the default identity. */
       readonly clientId?: string;
+      /** Azure resource ID of a user-assigned managed identity (`__managedIdentityResourceId`). */
+      readonly resourceId?: string;
       /** `managedidentity` forces ManagedIdentityCredential, as the Functions host does. */
       readonly credential?: 'managedidentity';
     };
@@ -98,18 +105,17 @@ export const MAX_QUEUE_DELAY_SECONDS = 7 * 24 * 3600;
 const MAX_POLL_QUEUE_LENGTH = 63 - '-poison'.length;
 
 type Env = Readonly<Record<string, string | undefined>>;
+/** Reads one setting by name, whatever its casing; blank counts as unset. */
+type Read = (name: string, fallback?: string) => string | undefined;
 
 export function parseSettings(env: Env): Settings {
   const problems: string[] = [];
-  const read = (name: string, fallback?: string): string | undefined => {
-    const value = env[name]?.trim();
-    return value ? value : fallback;
-  };
+  const read = caseInsensitiveReader(env, problems);
 
   const graphBaseUrl = parseBaseUrl(read('GRAPH_BASE_URL', DEFAULTS.GRAPH_BASE_URL)!, problems);
   const graphTokenScope = parseTokenScope(read('GRAPH_TOKEN_SCOPE', DEFAULT_GRAPH_TOKEN_SCOPE)!, problems);
-  const appStorage = parseStorageConnection(env, 'AzureWebJobsStorage', ['queue', 'table'], problems);
-  const partnerStorage = parseStorageConnection(env, 'PARTNER_STORAGE', ['blob'], problems);
+  const appStorage = parseStorageConnection(read, 'AzureWebJobsStorage', ['queue', 'table'], problems);
+  const partnerStorage = parseStorageConnection(read, 'PARTNER_STORAGE', ['blob'], problems);
 
   const partnerContainer = read('PARTNER_CONTAINER', DEFAULTS.PARTNER_CONTAINER)!;
   if (!isStorageName(partnerContainer, 63)) {
@@ -226,20 +232,48 @@ function parseBaseUrl(value: string, problems: string[]): string {
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
+/**
+ * The environment as the host's configuration sees it: one value per name, names compared
+ * without regard to case. Two spellings with different values are a problem that names both
+ * spellings (never the values: a connection string carries a key).
+ */
+function caseInsensitiveReader(env: Env, problems: string[]): Read {
+  const byName = new Map<string, Array<{ readonly name: string; readonly value: string }>>();
+  for (const [name, raw] of Object.entries(env)) {
+    const value = raw?.trim();
+    if (!value) continue;
+    const key = name.toLowerCase();
+    byName.set(key, [...(byName.get(key) ?? []), { name, value }]);
+  }
+  const reported = new Set<string>();
+  return (name, fallback) => {
+    const key = name.toLowerCase();
+    // The exact spelling is looked up by name too, so an environment that cannot be listed
+    // (a Proxy, say) still answers for the names the app asks for.
+    const exact = env[name]?.trim();
+    const found = [...(exact ? [{ name, value: exact }] : []), ...(byName.get(key) ?? []).filter((entry) => entry.name !== name)];
+    if (new Set(found.map((entry) => entry.value)).size > 1 && !reported.has(key)) {
+      reported.add(key);
+      problems.push(
+        `${name} is set more than once with different values (${found.map((entry) => entry.name).join(', ')}): setting names are case-insensitive, as in the Functions host; expected one of them, or the same value in each`,
+      );
+    }
+    return found[0]?.value ?? fallback;
+  };
+}
+
 type StorageService = 'blob' | 'queue' | 'table';
 
 /**
- * A connection setting in the Functions host's own shapes: `NAME` as a connection string, or
- * `NAME__accountName` / `NAME__<service>ServiceUri` (+ `__credential`, `__clientId`) for identity.
+ * A connection setting in the Functions host's own shapes, with the host's precedence
+ * (Microsoft.Azure.WebJobs.Extensions.Storage, TryGetServiceUriForStorageAccounts): `NAME` as a
+ * connection string first; else `NAME__accountName`, which gives every service's URI and wins
+ * over `NAME__<service>ServiceUri`; else the per-service URIs. The identity is chosen as
+ * Microsoft.Extensions.Azure's ClientFactory does: `__credential=managedidentity` with at most
+ * one of `__clientId` / `__managedIdentityResourceId`.
  */
-function parseStorageConnection(
-  env: Env,
-  name: string,
-  services: readonly StorageService[],
-  problems: string[],
-): StorageConnection | undefined {
-  const value = (key: string) => env[key]?.trim() || undefined;
-  const connectionString = value(name);
+function parseStorageConnection(read: Read, name: string, services: readonly StorageService[], problems: string[]): StorageConnection | undefined {
+  const connectionString = read(name);
   if (connectionString) {
     if (!/^UseDevelopmentStorage=true$/i.test(connectionString) && !/(^|;)\s*AccountName=/i.test(connectionString) && !/(^|;)\s*(Blob|Queue|Table)Endpoint=/i.test(connectionString)) {
       problems.push(`${name} is not a storage connection string: expected 'AccountName=...;AccountKey=...' (or endpoints), or use the identity-based ${name}__... settings`);
@@ -247,32 +281,41 @@ function parseStorageConnection(
     return { kind: 'connectionString', connectionString };
   }
 
-  const accountName = name === 'AzureWebJobsStorage' ? value(`${name}__accountName`) : undefined;
+  const accountName = read(`${name}__accountName`);
+  if (accountName !== undefined && !/^[a-z0-9]{3,24}$/.test(accountName)) {
+    problems.push(`${name}__accountName is '${accountName}': expected a storage account name of 3-24 lower-case letters and digits`);
+  }
   const uris: Partial<Record<StorageService, string>> = {};
   for (const service of services) {
     const key = `${name}__${service}ServiceUri`;
-    const uri = value(key) ?? (accountName ? `https://${accountName}.${service}.core.windows.net` : undefined);
+    // The host builds the URI from the account name when there is one, ignoring the URI setting.
+    const uri = accountName ? `https://${accountName}.${service}.core.windows.net` : read(key);
     if (!uri) continue;
     if (!isHttpUrl(uri)) problems.push(`${key} is '${uri}': expected an absolute https URL such as https://<account>.${service}.core.windows.net`);
     uris[service] = uri.replace(/\/+$/, '');
   }
   const missing = services.filter((service) => !uris[service]);
   if (missing.length > 0) {
-    const forms =
-      name === 'AzureWebJobsStorage'
-        ? `${name} (a connection string), or ${name}__accountName, or ${missing.map((s) => `${name}__${s}ServiceUri`).join(' and ')}`
-        : `${name} (a connection string) or ${missing.map((s) => `${name}__${s}ServiceUri`).join(' and ')}`;
-    problems.push(`${name} is missing: expected ${forms}`);
+    problems.push(`${name} is missing: expected ${name} (a connection string), or ${name}__accountName, or ${missing.map((s) => `${name}__${s}ServiceUri`).join(' and ')}`);
     return undefined;
   }
 
-  const credential = value(`${name}__credential`);
+  const credential = read(`${name}__credential`);
   if (credential && credential.toLowerCase() !== 'managedidentity') {
     problems.push(`${name}__credential is '${credential}': expected 'managedidentity' or no value`);
   }
-  const clientId = value(`${name}__clientId`);
+  const clientId = read(`${name}__clientId`);
   if (clientId && !isGuid(clientId)) {
     problems.push(`${name}__clientId is '${clientId}': expected the client ID (a GUID) of a user-assigned managed identity`);
+  }
+  const resourceId = read(`${name}__managedIdentityResourceId`);
+  if (resourceId && !isUserAssignedIdentityResourceId(resourceId)) {
+    problems.push(
+      `${name}__managedIdentityResourceId is '${resourceId}': expected the resource ID of a user-assigned managed identity, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>`,
+    );
+  }
+  if (clientId && resourceId) {
+    problems.push(`${name}__clientId and ${name}__managedIdentityResourceId are both set: expected one of them, to name one user-assigned managed identity`);
   }
   return {
     kind: 'identity',
@@ -280,6 +323,7 @@ function parseStorageConnection(
     ...(uris.queue ? { queueServiceUri: uris.queue } : {}),
     ...(uris.table ? { tableServiceUri: uris.table } : {}),
     ...(clientId ? { clientId } : {}),
+    ...(resourceId ? { resourceId } : {}),
     ...(credential ? { credential: 'managedidentity' as const } : {}),
   };
 }
@@ -347,6 +391,10 @@ function isHttpUrl(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+function isUserAssignedIdentityResourceId(value: string): boolean {
+  return /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/[^/]+$/i.test(value);
 }
 
 function isGuid(value: string): boolean {

@@ -2,15 +2,18 @@
  * The CLI contract, as a user meets it: a separate process, settings from the environment or
  * local.settings.json, exit codes 0/1/2, and with --json one JSON object on the last line.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 
 const root = resolve(__dirname, '..', '..');
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
+// node itself with tsx's loader, not the tsx wrapper: the wrapper runs the CLI in a child
+// process, so a SIGKILL of the wrapper would leave the CLI running.
+const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 const cliMain = join(root, 'cli', 'main.ts');
 
 let cloud: LocalCloud;
@@ -32,13 +35,20 @@ interface Outcome {
 }
 
 function cli(args: string[], env: Record<string, string>, cwd = workDir): Promise<Outcome> {
+  return outcomeOf(spawnCli(args, env, cwd));
+}
+
+function spawnCli(args: string[], env: Record<string, string>, cwd = workDir): ChildProcess {
+  // Only what a user's shell would pass: PATH and HOME, plus the settings under test.
+  return spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function outcomeOf(child: ChildProcess): Promise<Outcome> {
   return new Promise((resolveRun, reject) => {
-    // Only what a user's shell would pass: PATH and HOME, plus the settings under test.
-    const child = spawn(tsx, [cliMain, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       const last = stdout.trim().split('\n').pop() ?? '';
@@ -51,6 +61,14 @@ function cli(args: string[], env: Record<string, string>, cwd = workDir): Promis
       resolveRun({ code, stdout, stderr, json });
     });
   });
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    if (condition()) return;
+    await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
 }
 
 const appSettings = (overrides: Record<string, string> = {}) => ({
@@ -104,14 +122,61 @@ describe('npm run -s cli', () => {
       expect(worked.code, worked.stderr).toBe(0);
       expect((worked.json.runs as Array<{ runId: string; status: string }>).map((r) => [r.runId, r.status])).toContainEqual([started.json.runId, 'succeeded']);
 
-      // The environment wins over the file.
-      const again = await cli(['start', '--json'], { POLL_QUEUE: 'cli-steps-env' });
-      expect(again.json).toMatchObject({ status: 'succeeded', runId: started.json.runId });
-      expect(again.stderr).toContain('Not started: run');
+      // The environment wins over the file, under any casing of the name (as in the host): the
+      // export is of the environment's currency and lands in the environment's container.
+      const overridden = await cli(['run', '--json'], { Export_Currencies: 'NOK', partner_container: 'cli-steps-env' });
+      expect(overridden.code, overridden.stderr).toBe(0);
+      expect(overridden.json).toMatchObject({ status: 'succeeded', currency: 'NOK', destination: expect.stringMatching(/^cli-steps-env\/unbilled-usage\/\d{4}-\d{2}\/NOK\//) });
     } finally {
       rmSync(join(workDir, 'local.settings.json'));
     }
   });
+
+  it('worker --json exits 1 when a run it finished failed, and lists that run', async () => {
+    cloud.billing.setScenario({ outcome: 'failed', failure: { code: '5000', message: 'No data available' } });
+    try {
+      const settings = appSettings({ POLL_QUEUE: 'cli-worker-fail', PARTNER_CONTAINER: 'cli-worker-fail', EXPORT_CURRENCIES: 'DKK' });
+      const started = await cli(['start', '--json'], settings);
+      expect(started.json).toMatchObject({ status: 'polling' });
+
+      const worked = await cli(['worker', '--json'], settings);
+
+      expect(worked.code).toBe(1);
+      expect(worked.json).toMatchObject({ messagesPoisoned: 0, leasesLost: 0, runs: [{ runId: started.json.runId, status: 'failed', error: { code: '5000' } }] });
+      expect(worked.json.messagesProcessed).toBeGreaterThan(0);
+    } finally {
+      cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 20 });
+    }
+  });
+
+  it('a worker started after `run` was killed mid-poll resumes that run: one export, landed', async () => {
+    const settings = appSettings({ POLL_QUEUE: 'cli-resume', PARTNER_CONTAINER: 'cli-resume', EXPORT_CURRENCIES: 'SEK' });
+    const exportsOfSek = () => cloud.billing.exports().filter((record) => record.body.currencyCode === 'SEK').length;
+    const operationGets = () => cloud.billing.requests().filter((request) => request.method === 'GET' && request.path.includes('/operations/')).length;
+    // The first poll hangs, so the process is killed while it holds the poll message's lease.
+    const removeFault = cloud.billing.faults.add({ endpoint: 'operation', fault: { kind: 'delay', ms: 20_000 }, times: 1 });
+    try {
+      const getsBefore = operationGets();
+      const running = spawnCli(['run', '--json'], settings);
+      const killed = outcomeOf(running);
+      await until(() => operationGets() > getsBefore, 'the first operation GET of `run`');
+      running.kill('SIGKILL');
+      expect((await killed).code).toBeNull();
+      expect(exportsOfSek()).toBe(1);
+
+      const worked = await cli(['worker', '--json'], settings);
+
+      expect(worked.code, worked.stderr).toBe(0);
+      expect(worked.json.runs, `${worked.stdout}\n${worked.stderr}`).toEqual([expect.objectContaining({ status: 'succeeded', currency: 'SEK', blobCount: 2 })]);
+      expect(exportsOfSek()).toBe(1);
+      // While the killed process's lease ran out, the worker said what it was waiting for, once.
+      const waits = worked.stderr.split('\n').filter((line) => line.includes('is still hidden, so a worker holds it'));
+      expect(waits).toHaveLength(1);
+      expect(waits[0]).toMatch(/waiting for run [0-9a-f-]{36} \(polling\): its message was due at \S+Z .*with a 30 s lease, by about \S+Z/);
+    } finally {
+      removeFault();
+    }
+  }, 120_000);
 
   it('exits 2 naming every bad setting', async () => {
     const outcome = await cli(['run'], { EXPORT_BILLING_PERIOD: 'previous' });

@@ -62,7 +62,7 @@ describe('parseSettings', () => {
     });
     expect(problems).toHaveLength(11);
     expect(problems.join('\n')).toMatch(/AzureWebJobsStorage is missing: expected AzureWebJobsStorage \(a connection string\), or AzureWebJobsStorage__accountName/);
-    expect(problems.join('\n')).toMatch(/PARTNER_STORAGE is missing: expected PARTNER_STORAGE \(a connection string\) or PARTNER_STORAGE__blobServiceUri/);
+    expect(problems).toContain('PARTNER_STORAGE is missing: expected PARTNER_STORAGE (a connection string), or PARTNER_STORAGE__accountName, or PARTNER_STORAGE__blobServiceUri');
     expect(problems).toContain("EXPORT_CURRENCIES is 'EUR,EURO': expected comma-separated three-letter ISO 4217 codes such as 'EUR,USD' ('EURO' is not one)");
     expect(problems).toContain("EXPORT_BILLING_PERIOD is 'previous': expected 'current' or 'last'");
     expect(problems).toContain("EXPORT_ATTRIBUTE_SET is 'all': expected 'full' or 'basic'");
@@ -127,5 +127,63 @@ describe('parseSettings', () => {
 
   it('lists source hosts in lower case', () => {
     expect(parseSettings({ ...minimal, EXPORT_SOURCE_HOSTS: '.Blob.Core.Windows.Net, 127.0.0.1' }).sourceHosts).toEqual(['.blob.core.windows.net', '127.0.0.1']);
+  });
+
+  describe('setting names are case-insensitive, as in the Functions host', () => {
+    const identity = { EXPORT_CURRENCIES: 'EUR', AzureWebJobsStorage: 'UseDevelopmentStorage=true' };
+    it.each([
+      ['a lower-case plain setting', { ...minimal, partner_container: 'other-exports' }, { partnerContainer: 'other-exports' }],
+      ['an upper-case plain setting', { ...minimal, EXPORT_ATTRIBUTE_SET: undefined, export_attribute_set: 'basic' }, { attributeSet: 'basic' }],
+      ['__BlobServiceUri', { ...identity, PARTNER_STORAGE__BlobServiceUri: 'https://p.blob.core.windows.net' }, { partnerStorage: { kind: 'identity', blobServiceUri: 'https://p.blob.core.windows.net' } }],
+      ['__AccountName', { ...identity, AzureWebJobsStorage: undefined, AzureWebJobsStorage__AccountName: 'appstore', PARTNER_STORAGE: minimal.PARTNER_STORAGE }, {
+        appStorage: { kind: 'identity', queueServiceUri: 'https://appstore.queue.core.windows.net', tableServiceUri: 'https://appstore.table.core.windows.net' },
+      }],
+      ['the connection name itself', { ...identity, partner_storage: minimal.PARTNER_STORAGE }, { partnerStorage: { kind: 'connectionString', connectionString: minimal.PARTNER_STORAGE } }],
+      ['two spellings with the same value', { ...minimal, POLL_QUEUE: 'my-polls', poll_queue: 'my-polls' }, { pollQueue: 'my-polls' }],
+      ['a blank spelling beside a set one', { ...minimal, POLL_QUEUE: 'my-polls', Poll_Queue: '  ' }, { pollQueue: 'my-polls' }],
+    ] as const)('reads %s', (_case, env, expected) => {
+      expect(parseSettings(env)).toMatchObject(expected);
+    });
+
+    it.each([
+      ['a plain setting', { ...minimal, POLL_QUEUE: 'one-queue', poll_queue: 'other-queue' }, 'POLL_QUEUE is set more than once with different values (POLL_QUEUE, poll_queue)'],
+      ['an identity setting', { ...minimal, PARTNER_STORAGE: '', PARTNER_STORAGE__blobServiceUri: 'https://a.blob.core.windows.net', PARTNER_STORAGE__BLOBSERVICEURI: 'https://b.blob.core.windows.net' }, 'PARTNER_STORAGE__blobServiceUri is set more than once with different values (PARTNER_STORAGE__blobServiceUri, PARTNER_STORAGE__BLOBSERVICEURI)'],
+    ] as const)('rejects two spellings of %s that disagree, naming both', (_case, env, expected) => {
+      expect(problemsOf(env)).toEqual([`${expected}: setting names are case-insensitive, as in the Functions host; expected one of them, or the same value in each`]);
+    });
+
+    it('never echoes the values of a conflicting connection string (they carry the account key)', () => {
+      const [problem] = problemsOf({ ...minimal, AzureWebJobsStorage: 'AccountName=a;AccountKey=c2VjcmV0MQ==', azurewebjobsstorage: 'AccountName=a;AccountKey=c2VjcmV0Mg==' });
+      expect(problem).toMatch(/^AzureWebJobsStorage is set more than once with different values \(AzureWebJobsStorage, azurewebjobsstorage\)/);
+      expect(problem).not.toMatch(/c2VjcmV0/);
+    });
+  });
+
+  describe('identity-based connections: precedence and identities as the host has them', () => {
+    const base = { EXPORT_CURRENCIES: 'EUR', AzureWebJobsStorage: 'UseDevelopmentStorage=true' };
+    const resourceId = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-billing/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-billing';
+    it.each([
+      ['__accountName for the destination', { ...base, PARTNER_STORAGE__accountName: 'partnerdata' }, { kind: 'identity', blobServiceUri: 'https://partnerdata.blob.core.windows.net' }],
+      ['the connection string over __accountName', { ...base, PARTNER_STORAGE: minimal.PARTNER_STORAGE, PARTNER_STORAGE__accountName: 'partnerdata' }, { kind: 'connectionString', connectionString: minimal.PARTNER_STORAGE }],
+      ['__accountName over __blobServiceUri (the host builds the URI from the name)', { ...base, PARTNER_STORAGE__accountName: 'partnerdata', PARTNER_STORAGE__blobServiceUri: 'https://elsewhere.blob.core.windows.net' }, {
+        kind: 'identity', blobServiceUri: 'https://partnerdata.blob.core.windows.net',
+      }],
+      ['__managedIdentityResourceId with __credential', { ...base, PARTNER_STORAGE__blobServiceUri: 'https://p.blob.core.windows.net', PARTNER_STORAGE__credential: 'managedidentity', PARTNER_STORAGE__managedIdentityResourceId: resourceId }, {
+        kind: 'identity', blobServiceUri: 'https://p.blob.core.windows.net', credential: 'managedidentity', resourceId,
+      }],
+      ['__managedIdentityResourceId without __credential', { ...base, PARTNER_STORAGE__blobServiceUri: 'https://p.blob.core.windows.net', partner_storage__managedidentityresourceid: resourceId }, {
+        kind: 'identity', blobServiceUri: 'https://p.blob.core.windows.net', resourceId,
+      }],
+    ] as const)('takes %s', (_case, env, expected) => {
+      expect(parseSettings(env).partnerStorage).toEqual(expected);
+    });
+
+    it.each([
+      ['a malformed account name', { PARTNER_STORAGE__accountName: 'Partner_Data' }, "PARTNER_STORAGE__accountName is 'Partner_Data': expected a storage account name of 3-24 lower-case letters and digits"],
+      ['a resource ID that is not a user-assigned identity', { PARTNER_STORAGE__blobServiceUri: 'https://p.blob.core.windows.net', PARTNER_STORAGE__managedIdentityResourceId: 'id-billing' }, "PARTNER_STORAGE__managedIdentityResourceId is 'id-billing': expected the resource ID of a user-assigned managed identity, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"],
+      ['a client ID and a resource ID at once', { PARTNER_STORAGE__blobServiceUri: 'https://p.blob.core.windows.net', PARTNER_STORAGE__clientId: '11111111-2222-3333-4444-555555555555', PARTNER_STORAGE__managedIdentityResourceId: resourceId }, 'PARTNER_STORAGE__clientId and PARTNER_STORAGE__managedIdentityResourceId are both set: expected one of them, to name one user-assigned managed identity'],
+    ] as const)('rejects %s', (_case, env, expected) => {
+      expect(problemsOf({ ...base, ...env })).toEqual([expected]);
+    });
   });
 });

@@ -73,15 +73,16 @@ describe('planExport', () => {
     expect(planExport({ ...options, scenario: { ...options.scenario, seed: 4 } }).files[0]!.content.equals(first.files[0]!.content)).toBe(false);
   });
 
-  it('produces a large export quickly and without holding every file in memory', () => {
-    const started = performance.now();
+  it('produces a large export without holding every file in memory', () => {
     const plan = planExport({ ...OPTIONS, scenario: { seed: 3, fileCount: 64, rowsPerFile: 5, fileSizeBytes: 16 * 1024 * 1024 } });
 
     expect(plan.totalBytes).toBeGreaterThan(1000 * 1024 * 1024);
-    // The files share the filler block: the parts are far fewer distinct buffers than files × parts.
+    // The files share the filler block: the parts are far fewer distinct buffers than files × parts,
+    // and the bytes actually held are a small fraction of the bytes the export describes.
     const distinct = new Set(plan.files.flatMap((file) => file.parts));
     expect(distinct.size).toBeLessThan(plan.files.length * 3);
-    expect(performance.now() - started).toBeLessThan(30_000);
+    const held = [...distinct].reduce((sum, part) => sum + part.length, 0);
+    expect(held).toBeLessThan(plan.totalBytes / 16);
   });
 });
 

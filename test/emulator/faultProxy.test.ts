@@ -186,16 +186,22 @@ describe('startFaultProxy: what the SDKs see', () => {
     await queue.sendMessage('m');
     const start = proxy.injected().length;
     const match = { service: 'queue', method: 'GET', path: new RegExp(`/${queue.name}/messages\\?.*peekonly=true`) } as const;
-    proxy.addRule({ ...match, fault: { kind: 'status', status: 503, retryAfterSeconds: 3 }, times: 1 });
+    // An hour: a policy that honoured it would schedule that wait (and this test would never end).
+    proxy.addRule({ ...match, fault: { kind: 'status', status: 503, retryAfterSeconds: 3600 }, times: 1 });
     countAttempts(match);
-
-    const began = performance.now();
-    const peeked = await queue.peekMessages();
-    const elapsed = performance.now() - began;
+    const setTimer = vi.spyOn(globalThis, 'setTimeout');
+    let peeked;
+    try {
+      peeked = await queue.peekMessages();
+    } finally {
+      setTimer.mockRestore();
+    }
 
     expect(peeked.peekedMessageItems.map((message) => message.messageText)).toEqual(['m']);
     expect(kindsSince(start)).toEqual(['status', 'delay']);
-    expect(elapsed).toBeLessThan(1500);
+    // The retry waited the policy's own short delay (at most maxRetryDelayInMs), not Retry-After.
+    const waits = setTimer.mock.calls.map((call) => call[1] ?? 0);
+    expect(waits.some((ms) => ms >= 3_600_000)).toBe(false);
   });
 
   it('table: a 503 with Retry-After is retried after the Retry-After time', async () => {
@@ -443,11 +449,11 @@ describe('startFaultProxy: stop', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 100));
 
-      const began = performance.now();
       await short.stop();
       await short.stop();
 
-      expect(performance.now() - began).toBeLessThan(1000);
+      // stop() does not wait out the hold: it drops the held request's connection and clears the
+      // hold's timer (below); how fast that is belongs to the benchmark, not here.
       expect(await held).toBe('RestError'); // the held request's connection was dropped, not answered
       await expect(fetch(short.queueEndpoint(DEV))).rejects.toThrow('fetch failed');
       // The 30 s hold was cancelled, not left to keep the process alive.

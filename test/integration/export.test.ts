@@ -164,12 +164,34 @@ describe('the monthly export', () => {
     await app.clients.ledgerTable.createEntity({ partitionKey: 'key', rowKey: exportKeyString(other), latestRunId: other.runId, claimedAt: other.startedAt });
 
     const outcome = start(app, 'RON');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Once the start has found the claim without a run (and so waits for that run), record it.
+    await until(() => app.logs.some((line) => line.includes('export not started') && line.includes('another start for this month is recording its run')));
     const { keyEtag } = await app.deps.ledger.latestForKey(other);
     await app.deps.ledger.createRun(other, keyEtag); // the other start records its run
 
     expect(await outcome).toMatchObject({ kind: 'skipped', reason: 'another start for this month is recording its run', run: { runId: other.runId } });
     expect(cloud.billing.exports().length).toBe(before);
+  });
+
+  it('works a batch of messages at once, as host.json batchSize says', async () => {
+    cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5, notStartedPolls: 0, runningPolls: 0, retryAfterSeconds: null });
+    const app = createTestApp(cloud);
+    const runs = [];
+    for (const currency of ['KES', 'NGN', 'EGP', 'MAD']) runs.push((await start(app, currency)).run);
+    const injectedBefore = cloud.billing.faults.injected().length;
+    // Every first poll is held 5 s at Graph: one at a time, the first would be answered (and its
+    // pollCount recorded) before the second is even sent.
+    const removeFault = cloud.billing.faults.add({ endpoint: 'operation', fault: { kind: 'delay', ms: 5000 }, times: 4 });
+    try {
+      const working = app.work({ runIds: runs.map((run) => run.runId) });
+      await until(() => cloud.billing.faults.injected().length - injectedBefore === 4);
+      const pollCounts = await Promise.all(runs.map(async (run) => (await app.deps.ledger.getRun(run.runId))!.run.pollCount));
+
+      expect(pollCounts).toEqual(runs.map((run) => run.pollCount)); // all four GETs in flight at once
+      expect((await working).runs.map((run) => run.state)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    } finally {
+      removeFault();
+    }
   });
 
   it('ignores duplicate deliveries of a poll message', async () => {
@@ -202,6 +224,9 @@ describe('the monthly export', () => {
 
     const poison = await app.clients.queueService.getQueueClient(`${app.deps.queue.name}-poison`).receiveMessages({ numberOfMessages: 10 });
     expect(poison.receivedMessageItems).toHaveLength(2);
+    // As the host keeps them: base64 stays base64 (so an operator can move it back), and text
+    // the host could not decode stays as it came.
+    expect(poison.receivedMessageItems.map((m) => m.messageText).sort()).toEqual([Buffer.from('{"hello":"world"}').toString('base64'), 'this is not base64!'].sort());
     expect(result.messagesProcessed).toBe(2);
     expect(app.logs.some((line) => /message moved to the poison queue .*'v' is missing: expected 1/.test(line))).toBe(true);
     expect(app.logs.some((line) => line.includes('is not base64; moved to the poison queue'))).toBe(true);
@@ -228,13 +253,42 @@ describe('the monthly export', () => {
     expect(await listBlobs(app)).toEqual([]);
   });
 
-  it('keeps tokens and SAS signatures out of logs and the ledger', async () => {
-    const issued = cloud.authority.issued();
-    expect(issued.length).toBeGreaterThan(0);
+  it('keeps tokens and SAS signatures out of logs, the ledger and the queue', async () => {
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 5 });
+    // An export of its own, with a SAS that expires once, so the logs hold a whole run's lines,
+    // a refresh of the SAS included, for the check to read.
+    const removeFault = cloud.billing.faults.add({ endpoint: 'manifest', fault: { kind: 'expiredSas' }, times: 1 });
     const app = createTestApp(cloud);
-    const runs = JSON.stringify(await app.deps.ledger.listRuns());
-    const everything = `${runs}\n${app.logs.join('\n')}`;
-    for (const token of issued) expect(everything).not.toContain(token.split('.')[2]);
+    try {
+      const { run } = await start(app, 'MXN');
+      const [final] = (await app.work({ runIds: [run.runId] })).runs;
+      expect(final).toMatchObject({ state: 'succeeded' });
+    } finally {
+      removeFault();
+    }
+    const tokens = cloud.authority.issued();
+    const signatures = cloud.billing.sasSignatures();
+    expect(tokens.length).toBeGreaterThan(0);
+    expect(signatures.length).toBeGreaterThan(1);
+    expect(app.logs.filter((line) => line.includes('run succeeded')).length).toBe(1);
+
+    const queued = await app.clients.queueService.getQueueClient(app.deps.queue.name).peekMessages({ numberOfMessages: 32 });
+    const everything = [JSON.stringify(await app.deps.ledger.listRuns()), ...app.logs, ...queued.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8'))].join('\n');
+    for (const token of tokens) {
+      expect(everything).not.toContain(token);
+      expect(everything).not.toContain(token.split('.')[2]);
+    }
+    for (const signature of signatures) {
+      expect(everything).not.toContain(signature);
+      expect(everything).not.toContain(encodeURIComponent(signature));
+    }
     expect(everything).not.toMatch(/[?&]sig=/);
   });
 });
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let attempt = 0; !condition(); attempt++) {
+    if (attempt >= 300) throw new Error('gave up waiting for the condition');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

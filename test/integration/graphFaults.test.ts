@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { GraphFaultRule } from '../../emulator/graphFaults';
+import type { GraphFaultRule, InjectedGraphFault } from '../../emulator/graphFaults';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import type { Run } from '../../src/core/run';
@@ -36,14 +36,16 @@ afterEach(() => cloud.billing.faults.clear());
 
 let currencies = 0;
 /** A fresh app and a currency of its own, so every case is a new export key. */
-async function exportWith(rules: GraphFaultRule[], settings: Record<string, string> = {}): Promise<{ app: TestApp; run: Run; exportsStarted: number }> {
+async function exportWith(rules: GraphFaultRule[], settings: Record<string, string> = {}): Promise<{ app: TestApp; run: Run; exportsStarted: number; injected: InjectedGraphFault[] }> {
   const app = createTestApp(cloud, settings, { graph: { timeoutMs: 1000, attempts: 2, maxInProcessWaitSeconds: 2 } });
   const currency = `X${String.fromCharCode(65 + Math.floor(currencies / 26))}${String.fromCharCode(65 + (currencies++ % 26))}`;
   const before = cloud.billing.exports().length;
+  // The fault log spans the whole file: this case's faults are the ones logged from here on.
+  const injectedBefore = cloud.billing.faults.injected().length;
   rules.forEach((rule) => cloud.billing.faults.add(rule));
   const { run } = await startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
   const [final] = (await app.work({ runIds: [run.runId] })).runs;
-  return { app, run: final!, exportsStarted: cloud.billing.exports().length - before };
+  return { app, run: final!, exportsStarted: cloud.billing.exports().length - before, injected: cloud.billing.faults.injected().slice(injectedBefore) };
 }
 
 async function manifests(app: TestApp): Promise<string[]> {
@@ -59,11 +61,12 @@ describe('transient Graph faults are retried, honouring Retry-After', () => {
     ['a connection reset on the operation GET', { endpoint: 'operation', fault: { kind: 'reset' }, times: 2 }],
     ['an answer slower than the client timeout', { endpoint: 'operation', fault: { kind: 'delay', ms: 2500 }, times: 2 }],
   ] as Array<[string, GraphFaultRule]>)('%s', async (_case, rule) => {
-    const { app, run, exportsStarted } = await exportWith([rule]);
+    const { app, run, exportsStarted, injected } = await exportWith([rule]);
 
     expect(run).toMatchObject({ state: 'succeeded', blobCount: 2 });
     expect(exportsStarted).toBe(1);
-    expect(cloud.billing.faults.injected().length).toBeGreaterThan(0);
+    // This case's rule fired exactly as often as it says (so the success came through the fault).
+    expect(injected).toEqual(Array.from({ length: rule.times! }, () => expect.objectContaining({ endpoint: rule.endpoint, kind: rule.fault.kind })));
     expect(await manifests(app)).toHaveLength(1);
   });
 });

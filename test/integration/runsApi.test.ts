@@ -1,16 +1,19 @@
 /** The HTTP API for run history and "run now", against the local cloud. */
 import { HttpRequest } from '@azure/functions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { getRun, listRuns, startRun } from '../../src/functions/runsApi';
 import { createTestApp, type TestApp } from './harness';
 
+// The ledger is shared by the whole file; each test uses currencies of its own, so it needs no
+// run left by another and leaves none in another's way.
 let cloud: LocalCloud;
 let app: TestApp;
 beforeAll(async () => {
   cloud = await startLocalCloud({ scenario: { fileCount: 1, rowsPerFile: 5 } });
   app = createTestApp(cloud, { EXPORT_CURRENCIES: 'EUR,USD' });
 });
+afterEach(() => cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5 }));
 afterAll(async () => {
   await cloud?.stop();
 });
@@ -35,13 +38,21 @@ describe('/api/runs', () => {
   });
 
   it('POST answers 409 with the existing run when the month is running or has landed', async () => {
-    const first = await startRun(post('{}'), app.context(), app.deps);
-    const second = await startRun(post(''), app.context(), app.deps);
+    // Empty bodies take every field from the settings: this app's first currency, GBP.
+    const gbp = createTestApp(cloud, { EXPORT_CURRENCIES: 'GBP,EUR' });
+    const first = await startRun(post('{}'), gbp.context(), gbp.deps);
+    const second = await startRun(post(''), gbp.context(), gbp.deps);
 
     expect(first.status).toBe(202);
+    const runId = (first.jsonBody as { runId: string }).runId;
+    expect(first.jsonBody).toMatchObject({ currency: 'GBP', billingPeriod: 'last' });
     expect(second.status).toBe(409);
-    expect(second.jsonBody).toMatchObject({ error: { code: 'ExportNotStarted', message: expect.stringContaining('is still') }, run: { runId: (first.jsonBody as { runId: string }).runId } });
-    await app.work({ runIds: [(first.jsonBody as { runId: string }).runId] });
+    expect(second.jsonBody).toMatchObject({ error: { code: 'ExportNotStarted', message: expect.stringContaining('is still') }, run: { runId } });
+
+    await gbp.work({ runIds: [runId] });
+    const landed = await startRun(post('{}'), gbp.context(), gbp.deps);
+    expect(landed.status).toBe(409);
+    expect(landed.jsonBody).toMatchObject({ error: { code: 'ExportNotStarted', message: expect.stringContaining('already landed') }, run: { runId, status: 'succeeded' } });
   });
 
   it.each([
@@ -55,17 +66,33 @@ describe('/api/runs', () => {
     expect((response.jsonBody as { error: { code: string; message: string } }).error).toMatchObject({ code: 'BadRequest', message: expect.stringMatching(message) });
   });
 
-  it('GET lists the history, filtered by month and status', async () => {
-    const all = await listRuns(get(base), app.context(), app.deps);
-    const runs = (all.jsonBody as { runs: Array<{ billingMonth: string; status: string; startedAt: string }> }).runs;
-    expect(runs.length).toBeGreaterThanOrEqual(2);
-    expect(runs.map((r) => r.startedAt)).toEqual([...runs.map((r) => r.startedAt)].sort().reverse());
+  it('GET lists the history, newest first, filtered by month and status', async () => {
+    type Listed = { runId: string; billingMonth: string; status: string; startedAt: string };
+    const startAndWork = async (body: string): Promise<Listed> => {
+      const response = await startRun(post(body), app.context(), app.deps);
+      const { runId } = response.jsonBody as { runId: string };
+      const [run] = (await app.work({ runIds: [runId] })).runs;
+      return { runId, billingMonth: run!.billingMonth, status: run!.state, startedAt: run!.startedAt };
+    };
+    const lastMonth = await startAndWork('{"currency":"CHF","billingPeriod":"last"}');
+    const thisMonth = await startAndWork('{"currency":"CHF","billingPeriod":"current"}');
+    cloud.billing.setScenario({ outcome: 'failed' });
+    const failed = await startAndWork('{"currency":"NZD","billingPeriod":"last"}');
+    expect([lastMonth.status, thisMonth.status, failed.status]).toEqual(['succeeded', 'succeeded', 'failed']);
+    expect(thisMonth.billingMonth).not.toBe(lastMonth.billingMonth);
 
-    const month = runs[0]!.billingMonth;
-    const filtered = await listRuns(get(`${base}?month=${month}&status=succeeded`), app.context(), app.deps);
-    const kept = (filtered.jsonBody as { runs: Array<{ billingMonth: string; status: string }> }).runs;
-    expect(kept.length).toBeGreaterThan(0);
-    expect(kept.every((r) => r.billingMonth === month && r.status === 'succeeded')).toBe(true);
+    const all = (await listRuns(get(base), app.context(), app.deps)).jsonBody as { runs: Listed[] };
+    expect(all.runs.map((r) => r.runId)).toEqual(expect.arrayContaining([lastMonth.runId, thisMonth.runId, failed.runId]));
+    expect(all.runs.map((r) => r.startedAt)).toEqual([...all.runs.map((r) => r.startedAt)].sort().reverse());
+    const ours = all.runs.filter((r) => [lastMonth.runId, thisMonth.runId, failed.runId].includes(r.runId)).map((r) => r.runId);
+    expect(ours).toEqual([failed.runId, thisMonth.runId, lastMonth.runId]);
+
+    const filtered = (await listRuns(get(`${base}?month=${lastMonth.billingMonth}&status=succeeded`), app.context(), app.deps)).jsonBody as { runs: Listed[] };
+    const kept = filtered.runs.map((r) => r.runId);
+    expect(kept).toContain(lastMonth.runId);
+    expect(kept).not.toContain(thisMonth.runId); // another month
+    expect(kept).not.toContain(failed.runId); // another status
+    expect(filtered.runs.every((r) => r.billingMonth === lastMonth.billingMonth && r.status === 'succeeded')).toBe(true);
   });
 
   it('GET answers 400 for a bad filter and 404 for an unknown run', async () => {
