@@ -22,9 +22,8 @@ export async function pollExport(queueEntry: unknown, context: InvocationContext
     message = parsePollMessage(queueEntry);
   } catch (thrown) {
     if (!(thrown instanceof InvalidMessageError)) throw thrown;
-    // Base64, as the host keeps poison messages, so an operator can move it back unchanged.
-    const text = typeof queueEntry === 'string' ? queueEntry : JSON.stringify(queueEntry);
-    await deps.queue.sendToPoison(Buffer.from(text, 'utf8').toString('base64'));
+    // The adapter stores it base64, as the host keeps poison messages, so an operator can move it back unchanged.
+    await deps.queue.sendToPoison(typeof queueEntry === 'string' ? queueEntry : JSON.stringify(queueEntry));
     logEvent(context, 'error', 'message moved to the poison queue', { queue: deps.queue.name, reason: thrown.message, dequeueCount: context.triggerMetadata?.dequeueCount });
     return;
   }

@@ -6,13 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
-import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID } from '../../emulator/tokens';
+import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID } from '../../emulator/tokens';
 import { credentialFor } from '../../src/adapters/storageClients';
 import { parseSettings, type StorageConnection } from '../../src/core/settings';
 
 const IDENTITY_VARIABLES = ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_TOKEN_CREDENTIALS'];
 const STORAGE_SCOPE = 'https://storage.azure.com/.default';
-const clientId = '5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d';
+// The user-assigned identity the emulated endpoint has assigned: it refuses any other, as App Service does.
+const clientId = EMULATED_USER_ASSIGNED_CLIENT_ID;
 const resourceId = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-billing/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-billing';
 
 const authority = createTokenAuthority();
