@@ -2,11 +2,15 @@
  * Everything a handler needs, built once per process from the settings. Handlers take this as
  * an argument, so the CLI drives exactly the code the Functions host runs.
  */
+import type { InvocationContext } from '@azure/functions';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import { rootCertificates } from 'node:tls';
 import { createDestination, type Destination } from './adapters/destination';
 import { createGraphClient, type GraphClient, type GraphClientOptions } from './adapters/graph';
 import { createLedger, type Ledger } from './adapters/ledger';
+import { createSignatureVerifier, type SignatureVerifier } from './adapters/partnerCenterSignature';
 import { createPollQueue, type PollQueue } from './adapters/pollQueue';
+import { createSeenEvents, type SeenEvents } from './adapters/seenEvents';
 import { createStorageClients } from './adapters/storageClients';
 import type { Settings } from './core/settings';
 import { consoleTelemetry, createAzureMonitorTelemetry, type Telemetry } from './telemetry';
@@ -22,7 +26,14 @@ export interface Deps {
   readonly random: () => number;
   /** Creates the queues, table and container on first use; memoised per process. */
   readonly ready: () => Promise<void>;
+  /** Partner Center webhook intake (./functions/invoiceEvents). */
+  readonly webhookSignature: SignatureVerifier;
+  readonly seenEvents: SeenEvents;
+  readonly startBilledExports: StartBilledExports;
 }
+
+/** Starts the billed exports (billed usage, billed reconciliation) of one invoice. */
+export type StartBilledExports = (invoiceId: string, context: InvocationContext) => Promise<void>;
 
 /**
  * The Graph token comes from the managed identity: DefaultAzureCredential picks it up in Azure
@@ -36,6 +47,9 @@ export interface DepsOptions {
   readonly telemetry?: Telemetry;
   /** Deadline of each storage call (default in ./adapters/deadline). */
   readonly storageCallTimeoutMs?: number;
+  /** Trust anchors (PEM) for Partner Center's signing certificate; default Node's root store. */
+  readonly webhookTrustedRoots?: readonly string[];
+  readonly startBilledExports?: StartBilledExports;
 }
 
 export function createDeps(settings: Settings, overrides: DepsOptions = {}): Deps {
@@ -44,6 +58,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
   const queue = createPollQueue(clients.queueService, settings.pollQueue, timeouts);
   const ledger = createLedger(clients.ledgerTable, timeouts);
   const destination = createDestination(clients.destinationContainer, timeouts);
+  const webhookSignature = createSignatureVerifier({ certificateHosts: settings.webhookCertificateHosts, trustedRoots: overrides.webhookTrustedRoots ?? rootCertificates });
   let readiness: Promise<void> | undefined;
   return {
     settings,
@@ -64,6 +79,10 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
       );
       return readiness;
     },
+    webhookSignature,
+    seenEvents: createSeenEvents(clients.ledgerTable, timeouts),
+    // Until the billed export engine is wired here, an event is verified, deduplicated and logged.
+    startBilledExports: overrides.startBilledExports ?? (async (invoiceId, context) => context.log(`invoice ready: would start billed exports for ${invoiceId}`)),
   };
 }
 
