@@ -33,6 +33,8 @@ export interface PartnerCenterEventsOptions {
   readonly signingValidity?: { readonly notBefore: Date; readonly notAfter: Date };
   /** The signing certificate's subject organisation. @default Microsoft Corporation */
   readonly signingOrganisation?: string;
+  /** The issuing CA's subject organisation. @default Microsoft Corporation */
+  readonly issuerOrganisation?: string;
   /** How the receiver finds the issuing CA. @default 'aia' */
   readonly chain?: 'aia' | 'bundle';
 }
@@ -109,7 +111,7 @@ export async function startPartnerCenterEvents(options: PartnerCenterEventsOptio
   });
   const issuerSubject = [
     { shortName: 'C', value: 'US' },
-    { shortName: 'O', value: 'Microsoft Corporation' },
+    { shortName: 'O', value: options.issuerOrganisation ?? 'Microsoft Corporation' },
     { shortName: 'CN', value: 'Emulated Microsoft Issuing CA 01' },
   ];
   const issuer = certificate({
