@@ -82,7 +82,12 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
     webhookSignature,
     seenEvents: createSeenEvents(clients.ledgerTable, timeouts),
     // Until the billed export engine is wired here, an event is verified, deduplicated and logged.
-    startBilledExports: overrides.startBilledExports ?? (async (invoiceId, context) => context.log(`invoice ready: would start billed exports for ${invoiceId}`)),
+    startBilledExports:
+      overrides.startBilledExports ??
+      ((invoiceId, context) => {
+        context.log(`invoice ready: would start billed exports for ${invoiceId}`);
+        return Promise.resolve();
+      }),
   };
 }
 
