@@ -19,20 +19,13 @@
  * only, and the test or local wiring allow-lists 127.0.0.1 in WEBHOOK_CERTIFICATE_HOSTS.
  * X.509 certificates are built with node-forge; keys and event signatures use Node's crypto.
  */
-import {
-  generateKeyPairSync,
-  randomBytes,
-  randomUUID,
-  sign,
-  type KeyObject,
-} from "node:crypto";
-import { createServer } from "node:http";
-import forge from "node-forge";
-import { closeServer, listenOnLoopback, LOOPBACK_HOST } from "./httpServer";
+import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createServer } from 'node:http';
+import forge from 'node-forge';
+import { closeServer, listenOnLoopback, LOOPBACK_HOST } from './httpServer';
 
-export const SIGNING_CERTIFICATE_PATH =
-  "/cert/pcnotifications-dispatch.microsoft.com.cer";
-export const ISSUING_CA_PATH = "/pki/issuing-ca.cer";
+export const SIGNING_CERTIFICATE_PATH = '/cert/pcnotifications-dispatch.microsoft.com.cer';
+export const ISSUING_CA_PATH = '/pki/issuing-ca.cer';
 const DAY_MS = 86_400_000;
 
 export interface PartnerCenterEventsOptions {
@@ -46,7 +39,7 @@ export interface PartnerCenterEventsOptions {
   /** The issuing CA's subject organisation. @default Microsoft Corporation */
   readonly issuerOrganisation?: string;
   /** How the receiver finds the issuing CA. @default 'aia' */
-  readonly chain?: "aia" | "bundle";
+  readonly chain?: 'aia' | 'bundle';
 }
 
 export interface SendOptions {
@@ -59,7 +52,7 @@ export interface SendOptions {
   /** Leaves these headers out (lower case). */
   readonly omitHeaders?: readonly string[];
   /** Where the signature goes: Authorization (default) or x-ms-signature (`signatureTokenToMsSignatureHeader`). */
-  readonly signatureHeader?: "authorization" | "x-ms-signature";
+  readonly signatureHeader?: 'authorization' | 'x-ms-signature';
 }
 
 export interface SignedEvent {
@@ -74,27 +67,15 @@ export interface PartnerCenterEvents {
   readonly rootCertificatePem: string;
   /** How many times the signing certificate was downloaded. */
   certificateDownloads(): number;
-  invoiceReadyEvent(
-    invoiceId: string,
-    resourceChangeUtcDate?: string,
-  ): Record<string, unknown>;
+  invoiceReadyEvent(invoiceId: string, resourceChangeUtcDate?: string): Record<string, unknown>;
   testEvent(): Record<string, unknown>;
   /** Serialises and signs an event (an object, or the exact body text). */
-  sign(
-    event: Record<string, unknown> | string,
-    options?: SendOptions,
-  ): SignedEvent;
+  sign(event: Record<string, unknown> | string, options?: SendOptions): SignedEvent;
   /** Signs and POSTs an event to `url`, as Partner Center does. */
-  send(
-    url: string,
-    event: Record<string, unknown> | string,
-    options?: SendOptions,
-  ): Promise<Response>;
-  sendInvoiceReady(
-    url: string,
-    invoiceId: string,
-    options?: SendOptions & { readonly resourceChangeUtcDate?: string },
-  ): Promise<Response>;
+  send(url: string, event: Record<string, unknown> | string, options?: SendOptions): Promise<Response>;
+  /** A new key and signing certificate behind the same URL, as when Microsoft renews it. */
+  renewSigningCertificate(): void;
+  sendInvoiceReady(url: string, invoiceId: string, options?: SendOptions & { readonly resourceChangeUtcDate?: string }): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -104,32 +85,22 @@ interface KeyPair {
   readonly forgePrivate: forge.pki.PrivateKey;
 }
 
-export async function startPartnerCenterEvents(
-  options: PartnerCenterEventsOptions = {},
-): Promise<PartnerCenterEvents> {
+export async function startPartnerCenterEvents(options: PartnerCenterEventsOptions = {}): Promise<PartnerCenterEvents> {
   let downloads = 0;
   // Filled in once the port (which the AIA URL names) is known.
   const served: { leaf?: Buffer; issuer?: Buffer } = {};
   const server = createServer((request, response) => {
-    const path = new URL(request.url ?? "/", `http://${LOOPBACK_HOST}`)
-      .pathname;
-    const body =
-      path === SIGNING_CERTIFICATE_PATH
-        ? served.leaf
-        : path === ISSUING_CA_PATH
-          ? served.issuer
-          : undefined;
-    if (request.method !== "GET" || !body) {
-      response
-        .writeHead(404, { "Content-Type": "text/plain" })
-        .end("not found");
+    const path = new URL(request.url ?? '/', `http://${LOOPBACK_HOST}`).pathname;
+    const body = path === SIGNING_CERTIFICATE_PATH ? served.leaf : path === ISSUING_CA_PATH ? served.issuer : undefined;
+    if (request.method !== 'GET' || !body) {
+      response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
       return;
     }
     if (path === SIGNING_CERTIFICATE_PATH) downloads++;
     response
       .writeHead(200, {
-        "Content-Type": "application/pkix-cert",
-        "Content-Length": body.length,
+        'Content-Type': 'application/pkix-cert',
+        'Content-Length': body.length,
       })
       .end(body);
   });
@@ -139,12 +110,12 @@ export async function startPartnerCenterEvents(
   const now = Date.now();
   const rootKey = keyPair();
   const issuerKey = keyPair();
-  const signingKey = keyPair();
+  let signingKey = keyPair();
   const strangerKey = keyPair();
   const root = certificate({
     subject: [
-      { shortName: "CN", value: "Emulated Partner Center Root CA" },
-      { shortName: "O", value: "Emulated Root" },
+      { shortName: 'CN', value: 'Emulated Partner Center Root CA' },
+      { shortName: 'O', value: 'Emulated Root' },
     ],
     issuer: undefined,
     key: rootKey,
@@ -156,12 +127,12 @@ export async function startPartnerCenterEvents(
     ca: true,
   });
   const issuerSubject = [
-    { shortName: "C", value: "US" },
+    { shortName: 'C', value: 'US' },
     {
-      shortName: "O",
-      value: options.issuerOrganisation ?? "Microsoft Corporation",
+      shortName: 'O',
+      value: options.issuerOrganisation ?? 'Microsoft Corporation',
     },
-    { shortName: "CN", value: "Emulated Microsoft Issuing CA 01" },
+    { shortName: 'CN', value: 'Emulated Microsoft Issuing CA 01' },
   ];
   const issuer = certificate({
     subject: issuerSubject,
@@ -174,83 +145,60 @@ export async function startPartnerCenterEvents(
     },
     ca: true,
   });
-  const leaf = certificate({
-    subject: [
-      { shortName: "C", value: "US" },
-      { shortName: "ST", value: "WA" },
-      { shortName: "L", value: "Redmond" },
-      {
-        shortName: "O",
-        value: options.signingOrganisation ?? "Microsoft Corporation",
+  /** Issues a signing certificate for `signingKey` and serves it at the certificate URL. */
+  const issueSigningCertificate = () => {
+    const leaf = certificate({
+      subject: [
+        { shortName: 'C', value: 'US' },
+        { shortName: 'ST', value: 'WA' },
+        { shortName: 'L', value: 'Redmond' },
+        {
+          shortName: 'O',
+          value: options.signingOrganisation ?? 'Microsoft Corporation',
+        },
+        { shortName: 'CN', value: 'pcnotifications-dispatch.microsoft.com' },
+      ],
+      issuer: issuerSubject,
+      key: signingKey,
+      signer: issuerKey,
+      validity: options.signingValidity ?? {
+        notBefore: new Date(now - DAY_MS),
+        notAfter: new Date(now + 365 * DAY_MS),
       },
-      { shortName: "CN", value: "pcnotifications-dispatch.microsoft.com" },
-    ],
-    issuer: issuerSubject,
-    key: signingKey,
-    signer: issuerKey,
-    validity: options.signingValidity ?? {
-      notBefore: new Date(now - DAY_MS),
-      notAfter: new Date(now + 365 * DAY_MS),
-    },
-    ca: false,
-    ...(options.chain === "bundle"
-      ? {}
-      : { caIssuersUrl: `${origin}${ISSUING_CA_PATH}` }),
-  });
-  served.leaf =
-    options.chain === "bundle"
-      ? Buffer.from(
-          forge.pki.certificateToPem(leaf.cert) +
-            forge.pki.certificateToPem(issuer.cert),
-        )
-      : der(leaf.cert);
-  served.issuer = der(issuer.cert);
+      ca: false,
+      ...(options.chain === 'bundle' ? {} : { caIssuersUrl: `${origin}${ISSUING_CA_PATH}` }),
+    });
+    served.leaf = options.chain === 'bundle' ? Buffer.from(forge.pki.certificateToPem(leaf.cert) + forge.pki.certificateToPem(issuer.cert)) : der(leaf.cert);
+    served.issuer = der(issuer.cert);
+  };
+  issueSigningCertificate();
 
   const certificateUrl = `${origin}${SIGNING_CERTIFICATE_PATH}`;
 
-  function signEvent(
-    event: Record<string, unknown> | string,
-    sendOptions: SendOptions = {},
-  ): SignedEvent {
-    const text =
-      typeof event === "string" ? event : JSON.stringify(event, null, 4);
-    const signed = Buffer.from(text, "utf8");
-    const signature = sign(
-      "sha256",
-      signed,
-      (sendOptions.wrongKey ? strangerKey : signingKey).privateKey,
-    ).toString("base64");
-    const body = sendOptions.tamper
-      ? Buffer.from(tampered(text), "utf8")
-      : signed;
+  function signEvent(event: Record<string, unknown> | string, sendOptions: SendOptions = {}): SignedEvent {
+    const text = typeof event === 'string' ? event : JSON.stringify(event, null, 4);
+    const signed = Buffer.from(text, 'utf8');
+    const signature = sign('sha256', signed, (sendOptions.wrongKey ? strangerKey : signingKey).privateKey).toString('base64');
+    const body = sendOptions.tamper ? Buffer.from(tampered(text), 'utf8') : signed;
     const headers: Record<string, string> = {
-      "content-type": "application/json",
-      "x-ms-certificate-url": sendOptions.certificateUrl ?? certificateUrl,
-      "x-ms-signature-algorithm": "rsa-sha256",
-      ...(sendOptions.signatureHeader === "x-ms-signature"
-        ? { "x-ms-signature": signature }
-        : { authorization: `Signature ${signature}` }),
+      'content-type': 'application/json',
+      'x-ms-certificate-url': sendOptions.certificateUrl ?? certificateUrl,
+      'x-ms-signature-algorithm': 'rsa-sha256',
+      ...(sendOptions.signatureHeader === 'x-ms-signature' ? { 'x-ms-signature': signature } : { authorization: `Signature ${signature}` }),
     };
     for (const name of sendOptions.omitHeaders ?? []) delete headers[name];
     return { body, headers };
   }
 
-  async function send(
-    url: string,
-    event: Record<string, unknown> | string,
-    sendOptions: SendOptions = {},
-  ): Promise<Response> {
+  async function send(url: string, event: Record<string, unknown> | string, sendOptions: SendOptions = {}): Promise<Response> {
     const { body, headers } = signEvent(event, sendOptions);
-    return fetch(url, { method: "POST", headers, body });
+    return fetch(url, { method: 'POST', headers, body });
   }
 
-  const invoiceReadyEvent = (
-    invoiceId: string,
-    resourceChangeUtcDate = new Date().toISOString().replace("Z", "0000+00:00"),
-  ) => ({
-    EventName: "invoice-ready",
+  const invoiceReadyEvent = (invoiceId: string, resourceChangeUtcDate = new Date().toISOString().replace('Z', '0000+00:00')) => ({
+    EventName: 'invoice-ready',
     ResourceUri: `https://api.partnercenter.microsoft.com/v1/invoices/${invoiceId}`,
-    ResourceName: "invoice",
+    ResourceName: 'invoice',
     AuditUri: null,
     ResourceChangeUtcDate: resourceChangeUtcDate,
   });
@@ -261,36 +209,31 @@ export async function startPartnerCenterEvents(
     certificateDownloads: () => downloads,
     invoiceReadyEvent,
     testEvent: () => ({
-      EventName: "test-created",
+      EventName: 'test-created',
       ResourceUri: `https://api.partnercenter.microsoft.com/webhooks/v1/registration/validationEvents/${randomUUID()}`,
-      ResourceName: "test",
+      ResourceName: 'test',
       AuditUri: null,
       ResourceChangeUtcDate: new Date().toISOString(),
     }),
     sign: signEvent,
     send,
-    sendInvoiceReady: (url, invoiceId, sendOptions = {}) =>
-      send(
-        url,
-        invoiceReadyEvent(invoiceId, sendOptions.resourceChangeUtcDate),
-        sendOptions,
-      ),
+    sendInvoiceReady: (url, invoiceId, sendOptions = {}) => send(url, invoiceReadyEvent(invoiceId, sendOptions.resourceChangeUtcDate), sendOptions),
+    renewSigningCertificate: () => {
+      signingKey = keyPair();
+      issueSigningCertificate();
+    },
     close: () => closeServer(server),
   };
 }
 
 function keyPair(): KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
     modulusLength: 2048,
   });
   return {
     privateKey,
-    forgePublic: forge.pki.publicKeyFromPem(
-      publicKey.export({ type: "spki", format: "pem" }).toString(),
-    ),
-    forgePrivate: forge.pki.privateKeyFromPem(
-      privateKey.export({ type: "pkcs1", format: "pem" }).toString(),
-    ),
+    forgePublic: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+    forgePrivate: forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()),
   };
 }
 
@@ -312,21 +255,19 @@ function certificate(spec: CertificateSpec): {
   const cert = forge.pki.createCertificate();
   cert.publicKey = spec.key.forgePublic;
   // Positive, random, 16 bytes: what public CAs issue.
-  cert.serialNumber = `7${randomBytes(15).toString("hex")}`;
+  cert.serialNumber = `7${randomBytes(15).toString('hex')}`;
   cert.validity.notBefore = spec.validity.notBefore;
   cert.validity.notAfter = spec.validity.notAfter;
   cert.setSubject(spec.subject);
   cert.setIssuer(spec.issuer ?? spec.subject);
   const extensions: Array<Record<string, unknown>> = [
-    { name: "basicConstraints", cA: spec.ca, critical: true },
-    spec.ca
-      ? { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true }
-      : { name: "keyUsage", digitalSignature: true, critical: true },
-    { name: "subjectKeyIdentifier" },
+    { name: 'basicConstraints', cA: spec.ca, critical: true },
+    spec.ca ? { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true } : { name: 'keyUsage', digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
   ];
   if (spec.caIssuersUrl)
     extensions.push({
-      id: "1.3.6.1.5.5.7.1.1",
+      id: '1.3.6.1.5.5.7.1.1',
       value: authorityInfoAccess(spec.caIssuersUrl),
     });
   cert.setExtensions(extensions);
@@ -339,12 +280,7 @@ function authorityInfoAccess(url: string): forge.asn1.Asn1 {
   const { asn1 } = forge;
   return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-      asn1.create(
-        asn1.Class.UNIVERSAL,
-        asn1.Type.OID,
-        false,
-        asn1.oidToDer("1.3.6.1.5.5.7.48.2").getBytes(),
-      ),
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer('1.3.6.1.5.5.7.48.2').getBytes()),
       // GeneralName uniformResourceIdentifier: [6] IA5String, implicit.
       asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, url),
     ]),
@@ -352,17 +288,11 @@ function authorityInfoAccess(url: string): forge.asn1.Asn1 {
 }
 
 function der(cert: forge.pki.Certificate): Buffer {
-  return Buffer.from(
-    forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(),
-    "binary",
-  );
+  return Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
 }
 
 /** The body an attacker would want: another invoice (or, without one, any change at all). */
 function tampered(text: string): string {
-  const changed = text.replace(
-    /G\d{9}/,
-    (id) => `G${String((Number(id.slice(1)) + 1) % 1e9).padStart(9, "0")}`,
-  );
+  const changed = text.replace(/G\d{9}/, (id) => `G${String((Number(id.slice(1)) + 1) % 1e9).padStart(9, '0')}`);
   return changed === text ? `${text} ` : changed;
 }

@@ -2,7 +2,7 @@
  * The part of node-forge (which ships no types) the Partner Center events emulator uses to build
  * X.509 certificates. Keys are made with Node's crypto and handed to forge as PEM.
  */
-declare module "node-forge" {
+declare module 'node-forge' {
   namespace forge {
     namespace asn1 {
       interface Asn1 {
@@ -14,12 +14,7 @@ declare module "node-forge" {
         readonly CONTEXT_SPECIFIC: number;
       };
       const Type: { readonly SEQUENCE: number; readonly OID: number };
-      function create(
-        tagClass: number,
-        type: number,
-        constructed: boolean,
-        value: string | Asn1[],
-      ): Asn1;
+      function create(tagClass: number, type: number, constructed: boolean, value: string | Asn1[]): Asn1;
       function oidToDer(oid: string): util.ByteBuffer;
       function toDer(value: Asn1): util.ByteBuffer;
     }

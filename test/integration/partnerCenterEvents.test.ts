@@ -4,22 +4,17 @@
  * HttpRequest (raw body bytes and headers, as the Functions host does); the certificate is
  * downloaded and verified for real; seen events are recorded in Azurite's table.
  */
-import {
-  HttpRequest,
-  type HttpResponseInit,
-  type InvocationContext,
-} from "@azure/functions";
-import { createServer } from "node:http";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeServer, listenOnLoopback } from "../../emulator/httpServer";
-import { startLocalCloud, type LocalCloud } from "../../emulator/localCloud";
-import {
-  startPartnerCenterEvents,
-  type PartnerCenterEvents,
-} from "../../emulator/partnerCenterEvents";
-import type { Deps } from "../../src/deps";
-import { receivePartnerCenterEvent } from "../../src/functions/invoiceEvents";
-import { createTestApp, type TestApp } from "./harness";
+import { HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { createServer } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeServer, listenOnLoopback } from '../../emulator/httpServer';
+import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
+import { startPartnerCenterEvents, type PartnerCenterEvents } from '../../emulator/partnerCenterEvents';
+import { STALE_CLAIM_MS } from '../../src/adapters/seenEvents';
+import { eventIdentity } from '../../src/core/partnerCenterEvent';
+import type { Deps } from '../../src/deps';
+import { receivePartnerCenterEvent } from '../../src/functions/invoiceEvents';
+import { createTestApp, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 let sender: PartnerCenterEvents;
@@ -41,25 +36,20 @@ beforeAll(async () => {
   });
   app = createTestApp(
     cloud,
-    { WEBHOOK_CERTIFICATE_HOSTS: "127.0.0.1" },
+    { WEBHOOK_CERTIFICATE_HOSTS: '127.0.0.1' },
     {
-      webhookTrustedRoots: [
-        sender.rootCertificatePem,
-        expiredSender.rootCertificatePem,
-      ],
+      webhookTrustedRoots: [sender.rootCertificatePem, expiredSender.rootCertificatePem],
       startBilledExports: (invoiceId) => {
         if (failNextStart) {
           failNextStart = false;
-          return Promise.reject(new Error("the export engine is down"));
+          return Promise.reject(new Error('the export engine is down'));
         }
         started.push(invoiceId);
         return Promise.resolve();
       },
     },
   );
-  host = await functionsHost(app.deps, () =>
-    app.context("partnerCenterEvents"),
-  );
+  host = await functionsHost(app.deps, () => app.context('partnerCenterEvents'));
 });
 afterAll(async () => {
   await Promise.all([host?.close(), sender?.close(), expiredSender?.close()]);
@@ -67,22 +57,16 @@ afterAll(async () => {
 });
 
 /** What the Functions host does for an HTTP trigger: raw body and headers into an HttpRequest. */
-async function functionsHost(
-  deps: Deps,
-  context: () => InvocationContext,
-): Promise<{ url: string; close(): Promise<void> }> {
+async function functionsHost(deps: Deps, context: () => InvocationContext): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((incoming, outgoing) => {
     void (async () => {
       const chunks: Buffer[] = [];
-      for await (const chunk of incoming as AsyncIterable<Buffer>)
-        chunks.push(chunk);
+      for await (const chunk of incoming as AsyncIterable<Buffer>) chunks.push(chunk);
       const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(incoming.headers))
-        if (value !== undefined)
-          headers[name] = Array.isArray(value) ? value.join(", ") : value;
+      for (const [name, value] of Object.entries(incoming.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
       const request = new HttpRequest({
-        method: incoming.method ?? "POST",
-        url: `http://127.0.0.1${incoming.url ?? "/"}`,
+        method: incoming.method ?? 'POST',
+        url: `http://127.0.0.1${incoming.url ?? '/'}`,
         headers,
         body: { bytes: Buffer.concat(chunks) },
       });
@@ -94,7 +78,7 @@ async function functionsHost(
       }
       outgoing.writeHead(result.status ?? 200, {
         ...(result.headers as Record<string, string> | undefined),
-        "Content-Type": "application/json",
+        'Content-Type': 'application/json',
       });
       outgoing.end(JSON.stringify(result.jsonBody ?? null));
     })();
@@ -109,9 +93,7 @@ async function functionsHost(
 let nextInvoice = 100_000_000;
 const newInvoiceId = () => `G${nextInvoice++}`;
 
-async function post(
-  response: Promise<Response>,
-): Promise<{ status: number; body: Record<string, unknown> }> {
+async function post(response: Promise<Response>): Promise<{ status: number; body: Record<string, unknown> }> {
   const answered = await response;
   return {
     status: answered.status,
@@ -119,113 +101,90 @@ async function post(
   };
 }
 
-describe("POST /api/events/partner-center", () => {
-  it("starts the billed exports of a signed invoice-ready event once, with its invoice id", async () => {
+describe('POST /api/events/partner-center', () => {
+  it('starts the billed exports of a signed invoice-ready event once, with its invoice id', async () => {
     const invoiceId = newInvoiceId();
     const before = started.length;
-    const { status, body } = await post(
-      sender.sendInvoiceReady(host.url, invoiceId),
-    );
+    const { status, body } = await post(sender.sendInvoiceReady(host.url, invoiceId));
     expect(status).toBe(200);
     expect(body).toEqual({ invoiceId, started: true });
     expect(started.slice(before)).toEqual([invoiceId]);
   });
 
   it.each([
-    ["a tampered body", { tamper: true }, "BadSignature"],
-    ["a signature made with another key", { wrongKey: true }, "BadSignature"],
+    ['a tampered body', { tamper: true }, 'BadSignature'],
+    ['a signature made with another key', { wrongKey: true }, 'BadSignature'],
+    ['no Authorization header', { omitHeaders: ['authorization'] }, 'BadSignature'],
+    ['no certificate URL', { omitHeaders: ['x-ms-certificate-url'] }, 'BadSignature'],
     [
-      "no Authorization header",
-      { omitHeaders: ["authorization"] },
-      "BadSignature",
-    ],
-    [
-      "no certificate URL",
-      { omitHeaders: ["x-ms-certificate-url"] },
-      "BadSignature",
-    ],
-    [
-      "a certificate from a host that is not allow-listed",
+      'a certificate from a host that is not allow-listed',
       {
-        certificateUrl:
-          "https://certs.example.com/cert/pcnotifications-dispatch.microsoft.com.cer",
+        certificateUrl: 'https://certs.example.com/cert/pcnotifications-dispatch.microsoft.com.cer',
       },
-      "CertificateHostNotAllowed",
+      'CertificateHostNotAllowed',
     ],
-  ])("answers 401 and starts nothing for %s", async (_case, options, code) => {
+  ])('answers 401 and starts nothing for %s', async (_case, options, code) => {
     const before = started.length;
     const logsBefore = app.logs.length;
-    const { body: signedBody, headers } = sender.sign(
-      sender.invoiceReadyEvent(newInvoiceId()),
-      options,
-    );
-    const { status, body } = await post(
-      fetch(host.url, { method: "POST", headers, body: signedBody }),
-    );
+    const { body: signedBody, headers } = sender.sign(sender.invoiceReadyEvent(newInvoiceId()), options);
+    const { status, body } = await post(fetch(host.url, { method: 'POST', headers, body: signedBody }));
     expect(status).toBe(401);
     expect(body).toEqual({
-      error: { code, message: "the request is not signed by Partner Center" },
+      error: { code, message: 'the request is not signed by Partner Center' },
     });
     expect(started.length).toBe(before);
-    const logged = app.logs.slice(logsBefore).join("\n");
+    const logged = app.logs.slice(logsBefore).join('\n');
     expect(logged).toContain(`Partner Center event rejected (${code})`);
-    const signature = headers.authorization?.replace("Signature ", "");
+    const signature = headers.authorization?.replace('Signature ', '');
     if (signature) expect(logged).not.toContain(signature.slice(0, 24));
-    expect(logged).not.toContain("ResourceUri");
+    expect(logged).not.toContain('ResourceUri');
   });
 
-  it("answers 401 and starts nothing for an expired certificate", async () => {
+  it('answers 401 and starts nothing for an expired certificate', async () => {
     const before = started.length;
-    const { status, body } = await post(
-      expiredSender.sendInvoiceReady(host.url, newInvoiceId()),
-    );
+    const { status, body } = await post(expiredSender.sendInvoiceReady(host.url, newInvoiceId()));
     expect(status).toBe(401);
-    expect(body).toMatchObject({ error: { code: "UntrustedCertificate" } });
+    expect(body).toMatchObject({ error: { code: 'UntrustedCertificate' } });
     expect(started.length).toBe(before);
   });
 
-  it("answers 200 and starts nothing new for a redelivered or replayed event", async () => {
+  it('answers 200 and starts nothing new for a redelivered or replayed event', async () => {
     const invoiceId = newInvoiceId();
-    const event = sender.invoiceReadyEvent(
-      invoiceId,
-      "2026-11-08T09:37:19.3520276+00:00",
-    );
+    const event = sender.invoiceReadyEvent(invoiceId, '2026-11-08T09:37:19.3520276+00:00');
     const before = started.length;
     const first = await post(sender.send(host.url, event));
     const again = await post(sender.send(host.url, event));
     const replay = await post(sender.send(host.url, JSON.stringify(event))); // same event, other layout
-    expect([first.status, again.status, replay.status]).toEqual([
-      200, 200, 200,
-    ]);
+    expect([first.status, again.status, replay.status]).toEqual([200, 200, 200]);
     expect(again.body).toEqual({ invoiceId, duplicate: true });
     expect(replay.body).toEqual({ invoiceId, duplicate: true });
     expect(started.slice(before)).toEqual([invoiceId]);
   });
 
-  it("starts the same invoice again for a later change of it", async () => {
+  it('starts the same invoice again for a later change of it', async () => {
     const invoiceId = newInvoiceId();
     const before = started.length;
     await post(
       sender.sendInvoiceReady(host.url, invoiceId, {
-        resourceChangeUtcDate: "2026-11-08T09:00:00Z",
+        resourceChangeUtcDate: '2026-11-08T09:00:00Z',
       }),
     );
     const later = await post(
       sender.sendInvoiceReady(host.url, invoiceId, {
-        resourceChangeUtcDate: "2026-11-09T09:00:00Z",
+        resourceChangeUtcDate: '2026-11-09T09:00:00Z',
       }),
     );
     expect(later.body).toEqual({ invoiceId, started: true });
     expect(started.slice(before)).toEqual([invoiceId, invoiceId]);
   });
 
-  it("lets Partner Center’s retry start the event when starting it failed", async () => {
+  it('lets Partner Center’s retry start the event when starting it failed', async () => {
     const invoiceId = newInvoiceId();
     const event = sender.invoiceReadyEvent(invoiceId);
     const before = started.length;
     failNextStart = true;
     const failed = await fetch(host.url, {
-      method: "POST",
+      method: 'POST',
       ...signedInit(event),
     });
     expect(failed.status).toBe(500);
@@ -234,60 +193,71 @@ describe("POST /api/events/partner-center", () => {
     expect(started.slice(before)).toEqual([invoiceId]);
   });
 
-  it("answers 200 to the test-created event of a registration check, starting nothing", async () => {
+  it('answers 503 while another delivery of the event is being started, and takes over a claim left by a crashed delivery', async () => {
+    const [busy, crashed] = [newInvoiceId(), newInvoiceId()];
+    const changedAt = '2026-11-08T09:37:19Z';
+    const identity = (invoiceId: string) => eventIdentity({ kind: 'invoiceReady', invoiceId, resourceChangeUtcDate: changedAt });
+    await app.deps.ready();
+    expect(await app.deps.seenEvents.claim(identity(busy), { invoiceId: busy, eventName: 'invoice-ready' }, new Date())).toBe('claimed');
+    const staleAt = new Date(Date.now() - STALE_CLAIM_MS - 1_000);
+    expect(await app.deps.seenEvents.claim(identity(crashed), { invoiceId: crashed, eventName: 'invoice-ready' }, staleAt)).toBe('claimed');
     const before = started.length;
-    const { status, body } = await post(
-      sender.send(host.url, sender.testEvent()),
-    );
+
+    const inFlight = await sender.sendInvoiceReady(host.url, busy, { resourceChangeUtcDate: changedAt });
+    expect(inFlight.status).toBe(503);
+    expect(inFlight.headers.get('retry-after')).toBe('60');
+    const takenOver = await post(sender.sendInvoiceReady(host.url, crashed, { resourceChangeUtcDate: changedAt }));
+    expect(takenOver.body).toEqual({ invoiceId: crashed, started: true });
+    expect(started.slice(before)).toEqual([crashed]);
+  });
+
+  it('answers 200 to the test-created event of a registration check, starting nothing', async () => {
+    const before = started.length;
+    const { status, body } = await post(sender.send(host.url, sender.testEvent()));
     expect(status).toBe(200);
-    expect(body).toEqual({ accepted: "test-created" });
+    expect(body).toEqual({ accepted: 'test-created' });
     expect(started.length).toBe(before);
   });
 
-  it("answers 400 to a signed event it cannot read, naming the field", async () => {
+  it('answers 400 to a signed event it cannot read, naming the field', async () => {
     const before = started.length;
     const event = {
-      ...sender.invoiceReadyEvent("G016907411"),
-      ResourceUri: "https://api.partnercenter.microsoft.com/v1/invoices/INV-42",
+      ...sender.invoiceReadyEvent('G016907411'),
+      ResourceUri: 'https://api.partnercenter.microsoft.com/v1/invoices/INV-42',
     };
     const { status, body } = await post(sender.send(host.url, event));
     expect(status).toBe(400);
     expect(body).toMatchObject({
       error: {
-        code: "InvalidEvent",
+        code: 'InvalidEvent',
         message: expect.stringMatching(/ResourceUri is '.*INV-42'/) as unknown,
       },
     });
     expect(started.length).toBe(before);
   });
 
-  it("answers 503 with Retry-After when the certificate cannot be downloaded, starting nothing", async () => {
+  it('answers 503 with Retry-After when the certificate cannot be downloaded, starting nothing', async () => {
     const before = started.length;
-    const missing = sender.certificateUrl.replace("/cert/", "/no-such-cert/");
+    const missing = sender.certificateUrl.replace('/cert/', '/no-such-cert/');
     const response = await sender.sendInvoiceReady(host.url, newInvoiceId(), {
       certificateUrl: missing,
     });
     expect(response.status).toBe(503);
-    expect(response.headers.get("retry-after")).toBe("60");
-    expect(
-      ((await response.json()) as { error: { code: string } }).error.code,
-    ).toBe("CertificateUnavailable");
+    expect(response.headers.get('retry-after')).toBe('60');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('CertificateUnavailable');
     expect(started.length).toBe(before);
   });
 
-  it("answers 413 to a body larger than any event, before verifying it", async () => {
+  it('answers 413 to a body larger than any event, before verifying it', async () => {
     const response = await sender.send(host.url, {
       ...sender.invoiceReadyEvent(newInvoiceId()),
-      Padding: "x".repeat(20_000),
+      Padding: 'x'.repeat(20_000),
     });
     expect(response.status).toBe(413);
   });
 
-  it("downloads the certificate once for many events", async () => {
-    for (let i = 0; i < 5; i++)
-      expect(
-        (await sender.sendInvoiceReady(host.url, newInvoiceId())).status,
-      ).toBe(200);
+  it('downloads the certificate once for many events', async () => {
+    for (let i = 0; i < 5; i++) expect((await sender.sendInvoiceReady(host.url, newInvoiceId())).status).toBe(200);
     // Every test in this file used the one sender; its certificate was downloaded by the first.
     expect(sender.certificateDownloads()).toBe(1);
   });
