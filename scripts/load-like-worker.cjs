@@ -28,7 +28,15 @@ Module._load = function (request, ...rest) {
 };
 const entry = require('node:path').resolve(process.argv[2]);
 const required = performance.timeOrigin + performance.now();
-require(entry);
+try {
+  require(entry);
+} catch (error) {
+  // The worker reports a failed load with the error's message and stack, then the host stops the
+  // app; Node's own uncaught-exception report would print the minified bundle's whole line first.
+  process.stderr.write(`Worker was unable to load entry point "${entry}": ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+  return;
+}
 const registered = performance.timeOrigin + performance.now();
 const loaded = Object.keys(require.cache);
 process.stdout.write(`${JSON.stringify({ scriptStart, required, registered, registrations, loaded })}\n`);

@@ -8,6 +8,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { createDestination, type Destination } from './adapters/destination';
 import { createGraphClient, type GraphClient } from './adapters/graph';
 import { createLedger, type Ledger } from './adapters/ledger';
+import { createSeenEvents, type SeenEvents } from './adapters/seenEvents';
 import { createPollQueue, type PollQueue } from './adapters/pollQueue';
 import { createStorageClients } from './adapters/storageClients';
 import type { Settings } from './core/settings';
@@ -18,6 +19,7 @@ export interface Clients {
   readonly queue: PollQueue;
   readonly ledger: Ledger;
   readonly destination: Destination;
+  readonly seenEvents: SeenEvents;
 }
 
 export function createClients(settings: Settings, overrides: DepsOptions = {}): Clients {
@@ -28,5 +30,6 @@ export function createClients(settings: Settings, overrides: DepsOptions = {}): 
     queue: createPollQueue(clients.queueService, settings.pollQueue, timeouts),
     ledger: createLedger(clients.ledgerTable, timeouts),
     destination: createDestination(clients.destinationContainer, { ...timeouts, ...(overrides.copyTimeoutMs === undefined ? {} : { copyTimeoutMs: overrides.copyTimeoutMs }) }),
+    seenEvents: createSeenEvents(clients.ledgerTable, timeouts),
   };
 }

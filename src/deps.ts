@@ -7,12 +7,16 @@
  * registers the functions should not have to load them. Every call on the clients waits for
  * that import; only `destination.url` is synchronous (see below).
  */
+import type { InvocationContext } from '@azure/functions';
 import type { TokenCredential } from '@azure/identity';
 import type { Destination } from './adapters/destination';
 import type { GraphClient, GraphClientOptions } from './adapters/graph';
 import type { Ledger } from './adapters/ledger';
+import { createSignatureVerifier, type SignatureVerifier } from './adapters/partnerCenterSignature';
 import type { PollQueue } from './adapters/pollQueue';
+import type { SeenEvents } from './adapters/seenEvents';
 import type { Clients } from './clients';
+import { rootCertificates } from 'node:tls';
 import type { Settings } from './core/settings';
 import { consoleTelemetry, deferredTelemetry, type Telemetry } from './telemetry';
 
@@ -29,7 +33,14 @@ export interface Deps {
   readonly landingClaimSeconds?: number;
   /** Creates the queues, table and container on first use; memoised per process. */
   readonly ready: () => Promise<void>;
+  /** Partner Center webhook intake (./functions/invoiceEvents). */
+  readonly webhookSignature: SignatureVerifier;
+  readonly seenEvents: SeenEvents;
+  readonly startBilledExports: StartBilledExports;
 }
+
+/** Starts the billed exports (billed usage, billed reconciliation) of one invoice. */
+export type StartBilledExports = (invoiceId: string, context: InvocationContext) => Promise<void>;
 
 /**
  * The Graph token comes from the managed identity: DefaultAzureCredential picks it up in Azure
@@ -47,6 +58,9 @@ export interface DepsOptions {
   readonly copyTimeoutMs?: number;
   /** See Deps.landingClaimSeconds. */
   readonly landingClaimSeconds?: number;
+  /** Trust anchors (PEM) for Partner Center's signing certificate; default Node's root store. */
+  readonly webhookTrustedRoots?: readonly string[];
+  readonly startBilledExports?: StartBilledExports;
 }
 
 export function createDeps(settings: Settings, overrides: DepsOptions = {}): Deps {
@@ -71,6 +85,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
       return clients.destination.url(blobPath);
     },
   };
+  const webhookSignature = createSignatureVerifier({ certificateHosts: settings.webhookCertificateHosts, trustedRoots: overrides.webhookTrustedRoots ?? rootCertificates });
   let readiness: Promise<void> | undefined;
   return {
     settings,
@@ -92,6 +107,15 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
       );
       return readiness;
     },
+    webhookSignature,
+    seenEvents: onFirstUse(() => loaded().then((c) => c.seenEvents), ['claim', 'markStarted', 'release']),
+    // Until the billed export engine is wired here, an event is verified, deduplicated and logged.
+    startBilledExports:
+      overrides.startBilledExports ??
+      ((invoiceId, context) => {
+        context.log(`invoice ready: would start billed exports for ${invoiceId}`);
+        return Promise.resolve();
+      }),
   };
 }
 

@@ -7,6 +7,7 @@
 import { app } from '@azure/functions';
 import { parseSettings } from './core/settings';
 import { createDeps } from './deps';
+import { receivePartnerCenterEvent } from './functions/invoiceEvents';
 import { pollExport } from './functions/pollExport';
 import { REVIVE_SCHEDULE, reviveRunsOnSchedule } from './functions/reviveRuns';
 import { getRun, listRuns, startRun } from './functions/runsApi';
@@ -53,3 +54,6 @@ app.http('startRun', {
   route: 'runs',
   handler: (request, context) => flushingTelemetry(startRun(request, context, deps)),
 });
+
+// Partner Center cannot send a function key: the event's signature is what is checked (./functions/invoiceEvents).
+app.http('partnerCenterEvents', { methods: ['POST'], authLevel: 'anonymous', route: 'events/partner-center', handler: (request, context) => flushingTelemetry(receivePartnerCenterEvent(request, context, deps)) });

@@ -203,6 +203,7 @@ const ALTERNATIVES_NOT_SET: Readonly<Record<string, string>> = {
   PARTNER_STORAGE__accountName: 'shorthand for the blob service URI, which is set explicitly (it names an existing account too)',
   AzureWebJobsStorage__managedIdentityResourceId: 'the identity is named by its client id (__clientId), as the host and @azure/identity both take it',
   PARTNER_STORAGE__managedIdentityResourceId: 'the identity is named by its client id (__clientId)',
+  WEBHOOK_CERTIFICATE_HOSTS: "the default, Partner Center's documented certificate host, is right for a deployment",
 };
 
 /**

@@ -62,6 +62,8 @@ export interface Settings {
   readonly exportDeadlineSeconds: number;
   /** Host names (exact) or suffixes (starting with a dot). @default ['.blob.core.windows.net'] */
   readonly sourceHosts: readonly string[];
+  /** Where Partner Center's webhook signing certificate may be downloaded from. @default ['3psostorageacct.blob.core.windows.net'] */
+  readonly webhookCertificateHosts: readonly string[];
   /** Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set; else events go to the log. */
   readonly applicationInsights?: ApplicationInsightsSettings;
 }
@@ -154,6 +156,7 @@ export function parseSettings(env: Env): Settings {
   }
 
   const sourceHosts = parseSourceHosts(read('EXPORT_SOURCE_HOSTS', DEFAULTS.EXPORT_SOURCE_HOSTS)!, problems);
+  const webhookCertificateHosts = parseWebhookCertificateHosts(read('WEBHOOK_CERTIFICATE_HOSTS', DEFAULT_WEBHOOK_CERTIFICATE_HOSTS)!, problems);
   const applicationInsights = parseApplicationInsights(read('APPLICATIONINSIGHTS_CONNECTION_STRING'), read('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'), problems);
 
   if (problems.length > 0) throw new SettingsError(problems);
@@ -172,6 +175,7 @@ export function parseSettings(env: Env): Settings {
     pollMaxDelaySeconds,
     exportDeadlineSeconds,
     sourceHosts,
+    webhookCertificateHosts,
     ...(applicationInsights ? { applicationInsights } : {}),
   };
 }
@@ -363,6 +367,17 @@ function parseSourceHosts(value: string, problems: string[]): string[] {
   const invalid = hosts.filter((host) => !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host));
   if (hosts.length === 0 || invalid.length > 0) {
     problems.push(`EXPORT_SOURCE_HOSTS is '${value}': expected comma-separated host names (exact) or suffixes starting with a dot, such as '.blob.core.windows.net'`);
+  }
+  return hosts;
+}
+
+/** The host of the certificate URL in Partner Center's documented webhook requests. */
+export const DEFAULT_WEBHOOK_CERTIFICATE_HOSTS = '3psostorageacct.blob.core.windows.net';
+
+function parseWebhookCertificateHosts(value: string, problems: string[]): string[] {
+  const hosts = value.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean);
+  if (hosts.length === 0 || hosts.some((host) => !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host))) {
+    problems.push(`WEBHOOK_CERTIFICATE_HOSTS is '${value}': expected comma-separated host names (exact) or suffixes starting with a dot, such as '${DEFAULT_WEBHOOK_CERTIFICATE_HOSTS}'`);
   }
   return hosts;
 }

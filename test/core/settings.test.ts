@@ -186,4 +186,15 @@ describe('parseSettings', () => {
       expect(problemsOf({ ...base, ...env })).toEqual([expected]);
     });
   });
+
+  it("allows Partner Center's documented certificate host by default, and reads WEBHOOK_CERTIFICATE_HOSTS", () => {
+    expect(parseSettings(minimal).webhookCertificateHosts).toEqual(['3psostorageacct.blob.core.windows.net']);
+    expect(parseSettings({ ...minimal, WEBHOOK_CERTIFICATE_HOSTS: ' 3PSOstorageacct.blob.core.windows.net , 127.0.0.1' }).webhookCertificateHosts).toEqual([
+      '3psostorageacct.blob.core.windows.net',
+      '127.0.0.1',
+    ]);
+    expect(problemsOf({ ...minimal, WEBHOOK_CERTIFICATE_HOSTS: 'https://3psostorageacct.blob.core.windows.net/cert' })).toEqual([
+      "WEBHOOK_CERTIFICATE_HOSTS is 'https://3psostorageacct.blob.core.windows.net/cert': expected comma-separated host names (exact) or suffixes starting with a dot, such as '3psostorageacct.blob.core.windows.net'",
+    ]);
+  });
 });
