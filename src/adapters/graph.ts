@@ -77,8 +77,10 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
     } catch {
       throw permanent(`${what} '${redactUrl(url)}' is not a URL`, 'InvalidUrl');
     }
+    // Credentials in a URL are never followed (fetch refuses them anyway, quoting them in its error).
+    if (parsed.username !== '' || parsed.password !== '') throw permanent(`${what} '${redactUrl(parsed.href)}' carries credentials: expected a URL without user information`, 'InvalidUrl');
     if (parsed.origin === base.origin) return parsed;
-    if (parsed.origin === GRAPH_ORIGIN && parsed.username === '' && parsed.password === '') {
+    if (parsed.origin === GRAPH_ORIGIN) {
       // A proxy passed Graph's own URL through: reach it the way the app reaches Graph. The path
       // is set, never parsed against the origin: '//host/...' must not become another host.
       const throughBase = new URL(base.origin);

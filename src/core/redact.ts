@@ -8,10 +8,12 @@ const URL_QUERY = /(https?:\/\/[^\s"'<>?#]+)\?[^\s"'<>]*/gi;
 const SAS_SIGNATURE = /\b(sig|skoid|sktid|skt|ske|sks|skv)=([^&\s"'<>]+)/gi;
 const BEARER = /\b(Bearer)\s+[A-Za-z0-9._~+/=-]+/gi;
 const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+const URL_USERINFO = /\b(https?:\/\/)[^\s"'<>/?#@]+@/gi;
 
-/** Removes query strings from URLs, SAS signature parameters, bearer tokens and JWTs. */
+/** Removes credentials and query strings from URLs, SAS signature parameters, bearer tokens and JWTs. */
 export function redactSecrets(text: string): string {
   return text
+    .replace(URL_USERINFO, '$1<redacted>@')
     .replace(URL_QUERY, '$1?<redacted>')
     .replace(SAS_SIGNATURE, '$1=<redacted>')
     .replace(BEARER, '$1 <redacted>')

@@ -136,6 +136,19 @@ describe('Graph client', () => {
     expect(credential.scopes).toHaveLength(1); // the POST's token only
   });
 
+  it('refuses a Location with credentials even on its own origin, and never quotes them', async () => {
+    let location = '';
+    const graph = await serve((_request, response) => response.writeHead(202, { location }).end());
+    location = `${graph.origin.replace('//', '//op:S3CRET@')}/v1.0/ops/1`;
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    const failure = client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+
+    await expect(failure).rejects.toMatchObject({ code: 'InvalidUrl', transient: false });
+    await expect(failure).rejects.toThrow(/carries credentials/);
+    await expect(failure.catch((error: Error) => error.message)).resolves.not.toContain('S3CRET');
+  });
+
   it('refuses an operation Location on another origin', async () => {
     const other = await serve((_request, response) => response.writeHead(200).end('{}'));
     const graph = await serve((_request, response) => response.writeHead(202, { location: `${other.origin}/steal` }).end());

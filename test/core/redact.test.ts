@@ -21,6 +21,11 @@ describe('redaction', () => {
     expect(redactSecrets(`token was ${jwt}.`)).toBe('token was <redacted-token>.');
   });
 
+  it('removes credentials written into a URL', () => {
+    expect(redactSecrets('GET http://op:S3CRET@127.0.0.1:9/v1.0/ops/1 failed')).toBe('GET http://<redacted>@127.0.0.1:9/v1.0/ops/1 failed');
+    expect(redactUrl('https://user:pw@gw.example/v1.0/op')).toBe('https://gw.example/v1.0/op');
+  });
+
   it('keeps origin and path of a URL', () => {
     expect(redactUrl(`https://acct.blob.core.windows.net/c/a%20b.gz?${sas}#frag`)).toBe('https://acct.blob.core.windows.net/c/a%20b.gz');
     expect(redactUrl('not a url?sig=abc')).toBe('not a url');
