@@ -10,6 +10,7 @@
  */
 import { SettingsError } from '../errors';
 import { isLoopbackHost } from './hosts';
+import { redactSecrets } from './redact';
 
 export type BillingPeriod = 'current' | 'last';
 export type AttributeSet = 'full' | 'basic';
@@ -224,14 +225,14 @@ function parseBaseUrl(value: string, problems: string[]): string {
   try {
     url = new URL(value);
   } catch {
-    problems.push(`GRAPH_BASE_URL is '${value}': expected an absolute URL such as ${DEFAULTS.GRAPH_BASE_URL}`);
+    problems.push(`GRAPH_BASE_URL is '${redactSecrets(value)}': expected an absolute URL such as ${DEFAULTS.GRAPH_BASE_URL}`);
     return value;
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    problems.push(`GRAPH_BASE_URL is '${value}': expected https (plain http is allowed only for a loopback host)`);
+    problems.push(`GRAPH_BASE_URL is '${redactSecrets(value)}': expected https (plain http is allowed only for a loopback host)`);
   }
   if (url.search || url.hash || url.username || url.password) {
-    problems.push(`GRAPH_BASE_URL is '${value}': expected no query, fragment or credentials`);
+    problems.push(`GRAPH_BASE_URL is '${redactSecrets(value)}': expected no query, fragment or credentials`);
   }
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
@@ -295,7 +296,7 @@ function parseStorageConnection(read: Read, name: string, services: readonly Sto
     // The host builds the URI from the account name when there is one, ignoring the URI setting.
     const uri = accountName ? `https://${accountName}.${service}.core.windows.net` : read(key);
     if (!uri) continue;
-    if (!isHttpUrl(uri)) problems.push(`${key} is '${uri}': expected an absolute https URL such as https://<account>.${service}.core.windows.net`);
+    if (!isHttpUrl(uri)) problems.push(`${key} is '${redactSecrets(uri)}': expected an absolute https URL such as https://<account>.${service}.core.windows.net`);
     uris[service] = uri.replace(/\/+$/, '');
   }
   const missing = services.filter((service) => !uris[service]);

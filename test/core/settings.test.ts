@@ -187,6 +187,20 @@ describe('parseSettings', () => {
     });
   });
 
+  it('never echoes a SAS or credentials written into a URL setting', () => {
+    const problems = problemsOf({
+      EXPORT_CURRENCIES: 'EUR',
+      AzureWebJobsStorage__queueServiceUri: 'ftp://app.queue.core.windows.net/?sv=2024&sig=SECRETSIG',
+      AzureWebJobsStorage__tableServiceUri: 'https://app.table.core.windows.net',
+      PARTNER_STORAGE: 'UseDevelopmentStorage=true',
+      GRAPH_BASE_URL: 'https://user:PASSWORD@graph.example/v1.0?sig=OTHERSIG',
+    });
+
+    expect(problems.some((problem) => problem.startsWith('AzureWebJobsStorage__queueServiceUri is '))).toBe(true);
+    expect(problems.some((problem) => problem.startsWith('GRAPH_BASE_URL is '))).toBe(true);
+    expect(problems.join('\n')).not.toMatch(/SECRETSIG|OTHERSIG|PASSWORD/);
+  });
+
   it("allows Partner Center's documented certificate host by default, and reads WEBHOOK_CERTIFICATE_HOSTS", () => {
     expect(parseSettings(minimal).webhookCertificateHosts).toEqual(['3psostorageacct.blob.core.windows.net']);
     expect(parseSettings({ ...minimal, WEBHOOK_CERTIFICATE_HOSTS: ' 3PSOstorageacct.blob.core.windows.net , 127.0.0.1' }).webhookCertificateHosts).toEqual([
