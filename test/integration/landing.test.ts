@@ -131,7 +131,9 @@ describe('one landing at a time', () => {
     cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'delay', ms: 5000 } });
 
     const first = pollExport(message, landed.app.context(), landed.app.deps);
-    await new Promise((resolveSleep) => setTimeout(resolveSleep, 3500));
+    // The second delivery comes once the first claim would have lapsed, had it not been renewed.
+    const claimed = await storedWhen(landed, (run) => run.landingClaimedUntil !== undefined);
+    await storedWhen(landed, (run) => Date.now() > Date.parse(claimed.landingClaimedUntil!) && Date.parse(run.landingClaimedUntil ?? '') > Date.now());
     await pollExport(message, landed.app.context(), landed.app.deps);
     await first;
 
@@ -146,8 +148,8 @@ describe('one landing at a time', () => {
     cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'delay', ms: 3000 } });
 
     const landing = pollExport(message, landed.app.context(), landed.app.deps);
-    let stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
-    while (!stored.run.landingClaimId) stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
+    await storedWhen(landed, (run) => run.landingClaimId !== undefined);
+    const stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
     // Another landing takes the run over (as after a pause longer than the lease).
     await landed.app.deps.ledger.saveRun({ ...stored.run, landingClaimId: 'the-new-holder', landingClaimedUntil: new Date(Date.now() + 60_000).toISOString() }, stored.etag);
     await landing;
@@ -327,3 +329,14 @@ describe('the operation changing under a landing', () => {
     expect((await listBlobs(landed.app)).filter((name) => name.startsWith(newFolder) && name.endsWith('.json.gz'))).toHaveLength(2);
   });
 });
+
+/** The run as stored once `condition` holds, read every 50 ms; fails after 30 s, saying what it waited for. */
+async function storedWhen(landed: { readonly app: { readonly deps: { readonly ledger: { getRun(runId: string): Promise<{ readonly run: Run } | undefined> } } }; readonly run: { readonly runId: string } }, condition: (run: Run) => boolean): Promise<Run> {
+  const giveUpAt = Date.now() + 30_000;
+  for (;;) {
+    const stored = await landed.app.deps.ledger.getRun(landed.run.runId);
+    if (stored && condition(stored.run)) return stored.run;
+    if (Date.now() > giveUpAt) throw new Error(`run ${landed.run.runId} never reached ${condition.toString()}`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+  }
+}
