@@ -3,23 +3,25 @@
  * one @azure/identity (through MSAL) calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are set.
  * https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference
  *
- * As strict as the real one: it issues tokens only to the identities assigned to the app (an
- * unknown client_id gets App Service's 400 "Unable to load the proper Managed Identity.") and
+ * As strict as the real one: it issues tokens only to the identities assigned to the app, named
+ * by client_id or by Azure resource ID (mi_res_id); an unknown one gets App Service's 400 "Unable
+ * to load the proper Managed Identity.") and
  * only for resources Entra ID knows (anything else gets Entra's AADSTS500011 invalid_resource).
  * ManagedIdentityCredential turns a scope `<resource>/.default` into `resource=<resource>`.
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, sendJson } from './httpServer';
-import { EMULATED_PARTNER_TENANT_ID, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID, GRAPH_AUDIENCES, type TokenAuthority } from './tokens';
+import { EMULATED_PARTNER_TENANT_ID, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID, EMULATED_USER_ASSIGNED_RESOURCE_ID, GRAPH_AUDIENCES, type TokenAuthority } from './tokens';
 
 export const IDENTITY_TOKEN_PATH = '/msi/token';
 const SUPPORTED_API_VERSION = '2019-08-01';
 /**
- * The other ways to pick a user-assigned identity (MSAL sends object_id and mi_res_id, older callers
- * principal_id). Only client_id is emulated; refusing the rest beats silently answering for another identity.
+ * The other ways to pick a user-assigned identity (MSAL sends object_id, older callers
+ * principal_id). Only client_id and mi_res_id are emulated; refusing the rest beats silently
+ * answering for another identity.
  */
-const UNSUPPORTED_IDENTITY_SELECTORS = ['object_id', 'principal_id', 'mi_res_id'];
+const UNSUPPORTED_IDENTITY_SELECTORS = ['object_id', 'principal_id'];
 
 /** Resource principals of the partner tenant: Microsoft Graph, Storage, Azure Monitor, Resource Manager. */
 export const KNOWN_RESOURCES: readonly string[] = [...GRAPH_AUDIENCES, 'https://storage.azure.com', 'https://monitor.azure.com', 'https://management.azure.com'];
@@ -29,6 +31,8 @@ export interface IdentityEndpointOptions {
   readonly systemAssigned?: boolean;
   /** Client ids of the user-assigned identities assigned to the app. @default [EMULATED_USER_ASSIGNED_CLIENT_ID] */
   readonly userAssignedClientIds?: readonly string[];
+  /** Resource IDs of those identities, to client id. @default {EMULATED_USER_ASSIGNED_RESOURCE_ID: EMULATED_USER_ASSIGNED_CLIENT_ID} */
+  readonly userAssignedResourceIds?: Readonly<Record<string, string>>;
   /** The resources tokens can be issued for (a trailing slash is ignored). @default KNOWN_RESOURCES */
   readonly resources?: readonly string[];
 }
@@ -46,6 +50,8 @@ export async function startIdentityEndpoint(authority: TokenAuthority, options: 
   const assigned: Assignment = {
     systemAssigned: options.systemAssigned ?? true,
     clientIds: new Set((options.userAssignedClientIds ?? [EMULATED_USER_ASSIGNED_CLIENT_ID]).map((id) => id.toLowerCase())),
+    // Azure resource IDs compare without regard to case.
+    resourceIds: new Map(Object.entries(options.userAssignedResourceIds ?? { [EMULATED_USER_ASSIGNED_RESOURCE_ID]: EMULATED_USER_ASSIGNED_CLIENT_ID }).map(([id, client]) => [id.toLowerCase(), client])),
     resources: new Set((options.resources ?? KNOWN_RESOURCES).map(withoutTrailingSlash)),
   };
   const server = createServer((request, response) => answer(request, response, authority, secret, assigned));
@@ -60,6 +66,7 @@ export async function startIdentityEndpoint(authority: TokenAuthority, options: 
 interface Assignment {
   readonly systemAssigned: boolean;
   readonly clientIds: ReadonlySet<string>;
+  readonly resourceIds: ReadonlyMap<string, string>;
   readonly resources: ReadonlySet<string>;
 }
 
@@ -91,8 +98,13 @@ function answer(request: IncomingMessage, response: ServerResponse, authority: T
     return sendError(response, 400, 'BadRequest', message);
   }
 
-  const clientId = query.get('client_id') ?? undefined;
-  if (clientId === undefined ? !assigned.systemAssigned : !assigned.clientIds.has(clientId.toLowerCase())) {
+  const resourceId = query.get('mi_res_id') ?? undefined;
+  if (resourceId !== undefined && query.has('client_id')) {
+    return sendError(response, 400, 'BadRequest', 'client_id and mi_res_id are both given: expected one of them');
+  }
+  const clientId = resourceId === undefined ? (query.get('client_id') ?? undefined) : assigned.resourceIds.get(resourceId.toLowerCase());
+  const unassigned = resourceId !== undefined ? clientId === undefined : clientId === undefined ? !assigned.systemAssigned : !assigned.clientIds.has(clientId.toLowerCase());
+  if (unassigned) {
     // App Service's own words and shape (statusCode/message/correlationId) for an identity the app does not have.
     return sendJson(response, 400, { statusCode: 400, message: 'Unable to load the proper Managed Identity.', correlationId: randomUUID() });
   }

@@ -15,6 +15,8 @@ export const EMULATED_ISSUER = 'https://sts.local.test/';
 
 /** The client id of the one user-assigned identity the emulated app has (AZURE_CLIENT_ID may name it). */
 export const EMULATED_USER_ASSIGNED_CLIENT_ID = '3c9d2e1f-8a7b-4c6d-9e5f-0a1b2c3d4e5f';
+/** That identity's Azure resource ID (what `__managedIdentityResourceId` names). */
+export const EMULATED_USER_ASSIGNED_RESOURCE_ID = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-billing/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-billing';
 
 /**
  * The audiences Microsoft Graph accepts: its URL and its application id. Graph checks `aud`

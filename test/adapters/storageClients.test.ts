@@ -2,11 +2,11 @@
  * The storage credential is built from the connection settings the way the host's ClientFactory
  * builds it: the real @azure/identity credentials ask the emulated managed-identity endpoint,
  * and what they send says which identity they asked for. The emulator answers client_id and
- * refuses mi_res_id, so a resource ID that reaches the credential shows as that refusal.
+ * mi_res_id for the identities it has assigned, and refuses any other, as App Service does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
-import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID } from '../../emulator/tokens';
+import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID, EMULATED_USER_ASSIGNED_RESOURCE_ID } from '../../emulator/tokens';
 import { credentialFor } from '../../src/adapters/storageClients';
 import { parseSettings, type StorageConnection } from '../../src/core/settings';
 
@@ -14,7 +14,7 @@ const IDENTITY_VARIABLES = ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SE
 const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 // The user-assigned identity the emulated endpoint has assigned: it refuses any other, as App Service does.
 const clientId = EMULATED_USER_ASSIGNED_CLIENT_ID;
-const resourceId = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-billing/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-billing';
+const resourceId = EMULATED_USER_ASSIGNED_RESOURCE_ID;
 
 const authority = createTokenAuthority();
 let identity: IdentityEndpoint;
@@ -59,10 +59,17 @@ describe('credentialFor', () => {
   it.each([
     ['__credential=managedidentity', { PARTNER_STORAGE__credential: 'managedidentity', PARTNER_STORAGE__managedIdentityResourceId: resourceId }],
     ['no __credential (DefaultAzureCredential)', { PARTNER_STORAGE__managedIdentityResourceId: resourceId }],
-  ])('__managedIdentityResourceId with %s asks for the identity by resource ID', async (_case, extra) => {
+  ])('__managedIdentityResourceId with %s gets the token of the identity with that resource ID', async (_case, extra) => {
+    const token = await credentialFor(partnerConnection(extra)).getToken(STORAGE_SCOPE);
+
+    expect(authority.verify(token!.token, 'https://storage.azure.com')).toMatchObject({ ok: true, claims: { appid: EMULATED_USER_ASSIGNED_CLIENT_ID } });
+  });
+
+  it('__managedIdentityResourceId naming an identity the app does not have gets no token', async () => {
+    const other = resourceId.replace(/id-billing$/, 'id-someone-else');
     const issuedBefore = authority.issued().length;
 
-    await expect(credentialFor(partnerConnection(extra)).getToken(STORAGE_SCOPE)).rejects.toThrow(/mi_res_id is not supported/);
+    await expect(credentialFor(partnerConnection({ PARTNER_STORAGE__credential: 'managedidentity', PARTNER_STORAGE__managedIdentityResourceId: other })).getToken(STORAGE_SCOPE)).rejects.toThrow(/Unable to load the proper Managed Identity/);
     expect(authority.issued().length).toBe(issuedBefore);
   });
 });

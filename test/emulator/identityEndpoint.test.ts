@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
-import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID } from '../../emulator/tokens';
+import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID, EMULATED_USER_ASSIGNED_RESOURCE_ID } from '../../emulator/tokens';
 
 // The HTTP contract MSAL relies on; the real @azure/identity credentials are exercised in localCloud.test.ts.
 const authority = createTokenAuthority();
@@ -59,6 +59,20 @@ describe('startIdentityEndpoint', () => {
 
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ statusCode: 400, message: 'Unable to load the proper Managed Identity.', correlationId: expect.any(String) });
+    expect(authority.issued()).toHaveLength(before);
+  });
+
+  it('issues the token to the user-assigned identity named by its resource ID (mi_res_id, any casing), and refuses one the app does not have', async () => {
+    const known = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, mi_res_id: EMULATED_USER_ASSIGNED_RESOURCE_ID.toUpperCase() });
+    const body = (await known.json()) as Record<string, string>;
+    const before = authority.issued().length;
+    const unknown = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, mi_res_id: EMULATED_USER_ASSIGNED_RESOURCE_ID.replace(/id-billing$/, 'id-other') });
+    const both = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, mi_res_id: EMULATED_USER_ASSIGNED_RESOURCE_ID, client_id: EMULATED_USER_ASSIGNED_CLIENT_ID });
+
+    expect(authority.verify(body.access_token!, RESOURCE)).toMatchObject({ ok: true, claims: { appid: EMULATED_USER_ASSIGNED_CLIENT_ID } });
+    expect(unknown.status).toBe(400);
+    expect(await unknown.json()).toMatchObject({ message: 'Unable to load the proper Managed Identity.' });
+    expect(both.status).toBe(400);
     expect(authority.issued()).toHaveLength(before);
   });
 
