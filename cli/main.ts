@@ -23,7 +23,7 @@ import { startLocalCloud, type LocalCloud } from '../emulator/localCloud';
 import { runSummary } from '../src/runSummary';
 import { formatBytes, formatLogLine, formatRunTable } from './output';
 import { loadSettingsEnv } from './settingsSource';
-import { queueHostOptions, runWorker } from './worker';
+import { queueHostOptions, runWorker } from '../emulator/queueHost';
 
 class UsageError extends Error {}
 
