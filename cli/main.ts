@@ -144,9 +144,12 @@ function startRequest(settings: Pick<Settings, 'currencies' | 'billingPeriod' | 
   }
 }
 
+/** How often a process under the tsx wrapper checks that the wrapper is still its parent. */
+const WRAPPER_CHECK_MS = 500;
+
 /**
- * SIGINT and SIGTERM (from a terminal, `kill`, or relayed by the tsx wrapper), and the wrapper
- * going away (its IPC channel closes, even when it was SIGKILLed), all mean: stop, cleanly.
+ * SIGINT and SIGTERM (from a terminal, `kill`, or relayed by the tsx wrapper), and the tsx
+ * wrapper going away, all mean: stop, cleanly.
  */
 function stopOnSignals(): { signal: AbortSignal; exitCode: () => number } {
   const controller = new AbortController();
@@ -159,7 +162,12 @@ function stopOnSignals(): { signal: AbortSignal; exitCode: () => number } {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  if (process.channel) process.once('disconnect', () => stop('SIGTERM'));
+  // Under the tsx wrapper (`npm run`), a wrapper that died (SIGKILL) relays nothing any more:
+  // this process is reparented, so a changed parent pid is the signal to stop.
+  if (process.execArgv.some((arg) => /tsx[\\/]dist[\\/]preflight\.cjs$/.test(arg))) {
+    const wrapper = process.ppid;
+    setInterval(() => process.ppid !== wrapper && stop('SIGTERM'), WRAPPER_CHECK_MS).unref();
+  }
   return { signal: controller.signal, exitCode: () => code };
 }
 
