@@ -57,42 +57,44 @@ function factsOf(error: unknown): ErrorFacts {
   return facts;
 }
 
-/** The settings that point at `url`'s origin, to say which to check. */
+/** The settings whose endpoints `url` is under, to say which to check. */
 function settingFor(url: string, settings: Settings | undefined, env: Record<string, string | undefined>): string | undefined {
-  let origin: string;
-  try {
-    origin = new URL(url).origin.toLowerCase();
-  } catch {
-    return undefined;
-  }
   if (!settings) return undefined;
+  const target = normalised(url);
+  if (target === undefined) return undefined;
   const owners: Array<[string, string[]]> = [
-    ['AzureWebJobsStorage', storageOrigins(settings.appStorage)],
-    ['PARTNER_STORAGE', storageOrigins(settings.partnerStorage)],
-    ['GRAPH_BASE_URL', originsIn(settings.graphBaseUrl)],
-    ['IDENTITY_ENDPOINT', originsIn(env.IDENTITY_ENDPOINT ?? process.env.IDENTITY_ENDPOINT ?? '')],
+    ['AzureWebJobsStorage', storageEndpoints(settings.appStorage)],
+    ['PARTNER_STORAGE', storageEndpoints(settings.partnerStorage)],
+    ['GRAPH_BASE_URL', endpointsIn(settings.graphBaseUrl)],
+    ['IDENTITY_ENDPOINT', endpointsIn(env.IDENTITY_ENDPOINT ?? process.env.IDENTITY_ENDPOINT ?? '')],
   ];
-  const matching = owners.filter(([, origins]) => origins.includes(origin)).map(([name]) => name);
+  // An endpoint with a path (Azurite's http://host:port/account) must match on the path too.
+  const under = (endpoint: string) => target === endpoint || target.startsWith(`${endpoint}/`);
+  const matching = owners.filter(([, endpoints]) => endpoints.some(under)).map(([name]) => name);
   return matching.length > 0 ? matching.join(' and ') : undefined;
 }
 
-function storageOrigins(connection: StorageConnection): string[] {
-  if (connection.kind === 'identity') return originsIn([connection.blobServiceUri, connection.queueServiceUri, connection.tableServiceUri].join(' '));
+function storageEndpoints(connection: StorageConnection): string[] {
+  if (connection.kind === 'identity') return endpointsIn([connection.blobServiceUri, connection.queueServiceUri, connection.tableServiceUri].join(' '));
   const account = /AccountName=([^;]+)/i.exec(connection.connectionString)?.[1];
   const suffix = /EndpointSuffix=([^;]+)/i.exec(connection.connectionString)?.[1] ?? 'core.windows.net';
   const derived = account ? ['blob', 'queue', 'table'].map((service) => `https://${account}.${service}.${suffix}`) : [];
-  if (/UseDevelopmentStorage=true/i.test(connection.connectionString)) derived.push('http://127.0.0.1:10000', 'http://127.0.0.1:10001', 'http://127.0.0.1:10002');
-  return [...originsIn(connection.connectionString), ...derived.map((origin) => origin.toLowerCase())];
+  if (/UseDevelopmentStorage=true/i.test(connection.connectionString)) derived.push(...['10000', '10001', '10002'].map((port) => `http://127.0.0.1:${port}/devstoreaccount1`));
+  return [...endpointsIn(connection.connectionString), ...endpointsIn(derived.join(' '))];
 }
 
-function originsIn(text: string): string[] {
-  return [...text.matchAll(/https?:\/\/[^\s;"']+/gi)].flatMap((match) => {
-    try {
-      return [new URL(match[0]).origin.toLowerCase()];
-    } catch {
-      return [];
-    }
-  });
+function endpointsIn(text: string): string[] {
+  return [...text.matchAll(/https?:\/\/[^\s;"']+/gi)].flatMap((match) => normalised(match[0]) ?? []);
+}
+
+/** Origin and path, lower case, without query or trailing slash. */
+function normalised(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`.replace(/\/+$/, '').toLowerCase();
+  } catch {
+    return undefined;
+  }
 }
 
 /**
