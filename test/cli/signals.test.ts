@@ -154,4 +154,19 @@ describe('clean shutdown', () => {
 
     await until(() => !alive(azurite) && !alive(cli), `Azurite (${azurite}) and the CLI (${cli}) to be gone`, 150);
   });
+
+  it('demo on SIGTERM mid-export stops the local cloud it started and exits 143', async () => {
+    // Many files and slow polls, so the export is still in progress when the signal comes.
+    const demo = spawnCli(['demo', '--files', '40', '--rows', '2000'], {});
+    await until(() => demo.output().includes('Exporting unbilled usage'), 'the demo to start exporting');
+    const azurite = descendants(demo.pid!).find((pid) => commandLine(pid).includes('azurite'));
+    expect(azurite).toBeDefined();
+
+    demo.kill('SIGTERM');
+    const { code } = await exited(demo);
+
+    expect(code, demo.output()).toBe(143);
+    expect(demo.output()).toContain('Stopped before the export landed');
+    await until(() => !alive(azurite!), 'Azurite to be gone', 100);
+  });
 });
