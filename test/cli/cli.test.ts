@@ -187,6 +187,19 @@ describe('npm run -s cli', () => {
     expect(outcome.stderr).toContain("EXPORT_BILLING_PERIOD is 'previous': expected 'current' or 'last'");
   });
 
+  it('exits 2 when local.settings.json is not JSON, saying so in one line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pbe-cli-badjson-'));
+    try {
+      writeFileSync(join(dir, 'local.settings.json'), '{ "Values": { ');
+      const outcome = await cli(['status'], {}, dir);
+      expect(outcome.code).toBe(2);
+      expect(outcome.stderr).toMatch(/^Invalid app settings:\n {2}- local\.settings\.json is not valid JSON: /);
+      expect(outcome.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 2 on bad usage, naming what was typed and what is expected', async () => {
     const unknown = await cli(['launch'], appSettings());
     expect(unknown.code).toBe(2);
