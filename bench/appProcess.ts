@@ -14,7 +14,7 @@ import { createStorageClients } from '../src/adapters/storageClients';
 import { parseSettings } from '../src/core/settings';
 import { createDeps, type Deps } from '../src/deps';
 import { startExport } from '../src/functions/startExport';
-import { runWorker, type QueueHostOptions } from '../cli/worker';
+import { runWorker, type QueueHostOptions } from '../emulator/queueHost';
 import { mapWithConcurrency } from '../src/concurrency';
 import { portsFromSettings, RequestLog } from './requestLog';
 

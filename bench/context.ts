@@ -1,5 +1,5 @@
 /** What every figure gets: the knobs, the built measured process and where to report progress. */
-import type { QueueHostOptions } from '../cli/worker';
+import type { QueueHostOptions } from '../emulator/queueHost';
 import type { BenchConfig } from './config';
 
 export interface BenchContext {

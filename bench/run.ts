@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { queueHostOptions } from '../cli/worker';
+import { queueHostOptions } from '../emulator/queueHost';
 import { BILLING_SOURCE_ACCOUNT } from '../emulator/localCloud';
 import { buildChild } from './child';
 import type { RunOptions } from './config';

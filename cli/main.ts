@@ -1,93 +1,110 @@
 /**
- * npm run -s cli -- <command>: the app's own handlers, driven locally.
- *
- *   start    what the timer does for one export, then exit
- *   worker   the queue function, run like the Functions host runs it, until no run is in progress
- *   run      start + worker; exit 0 if the run succeeded, 1 if it failed
- *   status   the run history from the ledger
- *   emulator start Azurite, the identity endpoint and the Partner Billing emulator; print settings
- *   demo     the emulators plus `run`, with progress and a closing summary
- *
- * Exit codes: 0 success, 1 the run failed, 2 bad usage or bad settings.
+ * npm run -s cli -- <command>: the app's own handlers, driven locally. The commands, their
+ * flags and exit codes are in ./commands.ts (and `--help`); this file parses a command's flags
+ * (util.parseArgs, strict: a flag of another command is a usage error), runs it and turns what
+ * went wrong into one line and an exit code.
  */
 import { InvocationContext } from '@azure/functions';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { constants as osConstants } from 'node:os';
 import { createStorageClients } from '../src/adapters/storageClients';
+import { InvalidRequestError, parseRunFilter, type RunFilter } from '../src/core/requestFields';
 import { DEFAULT_GRAPH_TOKEN_SCOPE, parseSettings, type Settings } from '../src/core/settings';
-import { InvalidStartRequestError, parseStartRequest } from '../src/core/startRequest';
-import { isFinished, type Run } from '../src/core/run';
+import { parseStartRequest, type StartRequestField } from '../src/core/startRequest';
+import { isFinished, type Run, type StartRequest } from '../src/core/run';
 import { createDeps, type Deps } from '../src/deps';
 import { SettingsError } from '../src/errors';
 import { startExport } from '../src/functions/startExport';
 import { startLocalCloud, type LocalCloud } from '../emulator/localCloud';
+import { queueHostOptions, runWorker } from '../emulator/queueHost';
 import { runSummary } from '../src/runSummary';
+import { COMMANDS, commandHelp, flagList, isCommand, overviewHelp, PROGRAM, type CommandName } from './commands';
+import { describeFailure, EXIT } from './failure';
 import { formatBytes, formatLogLine, formatRunTable } from './output';
 import { loadSettingsEnv } from './settingsSource';
-import { queueHostOptions, runWorker } from './worker';
 
 class UsageError extends Error {}
 
-const USAGE = `Usage: npm run -s cli -- <command> [options]
+/** How the start request's fields are named on the command line. */
+const START_FLAGS: Readonly<Record<StartRequestField, string>> = { currency: '--currency', billingPeriod: '--period', attributeSet: '--attribute-set', force: '--force' };
 
-Commands:
-  start   [--currency C] [--period current|last] [--attribute-set full|basic] [--force] [--json]
-  worker  [--lease-seconds N] [--json]
-  run     [start's options] [--json]
-  status  [--month YYYY-MM] [--state STATE] [--json]
-  emulator
-  demo    [--currency C] [--files N] [--rows N]
+type Values = Record<string, string | boolean | undefined>;
 
-Settings come from the environment, over the Values of local.settings.json (names are
-case-insensitive). worker leases a message for --lease-seconds (default 30), renewing it while
-it works.
---currency defaults to the first of EXPORT_CURRENCIES; --period and --attribute-set to
-EXPORT_BILLING_PERIOD and EXPORT_ATTRIBUTE_SET. --force re-exports a month that already landed.`;
-
-const OPTIONS = {
-  currency: { type: 'string' },
-  period: { type: 'string' },
-  'attribute-set': { type: 'string' },
-  force: { type: 'boolean' },
-  json: { type: 'boolean' },
-  month: { type: 'string' },
-  state: { type: 'string' },
-  files: { type: 'string' },
-  rows: { type: 'string' },
-  'lease-seconds': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type Options = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+/** What the failure line may name: the settings in use, once they were read. */
+const loaded: { settings?: Settings; env: Record<string, string | undefined> } = { env: {} };
 
 async function main(argv: string[]): Promise<number> {
-  const { values: options, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
-  const command = positionals[0];
-  if (options.help || !command) {
-    process.stdout.write(`${USAGE}\n`);
-    return command || options.help ? 0 : 2;
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    process.stderr.write(`${overviewHelp()}\n`);
+    return EXIT.usage;
   }
-  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
-
-  switch (command) {
+  if (first === '--help' || first === '-h' || (first === 'help' && rest.length === 0)) {
+    process.stdout.write(`${overviewHelp()}\n`);
+    return EXIT.ok;
+  }
+  if (first === 'help') {
+    if (!isCommand(rest[0]) || rest.length > 1) throw new UsageError(`help takes one command: one of ${Object.keys(COMMANDS).join(', ')}`);
+    process.stdout.write(`${commandHelp(rest[0])}\n`);
+    return EXIT.ok;
+  }
+  if (!isCommand(first)) {
+    throw new UsageError(first.startsWith('-') ? `expected a command before '${first}': one of ${Object.keys(COMMANDS).join(', ')}` : `unknown command '${first}': expected one of ${Object.keys(COMMANDS).join(', ')}`);
+  }
+  const values = parseFlags(first, rest);
+  if (values.help) {
+    process.stdout.write(`${commandHelp(first)}\n`);
+    return EXIT.ok;
+  }
+  // Flags first: a typo is named before the settings are even read.
+  if (first === 'start' || first === 'run') startRequest(FLAG_CHECK_DEFAULTS, values);
+  if (first === 'status') runFilter(values);
+  switch (first) {
     case 'start':
-      return withDeps(loadSettingsEnv(process.env), (deps) => start(deps, options));
+      return withDeps(loadSettingsEnv(process.env), (deps) => start(deps, values));
     case 'worker':
-      return withDeps(loadSettingsEnv(process.env), (deps) => worker(deps, options));
+      return withDeps(loadSettingsEnv(process.env), (deps) => worker(deps, values));
     case 'run':
-      return withDeps(loadSettingsEnv(process.env), (deps) => run(deps, options));
+      return withDeps(loadSettingsEnv(process.env), (deps) => run(deps, values));
     case 'status':
-      return withDeps(loadSettingsEnv(process.env), (deps) => status(deps, options));
+      return withDeps(loadSettingsEnv(process.env), (deps) => status(deps, values));
     case 'emulator':
       return emulator();
     case 'demo':
-      return demo(options);
-    default:
-      throw new UsageError(`unknown command '${command}'`);
+      return demo(values);
+  }
+}
+
+/** The command's own flags, strictly: anything else is a usage error naming them. */
+function parseFlags(command: CommandName, args: string[]): Values {
+  const options: ParseArgsConfig['options'] = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, flag] of Object.entries(COMMANDS[command].flags)) options[name] = { type: flag.type };
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Values;
+  } catch (thrown) {
+    const code = (thrown as { code?: string }).code ?? '';
+    const message = thrown instanceof Error ? thrown.message : String(thrown);
+    const hint = `${command}'s flags: ${flagList(command)} (${PROGRAM} ${command} --help)`;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'([^']+)'/.exec(message)?.[1] ?? message;
+      throw new UsageError(`${command} does not take ${flag}; ${hint}`);
+    }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const argument = /'([^']+)'/.exec(message)?.[1] ?? message;
+      throw new UsageError(`${command} takes no arguments, only flags: '${argument}' is not one; ${hint}`);
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const flag = /'(--?[\w-]+)/.exec(message)?.[1] ?? 'a flag';
+      throw new UsageError(COMMANDS[command].flags[flag.replace(/^--/, '')]?.type === 'boolean' ? `${flag} takes no value; ${hint}` : `${flag} needs a value; ${hint}`);
+    }
+    throw thrown;
   }
 }
 
 async function withDeps(env: Record<string, string | undefined>, body: (deps: Deps) => Promise<number>): Promise<number> {
   const settings = parseSettings(env);
+  loaded.settings = settings;
+  loaded.env = env;
   applyIdentityEnv(env);
   const deps = createDeps(settings);
   try {
@@ -104,86 +121,150 @@ function applyIdentityEnv(env: Record<string, string | undefined>): void {
   }
 }
 
-/** The CLI's flags as the HTTP API's body: one parser for both. */
-function startRequest(settings: Settings, options: Options) {
+/** Stand-ins for the settings' defaults, so that only the flags given are judged. */
+const FLAG_CHECK_DEFAULTS = { currencies: ['EUR'], billingPeriod: 'last', attributeSet: 'full' } as const;
+
+/** The flags as the HTTP API's body: one parser for both, naming the flags in its errors. */
+function startRequest(settings: Pick<Settings, 'currencies' | 'billingPeriod' | 'attributeSet'>, values: Values): StartRequest {
   try {
     return parseStartRequest(
       {
-        ...(options.currency === undefined ? {} : { currency: options.currency }),
-        ...(options.period === undefined ? {} : { billingPeriod: options.period }),
-        ...(options['attribute-set'] === undefined ? {} : { attributeSet: options['attribute-set'] }),
-        force: options.force ?? false,
+        ...(values.currency === undefined ? {} : { currency: values.currency }),
+        ...(values.period === undefined ? {} : { billingPeriod: values.period }),
+        ...(values['attribute-set'] === undefined ? {} : { attributeSet: values['attribute-set'] }),
+        force: values.force ?? false,
       },
       settings,
       'cli',
+      START_FLAGS,
     );
   } catch (thrown) {
-    if (thrown instanceof InvalidStartRequestError) throw new UsageError(thrown.message);
+    if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
     throw thrown;
   }
 }
 
-/** A real InvocationContext whose log lines go to stderr, so stdout stays for results. */
-function cliContext(functionName: string): InvocationContext {
-  return new InvocationContext({
-    functionName,
-    logHandler: (level, ...args) => process.stderr.write(`${formatLogLine(level, args.map(String).join(' '))}\n`),
+/** How often a process under the tsx wrapper checks that the wrapper is still its parent. */
+const WRAPPER_CHECK_MS = 500;
+
+/**
+ * SIGINT and SIGTERM (from a terminal, `kill`, or relayed by the tsx wrapper), and the tsx
+ * wrapper going away, all mean: stop, cleanly.
+ */
+function stopOnSignals(): { signal: AbortSignal; exitCode: () => number } {
+  const controller = new AbortController();
+  let code: number = EXIT.ok;
+  const stop = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) return;
+    code = 128 + (osConstants.signals[name] ?? 15);
+    process.stderr.write(`${formatLogLine('info', `${name}: stopping`)}\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  // Under the tsx wrapper (`npm run`), a wrapper that died (SIGKILL) relays nothing any more:
+  // this process is reparented, so a changed parent pid is the signal to stop.
+  if (process.execArgv.some((arg) => /tsx[\\/]dist[\\/]preflight\.cjs$/.test(arg))) {
+    const wrapper = process.ppid;
+    setInterval(() => process.ppid !== wrapper && stop('SIGTERM'), WRAPPER_CHECK_MS).unref();
+  }
+  return { signal: controller.signal, exitCode: () => code };
+}
+
+/** A real InvocationContext whose log lines go to `write`, so stdout stays for results. */
+function cliContext(functionName: string, write: (line: string) => void = stderrLine): InvocationContext {
+  return new InvocationContext({ functionName, logHandler: (level, ...args) => write(formatLogLine(level, args.map(String).join(' '))) });
+}
+
+function stderrLine(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+interface ExportOutcome {
+  readonly run: Run;
+  readonly skipped?: string;
+  /** Told to stop before the run finished. */
+  readonly stopped: boolean;
+}
+
+/**
+ * The one sequence of `start`, `run` and `demo`: start the export as the timer does, then (unless
+ * only starting) work its poll messages as the host does until it has finished or we are told to stop.
+ */
+async function exportOnce(deps: Deps, request: StartRequest, io: { work: boolean; signal?: AbortSignal; write?: (line: string) => void; onWait?: (line: string) => void }): Promise<ExportOutcome> {
+  const write = io.write ?? stderrLine;
+  const outcome = await startExport(request, deps, cliContext('startExports', write));
+  const skipped = outcome.kind === 'skipped' ? outcome.reason : undefined;
+  if (!io.work || isFinished(outcome.run)) return { run: outcome.run, ...(skipped ? { skipped } : {}), stopped: false };
+  const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
+    runIds: [outcome.run.runId],
+    onLog: (level, line) => write(formatLogLine(level, line)),
+    ...(io.onWait ? { onWait: io.onWait } : {}),
+    ...(io.signal ? { signal: io.signal } : {}),
   });
+  return { run: result.runs[0] ?? outcome.run, ...(skipped ? { skipped } : {}), stopped: result.stopped };
 }
 
-async function start(deps: Deps, options: Options): Promise<number> {
-  const context = cliContext('startExports');
-  const outcome = await startExport(startRequest(deps.settings, options), deps, context);
-  if (outcome.kind === 'skipped') process.stderr.write(`Not started: ${outcome.reason}\n`);
-  report(outcome.run, deps, options.json ?? false);
-  return outcome.run.state === 'failed' ? 1 : 0;
+async function start(deps: Deps, values: Values): Promise<number> {
+  const outcome = await exportOnce(deps, startRequest(deps.settings, values), { work: false });
+  if (outcome.skipped) process.stderr.write(`Not started: ${outcome.skipped}\n`);
+  report(outcome.run, deps, values.json === true);
+  if (values.json !== true && !isFinished(outcome.run)) {
+    process.stdout.write(`Next: \`${PROGRAM} worker\` polls the export and lands it (or run the app with \`func start\`); \`${PROGRAM} status\` shows where it is.\n`);
+  }
+  return outcome.run.state === 'failed' ? EXIT.runFailed : EXIT.ok;
 }
 
-async function worker(deps: Deps, options: Options): Promise<number> {
+async function worker(deps: Deps, values: Values): Promise<number> {
   const host = queueHostOptions();
-  const leaseSeconds = positiveInteger(options['lease-seconds'], '--lease-seconds', host.leaseSeconds);
+  const leaseSeconds = positiveInteger(values['lease-seconds'], '--lease-seconds', host.leaseSeconds);
+  const stop = stopOnSignals();
   const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
     host: { ...host, leaseSeconds },
-    onLog: (level, line) => process.stderr.write(`${formatLogLine(level, line)}\n`),
-    onWait: (line) => process.stderr.write(`${formatLogLine('info', line)}\n`),
+    signal: stop.signal,
+    onLog: (level, line) => stderrLine(formatLogLine(level, line)),
+    onWait: (line) => stderrLine(formatLogLine('info', line)),
   });
   const failed = result.runs.filter((r) => r.state === 'failed');
-  if (options.json) {
+  if (values.json) {
     // The worker's contract: its counts and the summary of every run it worked on or waited for.
     const { messagesProcessed, messagesPoisoned, leasesLost } = result;
     process.stdout.write(`${JSON.stringify({ messagesProcessed, messagesPoisoned, leasesLost, runs: result.runs.map((r) => runSummary(r, deps)) })}\n`);
   } else {
-    process.stdout.write(`Processed ${result.messagesProcessed} message(s); no run in progress.${failed.length ? ` Failed: ${failed.map((r) => `${r.runId} (${r.errorCode}: ${r.errorMessage})`).join(', ')}` : ''}\n`);
+    const ending = result.stopped ? 'stopped; the messages in hand are visible again' : 'no run in progress';
+    process.stdout.write(`Processed ${result.messagesProcessed} message(s); ${ending}.${failed.length ? ` Failed: ${failed.map((r) => `${r.runId} (${r.errorCode}: ${r.errorMessage})`).join(', ')}` : ''}\n`);
   }
-  return failed.length > 0 ? 1 : 0;
+  if (result.stopped) return stop.exitCode();
+  return failed.length > 0 ? EXIT.runFailed : EXIT.ok;
 }
 
-async function run(deps: Deps, options: Options): Promise<number> {
-  const context = cliContext('startExports');
-  const outcome = await startExport(startRequest(deps.settings, options), deps, context);
-  if (outcome.kind === 'skipped') process.stderr.write(`Not started: ${outcome.reason}\n`);
-  let final = outcome.run;
-  if (!isFinished(final)) {
-    const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
-      runIds: [final.runId],
-      onLog: (level, line) => process.stderr.write(`${formatLogLine(level, line)}\n`),
-      onWait: (line) => process.stderr.write(`${formatLogLine('info', line)}\n`),
-    });
-    final = result.runs[0] ?? final;
-  }
-  report(final, deps, options.json ?? false);
-  return final.state === 'succeeded' ? 0 : 1;
+async function run(deps: Deps, values: Values): Promise<number> {
+  const request = startRequest(deps.settings, values);
+  const stop = stopOnSignals();
+  const outcome = await exportOnce(deps, request, { work: true, signal: stop.signal, onWait: (line) => stderrLine(formatLogLine('info', line)) });
+  if (outcome.skipped) process.stderr.write(`Not started: ${outcome.skipped}\n`);
+  report(outcome.run, deps, values.json === true);
+  if (outcome.stopped) return stop.exitCode();
+  return outcome.run.state === 'succeeded' ? EXIT.ok : EXIT.runFailed;
 }
 
-async function status(deps: Deps, options: Options): Promise<number> {
+/** status's filters, checked by the parser GET /api/runs uses, naming the flags. */
+function runFilter(values: Values): RunFilter {
+  try {
+    return parseRunFilter({ month: values.month as string | undefined, status: values.state as string | undefined }, { month: '--month', status: '--state' });
+  } catch (thrown) {
+    if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
+    throw thrown;
+  }
+}
+
+async function status(deps: Deps, values: Values): Promise<number> {
+  const filter = runFilter(values);
   await deps.ready();
-  const runs = await deps.ledger.listRuns({
-    ...(options.month ? { billingMonth: options.month } : {}),
-    ...(options.state ? { state: options.state as Run['state'] } : {}),
-  });
-  if (options.json) process.stdout.write(`${JSON.stringify({ runs: runs.map((r) => runSummary(r, deps)) })}\n`);
-  else process.stdout.write(`${formatRunTable(runs)}\n`);
-  return 0;
+  const runs = await deps.ledger.listRuns(filter);
+  if (values.json) process.stdout.write(`${JSON.stringify({ runs: runs.map((r) => runSummary(r, deps)) })}\n`);
+  else process.stdout.write(`${formatRunTable(runs, values.month !== undefined || values.state !== undefined)}\n`);
+  return EXIT.ok;
 }
 
 function report(run: Run, deps: Deps, json: boolean): void {
@@ -192,61 +273,61 @@ function report(run: Run, deps: Deps, json: boolean): void {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;
   }
-  process.stdout.write(`Run ${run.runId}: ${run.state}`);
+  process.stdout.write(`Run ${run.runId} (${run.billingMonth}, ${run.billingPeriod} period, ${run.currency}, ${run.attributeSet}): ${run.state}`);
   if (run.state === 'succeeded') process.stdout.write(` - ${run.blobCount ?? 0} file(s), ${formatBytes(run.bytesCopied)} in ${run.destination}`);
   if (run.state === 'failed') process.stdout.write(` - ${run.errorCode}: ${run.errorMessage}`);
   process.stdout.write('\n');
 }
 
 async function emulator(): Promise<number> {
+  const stop = stopOnSignals();
   const cloud = await startLocalCloud();
-  // The emulator checks the token's audience the way Graph does, so the scope is Graph's, as deployed.
-  const settings = { ...cloud.settings, GRAPH_TOKEN_SCOPE: DEFAULT_GRAPH_TOKEN_SCOPE, EXPORT_CURRENCIES: 'EUR,USD', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '5' };
-  process.stdout.write('Local cloud running: Azurite, the managed-identity endpoint and the Partner Billing emulator.\n\n');
-  process.stdout.write('Environment (for `npm run -s cli -- run` in another shell):\n');
-  for (const [name, value] of Object.entries(settings)) process.stdout.write(`export ${name}='${value}'\n`);
-  process.stdout.write('\nlocal.settings.json (for `func start`):\n');
-  process.stdout.write(`${JSON.stringify({ IsEncrypted: false, Values: { FUNCTIONS_WORKER_RUNTIME: 'node', ...settings } }, null, 2)}\n`);
-  process.stdout.write('\nPress Ctrl+C to stop.\n');
-  await new Promise<void>((resolveStop) => {
-    process.once('SIGINT', resolveStop);
-    process.once('SIGTERM', resolveStop);
-  });
-  await cloud.stop();
-  return 0;
+  try {
+    // The emulator checks the token's audience the way Graph does, so the scope is Graph's, as deployed.
+    const settings = { ...cloud.settings, GRAPH_TOKEN_SCOPE: DEFAULT_GRAPH_TOKEN_SCOPE, EXPORT_CURRENCIES: 'EUR,USD', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '5' };
+    process.stdout.write('Local cloud running: Azurite, the managed-identity endpoint and the Partner Billing emulator.\n\n');
+    process.stdout.write(`Environment (for \`${PROGRAM} run\` in another shell):\n`);
+    for (const [name, value] of Object.entries(settings)) process.stdout.write(`export ${name}='${value}'\n`);
+    process.stdout.write('\nlocal.settings.json (for `func start`):\n');
+    process.stdout.write(`${JSON.stringify({ IsEncrypted: false, Values: { FUNCTIONS_WORKER_RUNTIME: 'node', ...settings } }, null, 2)}\n`);
+    process.stdout.write('\nPress Ctrl+C to stop.\n');
+    await new Promise<void>((resolveStop) => (stop.signal.aborted ? resolveStop() : stop.signal.addEventListener('abort', () => resolveStop(), { once: true })));
+  } finally {
+    await cloud.stop();
+  }
+  process.stdout.write('Local cloud stopped.\n');
+  return EXIT.ok;
 }
 
-async function demo(options: Options): Promise<number> {
+async function demo(values: Values): Promise<number> {
   const began = Date.now();
+  // Every flag is checked before anything starts.
+  const fileCount = positiveInteger(values.files, '--files', 4);
+  const rowsPerFile = positiveInteger(values.rows, '--rows', 2000);
+  const request = startRequest(FLAG_CHECK_DEFAULTS, values);
+  const stop = stopOnSignals();
   process.stdout.write('Starting the local cloud: Azurite, a managed-identity endpoint and the Partner Billing emulator...\n');
-  const fileCount = positiveInteger(options.files, '--files', 4);
-  const rowsPerFile = positiveInteger(options.rows, '--rows', 2000);
   let cloud: LocalCloud | undefined;
   try {
     cloud = await startLocalCloud({ scenario: { fileCount, rowsPerFile, retryAfterSeconds: 1, runningPolls: 2 } });
-    const env = {
-      ...cloud.settings,
-      EXPORT_CURRENCIES: options.currency ?? 'EUR',
-      POLL_INITIAL_DELAY_SECONDS: '1',
-      POLL_MAX_DELAY_SECONDS: '2',
-    };
+    if (stop.signal.aborted) return stop.exitCode();
+    const env = { ...cloud.settings, EXPORT_CURRENCIES: request.currency, POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '2' };
     process.stdout.write(`  Graph (emulated)      ${cloud.settings.GRAPH_BASE_URL}\n  Managed identity      ${cloud.settings.IDENTITY_ENDPOINT}\n  Azurite blob/queue/table on 127.0.0.1:${cloud.azurite.blobPort}/${cloud.azurite.queuePort}/${cloud.azurite.tablePort}\n\n`);
     for (const name of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER']) process.env[name] = env[name as keyof typeof env];
     const settings = parseSettings(env);
+    loaded.settings = settings;
     const deps = createDeps(settings);
-    const request = startRequest(settings, options);
     process.stdout.write(`Exporting unbilled usage: period '${request.billingPeriod}', currency ${request.currency}, attribute set '${request.attributeSet}'...\n`);
-    const context = cliContext('startExports');
-    const outcome = await startExport(request, deps, context);
-    const result = await runWorker(deps, createStorageClients(settings).queueService, {
-      runIds: [outcome.run.runId],
-      onLog: (level, line) => process.stdout.write(`${formatLogLine(level, line)}\n`),
-    });
-    const final = result.runs[0] ?? outcome.run;
+    const outcome = await exportOnce(deps, request, { work: true, signal: stop.signal, write: (line) => process.stdout.write(`${line}\n`) });
+    if (outcome.stopped) {
+      process.stdout.write('\nStopped before the export landed; the local cloud stops now.\n');
+      return stop.exitCode();
+    }
+    const final = outcome.run;
     const seconds = ((Date.now() - began) / 1000).toFixed(1);
     if (final.state !== 'succeeded') {
       process.stdout.write(`\nThe export failed: ${final.errorCode}: ${final.errorMessage}\n`);
-      return 1;
+      return EXIT.runFailed;
     }
     const summary = runSummary(final, deps);
     process.stdout.write(
@@ -254,28 +335,33 @@ async function demo(options: Options): Promise<number> {
         `  folder     ${final.destination}\n` +
         `  manifest   ${summary.manifestUrl}\n` +
         `  run        ${final.runId} (${final.pollCount} polls, ledger table BillingExportRuns)\n` +
-        'Everything ran on local emulators; they stop now. `npm run -s cli -- emulator` keeps them running.\n',
+        `Everything ran on local emulators; they stop now. \`${PROGRAM} emulator\` keeps them running.\n`,
     );
-    return 0;
+    return EXIT.ok;
   } finally {
     await cloud?.stop();
   }
 }
 
-function positiveInteger(value: string | undefined, name: string, fallback: number): number {
+function positiveInteger(value: string | boolean | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${name} '${value}': expected a whole number, at least 1`);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${name} is '${String(value)}': expected a whole number, at least 1`);
   return Number(value);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof SettingsError || error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
-      process.stderr.write(`${error.message}\n${error instanceof UsageError || error instanceof TypeError ? `\n${USAGE}\n` : ''}`);
-      process.exit(2);
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(EXIT.usage);
     }
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
+    if (error instanceof SettingsError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    const failure = describeFailure(error, loaded.settings, loaded.env);
+    process.stderr.write(`${failure.line}\n`);
+    process.exit(failure.exitCode);
   },
 );

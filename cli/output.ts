@@ -1,11 +1,12 @@
 /** How the CLI shows runs and log lines. */
 import type { Run } from '../src/core/run';
 
-export function formatRunTable(runs: readonly Run[]): string {
-  if (runs.length === 0) return 'No runs recorded yet.';
+export function formatRunTable(runs: readonly Run[], filtered = false): string {
+  if (runs.length === 0) return filtered ? 'No runs match.' : 'No runs recorded yet.';
   const rows = runs.map((run) => [
     run.startedAt.replace('T', ' ').slice(0, 19),
     run.billingMonth,
+    run.billingPeriod,
     run.currency,
     run.attributeSet,
     run.state,
@@ -19,7 +20,7 @@ export function formatRunTable(runs: readonly Run[]): string {
           : '',
     run.runId,
   ]);
-  const header = ['started (UTC)', 'month', 'currency', 'set', 'state', 'polls', 'result', 'run id'];
+  const header = ['started (UTC)', 'month', 'period', 'currency', 'set', 'state', 'polls', 'result', 'run id'];
   const widths = header.map((title, column) => Math.min(60, Math.max(title.length, ...rows.map((row) => row[column]!.length))));
   const line = (cells: string[]) => cells.map((cell, column) => (cell.length > widths[column]! ? `${cell.slice(0, widths[column]! - 1)}…` : cell.padEnd(widths[column]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');

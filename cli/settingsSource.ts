@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { SettingsError } from '../src/errors';
 
 export const LOCAL_SETTINGS_FILE = 'local.settings.json';
 
@@ -15,7 +16,8 @@ export function loadSettingsEnv(env: NodeJS.ProcessEnv, directory = process.cwd(
   try {
     values = (JSON.parse(readFileSync(path, 'utf8')) as { Values?: unknown }).Values;
   } catch (error) {
-    throw new Error(`${LOCAL_SETTINGS_FILE} is not valid JSON: ${(error as Error).message}`);
+    // A settings problem (exit 2), not a tool failure.
+    throw new SettingsError([`${LOCAL_SETTINGS_FILE} is not valid JSON: ${(error as Error).message}`]);
   }
   const fromFile: Record<string, string> = {};
   if (values && typeof values === 'object') {

@@ -11,6 +11,7 @@
 import { SettingsError } from '../errors';
 import { isLoopbackHost } from './hosts';
 import { redactSecrets } from './redact';
+import { isCurrencyCode } from './requestFields';
 
 export type BillingPeriod = 'current' | 'last';
 export type AttributeSet = 'full' | 'basic';
@@ -339,9 +340,9 @@ function parseCurrencies(value: string | undefined, problems: string[]): string[
     return [];
   }
   const codes = value.split(',').map((code) => code.trim()).filter(Boolean);
-  const invalid = codes.filter((code) => !/^[A-Za-z]{3}$/.test(code));
+  const invalid = codes.filter((code) => !isCurrencyCode(code));
   if (codes.length === 0 || invalid.length > 0) {
-    problems.push(`EXPORT_CURRENCIES is '${value}': expected comma-separated three-letter ISO 4217 codes such as 'EUR,USD'${invalid.length ? ` ('${invalid.join("', '")}' is not one)` : ''}`);
+    problems.push(`EXPORT_CURRENCIES is '${value}': expected comma-separated ISO 4217 currency codes such as 'EUR,USD'${invalid.length ? ` ('${invalid.join("', '")}' ${invalid.length > 1 ? 'are not ISO 4217 codes' : 'is not an ISO 4217 code'})` : ''}`);
   }
   return [...new Set(codes.map((code) => code.toUpperCase()))];
 }

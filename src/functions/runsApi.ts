@@ -5,26 +5,26 @@
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { parseStartRequest, InvalidStartRequestError } from '../core/startRequest';
-import type { RunState } from '../core/run';
+import { InvalidRequestError, parseRunFilter, type RunFilter } from '../core/requestFields';
 import type { Deps } from '../deps';
 import { runSummary } from '../runSummary';
 import { startExport } from './startExport';
 
-const STATES: readonly RunState[] = ['starting', 'polling', 'copying', 'succeeded', 'failed'];
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A start request is a handful of fields; anything larger is not one. */
 const MAX_BODY_BYTES = 4096;
 
 export async function listRuns(request: HttpRequest, _context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
-  const month = request.query.get('month') ?? undefined;
-  const status = request.query.get('status') ?? undefined;
-  const problems: string[] = [];
-  if (month !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) problems.push(`'month' is '${month}': expected YYYY-MM`);
-  if (status !== undefined && !(STATES as readonly string[]).includes(status)) problems.push(`'status' is '${status}': expected one of ${STATES.join(', ')}`);
-  if (problems.length > 0) return badRequest(problems.join('; '));
+  let filter: RunFilter;
+  try {
+    filter = parseRunFilter({ month: request.query.get('month') ?? undefined, status: request.query.get('status') ?? undefined });
+  } catch (thrown) {
+    if (thrown instanceof InvalidRequestError) return badRequest(thrown.problems.join('; '));
+    throw thrown;
+  }
 
   await deps.ready();
-  const runs = await deps.ledger.listRuns({ ...(month ? { billingMonth: month } : {}), ...(status ? { state: status as RunState } : {}) });
+  const runs = await deps.ledger.listRuns(filter);
   return { status: 200, jsonBody: { runs: runs.map((run) => runSummary(run, deps)) } };
 }
 

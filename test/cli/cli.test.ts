@@ -187,14 +187,104 @@ describe('npm run -s cli', () => {
     expect(outcome.stderr).toContain("EXPORT_BILLING_PERIOD is 'previous': expected 'current' or 'last'");
   });
 
-  it('exits 2 on bad usage, with the usage text', async () => {
+  it('exits 2 when local.settings.json is not JSON, saying so in one line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pbe-cli-badjson-'));
+    try {
+      writeFileSync(join(dir, 'local.settings.json'), '{ "Values": { ');
+      const outcome = await cli(['status'], {}, dir);
+      expect(outcome.code).toBe(2);
+      expect(outcome.stderr).toMatch(/^Invalid app settings:\n {2}- local\.settings\.json is not valid JSON: /);
+      expect(outcome.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 on bad usage, naming what was typed and what is expected', async () => {
     const unknown = await cli(['launch'], appSettings());
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("unknown command 'launch'");
-    expect(unknown.stderr).toContain('Usage: npm run -s cli -- <command>');
+    expect(unknown.stderr).toContain("unknown command 'launch': expected one of start, worker, run, status, emulator, demo");
 
     const badPeriod = await cli(['start', '--period', 'yesterday'], appSettings());
     expect(badPeriod.code).toBe(2);
-    expect(badPeriod.stderr).toContain(`'billingPeriod' is "yesterday": expected 'current' or 'last'`);
+    expect(badPeriod.stderr.trim()).toBe("--period is 'yesterday': expected current or last");
+
+    const badCurrency = await cli(['run', '--currency', 'EUT'], appSettings());
+    expect(badCurrency.code).toBe(2);
+    expect(badCurrency.stderr.trim()).toBe("--currency is 'EUT': expected an ISO 4217 currency code such as EUR");
+  });
+
+  it("rejects a flag of another command, naming the command's own flags", async () => {
+    const start = await cli(['start', '--month', '2026-10'], appSettings());
+    expect(start.code).toBe(2);
+    expect(start.stderr).toContain("start does not take --month; start's flags: --currency, --period, --attribute-set, --force, --json, --help");
+
+    const status = await cli(['status', '--force', '--files', '3'], appSettings());
+    expect(status.code).toBe(2);
+    expect(status.stderr).toContain("status does not take --force; status's flags: --month, --state, --json, --help");
+
+    const emulator = await cli(['emulator', '--json'], {});
+    expect(emulator.code).toBe(2);
+    expect(emulator.stderr).toContain('emulator does not take --json');
+  });
+
+  it('checks status filters as GET /api/runs does, naming the flags', async () => {
+    const outcome = await cli(['status', '--state', 'nonsense', '--month', '2026-13'], appSettings({ POLL_QUEUE: 'cli-run' }));
+    expect(outcome.code).toBe(2);
+    expect(outcome.stdout).not.toContain('No runs recorded yet.');
+    expect(outcome.stderr.trim()).toBe("--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed");
+
+    const none = await cli(['status', '--state', 'copying', '--month', '2001-01'], appSettings());
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout.trim()).toBe('No runs match.');
+  });
+
+  it('explains each command: --help, help <command> and a top-level --help', async () => {
+    const start = await cli(['start', '--help'], {});
+    expect(start.code).toBe(0);
+    expect(start.stdout).toMatch(/--currency CODE\s+ISO 4217 currency code \(default: the first of EXPORT_CURRENCIES\)/);
+    expect(start.stdout).toMatch(/--period current\|last\s+billing period \(default: EXPORT_BILLING_PERIOD, else last\)/);
+    expect(start.stdout).toMatch(/Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 {2}bad usage or bad settings\n {2}3 {2}a service/);
+    expect(start.stdout).not.toContain('--month');
+
+    const status = await cli(['help', 'status'], {});
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('--state STATE    only runs in this state: starting, polling, copying, succeeded, failed');
+
+    const worker = await cli(['worker', '-h'], {});
+    expect(worker.stdout).toMatch(/--lease-seconds N\s+.*\(default: 30\)/);
+    expect(worker.stdout).toContain('130/143  stopped by SIGINT/SIGTERM');
+
+    const top = await cli(['--help'], {});
+    expect(top.code).toBe(0);
+    for (const command of ['start', 'worker', 'run', 'status', 'emulator', 'demo']) expect(top.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
+    expect(top.stdout).toContain('3 a service could not be');
+  });
+
+  it('start says what to run next, and status shows the billing period', async () => {
+    const settings = appSettings({ POLL_QUEUE: 'cli-next', PARTNER_CONTAINER: 'cli-next', EXPORT_CURRENCIES: 'JPY' });
+    const started = await cli(['start', '--period', 'current'], settings);
+    expect(started.code, started.stderr).toBe(0);
+    expect(started.stdout).toMatch(/^Run [0-9a-f-]{36} \(\d{4}-\d{2}, current period, JPY, full\): polling$/m);
+    expect(started.stdout).toContain('Next: `npm run -s cli -- worker` polls the export and lands it');
+
+    const status = await cli(['status', '--state', 'polling'], settings);
+    expect(status.code, status.stderr).toBe(0);
+    const [header, ...rows] = status.stdout.trim().split('\n');
+    expect(header).toMatch(/month +period +currency/);
+    expect(rows.find((row) => row.includes('JPY'))).toMatch(/\d{4}-\d{2} +current +JPY/);
+    await cli(['worker'], settings);
+  });
+
+  it('storage that cannot be reached is one line naming the endpoint and the setting, exit 3, no key', async () => {
+    const closed = `http://127.0.0.1:9/${'devstoreaccount1'}`;
+    const unreachable = cloud.settings.AzureWebJobsStorage.replace(/(Blob|Queue|Table)Endpoint=[^;]+/g, (_m, service: string) => `${service}Endpoint=${closed}`);
+    const outcome = await cli(['status'], appSettings({ AzureWebJobsStorage: unreachable }));
+
+    expect(outcome.code).toBe(3);
+    const lines = outcome.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^Could not reach http:\/\/127\.0\.0\.1:9\/devstoreaccount1\S*: the connection was refused \(ECONNREFUSED\); check AzureWebJobsStorage and that the service is running/);
+    expect(outcome.stderr).not.toMatch(/AccountKey|Eby8vdM0|\bat \S+ \(|RestError/);
   });
 });

@@ -63,7 +63,7 @@ describe('parseSettings', () => {
     expect(problems).toHaveLength(11);
     expect(problems.join('\n')).toMatch(/AzureWebJobsStorage is missing: expected AzureWebJobsStorage \(a connection string\), or AzureWebJobsStorage__accountName/);
     expect(problems).toContain('PARTNER_STORAGE is missing: expected PARTNER_STORAGE (a connection string), or PARTNER_STORAGE__accountName, or PARTNER_STORAGE__blobServiceUri');
-    expect(problems).toContain("EXPORT_CURRENCIES is 'EUR,EURO': expected comma-separated three-letter ISO 4217 codes such as 'EUR,USD' ('EURO' is not one)");
+    expect(problems).toContain("EXPORT_CURRENCIES is 'EUR,EURO': expected comma-separated ISO 4217 currency codes such as 'EUR,USD' ('EURO' is not an ISO 4217 code)");
     expect(problems).toContain("EXPORT_BILLING_PERIOD is 'previous': expected 'current' or 'last'");
     expect(problems).toContain("EXPORT_ATTRIBUTE_SET is 'all': expected 'full' or 'basic'");
     expect(problems.join('\n')).toMatch(/EXPORT_SCHEDULE is '0 6 3 \* \*': expected a six-field NCRONTAB expression .* \(found 5 fields\)/);
@@ -72,6 +72,11 @@ describe('parseSettings', () => {
     expect(problems).toContain("POLL_INITIAL_DELAY_SECONDS is '0': expected a whole number of seconds, at least 1");
     expect(problems).toContain("EXPORT_DEADLINE_SECONDS is 'soon': expected a whole number of seconds, at least 1");
     expect(problems.join('\n')).toMatch(/EXPORT_SOURCE_HOSTS is 'https:\/\/bad\/': expected comma-separated host names/);
+  });
+
+  it('takes only ISO 4217 currencies, as the runtime lists them: EUT is three letters and no currency', () => {
+    const problems = problemsOf({ ...minimal, EXPORT_CURRENCIES: 'eur,EUT,XYZ' });
+    expect(problems).toEqual(["EXPORT_CURRENCIES is 'eur,EUT,XYZ': expected comma-separated ISO 4217 currency codes such as 'EUR,USD' ('EUT', 'XYZ' are not ISO 4217 codes)"]);
   });
 
   it('says the currencies are required when they are missing', () => {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createStorageClients, type StorageClients } from '../../src/adapters/storageClients';
 import { parseSettings } from '../../src/core/settings';
 import { createDeps, type Deps, type DepsOptions } from '../../src/deps';
-import { runWorker, type WorkerOptions, type WorkerResult } from '../../cli/worker';
+import { runWorker, type WorkerOptions, type WorkerResult } from '../../emulator/queueHost';
 import type { LocalCloud } from '../../emulator/localCloud';
 
 export interface TestApp {

@@ -57,7 +57,8 @@ describe('/api/runs', () => {
 
   it.each([
     ['not JSON', '{currency: EUR', /the body is not JSON/],
-    ['a bad field', '{"billingPeriod":"previous"}', /'billingPeriod' is "previous": expected 'current' or 'last'/],
+    ['a bad field', '{"billingPeriod":"previous"}', /'billingPeriod' is 'previous': expected current or last/],
+    ['a currency that is three letters but not ISO 4217', '{"currency":"EUT"}', /'currency' is 'EUT': expected an ISO 4217 currency code such as EUR/],
     ['an unknown field', '{"invoiceId":"G016907411"}', /unknown field 'invoiceId'/],
     ['an oversized body', `{"currency":"${'E'.repeat(5000)}"}`, /larger than 4096 bytes/],
   ])('POST answers 400 saying what is wrong with %s', async (_case, body, message) => {

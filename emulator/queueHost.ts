@@ -6,7 +6,9 @@
  * are in flight), decodes base64, hands the handler the parsed JSON and a real
  * InvocationContext (with dequeueCount), deletes the message when the handler returns, makes it
  * visible again after host.json's visibilityTimeout when it throws, and moves it to
- * `<queue>-poison` once it has been dequeued maxDequeueCount times.
+ * `<queue>-poison` (through the app's poll queue adapter) once it has been dequeued
+ * maxDequeueCount times. Told to stop (an AbortSignal: the CLI's SIGINT/SIGTERM), it takes no
+ * more messages and gives back the ones in hand at once, as the host does when it shuts down.
  */
 import { InvocationContext } from '@azure/functions';
 import type { DequeuedMessageItem, QueueClient, QueueServiceClient } from '@azure/storage-queue';
@@ -54,6 +56,8 @@ export interface WorkerResult {
   readonly leasesLost: number;
   /** The named runs, and the runs it worked on or waited for that had not ended before it began, as they are now. */
   readonly runs: readonly Run[];
+  /** The worker was told to stop (WorkerOptions.signal) before its runs had finished. */
+  readonly stopped: boolean;
 }
 
 export interface WorkerOptions {
@@ -66,12 +70,19 @@ export interface WorkerOptions {
   readonly onLog?: (level: string, line: string) => void;
   /** What the worker is waiting for while every message is hidden; called once per change. */
   readonly onWait?: (line: string) => void;
+  /**
+   * Stop: receive nothing more, stop renewing, and make every message in hand visible again
+   * at once (updateMessage with visibilityTimeout 0), so another worker takes it now, not after
+   * the lease; the result then has `stopped: true`.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export async function runWorker(deps: Deps, queueService: QueueServiceClient, options: WorkerOptions = {}): Promise<WorkerResult> {
   const host = options.host ?? queueHostOptions();
   const newBatchThreshold = host.newBatchThreshold ?? Math.floor(host.batchSize / 2);
   const queue = queueService.getQueueClient(deps.queue.name);
+  // Only for a message that was never base64: the adapter stores decoded text, and there is none.
   const poison = queueService.getQueueClient(poisonQueueName(deps.queue.name));
   const began = deps.now().toISOString();
   await deps.ready();
@@ -79,6 +90,7 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
   const named = new Set<string>(options.runIds ?? []);
   const seen = new Set<string>(named);
   const inFlight = new Set<Promise<void>>();
+  const leases = new Set<Lease>();
   let lastWait = '';
   const limitReached = () => options.maxMessages !== undefined && counts.processed >= options.maxMessages;
   const result = async (): Promise<WorkerResult> => ({
@@ -88,9 +100,17 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
     // The named runs, however they ended; of the others, those that had not ended before this
     // worker began (a stale message of an old run says nothing about this worker's work).
     runs: (await finalRuns(deps, [...seen])).filter((run) => named.has(run.runId) || !run.finishedAt || run.finishedAt >= began),
+    stopped: options.signal?.aborted ?? false,
   });
+  const stopped = options.signal ? new Promise<void>((resolveStop) => (options.signal!.aborted ? resolveStop() : options.signal!.addEventListener('abort', () => resolveStop(), { once: true }))) : new Promise<void>(() => undefined);
 
   for (;;) {
+    if (options.signal?.aborted) {
+      // The handlers still running are abandoned with the process, as in a crash, but their
+      // messages are visible again now instead of after the lease.
+      await Promise.all([...leases].map((lease) => lease.giveBack()));
+      return result();
+    }
     if (limitReached() && inFlight.size === 0) return result();
     let received = 0;
     if (!limitReached() && inFlight.size <= newBatchThreshold) {
@@ -107,7 +127,7 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
       received = messages.length;
       for (const message of messages) {
         counts.processed++;
-        const work = workOn(message, { deps, host, queue, poison, counts, seen, onLog: options.onLog }).finally(() => inFlight.delete(work));
+        const work = workOn(message, { deps, host, queue, poison, counts, seen, leases, onLog: options.onLog }).finally(() => inFlight.delete(work));
         inFlight.add(work);
       }
     }
@@ -116,7 +136,7 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
       continue;
     }
     if (inFlight.size > 0) {
-      await Promise.race([...inFlight, sleep(host.idlePollMs)]);
+      await Promise.race([...inFlight, sleep(host.idlePollMs), stopped]);
       continue;
     }
     // Nothing visible and nothing in hand: done when every watched run has finished, else wait
@@ -129,7 +149,7 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
       lastWait = wait.key;
       options.onWait?.(wait.line);
     }
-    await sleep(host.idlePollMs);
+    await Promise.race([sleep(host.idlePollMs), stopped]);
   }
 }
 
@@ -140,6 +160,8 @@ interface WorkContext {
   readonly poison: QueueClient;
   readonly counts: { processed: number; poisoned: number; leasesLost: number };
   readonly seen: Set<string>;
+  /** The leases of the messages in hand, for giving them back when the worker stops. */
+  readonly leases: Set<Lease>;
   readonly onLog: WorkerOptions['onLog'];
 }
 
@@ -148,12 +170,15 @@ async function workOn(message: DequeuedMessageItem, work: WorkContext): Promise<
   const runId = runIdOf(message.messageText);
   if (runId) work.seen.add(runId);
   const lease = holdLease(work.queue, message, work.host.leaseSeconds);
+  work.leases.add(lease);
   let outcome: Delivery;
   try {
     outcome = await deliver(message, work.deps, work.host, work.onLog);
   } finally {
+    work.leases.delete(lease);
     await lease.release();
   }
+  if (lease.givenBack) return;
   const lost = (): void => {
     work.counts.leasesLost++;
     work.onLog?.('warning', `message ${message.messageId}: lease lost (its pop receipt changed; another worker may hold it), so it is left to that worker`);
@@ -164,9 +189,12 @@ async function workOn(message: DequeuedMessageItem, work: WorkContext): Promise<
       await work.queue.deleteMessage(message.messageId, lease.popReceipt);
     } else if (outcome === 'poison') {
       work.counts.poisoned++;
-      // The text as received: still base64, as the host's poison queue holds it, so an operator
-      // can move it back to the poll queue unchanged.
-      await work.poison.sendMessage(message.messageText);
+      // Through the app's adapter, which stores the decoded text base64-encoded again, as the
+      // host does, so an operator can move it back. A message that was never base64 has no
+      // decoded text: it is copied as received.
+      const decoded = decodedText(message.messageText);
+      if (decoded === undefined) await work.poison.sendMessage(message.messageText);
+      else await work.deps.queue.sendToPoison(decoded);
       await work.queue.deleteMessage(message.messageId, lease.popReceipt);
     } else {
       await work.queue.updateMessage(message.messageId, lease.popReceipt, undefined, work.host.visibilityTimeoutSeconds);
@@ -181,8 +209,12 @@ async function workOn(message: DequeuedMessageItem, work: WorkContext): Promise<
 interface Lease {
   readonly popReceipt: string;
   readonly lost: boolean;
+  /** The message was made visible again by giveBack(): nothing is left to settle. */
+  readonly givenBack: boolean;
   /** Stops renewing; waits for a renewal in flight, so popReceipt is the latest. */
   release(): Promise<void>;
+  /** Stops renewing and makes the message visible at once (the worker is stopping). */
+  giveBack(): Promise<void>;
 }
 
 /**
@@ -191,7 +223,7 @@ interface Lease {
  * mismatch) means another worker received the message after the lease ran out.
  */
 function holdLease(queue: QueueClient, message: DequeuedMessageItem, leaseSeconds: number): Lease {
-  const state = { popReceipt: message.popReceipt, lost: false };
+  const state = { popReceipt: message.popReceipt, lost: false, givenBack: false };
   let renewing: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
     renewing = renewing.then(async () => {
@@ -212,9 +244,23 @@ function holdLease(queue: QueueClient, message: DequeuedMessageItem, leaseSecond
     get lost() {
       return state.lost;
     },
+    get givenBack() {
+      return state.givenBack;
+    },
     async release() {
       clearInterval(timer);
       await renewing;
+    },
+    async giveBack() {
+      clearInterval(timer);
+      await renewing;
+      if (state.lost || state.givenBack) return;
+      state.givenBack = true;
+      try {
+        await queue.updateMessage(message.messageId, state.popReceipt, undefined, 0);
+      } catch {
+        // Lost meanwhile, or storage trouble: the lease runs out as it would have anyway.
+      }
     },
   };
 }
@@ -291,10 +337,16 @@ async function deliver(
   }
 }
 
+/** The text a base64 message carries; undefined when it is not base64. */
+function decodedText(text: string): string | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text.trim()) || text.trim().length % 4 !== 0) return undefined;
+  return Buffer.from(text.trim(), 'base64').toString('utf8');
+}
+
 /** Base64 text becomes a string, and a JSON string becomes the parsed value, as the host does. */
 function decodeLikeTheHost(text: string): unknown {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text.trim()) || text.trim().length % 4 !== 0) return undefined;
-  const decoded = Buffer.from(text.trim(), 'base64').toString('utf8');
+  const decoded = decodedText(text);
+  if (decoded === undefined) return undefined;
   try {
     return JSON.parse(decoded) as unknown;
   } catch {

@@ -1,0 +1,55 @@
+/**
+ * The checks a request's fields get wherever they come from: the HTTP API's body and query
+ * string, or the CLI's flags. One parser each, so both accept and reject the same things; what
+ * differs is only how a field is named to the one who typed it (`'billingPeriod'` in a JSON body,
+ * `--period` on the command line), which the caller passes in.
+ */
+import type { RunState } from './run';
+
+/** How each field is named in error messages, e.g. `{ billingPeriod: "'billingPeriod'" }` or `{ billingPeriod: '--period' }`. */
+export type FieldNames<Field extends string> = Readonly<Record<Field, string>>;
+
+export const RUN_STATES: readonly RunState[] = ['starting', 'polling', 'copying', 'succeeded', 'failed'];
+
+/** Currency codes as the runtime knows them (ISO 4217, from ICU), so `EUT` is not one. */
+const ISO_4217 = new Set(Intl.supportedValuesOf('currency'));
+
+/** Whether `code` is an ISO 4217 currency code, in any casing. */
+export function isCurrencyCode(code: string): boolean {
+  return /^[A-Za-z]{3}$/.test(code) && ISO_4217.has(code.toUpperCase());
+}
+
+/** A value as it appears in a message: a string in quotes, anything else as JSON. */
+export function shown(value: unknown): string {
+  if (value === undefined) return 'missing';
+  return typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value));
+}
+
+export class InvalidRequestError extends Error {
+  override readonly name: string = 'InvalidRequestError';
+  constructor(
+    readonly problems: readonly string[],
+    prefix = 'Invalid request',
+  ) {
+    super(`${prefix}: ${problems.join('; ')}`);
+  }
+}
+
+export type RunFilterField = 'month' | 'status';
+/** The query string of GET /api/runs. */
+export const QUERY_FILTER_NAMES: FieldNames<RunFilterField> = { month: "'month'", status: "'status'" };
+
+export interface RunFilter {
+  readonly billingMonth?: string;
+  readonly state?: RunState;
+}
+
+/** `{ month?: 'YYYY-MM', status?: RunState }` as typed; throws InvalidRequestError naming every bad one. */
+export function parseRunFilter(input: { readonly month?: string | undefined; readonly status?: string | undefined }, names: FieldNames<RunFilterField> = QUERY_FILTER_NAMES): RunFilter {
+  const problems: string[] = [];
+  const { month, status } = input;
+  if (month !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) problems.push(`${names.month} is ${shown(month)}: expected YYYY-MM`);
+  if (status !== undefined && !(RUN_STATES as readonly string[]).includes(status)) problems.push(`${names.status} is ${shown(status)}: expected one of ${RUN_STATES.join(', ')}`);
+  if (problems.length > 0) throw new InvalidRequestError(problems, 'Invalid run filter');
+  return { ...(month !== undefined ? { billingMonth: month } : {}), ...(status !== undefined ? { state: status as RunState } : {}) };
+}
