@@ -6,11 +6,11 @@
  * landing reads the operation again, which also brings a fresh SAS.
  */
 import { randomUUID } from 'node:crypto';
-import { COPIES_PENDING, CopyPendingElsewhereError, GraphRequestError, LedgerConflictError, ManifestError, PENDING_COPY_OPERATION, VerificationError, asError, isRestError } from '../errors';
+import { COPIES_PENDING, CopyPendingElsewhereError, GraphRequestError, LedgerConflictError, ManifestError, StorageRequestError, VerificationError, asError } from '../errors';
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, sourceBlobUrl, type Manifest, type ManifestBlob } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
-import { backoffDelaySeconds } from '../core/polling';
+import { decideLandingRetry, FINAL_SAVE_ATTEMPTS, FINAL_SAVE_RETRY_MS, SOURCE_CHANGE_RETRIES, type LandingTrouble } from '../core/policy';
 import { LANDING_CLAIM_SECONDS, landingClaimedByOther, type Run } from '../core/run';
 import type { BlobFacts } from '../adapters/destination';
 import type { StoredRun } from '../adapters/ledger';
@@ -21,17 +21,6 @@ import { failRun, handleGraphFailure, operationUrlOf } from './runSteps';
 
 /** Parallel copies per invocation: enough to hide per-request latency, far below account limits. */
 export const COPY_CONCURRENCY = 16;
-/** Landing attempts that hit transient storage trouble before the run fails. */
-export const MAX_LANDING_ATTEMPTS = 5;
-/** Landings that may end with copies still pending (each waits COPY_TIMEOUT_MS): about 4 hours. */
-export const MAX_COPY_WAITS = 12;
-/**
- * What storage answers when a source SAS has expired: Azure says AuthenticationFailed, Azurite
- * AuthorizationFailure, and a copy whose source cannot be read CannotVerifyCopySource. A resumed
- * landing brings a fresh SAS; if the cause is permanent (a firewall, the destination's copy scope)
- * the run fails with this code after MAX_LANDING_ATTEMPTS.
- */
-const SAS_MAY_HAVE_EXPIRED = new Set(['AuthenticationFailed', 'AuthorizationFailure', 'CannotVerifyCopySource']);
 /** Our manifest.json format. */
 export const MANIFEST_FORMAT = 'partner-billing-export/1';
 
@@ -52,7 +41,7 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   // Conditional on the row as read: of two deliveries that got this far, one claims, the other
   // gets LedgerConflictError and stands down. The claim is renewed while the landing runs.
   const claim = holdClaim(await claimLanding(stored, manifest, claimId, deps, log), deps);
-  let landed: Landed[];
+  let landed: LandAllResult;
   try {
     landed = await landAll(claim.current().run, manifest, deps);
   } catch (thrown) {
@@ -73,11 +62,13 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   // Still ours as of its last renewal (else this throws LedgerConflictError and the landing
   // stands down before writing manifest.json over another landing's files).
   const current = await claim.end();
+  if (landed.kind === 'copiesPending') return landingRetryOrFail(current, { stillCopying: true, code: COPIES_PENDING, message: landed.message }, deps, log);
+  const files = landed.landed;
 
   const folder = destinationFolder(current.run, manifest.eTag);
-  const bytesCopied = landed.reduce((sum, { facts }) => sum + facts.contentLength, 0);
+  const bytesCopied = files.reduce((sum, { facts }) => sum + facts.contentLength, 0);
   const copiedAt = deps.now().toISOString();
-  const ours = manifestJson(current.run, manifest, landed, bytesCopied, copiedAt);
+  const ours = manifestJson(current.run, manifest, files, bytesCopied, copiedAt);
   try {
     await writeManifestOnce(`${folder}${MANIFEST_FILE_NAME}`, ours, deps, log);
   } catch (thrown) {
@@ -88,7 +79,7 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
     ...withoutClaim(run),
     state: 'succeeded',
     manifestETag: manifest.eTag,
-    blobCount: landed.length,
+    blobCount: files.length,
     destination: `${deps.destination.containerName}/${folder}`,
     bytesCopied,
     updatedAt: copiedAt,
@@ -100,8 +91,6 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   return recordSucceeded(current, finished, deps, log);
 }
 
-/** Ledger saves tried before a landed run's success is left to the message's redelivery. */
-const FINAL_SAVE_ATTEMPTS = 4;
 
 /**
  * The files and manifest.json have landed: the run succeeded, whatever happened to its row
@@ -137,7 +126,6 @@ async function recordSucceeded(current: StoredRun, finished: (run: Run) => Run, 
     }
   }
 }
-const FINAL_SAVE_RETRY_MS = 500;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
@@ -329,7 +317,9 @@ function holdClaim(claimed: StoredRun, deps: Deps): HeldClaim {
  * waiting for each copy; then listings of the folder wait for the copies and verify them all.
  * About two requests per file, plus a listing per 5,000.
  */
-async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<Landed[]> {
+type LandAllResult = { readonly kind: 'landed'; readonly landed: Landed[] } | { readonly kind: 'copiesPending'; readonly message: string };
+
+async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<LandAllResult> {
   const folder = destinationFolder(run, manifest.eTag);
   const before = await deps.destination.listFolder(folder);
   const sources = new Map<string, BlobFacts>();
@@ -359,8 +349,10 @@ async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<Landed
     }),
   );
 
-  const after = await deps.destination.settleFolder(folder);
-  return manifest.blobs.map((blob) => {
+  const settled = await deps.destination.settleFolder(folder);
+  if (settled.kind === 'copiesPending') return { kind: 'copiesPending', message: `${settled.pending} copies into ${folder} still pending after ${settled.waitedSeconds} s` };
+  const after = settled.listed;
+  const landedFiles = manifest.blobs.map((blob) => {
     const landed = after.get(blob.name);
     const source = sources.get(blob.name)!;
     const problem = landed ? verificationProblem(landed, source) : 'it is not in the destination';
@@ -372,13 +364,12 @@ async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<Landed
     if (problem) throw new VerificationError(`copy of '${blob.name}' does not match its source: ${problem}`);
     return { blob, facts: landed! };
   });
+  return { kind: 'landed', landed: landedFiles };
 }
 
-/** Copies of one file whose source changed under them (412) before the landing tries later instead. */
-export const SOURCE_CHANGE_RETRIES = 3;
 
 function isSourceChanged(thrown: unknown): boolean {
-  return isRestError(thrown) && thrown.statusCode === 412;
+  return thrown instanceof StorageRequestError && thrown.status === 412;
 }
 
 /** Storage errors about one file say which file: "The specified blob does not exist." does not. */
@@ -387,8 +378,7 @@ async function namingTheFile<T>(blob: ManifestBlob, work: () => Promise<T>): Pro
     return await work();
   } catch (thrown) {
     // The destination's errors are its own, already stripped of the request (and its SAS).
-    if (isRestError(thrown)) thrown.message = `'${blob.name}': ${thrown.message}`;
-    throw thrown;
+    throw thrown instanceof StorageRequestError ? thrown.about(`'${blob.name}'`) : thrown;
   }
 }
 
@@ -400,15 +390,16 @@ function verificationProblem(copy: BlobFacts, source: BlobFacts): string | undef
 }
 
 function sasMayHaveExpired(thrown: unknown): boolean {
-  return isRestError(thrown) && SAS_MAY_HAVE_EXPIRED.has(thrown.code ?? '');
+  return thrown instanceof StorageRequestError && thrown.sourceRefused;
 }
+
 
 /**
  * Where a landing that went wrong ends. A bad manifest or an operation that stopped reporting
  * success fails the run; an operation Graph forgot restarts the export; trouble that can pass
  * (Graph or storage throttling, 5xx, timeouts, a SAS still refused after a refresh, a copy that
- * did not verify) is retried by a later message, up to MAX_LANDING_ATTEMPTS; anything else fails
- * the run with the service's reason.
+ * did not verify) is retried by a later message, as the landing policy (../core/policy.ts) allows;
+ * anything else fails the run with the service's reason.
  */
 async function landingFailed(stored: StoredRun, thrown: unknown, deps: Deps, log: RunLogger): Promise<StoredRun> {
   // Whatever comes next, this landing is over: its claim goes with it.
@@ -418,33 +409,25 @@ async function landingFailed(stored: StoredRun, thrown: unknown, deps: Deps, log
   if (thrown instanceof GraphRequestError && !thrown.transient) return handleGraphFailure(released, thrown, 'reading the manifest', deps, log);
 
   const error = asError(thrown);
-  const status = isRestError(error) ? error.statusCode : undefined;
-  const code = error instanceof GraphRequestError || error instanceof CopyPendingElsewhereError ? error.code : isRestError(error) ? (error.code ?? `Http${status}`) : error.name;
-  // Copies the service is still working on, a copy pending onto a file from an earlier landing
-  // (409 PendingCopyOperation), a source that kept changing under its copy (412): slow or in
-  // flux, not failing. They get a wait of their own, bounded separately, and do not use up the
-  // landing's attempts.
-  const stillCopying = code === COPIES_PENDING || code === PENDING_COPY_OPERATION || (isRestError(error) && status === 412);
-  const passing =
-    stillCopying ||
-    error instanceof VerificationError ||
-    error instanceof GraphRequestError ||
-    (isRestError(error) && (status === undefined || status === 408 || status === 429 || status >= 500 || sasMayHaveExpired(error)));
-  if (!passing) {
-    if (!isRestError(error)) throw error;
-    return failRun(released, code, `copying files failed: ${error.message}`, deps, log);
-  }
-  const copyWaits = (stored.run.copyWaits ?? 0) + (stillCopying ? 1 : 0);
-  const attempts = (stored.run.landingAttempts ?? 0) + (stillCopying ? 0 : 1);
-  if (copyWaits > MAX_COPY_WAITS) return failRun(released, code, `copying files did not finish after ${MAX_COPY_WAITS} waits: ${error.message}`, deps, log);
-  if (attempts >= MAX_LANDING_ATTEMPTS) return failRun(released, code, `copying files failed after ${attempts} attempts: ${error.message}`, deps, log);
+  const storage = error instanceof StorageRequestError ? error : undefined;
+  // A copy pending onto a file from an earlier landing (409 PendingCopyOperation), a source that
+  // kept changing under its copy (412): slow or in flux, not failing.
+  if (error instanceof CopyPendingElsewhereError || storage?.status === 412) return landingRetryOrFail(released, { stillCopying: true, code: error instanceof CopyPendingElsewhereError ? error.code : storage!.code, message: error.message }, deps, log);
+  if (error instanceof VerificationError) return landingRetryOrFail(released, { stillCopying: false, code: error.name, message: error.message }, deps, log);
+  if (error instanceof GraphRequestError) return landingRetryOrFail(released, { stillCopying: false, code: error.code, message: error.message, ...(error.details.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.details.retryAfterSeconds }) }, deps, log);
+  if (!storage) throw error;
+  if (!storage.transient) return failRun(released, storage.code, `copying files failed: ${storage.message}`, deps, log);
+  return landingRetryOrFail(released, { stillCopying: false, code: storage.code, message: storage.message }, deps, log);
+}
 
-  const retryAfterSeconds = error instanceof GraphRequestError ? (error.details.retryAfterSeconds ?? 0) : 0;
-  const backoff = backoffDelaySeconds(Math.max(0, attempts - 1), { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity }, deps.random);
+/** Sends the landing's next attempt, or fails the run once the landing policy says it is enough. */
+async function landingRetryOrFail(released: StoredRun, trouble: LandingTrouble, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const decision = decideLandingRetry(released.run, trouble, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds }, deps.random);
+  if (decision.kind === 'fail') return failRun(released, decision.code, decision.message, deps, log);
   const now = deps.now();
-  const next: Run = { ...released.run, seq: stored.run.seq + 1, landingAttempts: attempts, copyWaits, updatedAt: now.toISOString() };
-  const delaySeconds = await deps.queue.send({ v: 1, runId: next.runId, seq: next.seq }, Math.max(retryAfterSeconds, backoff));
-  const saved = await deps.ledger.saveRun({ ...next, nextActionAt: new Date(now.getTime() + delaySeconds * 1000).toISOString() }, stored.etag);
-  logEvent(log, 'warn', 'copying hit a transient failure; will resume', { ...runFields(next), error: error.message, attempt: attempts, delaySeconds });
+  const next: Run = { ...withoutClaim(released.run), seq: released.run.seq + 1, landingAttempts: decision.landingAttempts, copyWaits: decision.copyWaits, updatedAt: now.toISOString() };
+  const delaySeconds = await deps.queue.send({ v: 1, runId: next.runId, seq: next.seq }, decision.delaySeconds);
+  const saved = await deps.ledger.saveRun({ ...next, nextActionAt: new Date(now.getTime() + delaySeconds * 1000).toISOString() }, released.etag);
+  logEvent(log, 'warn', 'copying hit a transient failure; will resume', { ...runFields(next), error: trouble.message, attempt: decision.landingAttempts, delaySeconds });
   return saved;
 }

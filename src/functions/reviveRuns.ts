@@ -8,6 +8,7 @@
  * the sweeper's write would make that landing's final save conflict.
  */
 import type { InvocationContext, Timer } from '@azure/functions';
+import { mayRevive } from '../core/policy';
 import { isFinished, landingClaimedByOther, progressMark, revivalsWithoutProgress, type Run } from '../core/run';
 import type { Deps } from '../deps';
 import { LedgerConflictError } from '../errors';
@@ -16,7 +17,6 @@ import { failRun } from './runSteps';
 
 /** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
 export const STALL_GRACE_SECONDS = 30 * 60;
-export const MAX_REVIVALS = 3;
 /** Every 10 minutes: a stalled run is found within grace + 10 minutes. */
 export const REVIVE_SCHEDULE = '0 */10 * * * *';
 
@@ -41,7 +41,7 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
     if (!stored || !isStalled(stored.run, now, graceSeconds)) continue;
     try {
       const revivals = revivalsWithoutProgress(stored.run);
-      if (revivals >= MAX_REVIVALS) {
+      if (!mayRevive(revivals)) {
         await failRun(stored, 'Stalled', `no progress since ${stored.run.updatedAt} (${stored.run.state}) after ${revivals} revivals; see the poison queue for its messages`, deps, log);
         failed.push(stored.run.runId);
         continue;

@@ -7,6 +7,7 @@
 import { GraphRequestError, LedgerConflictError, asError } from '../errors';
 import { noteTransientFailure, withoutLastError } from '../core/lastError';
 import { nextPoll } from '../core/polling';
+import { mayRestart } from '../core/policy';
 import { redactSecrets } from '../core/redact';
 import type { Run } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
@@ -74,13 +75,11 @@ export async function failRun(stored: StoredRun, code: string, message: string, 
   return saved;
 }
 
-/** How many times an export is started again after Graph forgot its operation. */
-export const MAX_RESTARTS = 3;
 
 /**
  * Transient Graph trouble waits like a running export, recorded on the run as its last error;
  * trouble that is worth only a few tries (no token from the managed identity, a body that is not
- * JSON: BOUNDED_FAILURES) ends the run once it has been met that many times in a row. An
+ * JSON: BOUNDED_FAILURES in ../core/policy.ts) ends the run once it has been met that many times in a row. An
  * operation Graph no longer knows (404/410: operations are short-lived) starts the export again,
  * a bounded number of times; anything else ends the run.
  */
@@ -89,7 +88,7 @@ export async function handleGraphFailure(stored: StoredRun, thrown: unknown, doi
     const status = thrown.details.status;
     if ((status === 404 || status === 410) && stored.run.operationUrl) {
       const restarts = stored.run.restarts ?? 0;
-      if (restarts >= MAX_RESTARTS) {
+      if (!mayRestart(stored.run)) {
         return failRun(stored, 'OperationGone', `${doing}: the operation was gone (${status}) and the export was already restarted ${restarts} times: ${thrown.message}`, deps, log);
       }
       logEvent(log, 'warn', 'operation gone; starting the export again', { ...runFields(stored.run), status, restarts: restarts + 1 });
