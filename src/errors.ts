@@ -120,6 +120,12 @@ export class CopyPendingElsewhereError extends Error {
   readonly code = PENDING_COPY_OPERATION;
 }
 
+/** The operation no longer reports success while its files were being landed. */
+export class OperationChangedError extends Error {
+  override readonly name = 'OperationChangedError';
+  readonly code = 'OperationChanged';
+}
+
 /** A copied blob that does not match its source. */
 export class VerificationError extends Error {
   override readonly name = 'VerificationError';

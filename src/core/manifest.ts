@@ -77,7 +77,7 @@ export function parseManifest(body: unknown, allowedHosts: readonly string[]): M
   if (!Number.isSafeInteger(blobCount) || (blobCount as number) < 0) {
     problems.push(`'blobCount' is ${blobCount === undefined ? 'missing' : JSON.stringify(blobCount)}: expected a whole number`);
   } else if (Array.isArray(body.blobs) && blobCount !== body.blobs.length) {
-    problems.push(`'blobCount' is ${blobCount} but 'blobs' lists ${body.blobs.length} files`);
+    problems.push(`'blobCount' is ${JSON.stringify(blobCount)} but 'blobs' lists ${body.blobs.length} files`);
   }
 
   if (problems.length > 0) throw new ManifestError(problems);

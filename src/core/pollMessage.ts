@@ -46,3 +46,8 @@ function parseText(text: string): unknown {
     throw new InvalidMessageError('poll message is not JSON (nor base64-encoded JSON): expected {"v":1,"runId":"<guid>","seq":<n>}');
   }
 }
+
+/** The message that wakes the run for its current step: the one place the message is made. */
+export function pollMessageFor(run: { readonly runId: string; readonly seq: number }): PollMessage {
+  return { v: 1, runId: run.runId, seq: run.seq };
+}

@@ -9,11 +9,12 @@
  */
 import type { InvocationContext, Timer } from '@azure/functions';
 import { mayRevive } from '../core/policy';
-import { isFinished, landingClaimedByOther, progressMark, revivalsWithoutProgress, type Run } from '../core/run';
+import { isFinished, landingClaimedByOther, revivalsWithoutProgress, toRevived, type Run } from '../core/run';
 import type { Deps } from '../deps';
 import { LedgerConflictError } from '../errors';
 import { logEvent, runFields, type RunLogger } from '../runLog';
-import { failRun } from './runSteps';
+import { failRun } from '../steps/runSteps';
+import { pollMessageFor } from '../core/pollMessage';
 
 /** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
 export const STALL_GRACE_SECONDS = 30 * 60;
@@ -48,10 +49,9 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
       }
       // Recorded first, conditional on the row as read: if the run moved meanwhile this conflicts
       // and nothing is sent; a crash between the two leaves a revival the next sweep repeats.
-      const next: Run = { ...stored.run, revivals: revivals + 1, revivedAtMark: progressMark(stored.run), nextActionAt: now.toISOString() };
-      await deps.ledger.saveRun(next, stored.etag);
-      await deps.queue.send({ v: 1, runId: stored.run.runId, seq: stored.run.seq }, 0);
-      logEvent(log, 'warn', 'stalled run revived', { ...runFields(next), revivals: revivals + 1 });
+      const saved = await deps.ledger.saveRun(toRevived(stored.run, revivals + 1, now), stored.etag);
+      await deps.queue.send(pollMessageFor(saved.run), 0);
+      logEvent(log, 'warn', 'stalled run revived', { ...runFields(saved.run), revivals: revivals + 1 });
       revived.push(stored.run.runId);
     } catch (thrown) {
       // The run moved on while we looked: it was not stalled after all.

@@ -12,7 +12,7 @@ import type { Run } from '../../src/core/run';
 import type { DepsOptions } from '../../src/deps';
 import { MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../../src/core/policy';
 import { pollExport } from '../../src/functions/pollExport';
-import { failRun } from '../../src/functions/runSteps';
+import { failRun } from '../../src/steps/runSteps';
 import { startExport } from '../../src/functions/startExport';
 import { createTestApp, listBlobs, type TestApp } from './harness';
 
