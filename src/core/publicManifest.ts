@@ -84,6 +84,6 @@ export function buildPublicManifest(run: Run, manifest: Manifest, landed: readon
 export function describesSameFiles(existing: unknown, ours: PublicManifest): boolean {
   if (typeof existing !== 'object' || existing === null) return false;
   const other = existing as Partial<PublicManifest>;
-  const key = (blobs: readonly PublicManifestBlob[] | undefined) => JSON.stringify((Array.isArray(blobs) ? blobs : []).map(({ name, byteCount, contentMD5 }) => [name, byteCount, contentMD5 ?? null]));
+  const key = (blobs: unknown) => JSON.stringify((Array.isArray(blobs) ? (blobs as PublicManifestBlob[]) : []).map(({ name, byteCount, contentMD5 }) => [name, byteCount, contentMD5 ?? null]));
   return other.manifestFormat === MANIFEST_FORMAT && other.eTag === ours.eTag && key(other.blobs) === key(ours.blobs);
 }
