@@ -99,6 +99,11 @@ export class StorageRequestError extends Error {
   }
 }
 
+/** A ledger row that is not what this app writes there (./core/runRecord.ts names the row and field). */
+export class LedgerRowError extends Error {
+  override readonly name = 'LedgerRowError';
+}
+
 /** Someone else wrote the ledger row since it was read (./adapters/ledger.ts). */
 export class LedgerConflictError extends Error {
   override readonly name = 'LedgerConflictError';

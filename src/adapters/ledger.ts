@@ -10,6 +10,7 @@
 import type { TableClient, TableEntity } from '@azure/data-tables';
 import { exportKeyString, type ExportKey } from '../core/naming';
 import type { Run, RunState } from '../core/run';
+import { runFromRecord } from '../core/runRecord';
 import { LedgerConflictError, StorageRequestError } from '../errors';
 import { callDeadline } from './deadline';
 import { classified, storageErrorFrom } from './storageError';
@@ -150,13 +151,7 @@ function runToEntity(run: Run): TableEntity {
   return entity;
 }
 
-const ENTITY_SYSTEM_FIELDS = new Set(['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.metadata']);
-
+/** The run in a row, checked (LedgerRowError names the row and the field); the RowKey is the run's id. */
 function runFromEntity(entity: TableEntity): Run {
-  const run: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(entity)) {
-    if (!ENTITY_SYSTEM_FIELDS.has(name)) run[name] = value;
-  }
-  run.runId = entity.rowKey;
-  return run as unknown as Run;
+  return runFromRecord({ ...entity, runId: entity.rowKey }, `${RUN_PARTITION}/${entity.rowKey}`);
 }
