@@ -5,7 +5,15 @@
  * and the adapters that classify their own errors.
  */
 import { backoffDelaySeconds } from './polling';
-import type { Run } from './run';
+import { isFinished, landingClaimedByOther, type Run } from './run';
+
+/**
+ * How long a run may sit in `starting` before its first message resumes it: the start sends
+ * that message before POSTing, so a crash between the POST and the ledger write is recovered.
+ */
+export const START_RECOVERY_DELAY_SECONDS = 300;
+/** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
+export const STALL_GRACE_SECONDS = 30 * 60;
 
 /** Landing attempts that met transient trouble (storage, Graph, a copy that did not verify) before the run fails. */
 export const MAX_LANDING_ATTEMPTS = 5;
@@ -75,6 +83,13 @@ export function mayRestart(run: Pick<Run, 'restarts'>): boolean {
 /** Whether the sweeper may revive a stalled run once more, given its revivals without progress. */
 export function mayRevive(revivalsWithoutProgress: number): boolean {
   return revivalsWithoutProgress < MAX_REVIVALS;
+}
+
+/** Stalled: unfinished, its next step long overdue, and not held by a landing still renewing its claim. */
+export function isStalled(run: Run, now: Date, graceSeconds = STALL_GRACE_SECONDS): boolean {
+  if (isFinished(run) || landingClaimedByOther(run, undefined, now)) return false;
+  const due = Date.parse(run.nextActionAt ?? run.updatedAt);
+  return now.getTime() - due > graceSeconds * 1000;
 }
 
 /** Whether a bounded failure met `tries` times in a row has had its tries. */

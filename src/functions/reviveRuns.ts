@@ -8,16 +8,14 @@
  * the sweeper's write would make that landing's final save conflict.
  */
 import type { InvocationContext, Timer } from '@azure/functions';
-import { mayRevive } from '../core/policy';
-import { isFinished, landingClaimedByOther, revivalsWithoutProgress, toRevived, type Run } from '../core/run';
+import { STALL_GRACE_SECONDS, isStalled, mayRevive } from '../core/policy';
+import { revivalsWithoutProgress, toRevived } from '../core/run';
 import type { Deps } from '../deps';
 import { LedgerConflictError } from '../errors';
 import { logEvent, runFields, type RunLogger } from '../runLog';
 import { failRun } from '../steps/runSteps';
 import { pollMessageFor } from '../core/pollMessage';
 
-/** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
-export const STALL_GRACE_SECONDS = 30 * 60;
 /** Every 10 minutes: a stalled run is found within grace + 10 minutes. */
 export const REVIVE_SCHEDULE = '0 */10 * * * *';
 
@@ -59,11 +57,4 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
     }
   }
   return { revived, failed };
-}
-
-/** Unfinished, long overdue, and not held by a landing that is still renewing its claim. */
-function isStalled(run: Run, now: Date, graceSeconds: number): boolean {
-  if (isFinished(run) || landingClaimedByOther(run, undefined, now)) return false;
-  const due = Date.parse(run.nextActionAt ?? run.updatedAt);
-  return now.getTime() - due > graceSeconds * 1000;
 }

@@ -12,12 +12,8 @@ import { LedgerConflictError } from '../errors';
 import { logEvent, type RunLogger } from '../runLog';
 import { beginExport, failRun } from '../steps/runSteps';
 import { pollMessageFor } from '../core/pollMessage';
+import { START_RECOVERY_DELAY_SECONDS } from '../core/policy';
 
-/**
- * How long a run may sit in `starting` before its first message resumes it: the timer sends
- * that message before POSTing, so a crash between the POST and the ledger write is recovered.
- */
-export const START_RECOVERY_DELAY_SECONDS = 300;
 
 export type StartOutcome =
   | { readonly kind: 'started'; readonly run: Run }

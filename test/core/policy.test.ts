@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BOUNDED_FAILURES, MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, MAX_RESTARTS, MAX_REVIVALS, boundedFailureExhausted, decideLandingRetry, mayRestart, mayRevive } from '../../src/core/policy';
+import { BOUNDED_FAILURES, MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, MAX_RESTARTS, MAX_REVIVALS, STALL_GRACE_SECONDS, boundedFailureExhausted, decideLandingRetry, isStalled, mayRestart, mayRevive } from '../../src/core/policy';
+import { aRun } from '../support/runs';
 
 const delays = { initialDelaySeconds: 60, maxDelaySeconds: 600 };
 const noJitter = () => 0;
@@ -47,5 +48,19 @@ describe('run limits', () => {
 
   it('a failure without a bound is never exhausted', () => {
     expect(boundedFailureExhausted('ServerBusy', 1000)).toBe(false);
+  });
+});
+
+describe('isStalled', () => {
+  const now = new Date('2026-11-04T12:00:00Z');
+  const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOString();
+  it.each([
+    ['a step overdue by more than the grace', aRun({ state: 'polling', nextActionAt: ago(STALL_GRACE_SECONDS + 1) }), true],
+    ['a step overdue by less than the grace', aRun({ state: 'polling', nextActionAt: ago(STALL_GRACE_SECONDS - 1) }), false],
+    ['a row without nextActionAt, judged by its last update', aRun({ state: 'starting', updatedAt: ago(STALL_GRACE_SECONDS + 1) }), true],
+    ['a finished run', aRun({ state: 'failed', nextActionAt: ago(STALL_GRACE_SECONDS * 10) }), false],
+    ['a run held by a fresh landing claim', aRun({ state: 'copying', nextActionAt: ago(STALL_GRACE_SECONDS + 1), landingClaimId: 'c', landingClaimedUntil: new Date(now.getTime() + 60_000).toISOString() }), false],
+  ])('%s', (_name, run, stalled) => {
+    expect(isStalled(run, now)).toBe(stalled);
   });
 });
