@@ -6,6 +6,9 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench-results/**', '.azure/**'] },
+  // TEMPORARY, for the lead to remove once the CLI branch is merged: the CLI and its tests are
+  // being rewritten there, and linted on that branch.
+  { ignores: ['cli/**', 'test/cli/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -22,8 +25,18 @@ export default tseslint.config(
     },
   },
   {
+    files: ['test/**/*.ts'],
+    rules: {
+      // Vitest's asymmetric matchers (expect.any, expect.stringContaining, ...) are typed `any`
+      // by design, so every toMatchObject/toEqual that uses one would be reported.
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.cjs'],
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: globals.node },
+    // CommonJS files load modules with require(): that is what they are.
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

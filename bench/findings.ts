@@ -22,7 +22,7 @@ function landingFindings(figure: FigureResult): string[] {
   const latency = details.landingLatencyMsOfMedianRun ?? {};
   const findings: string[] = [];
   if (time && requests) {
-    const perKind = blobKinds.map(([kind, count]) => `${kind.slice(5)} ${count >= files ? `${fixed(count / files)}/file` : `${count}×`}${latency[kind] === undefined ? '' : ` (${fixed(latency[kind]!, 0)} ms)`}`).join(', ');
+    const perKind = blobKinds.map(([kind, count]) => `${kind.slice(5)} ${count >= files ? `${fixed(count / files)}/file` : `${count}×`}${latency[kind] === undefined ? '' : ` (${fixed(latency[kind], 0)} ms)`}`).join(', ');
     findings.push(
       `The app took ${fixed(time.value)} s against ${fixed(time.floor)} s for the bare copies (${fixed(time.ratio ?? Number.NaN)}×), with ${fixed(requests.value)} blob requests per file where the copy alone is 1: ${perKind} (median latency under load in brackets).`,
     );
@@ -69,7 +69,7 @@ export function withFindings(figure: FigureResult): FigureResult {
         findings.push(
           `${sameGets ? 'Every run made exactly the operation GETs the policy schedules' : 'Some runs made a different number of operation GETs than the policy schedules'}, Retry-After included; ` +
             `it noticed completion ${fixed(Math.min(...overheads))} to ${fixed(Math.max(...overheads))} s later than an ideal poller would (median per case). ` +
-            `That is the queue between polls: a delayed message becomes visible, the worker picks it up within its receive interval (${String(((figure.params as Details).host as Details | undefined)?.idlePollMs ?? '?')} ms here; the Functions host backs off up to host.json's maxPollingInterval), the poll runs, and the next delay counts from then.`,
+            `That is the queue between polls: a delayed message becomes visible, the worker picks it up within its receive interval (${String(((figure.params as Details).host as { idlePollMs?: number } | undefined)?.idlePollMs ?? '?')} ms here; the Functions host backs off up to host.json's maxPollingInterval), the poll runs, and the next delay counts from then.`,
         );
       }
       break;

@@ -31,7 +31,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
     progress('building the measured process (bench/appProcess.ts, bundled like dist/main.js)');
     const context: BenchContext = {
       config: options.config,
-      childFile: await buildChild(workDir),
+      childFile: buildChild(workDir),
       workDir,
       host: queueHostOptions(),
       sourceAccount: BILLING_SOURCE_ACCOUNT,

@@ -2,10 +2,11 @@
  * The app's named errors. Each carries the data a caller needs to decide what to do
  * (retry, fail the run, poison the message) and a message that names the thing and what
  * was expected. Messages never contain tokens or SAS signatures: callers pass values
- * through `redactSecrets` before they reach an error.
+ * through `redactSecrets` before they reach an error. Every error class of the app lives here:
+ * this file is bundled as a chunk of its own (scripts/chunks.mjs), so `instanceof` holds in every
+ * chunk; it imports nothing, so the entry point stays free of SDK code. Wrapping errors pass the
+ * original as `cause` (ES2022 ErrorOptions) instead of copying it into their text.
  */
-import type { RestError } from '@azure/core-rest-pipeline';
-
 /** One or more app settings are missing or malformed; lists every problem at once. */
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
@@ -47,8 +48,9 @@ export class GraphRequestError extends Error {
       readonly transient: boolean;
       readonly retryAfterSeconds?: number;
     },
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
   get code(): string {
     return this.details.code;
@@ -58,12 +60,56 @@ export class GraphRequestError extends Error {
   }
 }
 
+/**
+ * A failed call to Azure Storage (blobs, queues, tables), classified by the adapter that made it.
+ * `code` is the service's error code (or `Http<status>`, `Timeout`, `NetworkError`); `transient`
+ * follows the one status rule (./core/transientStatus.ts); `sourceRefused` says the copy source
+ * refused its SAS (expired, or not allowed), which a fresh SAS may cure. The message and `cause`
+ * are stripped of request URLs, so no SAS travels with them.
+ */
+export class StorageRequestError extends Error {
+  override readonly name = 'StorageRequestError';
+  constructor(
+    message: string,
+    readonly details: {
+      readonly code: string;
+      readonly status?: number;
+      readonly transient: boolean;
+      readonly sourceRefused: boolean;
+    },
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+  get code(): string {
+    return this.details.code;
+  }
+  get status(): number | undefined {
+    return this.details.status;
+  }
+  get transient(): boolean {
+    return this.details.transient;
+  }
+  get sourceRefused(): boolean {
+    return this.details.sourceRefused;
+  }
+  /** The same failure, its message prefixed with what it was about (a file's name). */
+  about(subject: string): StorageRequestError {
+    return new StorageRequestError(`${subject}: ${this.message}`, this.details, { cause: this });
+  }
+}
+
+/** A ledger row that is not what this app writes there (./core/runRecord.ts names the row and field). */
+export class LedgerRowError extends Error {
+  override readonly name = 'LedgerRowError';
+}
+
 /** Someone else wrote the ledger row since it was read (./adapters/ledger.ts). */
 export class LedgerConflictError extends Error {
   override readonly name = 'LedgerConflictError';
 }
 
-/** The code of the destination's settleFolder error when copies are healthy but not finished yet. */
+/** The code a run fails with when copies are healthy but not finished after every allowed wait. */
 export const COPIES_PENDING = 'CopiesPending';
 /** Azure's code for Copy Blob onto a blob whose previous copy is still pending (409). */
 export const PENDING_COPY_OPERATION = 'PendingCopyOperation';
@@ -79,6 +125,12 @@ export class CopyPendingElsewhereError extends Error {
   readonly code = PENDING_COPY_OPERATION;
 }
 
+/** The operation no longer reports success while its files were being landed. */
+export class OperationChangedError extends Error {
+  override readonly name = 'OperationChangedError';
+  readonly code = 'OperationChanged';
+}
+
 /** A copied blob that does not match its source. */
 export class VerificationError extends Error {
   override readonly name = 'VerificationError';
@@ -89,11 +141,3 @@ export function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(String(thrown));
 }
 
-/**
- * Whether a storage call failed with the Azure SDK's RestError. By name, as the SDK's own
- * isRestError does: the SDK clients are bundled in a file of their own (scripts/bundle.mjs),
- * with their own copy of the class, and the entry point does not load the SDK at all.
- */
-export function isRestError(thrown: unknown): thrown is RestError {
-  return thrown instanceof Error && thrown.name === 'RestError';
-}

@@ -4,6 +4,7 @@
  */
 import type { Run } from './core/run';
 import { redactSecrets } from './core/redact';
+import { runFacts } from './core/runRecord';
 
 /** What handlers log through: an InvocationContext satisfies it. */
 export interface RunLogger {
@@ -20,16 +21,5 @@ export function logEvent(log: RunLogger, level: LogLevel, message: string, field
 
 /** The fields that identify a run in every line about it. */
 export function runFields(run: Run): Record<string, unknown> {
-  return {
-    runId: run.runId,
-    kind: run.kind,
-    billingMonth: run.billingMonth,
-    currency: run.currency,
-    attributeSet: run.attributeSet,
-    state: run.state,
-    operationId: run.operationId,
-    pollCount: run.pollCount,
-    bytesCopied: run.bytesCopied,
-    ...(run.errorCode ? { errorCode: run.errorCode, reason: run.errorMessage } : {}),
-  };
+  return runFacts(run);
 }

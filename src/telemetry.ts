@@ -10,6 +10,7 @@
  * only when configured, on the first event (so cold starts pay nothing for it). Without a
  * connection string the same events go to the invocation's log, that is, the console.
  */
+import { runFacts } from './core/runRecord';
 import type { Run } from './core/run';
 import { logEvent, type LogLevel, type RunLogger } from './runLog';
 
@@ -23,20 +24,7 @@ export interface Telemetry {
 /** The custom dimensions of a run event (what KQL reads from customDimensions). */
 export function runDimensions(run: Run, extra: Record<string, unknown> = {}): Record<string, string | number> {
   const dimensions: Record<string, string | number | undefined> = {
-    runId: run.runId,
-    operationId: run.operationId,
-    kind: run.kind,
-    billingMonth: run.billingMonth,
-    currency: run.currency,
-    attributeSet: run.attributeSet,
-    billingPeriod: run.billingPeriod,
-    state: run.state,
-    pollCount: run.pollCount,
-    bytesCopied: run.bytesCopied,
-    blobCount: run.blobCount,
-    destination: run.destination,
-    errorCode: run.errorCode,
-    reason: run.errorMessage,
+    ...runFacts(run),
     durationSeconds: run.finishedAt ? (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000 : undefined,
   };
   for (const [name, value] of Object.entries(extra)) {

@@ -20,6 +20,7 @@
  *      deploys the same as the first.
  *   7. The Graph permission script is idempotent (run against a stand-in for the Azure CLI).
  */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- ARM resource properties are arbitrary JSON, read here by the paths the templates write. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ import type { Deps } from '../src/deps';
 import { DEFAULTS, parseSettings, type Settings } from '../src/core/settings';
 import { EXPORT_KIND, exportKeyString } from '../src/core/naming';
 import { type Run } from '../src/core/run';
-import { failRun } from '../src/functions/runSteps';
+import { failRun } from '../src/steps/runSteps';
 import { startExport } from '../src/functions/startExport';
 import { logEvent, type LogLevel, type RunLogger } from '../src/runLog';
 import { consoleTelemetry } from '../src/telemetry';
@@ -180,7 +181,7 @@ const IDENTITY_BASED_ENVIRONMENT: Readonly<Record<string, string>> = {
 /** Runs parseSettings on a Proxy that records every name it reads: the names the app supports. */
 function settingsTheAppReads(): Set<string> {
   const names = new Set<string>();
-  const environment = new Proxy({} as Record<string, string | undefined>, {
+  const environment = new Proxy<Record<string, string | undefined>>({}, {
     get(_target, name) {
       if (typeof name !== 'string') return undefined;
       names.add(name);
@@ -474,7 +475,7 @@ describe('the bindings of the entry point, loaded with the deployed settings', (
 /** Whether a .funcignore (gitignore syntax: the subset it uses) excludes a path. */
 function ignoredBy(ignoreFile: string, path: string): boolean {
   const toRegExp = (glob: string) =>
-    new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\/?/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*')}$`);
+    new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\/?/g, '\uE000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\uE000/g, '.*')}$`);
   const segments = path.split('/');
   const prefixes = segments.map((_, i) => segments.slice(0, i + 1).join('/'));
   let ignored = false;

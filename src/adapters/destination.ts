@@ -4,10 +4,10 @@
  * function. Put Blob From URL would be synchronous, but the emulator cannot run it, so the one
  * copy path here is the one the tests exercise.
  */
-import { BlobClient, RestError, type ContainerClient } from '@azure/storage-blob';
-import { redactSecrets } from '../core/redact';
-import { COPIES_PENDING, PENDING_COPY_OPERATION } from '../errors';
+import { BlobClient, type ContainerClient } from '@azure/storage-blob';
+import { PENDING_COPY_OPERATION, StorageRequestError } from '../errors';
 import { COPY_TIMEOUT_MS, callDeadline } from './deadline';
+import { classified, storageErrorFrom } from './storageError';
 
 export interface BlobFacts {
   readonly contentLength: number;
@@ -20,6 +20,18 @@ export interface BlobFacts {
   readonly sourceEtag?: string;
 }
 
+/**
+ * How waiting for a folder's copies ended: all of them done (whatever their status), or some
+ * still pending at the service when the copy deadline passed: slow, not failed.
+ */
+export type SettledFolder =
+  | { readonly kind: 'settled'; readonly listed: Map<string, BlobFacts> }
+  | { readonly kind: 'copiesPending'; readonly pending: number; readonly waitedSeconds: number };
+
+/**
+ * The destination's calls throw StorageRequestError (./storageError.ts) for storage failures; a source
+ * whose SAS was refused says so in `sourceRefused`.
+ */
 export interface Destination {
   readonly containerName: string;
   /** Creates the container if needed, private (no public access). */
@@ -37,7 +49,7 @@ export interface Destination {
    */
   startCopy(sourceUrl: string, sourceEtag: string, blobPath: string): Promise<'started' | 'alreadyPending'>;
   /** Lists the folder until no copy in it is pending, or the copy deadline passes. */
-  settleFolder(folder: string): Promise<Map<string, BlobFacts>>;
+  settleFolder(folder: string): Promise<SettledFolder>;
   /**
    * Writes a JSON blob only if none exists at that path (If-None-Match: *), so that writing it
    * fires exactly one blob-created event; when one exists, returns it (its ETag and parsed text)
@@ -76,23 +88,15 @@ export function createDestination(container: ContainerClient, options: { readonl
     containerName: container.containerName,
 
     async ensure() {
-      await container.createIfNotExists(deadline());
+      await classified(() => container.createIfNotExists(deadline()));
     },
 
-    async sourceFacts(sourceUrl) {
-      try {
-        return factsFrom(await new BlobClient(sourceUrl).getProperties(deadline()));
-      } catch (error) {
-        throw sanitized(error);
-      }
+    sourceFacts(sourceUrl) {
+      return classified(async () => factsFrom(await new BlobClient(sourceUrl).getProperties(deadline())), { copySource: true });
     },
 
-    async listFolder(folder) {
-      try {
-        return await listFolder(folder);
-      } catch (error) {
-        throw sanitized(error);
-      }
+    listFolder(folder) {
+      return classified(() => listFolder(folder));
     },
 
     async startCopy(sourceUrl, sourceEtag, blobPath) {
@@ -104,38 +108,37 @@ export function createDestination(container: ContainerClient, options: { readonl
           ...deadline(),
         });
         return 'started';
-      } catch (error) {
-        const clean = sanitized(error);
-        if (clean instanceof RestError && clean.statusCode === 409 && clean.code === PENDING_COPY_OPERATION) return 'alreadyPending';
-        throw clean;
+      } catch (thrown) {
+        const error = storageErrorFrom(thrown, { copySource: true });
+        if (error instanceof StorageRequestError && error.status === 409 && error.code === PENDING_COPY_OPERATION) return 'alreadyPending';
+        throw error;
       }
     },
 
-    async settleFolder(folder) {
-      const giveUpAt = Date.now() + (options.copyTimeoutMs ?? COPY_TIMEOUT_MS);
-      try {
+    settleFolder(folder) {
+      const timeoutMs = options.copyTimeoutMs ?? COPY_TIMEOUT_MS;
+      const giveUpAt = Date.now() + timeoutMs;
+      return classified(async (): Promise<SettledFolder> => {
         for (;;) {
           const listed = await listFolder(folder);
           const pending = [...listed.values()].filter((facts) => facts.copyStatus === 'pending').length;
-          if (pending === 0) return listed;
-          if (Date.now() >= giveUpAt) throw new RestError(`${pending} copies into ${folder} still pending after ${Math.round((options.copyTimeoutMs ?? COPY_TIMEOUT_MS) / 1000)} s`, { code: COPIES_PENDING });
+          if (pending === 0) return { kind: 'settled', listed };
+          if (Date.now() >= giveUpAt) return { kind: 'copiesPending', pending, waitedSeconds: Math.round(timeoutMs / 1000) };
           await new Promise((resolveSleep) => setTimeout(resolveSleep, COPY_POLL_INTERVAL_MS));
         }
-      } catch (error) {
-        throw sanitized(error);
-      }
+      });
     },
 
     async createJson(blobPath, value) {
       try {
         await uploadJson(blobPath, value, { ifNoneMatch: '*' });
         return { created: true };
-      } catch (error) {
-        const clean = sanitized(error);
+      } catch (thrown) {
+        const error = storageErrorFrom(thrown);
         // Azure answers 409 BlobAlreadyExists to If-None-Match: * on Put Blob; 412 is the generic form.
-        if (!(clean instanceof RestError && (clean.statusCode === 409 || clean.statusCode === 412))) throw clean;
+        if (!(error instanceof StorageRequestError && (error.status === 409 || error.status === 412))) throw error;
       }
-      try {
+      return classified(async () => {
         // One Get Blob: the text and the ETag of the same version.
         const downloaded = await container.getBlobClient(blobPath).download(0, undefined, deadline());
         const chunks: Buffer[] = [];
@@ -146,18 +149,12 @@ export function createDestination(container: ContainerClient, options: { readonl
         } catch {
           existing = undefined;
         }
-        return { created: false, etag: downloaded.etag ?? '', existing };
-      } catch (error) {
-        throw sanitized(error);
-      }
+        return { created: false, etag: downloaded.etag ?? '', existing } as const;
+      });
     },
 
-    async replaceJson(blobPath, value, etag) {
-      try {
-        await uploadJson(blobPath, value, { ifMatch: etag });
-      } catch (error) {
-        throw sanitized(error);
-      }
+    replaceJson(blobPath, value, etag) {
+      return classified(() => uploadJson(blobPath, value, { ifMatch: etag }));
     },
 
     url(blobPath) {
@@ -183,19 +180,4 @@ function factsFrom(properties: {
     ...(properties.copyStatusDescription ? { copyStatusDescription: properties.copyStatusDescription } : {}),
     ...(sourceEtag ? { sourceEtag } : {}),
   };
-}
-
-/**
- * Storage errors can quote request URLs; the SAS must not travel with them. A HEAD request's
- * error has no body, so its service code comes from the x-ms-error-code header.
- */
-function sanitized(error: unknown): Error {
-  if (error instanceof RestError) {
-    const code = error.code ?? error.response?.headers.get('x-ms-error-code') ?? (error.statusCode ? `Http${error.statusCode}` : 'NetworkError');
-    const message = error.message.trim() || `${code}${error.statusCode ? ` (HTTP ${error.statusCode})` : ''}`;
-    return new RestError(redactSecrets(message), { code, ...(error.statusCode === undefined ? {} : { statusCode: error.statusCode }) });
-  }
-  // A call past its deadline: a transient failure like a dropped connection.
-  if (error instanceof Error && error.name === 'AbortError') return new RestError(`no answer within the call's deadline: ${redactSecrets(error.message)}`, { code: 'Timeout' });
-  return error instanceof Error ? new Error(redactSecrets(error.message)) : new Error(redactSecrets(String(error)));
 }

@@ -15,6 +15,7 @@ import { AggregateAuthenticationError, AuthenticationError, AuthenticationRequir
 import { GraphRequestError, asError } from '../errors';
 import { backoffDelaySeconds, parseRetryAfter } from '../core/polling';
 import { redactSecrets, redactUrl } from '../core/redact';
+import { isTransientStatus } from '../core/transientStatus';
 import { DEFAULT_GRAPH_TOKEN_SCOPE, type AttributeSet, type BillingPeriod } from '../core/settings';
 
 export interface ExportRequestBody {
@@ -208,14 +209,14 @@ function identityError(thrown: unknown, scope: string): GraphRequestError {
   const managedIdentity = causes.filter((cause) => cause.message.startsWith('ManagedIdentityCredential'));
   const detail = (managedIdentity.length > 0 ? managedIdentity : causes).map((cause) => cause.message.replace(/\s+/g, ' ').trim()).join(' | ');
   const message = `the managed identity ${refused ? 'was refused' : 'could not provide'} a token for ${scope}: ${detail.slice(0, 1000)}`;
-  return new GraphRequestError(redactSecrets(message), { code: refused ? 'AuthenticationFailed' : 'IdentityUnavailable', transient: true });
+  return new GraphRequestError(redactSecrets(message), { code: refused ? 'AuthenticationFailed' : 'IdentityUnavailable', transient: true }, { cause: error });
 }
 
 function permanent(message: string, code: string, status?: number): GraphRequestError {
   return new GraphRequestError(message, { code, transient: false, ...(status === undefined ? {} : { status }) });
 }
 
-/** 408, 429 and 5xx can pass; any other 4xx will not, and Graph's own message says why. */
+/** Transient by the one status rule (../core/transientStatus.ts); Graph's own message says why. */
 async function errorFromResponse(response: Response, method: string, url: URL): Promise<GraphRequestError> {
   const text = await response.text().catch(() => '');
   let code = `Http${response.status}`;
@@ -227,7 +228,7 @@ async function errorFromResponse(response: Response, method: string, url: URL): 
   } catch {
     // Not JSON: keep the start of the text.
   }
-  const transient = response.status === 408 || response.status === 429 || response.status >= 500;
+  const transient = isTransientStatus(response.status);
   const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), new Date());
   return new GraphRequestError(
     redactSecrets(`${method} ${redactUrl(url.href)} failed with ${response.status} ${code}${detail ? `: ${detail}` : ''}`),
@@ -248,5 +249,5 @@ function networkError(thrown: unknown, method: string, url: URL, timeoutMs: numb
   return new GraphRequestError(redactSecrets(`${method} ${redactUrl(url.href)} failed: ${reason}`), {
     code: timedOut ? 'Timeout' : 'NetworkError',
     transient: true,
-  });
+  }, { cause: error });
 }

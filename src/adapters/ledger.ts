@@ -5,12 +5,15 @@
  * Every write is conditional on the ETag read before it (optimistic concurrency), so two
  * workers, duplicate deliveries or duplicate timer firings can never both advance a run or
  * both start an export for one key: the loser sees `LedgerConflictError` and stands down.
+ * Every other storage failure leaves as StorageRequestError (./storageError.ts).
  */
-import { RestError, type TableClient, type TableEntity } from '@azure/data-tables';
+import type { TableClient, TableEntity } from '@azure/data-tables';
 import { exportKeyString, type ExportKey } from '../core/naming';
 import type { Run, RunState } from '../core/run';
-import { LedgerConflictError } from '../errors';
+import { runFromRecord } from '../core/runRecord';
+import { LedgerConflictError, StorageRequestError } from '../errors';
 import { callDeadline } from './deadline';
+import { classified, storageErrorFrom } from './storageError';
 
 const RUN_PARTITION = 'run';
 const KEY_PARTITION = 'key';
@@ -40,21 +43,26 @@ export interface Ledger {
 
 export function createLedger(table: TableClient, options: { readonly callTimeoutMs?: number } = {}): Ledger {
   const deadline = () => callDeadline(options.callTimeoutMs);
-  const isStatus = (error: unknown, ...statuses: number[]) => error instanceof RestError && statuses.includes(error.statusCode ?? 0);
+  /** The classified error, and whether the service answered one of `statuses`. */
+  const failure = (thrown: unknown, ...statuses: number[]) => {
+    const error = storageErrorFrom(thrown);
+    return { error, is: error instanceof StorageRequestError && statuses.includes(error.status ?? 0) };
+  };
 
   async function getRun(runId: string): Promise<StoredRun | undefined> {
     try {
       const entity = await table.getEntity<TableEntity>(RUN_PARTITION, runId, deadline());
       return { run: runFromEntity(entity), etag: entity.etag };
-    } catch (error) {
-      if (isStatus(error, 404)) return undefined;
+    } catch (thrown) {
+      const { error, is } = failure(thrown, 404);
+      if (is) return undefined;
       throw error;
     }
   }
 
   return {
     async ensure() {
-      await table.createTable(deadline());
+      await classified(() => table.createTable(deadline()));
     },
 
     getRun,
@@ -63,8 +71,9 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
       let keyEntity: { latestRunId?: string; claimedAt?: string; etag: string };
       try {
         keyEntity = await table.getEntity<{ latestRunId?: string; claimedAt?: string }>(KEY_PARTITION, exportKeyString(key), deadline());
-      } catch (error) {
-        if (isStatus(error, 404)) return {};
+      } catch (thrown) {
+        const { error, is } = failure(thrown, 404);
+        if (is) return {};
         throw error;
       }
       const latest = keyEntity.latestRunId ? await getRun(keyEntity.latestRunId) : undefined;
@@ -76,15 +85,16 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
       try {
         if (keyEtag) await table.updateEntity(keyRow, 'Replace', { etag: keyEtag, ...deadline() });
         else await table.createEntity(keyRow, deadline());
-      } catch (error) {
-        if (isStatus(error, 409, 412)) throw new LedgerConflictError(`another run was started for ${exportKeyString(run)} at the same time`);
+      } catch (thrown) {
+        const { error, is } = failure(thrown, 409, 412);
+        if (is) throw new LedgerConflictError(`another run was started for ${exportKeyString(run)} at the same time`, { cause: error });
         throw error;
       }
       // The key row points at the run before the run row exists. Another start that reads the
       // key in between sees a fresh claim and stands down; a crash in between leaves a claim
       // that goes stale, which a later start treats as "never ran" (decideStart).
       const entity = runToEntity(run);
-      const response = await table.createEntity(entity, deadline());
+      const response = await classified(() => table.createEntity(entity, deadline()));
       return { run: runFromEntity(entity), etag: response.etag ?? '' };
     },
 
@@ -94,20 +104,23 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
         const response = await table.updateEntity(entity, 'Replace', { etag, ...deadline() });
         // The run as stored: long strings cut to fit.
         return { run: runFromEntity(entity), etag: response.etag ?? '' };
-      } catch (error) {
-        if (isStatus(error, 404, 412)) throw new LedgerConflictError(`run ${run.runId} was changed by another worker`);
+      } catch (thrown) {
+        const { error, is } = failure(thrown, 404, 412);
+        if (is) throw new LedgerConflictError(`run ${run.runId} was changed by another worker`, { cause: error });
         throw error;
       }
     },
 
     async listRuns(filter = {}) {
       const runs: Run[] = [];
-      for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter: `PartitionKey eq '${RUN_PARTITION}'` }, ...deadline() })) {
-        const run = runFromEntity(entity);
-        if (filter.billingMonth && run.billingMonth !== filter.billingMonth) continue;
-        if (filter.state && run.state !== filter.state) continue;
-        runs.push(run);
-      }
+      await classified(async () => {
+        for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter: `PartitionKey eq '${RUN_PARTITION}'` }, ...deadline() })) {
+          const run = runFromEntity(entity);
+          if (filter.billingMonth && run.billingMonth !== filter.billingMonth) continue;
+          if (filter.state && run.state !== filter.state) continue;
+          runs.push(run);
+        }
+      });
       return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
     },
   };
@@ -138,13 +151,7 @@ function runToEntity(run: Run): TableEntity {
   return entity;
 }
 
-const ENTITY_SYSTEM_FIELDS = new Set(['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.metadata']);
-
+/** The run in a row, checked (LedgerRowError names the row and the field); the RowKey is the run's id. */
 function runFromEntity(entity: TableEntity): Run {
-  const run: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(entity)) {
-    if (!ENTITY_SYSTEM_FIELDS.has(name)) run[name] = value;
-  }
-  run.runId = entity.rowKey;
-  return run as unknown as Run;
+  return runFromRecord({ ...entity, runId: entity.rowKey }, `${RUN_PARTITION}/${entity.rowKey}`);
 }

@@ -3,12 +3,13 @@
  * are sent with @azure/storage-queue's `visibilityTimeout`; the text is base64, which is what
  * the queue trigger decodes by default (plain JSON would go straight to the poison queue).
  * This is the one place that sends messages, so it is where every delay (poll, landing retry,
- * revival, standing down) is held to the queue's 7-day limit.
+ * revival, standing down) is held to the queue's 7-day limit. Failures leave as StorageRequestError.
  */
 import type { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { encodePollMessage, type PollMessage } from '../core/pollMessage';
 import { queueDelaySeconds } from '../core/polling';
 import { callDeadline } from './deadline';
+import { classified } from './storageError';
 
 /** Messages live as long as a queue allows: a poll must never expire before its run ends. */
 const NEVER_EXPIRE = -1;
@@ -36,15 +37,15 @@ export function createPollQueue(service: QueueServiceClient, name: string, optio
   return {
     name,
     async ensure() {
-      await Promise.all([queue.createIfNotExists(deadline()), poison.createIfNotExists(deadline())]);
+      await classified(() => Promise.all([queue.createIfNotExists(deadline()), poison.createIfNotExists(deadline())]));
     },
     async send(message, delaySeconds) {
       const visibilityTimeout = queueDelaySeconds(delaySeconds);
-      await queue.sendMessage(encodePollMessage(message), { visibilityTimeout, messageTimeToLive: NEVER_EXPIRE, ...deadline() });
+      await classified(() => queue.sendMessage(encodePollMessage(message), { visibilityTimeout, messageTimeToLive: NEVER_EXPIRE, ...deadline() }));
       return visibilityTimeout;
     },
     async sendToPoison(decodedText) {
-      await poison.sendMessage(Buffer.from(decodedText, 'utf8').toString('base64'), { messageTimeToLive: NEVER_EXPIRE, ...deadline() });
+      await classified(() => poison.sendMessage(Buffer.from(decodedText, 'utf8').toString('base64'), { messageTimeToLive: NEVER_EXPIRE, ...deadline() }));
     },
   };
 }

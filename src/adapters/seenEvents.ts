@@ -8,9 +8,11 @@
  * starts the exports, then marks it started. A claim whose delivery crashed before marking goes
  * stale and is taken over by the next delivery, so an event is never lost to a crash.
  */
-import { RestError, type TableClient } from '@azure/data-tables';
+import type { TableClient } from '@azure/data-tables';
 import { createHash } from 'node:crypto';
+import { StorageRequestError } from '../errors';
 import { callDeadline } from './deadline';
+import { classified, storageErrorFrom } from './storageError';
 
 const PARTITION = 'partner-center-event';
 /** Longer than starting the exports ever takes: a claim this old belongs to a delivery that died. */
@@ -42,7 +44,10 @@ interface EventRow {
 export function createSeenEvents(table: TableClient, options: { readonly callTimeoutMs?: number } = {}): SeenEvents {
   const deadline = () => callDeadline(options.callTimeoutMs);
   const rowKey = (identity: string) => createHash('sha256').update(identity).digest('hex');
-  const isStatus = (error: unknown, ...statuses: number[]) => error instanceof RestError && statuses.includes(error.statusCode ?? 0);
+  const isStatus = (thrown: unknown, ...statuses: number[]) => {
+    const error = storageErrorFrom(thrown);
+    return error instanceof StorageRequestError && statuses.includes(error.status ?? 0);
+  };
 
   return {
     async claim(identity, details, now) {
@@ -58,11 +63,11 @@ export function createSeenEvents(table: TableClient, options: { readonly callTim
         await table.createEntity(row, deadline());
         return 'claimed';
       } catch (error) {
-        if (!isStatus(error, 409)) throw error;
+        if (!isStatus(error, 409)) throw storageErrorFrom(error);
       }
       const existing = await table.getEntity<EventRow>(PARTITION, row.rowKey, deadline()).catch((error: unknown) => {
         if (isStatus(error, 404)) return undefined; // released in between: the retry will claim it
-        throw error;
+        throw storageErrorFrom(error);
       });
       if (!existing) return 'inProgress';
       if (existing.state === 'started') return 'duplicate';
@@ -75,12 +80,12 @@ export function createSeenEvents(table: TableClient, options: { readonly callTim
         return 'claimed';
       } catch (error) {
         if (isStatus(error, 404, 412)) return 'inProgress'; // another delivery took it over first
-        throw error;
+        throw storageErrorFrom(error);
       }
     },
 
     async markStarted(identity, now) {
-      await table.updateEntity(
+      await classified(() => table.updateEntity(
         {
           partitionKey: PARTITION,
           rowKey: rowKey(identity),
@@ -89,12 +94,12 @@ export function createSeenEvents(table: TableClient, options: { readonly callTim
         },
         'Merge',
         deadline(),
-      );
+      ));
     },
 
     async release(identity) {
       await table.deleteEntity(PARTITION, rowKey(identity), deadline()).catch((error: unknown) => {
-        if (!isStatus(error, 404)) throw error;
+        if (!isStatus(error, 404)) throw storageErrorFrom(error);
       });
     },
   };

@@ -5,14 +5,8 @@
  * token, or an answer that is not JSON. Those end the run after a bounded number of tries in a
  * row, with their own code and message, instead of being retried until the export deadline.
  */
+import { boundedFailureExhausted } from './policy';
 import type { Run } from './run';
-
-/** Failures retried only this many times in a row (the first try included) before the run fails. */
-export const BOUNDED_FAILURES: Readonly<Record<string, number>> = {
-  IdentityUnavailable: 3,
-  AuthenticationFailed: 3,
-  InvalidJson: 3,
-};
 
 export type TransientFailureDecision =
   | { readonly kind: 'retry'; readonly run: Run }
@@ -29,8 +23,7 @@ export function noteTransientFailure(run: Run, failure: { readonly code: string;
     lastErrorAt: now.toISOString(),
     ...(failure.code === 'InvalidJson' ? { malformedAnswers: (run.malformedAnswers ?? 0) + 1 } : {}),
   };
-  const limit = BOUNDED_FAILURES[failure.code];
-  return limit !== undefined && tries >= limit ? { kind: 'giveUp', run: noted, tries } : { kind: 'retry', run: noted };
+  return boundedFailureExhausted(failure.code, tries) ? { kind: 'giveUp', run: noted, tries } : { kind: 'retry', run: noted };
 }
 
 /** The run once it has advanced: nothing to wait out any more. */

@@ -9,7 +9,7 @@
 import { ManifestError } from '../errors';
 import { isAllowedHost, isLoopbackHost } from './hosts';
 import { MANIFEST_FILE_NAME, isAppFileName } from './naming';
-import { describe, isRecord } from './operation';
+import { describeJsonValue, isRecord } from './jsonValue';
 
 export interface ManifestBlob {
   readonly name: string;
@@ -35,13 +35,13 @@ export interface Manifest {
 const MAX_BLOB_NAME_LENGTH = 1024;
 
 export function parseManifest(body: unknown, allowedHosts: readonly string[]): Manifest {
-  if (!isRecord(body)) throw new ManifestError([`manifest is ${describe(body)}: expected a JSON object`]);
+  if (!isRecord(body)) throw new ManifestError([`manifest is ${describeJsonValue(body)}: expected a JSON object`]);
   const problems: string[] = [];
   const text = (name: string, required: boolean): string => {
     const value = body[name];
     if (typeof value === 'string' && value.trim() !== '') return value.trim();
     if (typeof value === 'number') return String(value);
-    if (required) problems.push(`'${name}' is ${value === undefined ? 'missing' : describe(value)}: expected a non-empty string`);
+    if (required) problems.push(`'${name}' is ${value === undefined ? 'missing' : describeJsonValue(value)}: expected a non-empty string`);
     return '';
   };
 
@@ -55,7 +55,7 @@ export function parseManifest(body: unknown, allowedHosts: readonly string[]): M
 
   const blobs: ManifestBlob[] = [];
   if (!Array.isArray(body.blobs)) {
-    problems.push(`'blobs' is ${body.blobs === undefined ? 'missing' : describe(body.blobs)}: expected an array of {name, partitionValue}`);
+    problems.push(`'blobs' is ${body.blobs === undefined ? 'missing' : describeJsonValue(body.blobs)}: expected an array of {name, partitionValue}`);
   } else {
     const seen = new Set<string>();
     body.blobs.forEach((blob: unknown, index) => {
@@ -77,7 +77,7 @@ export function parseManifest(body: unknown, allowedHosts: readonly string[]): M
   if (!Number.isSafeInteger(blobCount) || (blobCount as number) < 0) {
     problems.push(`'blobCount' is ${blobCount === undefined ? 'missing' : JSON.stringify(blobCount)}: expected a whole number`);
   } else if (Array.isArray(body.blobs) && blobCount !== body.blobs.length) {
-    problems.push(`'blobCount' is ${blobCount} but 'blobs' lists ${body.blobs.length} files`);
+    problems.push(`'blobCount' is ${JSON.stringify(blobCount)} but 'blobs' lists ${body.blobs.length} files`);
   }
 
   if (problems.length > 0) throw new ManifestError(problems);

@@ -7,6 +7,7 @@
  * `@odata.type` first. Anything it cannot place is `invalid`: a run fails instead of looping.
  * https://learn.microsoft.com/graph/api/partners-billing-operation-get
  */
+import { describeJsonValue, isRecord } from './jsonValue';
 
 export type ManifestLocation =
   | { readonly kind: 'inline'; readonly manifest: unknown }
@@ -20,7 +21,7 @@ export type OperationState =
 
 export function interpretOperation(body: unknown): OperationState {
   if (!isRecord(body)) {
-    return { kind: 'invalid', reason: `operation body is ${describe(body)}: expected a JSON object` };
+    return { kind: 'invalid', reason: `operation body is ${describeJsonValue(body)}: expected a JSON object` };
   }
   const odataType = typeof body['@odata.type'] === 'string' ? body['@odata.type'] : undefined;
   const status = typeof body.status === 'string' ? body.status : undefined;
@@ -90,12 +91,5 @@ function failed(body: Record<string, unknown>): OperationState {
   return { kind: 'failed', code, message };
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'string' ? `the string '${value.slice(0, 40)}'` : `a ${typeof value}`;
-}
+/** TEMPORARY re-exports for src/core/startRequest.ts (the CLI branch changes it): the lead points it at ./jsonValue and removes these. */
+export { describeJsonValue as describe, isRecord } from './jsonValue';

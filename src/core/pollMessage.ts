@@ -6,7 +6,7 @@
  * CLI's worker a string, and both are accepted here.
  */
 import { InvalidMessageError } from '../errors';
-import { describe, isRecord } from './operation';
+import { describeJsonValue, isRecord } from './jsonValue';
 
 export interface PollMessage {
   readonly v: 1;
@@ -25,7 +25,7 @@ export function encodePollMessage(message: PollMessage): string {
 
 export function parsePollMessage(raw: unknown): PollMessage {
   const value = typeof raw === 'string' ? parseText(raw) : raw;
-  if (!isRecord(value)) throw new InvalidMessageError(`poll message is ${describe(value)}: expected a JSON object {v, runId, seq}`);
+  if (!isRecord(value)) throw new InvalidMessageError(`poll message is ${describeJsonValue(value)}: expected a JSON object {v, runId, seq}`);
   const problems: string[] = [];
   if (value.v !== 1) problems.push(`'v' is ${JSON.stringify(value.v) ?? 'missing'}: expected 1`);
   if (typeof value.runId !== 'string' || !RUN_ID.test(value.runId)) problems.push(`'runId' is ${JSON.stringify(value.runId) ?? 'missing'}: expected a lower-case GUID`);
@@ -45,4 +45,9 @@ function parseText(text: string): unknown {
   } catch {
     throw new InvalidMessageError('poll message is not JSON (nor base64-encoded JSON): expected {"v":1,"runId":"<guid>","seq":<n>}');
   }
+}
+
+/** The message that wakes the run for its current step: the one place the message is made. */
+export function pollMessageFor(run: { readonly runId: string; readonly seq: number }): PollMessage {
+  return { v: 1, runId: run.runId, seq: run.seq };
 }

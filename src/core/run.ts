@@ -151,3 +151,105 @@ export function decideStart(
   }
   return { kind: 'start' };
 }
+
+/*
+ * How a run moves between states: every change of state is one of these pure transitions, so
+ * each sets and clears the same fields every time. A run that ends (succeeded, failed) holds no
+ * landing claim and has no next action; a run that advances has nothing left to wait out.
+ */
+
+const NO_CLAIM = { landingClaimId: undefined, landingClaimedUntil: undefined } as const;
+const NO_LAST_ERROR = { lastErrorCode: undefined, lastErrorMessage: undefined, lastErrorCount: undefined, lastErrorAt: undefined } as const;
+const NO_ERROR = { errorCode: undefined, errorMessage: undefined } as const;
+
+/** A new run of `key`, recorded before anything is sent or POSTed. */
+export function newRun(key: ExportKey, request: Pick<StartRequest, 'billingPeriod' | 'trigger'>, runId: string, now: Date): Run {
+  return {
+    ...key,
+    runId,
+    billingPeriod: request.billingPeriod,
+    trigger: request.trigger,
+    state: 'starting',
+    seq: 0,
+    pollCount: 0,
+    bytesCopied: 0,
+    startedAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+}
+
+/** Graph accepted the export: the run polls its operation (the operation's id is the URL's last segment). */
+export function toPolling(run: Run, operationUrl: string, now: Date): Run {
+  return {
+    ...run,
+    ...NO_LAST_ERROR,
+    ...NO_ERROR,
+    state: 'polling',
+    operationUrl,
+    operationId: new URL(operationUrl).pathname.split('/').filter(Boolean).pop() ?? '',
+    updatedAt: now.toISOString(),
+  };
+}
+
+/** One more poll of the operation. */
+export function polled(run: Run): Run {
+  return { ...run, pollCount: run.pollCount + 1 };
+}
+
+/** The run's next step, due in `delaySeconds`: the message for it carries the new `seq`. */
+export function toWaiting(run: Run, delaySeconds: number, now: Date): Run {
+  return { ...run, seq: run.seq + 1, updatedAt: now.toISOString(), nextActionAt: new Date(now.getTime() + delaySeconds * 1000).toISOString() };
+}
+
+/** Graph forgot the operation: the export is started again (one restart more). */
+export function toRestarting(run: Run, now: Date): Run {
+  return { ...run, ...NO_CLAIM, state: 'starting', operationUrl: undefined, operationId: undefined, restarts: (run.restarts ?? 0) + 1, updatedAt: now.toISOString() };
+}
+
+/**
+ * A landing claims the run and records where the files go. The claim is also the run's next
+ * action time, so the sweeper leaves a landing alone while it holds.
+ */
+export function toCopying(
+  run: Run,
+  landing: { readonly manifestETag: string; readonly partnerTenantId: string; readonly blobCount: number; readonly destination: string },
+  claim: { readonly id: string; readonly until: Date },
+  now: Date,
+): Run {
+  const until = claim.until.toISOString();
+  return { ...run, ...landing, state: 'copying', landingClaimId: claim.id, landingClaimedUntil: until, nextActionAt: until, updatedAt: now.toISOString() };
+}
+
+/** The landing still works on the run: its claim (and the next action time) moves on. */
+export function withClaimRenewed(run: Run, until: Date): Run {
+  return { ...run, landingClaimedUntil: until.toISOString(), nextActionAt: until.toISOString() };
+}
+
+/** The landing is over without finishing; a later landing resumes with these counts. */
+export function toLandingRetry(run: Run, counts: { readonly landingAttempts: number; readonly copyWaits: number }): Run {
+  return { ...run, ...NO_CLAIM, landingAttempts: counts.landingAttempts, copyWaits: counts.copyWaits };
+}
+
+/** The files and manifest.json landed. */
+export function toSucceeded(
+  run: Run,
+  landed: { readonly manifestETag: string; readonly blobCount: number; readonly destination: string; readonly bytesCopied: number },
+  now: Date,
+): Run {
+  const at = now.toISOString();
+  return { ...run, ...NO_CLAIM, ...NO_LAST_ERROR, ...NO_ERROR, ...landed, state: 'succeeded', nextActionAt: undefined, updatedAt: at, finishedAt: at };
+}
+
+/**
+ * The run ends as failed with a reason that names the cause (already stripped of secrets). The
+ * last error it was waiting out stays on the row: it is the likely cause.
+ */
+export function toFailed(run: Run, code: string, message: string, now: Date): Run {
+  const at = now.toISOString();
+  return { ...run, ...NO_CLAIM, state: 'failed', errorCode: code, errorMessage: message, nextActionAt: undefined, updatedAt: at, finishedAt: at };
+}
+
+/** The sweeper re-sends the run's current step (same `seq`), counting the revival. */
+export function toRevived(run: Run, revivals: number, now: Date): Run {
+  return { ...run, revivals, revivedAtMark: progressMark(run), nextActionAt: now.toISOString() };
+}

@@ -8,13 +8,12 @@ import type { InvocationContext } from '@azure/functions';
 import { InvalidMessageError } from '../errors';
 import { interpretOperation } from '../core/operation';
 import { parsePollMessage, type PollMessage } from '../core/pollMessage';
-import { withoutLastError } from '../core/lastError';
-import { isFinished } from '../core/run';
+import { isFinished, polled } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
-import { landExport } from './landExport';
-import { beginExport, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from './runSteps';
+import { landExport } from '../steps/landExport';
+import { answered, beginExport, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from '../steps/runSteps';
 
 export async function pollExport(queueEntry: unknown, context: InvocationContext, deps: Deps): Promise<void> {
   let message: PollMessage;
@@ -58,27 +57,25 @@ function advance(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredR
 }
 
 async function pollOperation(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredRun> {
-  const polled: StoredRun = { ...stored, run: { ...stored.run, pollCount: stored.run.pollCount + 1 } };
+  const asked: StoredRun = { ...stored, run: polled(stored.run) };
   let response;
   try {
     response = await deps.graph.get(operationUrlOf(stored.run));
   } catch (thrown) {
-    return handleGraphFailure(polled, thrown, 'polling the export operation', deps, log);
+    return handleGraphFailure(asked, thrown, 'polling the export operation', deps, log);
   }
 
   const state = interpretOperation(response.body);
-  // Graph answered: whatever the run was waiting out is over.
-  const answered: StoredRun = { ...polled, run: withoutLastError(polled.run) };
   switch (state.kind) {
     case 'pending':
-      logEvent(log, 'info', `export ${state.status}`, runFields(polled.run));
-      return schedulePoll(answered, response.retryAfterSeconds, deps, log);
+      logEvent(log, 'info', `export ${state.status}`, runFields(asked.run));
+      return schedulePoll(answered(asked), response.retryAfterSeconds, deps, log);
     case 'failed':
-      return failRun(polled, state.code, `Graph reported the export failed: ${state.message} (code ${state.code})`, deps, log);
+      return failRun(asked, state.code, `Graph reported the export failed: ${state.message} (code ${state.code})`, deps, log);
     case 'invalid':
-      return failRun(polled, 'InvalidOperation', state.reason, deps, log);
+      return failRun(asked, 'InvalidOperation', state.reason, deps, log);
     case 'succeeded':
-      logEvent(log, 'info', 'export succeeded at Graph', runFields(polled.run));
-      return landExport(answered, deps, log, state.manifest);
+      logEvent(log, 'info', 'export succeeded at Graph', runFields(asked.run));
+      return landExport(answered(asked), deps, log, state.manifest);
   }
 }

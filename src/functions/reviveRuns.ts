@@ -8,15 +8,14 @@
  * the sweeper's write would make that landing's final save conflict.
  */
 import type { InvocationContext, Timer } from '@azure/functions';
-import { isFinished, landingClaimedByOther, progressMark, revivalsWithoutProgress, type Run } from '../core/run';
+import { STALL_GRACE_SECONDS, isStalled, mayRevive } from '../core/policy';
+import { revivalsWithoutProgress, toRevived } from '../core/run';
 import type { Deps } from '../deps';
 import { LedgerConflictError } from '../errors';
 import { logEvent, runFields, type RunLogger } from '../runLog';
-import { failRun } from './runSteps';
+import { failRun } from '../steps/runSteps';
+import { pollMessageFor } from '../core/pollMessage';
 
-/** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
-export const STALL_GRACE_SECONDS = 30 * 60;
-export const MAX_REVIVALS = 3;
 /** Every 10 minutes: a stalled run is found within grace + 10 minutes. */
 export const REVIVE_SCHEDULE = '0 */10 * * * *';
 
@@ -41,17 +40,16 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
     if (!stored || !isStalled(stored.run, now, graceSeconds)) continue;
     try {
       const revivals = revivalsWithoutProgress(stored.run);
-      if (revivals >= MAX_REVIVALS) {
+      if (!mayRevive(revivals)) {
         await failRun(stored, 'Stalled', `no progress since ${stored.run.updatedAt} (${stored.run.state}) after ${revivals} revivals; see the poison queue for its messages`, deps, log);
         failed.push(stored.run.runId);
         continue;
       }
       // Recorded first, conditional on the row as read: if the run moved meanwhile this conflicts
       // and nothing is sent; a crash between the two leaves a revival the next sweep repeats.
-      const next: Run = { ...stored.run, revivals: revivals + 1, revivedAtMark: progressMark(stored.run), nextActionAt: now.toISOString() };
-      await deps.ledger.saveRun(next, stored.etag);
-      await deps.queue.send({ v: 1, runId: stored.run.runId, seq: stored.run.seq }, 0);
-      logEvent(log, 'warn', 'stalled run revived', { ...runFields(next), revivals: revivals + 1 });
+      const saved = await deps.ledger.saveRun(toRevived(stored.run, revivals + 1, now), stored.etag);
+      await deps.queue.send(pollMessageFor(saved.run), 0);
+      logEvent(log, 'warn', 'stalled run revived', { ...runFields(saved.run), revivals: revivals + 1 });
       revived.push(stored.run.runId);
     } catch (thrown) {
       // The run moved on while we looked: it was not stalled after all.
@@ -59,11 +57,4 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
     }
   }
   return { revived, failed };
-}
-
-/** Unfinished, long overdue, and not held by a landing that is still renewing its claim. */
-function isStalled(run: Run, now: Date, graceSeconds: number): boolean {
-  if (isFinished(run) || landingClaimedByOther(run, undefined, now)) return false;
-  const due = Date.parse(run.nextActionAt ?? run.updatedAt);
-  return now.getTime() - due > graceSeconds * 1000;
 }

@@ -5,18 +5,15 @@
 import type { InvocationContext, Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { EXPORT_KIND, billingMonthFor, exportKeyString, type ExportKey } from '../core/naming';
-import { decideStart, type Run, type StartRequest } from '../core/run';
+import { decideStart, newRun, type Run, type StartRequest } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { LedgerConflictError } from '../errors';
 import { logEvent, type RunLogger } from '../runLog';
-import { beginExport, failRun } from './runSteps';
+import { beginExport, failRun } from '../steps/runSteps';
+import { pollMessageFor } from '../core/pollMessage';
+import { START_RECOVERY_DELAY_SECONDS } from '../core/policy';
 
-/**
- * How long a run may sit in `starting` before its first message resumes it: the timer sends
- * that message before POSTing, so a crash between the POST and the ledger write is recovered.
- */
-export const START_RECOVERY_DELAY_SECONDS = 300;
 
 export type StartOutcome =
   | { readonly kind: 'started'; readonly run: Run }
@@ -53,18 +50,7 @@ export async function startExport(request: StartRequest, deps: Deps, log: RunLog
     await failRun(latest, 'DeadlineExceeded', 'the run passed its deadline without finishing and was superseded by a new run', deps, log).catch(() => undefined);
   }
 
-  const run: Run = {
-    ...key,
-    runId: randomUUID(),
-    billingPeriod: request.billingPeriod,
-    trigger: request.trigger,
-    state: 'starting',
-    seq: 0,
-    pollCount: 0,
-    bytesCopied: 0,
-    startedAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-  };
+  const run = newRun(key, request, randomUUID(), now);
   let stored: StoredRun;
   try {
     stored = await deps.ledger.createRun(run, keyEtag);
@@ -75,9 +61,9 @@ export async function startExport(request: StartRequest, deps: Deps, log: RunLog
     }
     throw thrown;
   }
-  deps.telemetry.runChanged(log, run);
+  deps.telemetry.runChanged(log, stored.run);
 
-  await deps.queue.send({ v: 1, runId: run.runId, seq: 0 }, START_RECOVERY_DELAY_SECONDS);
+  await deps.queue.send(pollMessageFor(stored.run), START_RECOVERY_DELAY_SECONDS);
   const started = await beginExport(stored, deps, log);
   return { kind: 'started', run: started.run };
 }

@@ -10,9 +10,9 @@ const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJhdWQiOiJ0ZXN0In0.c2ln';
 /** A credential standing in for the managed identity: the adapter only calls getToken. */
 const credential: TokenCredential & { scopes: string[] } = {
   scopes: [],
-  async getToken(scopes: string | string[]): Promise<AccessToken> {
+  getToken(scopes: string | string[]): Promise<AccessToken> {
     credential.scopes.push(...(Array.isArray(scopes) ? scopes : [scopes]));
-    return { token: TOKEN, expiresOnTimestamp: Date.now() + 3600_000 };
+    return Promise.resolve({ token: TOKEN, expiresOnTimestamp: Date.now() + 3600_000 });
   },
 };
 
@@ -44,7 +44,7 @@ async function serve(handler: (request: IncomingMessage, response: ServerRespons
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-const noSleep = async () => undefined;
+const noSleep = () => Promise.resolve();
 
 describe('Graph client', () => {
   it('POSTs the export with the bearer token and returns the Location', async () => {
@@ -187,7 +187,7 @@ describe('Graph client', () => {
       if (seen.length < 3) response.writeHead(seen.length === 1 ? 429 : 503, { 'retry-after': '2', 'content-type': 'application/json' }).end('{"error":{"code":"TooManyRequests","message":"slow down"}}');
       else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
     });
-    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: async (ms) => void waits.push(ms) });
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: (ms) => Promise.resolve(void waits.push(ms)) });
 
     expect((await client.get(`${graph.origin}/v1.0/op`)).body).toEqual({ status: 'running' });
     expect(graph.seen).toHaveLength(3);

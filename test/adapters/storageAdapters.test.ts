@@ -8,7 +8,7 @@ import { MAX_TABLE_STRING_LENGTH } from '../../src/adapters/ledger';
 import { poisonQueueName } from '../../src/adapters/pollQueue';
 import { MAX_QUEUE_DELAY_SECONDS } from '../../src/core/settings';
 import { pollExport } from '../../src/functions/pollExport';
-import { failRun } from '../../src/functions/runSteps';
+import { failRun } from '../../src/steps/runSteps';
 import { startExport } from '../../src/functions/startExport';
 import { createTestApp } from '../integration/harness';
 

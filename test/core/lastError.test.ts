@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BOUNDED_FAILURES, noteTransientFailure, withoutLastError } from '../../src/core/lastError';
+import { noteTransientFailure, withoutLastError } from '../../src/core/lastError';
+import { BOUNDED_FAILURES } from '../../src/core/policy';
 import { aRun } from '../support/runs';
 
 const now = new Date('2026-11-04T05:10:00.000Z');

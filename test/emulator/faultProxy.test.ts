@@ -457,7 +457,7 @@ describe('startFaultProxy: stop', () => {
       expect(await held).toBe('RestError'); // the held request's connection was dropped, not answered
       await expect(fetch(short.queueEndpoint(DEV))).rejects.toThrow('fetch failed');
       // The 30 s hold was cancelled, not left to keep the process alive.
-      const holds = setTimer.mock.calls.flatMap((call, index) => (call[1] === 30_000 ? [setTimer.mock.results[index]?.value] : []));
+      const holds = setTimer.mock.calls.flatMap((call, index) => (call[1] === 30_000 ? [setTimer.mock.results[index]?.value as unknown] : []));
       expect(holds).toHaveLength(1);
       expect(clearTimer.mock.calls.some(([handle]) => handle === holds[0])).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 50));

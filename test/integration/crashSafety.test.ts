@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import type { Run } from '../../src/core/run';
-import { MAX_REVIVALS, reviveStalledRuns } from '../../src/functions/reviveRuns';
+import { MAX_REVIVALS } from '../../src/core/policy';
+import { reviveStalledRuns } from '../../src/functions/reviveRuns';
 import { startExport } from '../../src/functions/startExport';
 import { createTestApp, listBlobs, type TestApp } from './harness';
 

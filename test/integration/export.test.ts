@@ -58,7 +58,7 @@ describe('the monthly export', () => {
       }
       const manifestText = (await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString('utf8');
       expect(manifestText).not.toMatch(/sig=|sv=|se=/);
-      const manifest = JSON.parse(manifestText);
+      const manifest = JSON.parse(manifestText) as { blobs: Array<{ name: string; byteCount: number; partitionValue: string }> };
       expect(manifest).toMatchObject({
         runId: run.runId,
         kind: 'unbilled-usage',

@@ -66,7 +66,7 @@ describe('transient Graph faults are retried, honouring Retry-After', () => {
     expect(run).toMatchObject({ state: 'succeeded', blobCount: 2 });
     expect(exportsStarted).toBe(1);
     // This case's rule fired exactly as often as it says (so the success came through the fault).
-    expect(injected).toEqual(Array.from({ length: rule.times! }, () => expect.objectContaining({ endpoint: rule.endpoint, kind: rule.fault.kind })));
+    expect(injected).toEqual(Array.from({ length: rule.times! }, (): unknown => expect.objectContaining({ endpoint: rule.endpoint, kind: rule.fault.kind })));
     expect(await manifests(app)).toHaveLength(1);
   });
 });

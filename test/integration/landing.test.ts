@@ -10,9 +10,9 @@ import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import type { Run } from '../../src/core/run';
 import type { DepsOptions } from '../../src/deps';
-import { MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../../src/functions/landExport';
+import { MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../../src/core/policy';
 import { pollExport } from '../../src/functions/pollExport';
-import { failRun } from '../../src/functions/runSteps';
+import { failRun } from '../../src/steps/runSteps';
 import { startExport } from '../../src/functions/startExport';
 import { createTestApp, listBlobs, type TestApp } from './harness';
 

@@ -49,7 +49,7 @@ describe('storage faults under the app', () => {
     const expected = expect.objectContaining({ kind: rule.fault.kind, ...(rule.service ? { service: rule.service } : {}), ...(rule.method ? { method: rule.method } : {}) });
     if (rule.times === undefined) expect(injected.length).toBeGreaterThan(0);
     else expect(injected).toHaveLength(rule.times);
-    expect(injected).toEqual(injected.map(() => expected));
+    expect(injected).toEqual(injected.map((): unknown => expected));
   });
 
   it('gives up on a call past its deadline and retries the landing instead of hanging', async () => {

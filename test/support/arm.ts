@@ -558,8 +558,8 @@ function call(name: string, args: readonly Ast[], scope: Scope): unknown {
   const apply = (fnValue: unknown, ...lambdaArgs: unknown[]): unknown => {
     const lambda = fnValue as Lambda;
     if (!lambda || !Array.isArray(lambda.lambda)) throw new Error(`${name}(): expected a lambda`);
-    const bound = new Map(lambda.scope.lambdaVariables);
-    lambda.lambda.forEach((variableName, i) => bound.set(variableName, lambdaArgs[i]));
+    const bound = new Map<string, unknown>(lambda.scope.lambdaVariables);
+    lambda.lambda.forEach((variableName: string, i) => bound.set(variableName, lambdaArgs[i]));
     return evaluateAst(lambda.body, { ...lambda.scope, lambdaVariables: bound });
   };
   switch (fn) {
@@ -724,7 +724,7 @@ function call(name: string, args: readonly Ast[], scope: Scope): unknown {
  */
 export function azdParameters(parametersFile: string, env: Readonly<Record<string, string>>, template: Template): Record<string, unknown> {
   const substituted = parametersFile.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:=([^}]*))?\}/g, (_, variableName: string, fallback?: string) =>
-    env[variableName] !== undefined ? env[variableName]! : (fallback ?? ''),
+    env[variableName] ?? fallback ?? '',
   );
   const file = JSON.parse(substituted) as { parameters: Record<string, { value: unknown }> };
   const values: Record<string, unknown> = {};

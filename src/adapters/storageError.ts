@@ -1,0 +1,66 @@
+/**
+ * Storage failures, classified where they arise: every storage adapter (destination, ledger,
+ * poll queue, seen events) turns what the SDK throws into a StorageRequestError, so nothing above the
+ * adapters looks at the SDK's RestError. The SDK's error keeps its request (with the SAS, or a
+ * SharedKey signature in its headers) on a hidden property; the cause kept here is a copy
+ * without it.
+ */
+import { StorageRequestError, asError } from '../errors';
+import { redactSecrets } from '../core/redact';
+import { isTransientStatus } from '../core/transientStatus';
+
+/**
+ * What storage answers when a copy source's SAS is refused: Azure says AuthenticationFailed,
+ * Azurite AuthorizationFailure, and a copy whose source cannot be read CannotVerifyCopySource.
+ * A fresh SAS may cure it; if the cause is permanent (a firewall, the destination's copy scope)
+ * the landing's attempts run out.
+ */
+const SOURCE_REFUSAL_CODES = new Set(['AuthenticationFailed', 'AuthorizationFailure', 'CannotVerifyCopySource']);
+
+interface SdkRestError extends Error {
+  readonly code?: string;
+  readonly statusCode?: number;
+  readonly response?: { readonly headers: { get(name: string): string | undefined } };
+}
+
+/**
+ * By name, as the SDK's own isRestError does: the SDK clients are bundled in a chunk of their
+ * own (scripts/chunks.mjs), and the blob, queue and table packages may each carry a copy.
+ */
+function isSdkRestError(thrown: unknown): thrown is SdkRestError {
+  return thrown instanceof Error && thrown.name === 'RestError';
+}
+
+/**
+ * The StorageRequestError for anything a storage call threw (a plain Error for what is not a storage failure). `copySource`: the call read a copy source
+ * through its SAS (Get Blob Properties on the source, Copy Blob), so a refusal may be the SAS's.
+ * A HEAD request's error has no body, so its service code comes from the x-ms-error-code header.
+ */
+export function storageErrorFrom(thrown: unknown, options: { readonly copySource?: boolean } = {}): Error {
+  if (thrown instanceof StorageRequestError) return thrown;
+  if (isSdkRestError(thrown)) {
+    const status = thrown.statusCode;
+    const code = thrown.code ?? thrown.response?.headers.get('x-ms-error-code') ?? (status ? `Http${status}` : 'NetworkError');
+    const message = redactSecrets(thrown.message.trim() || `${code}${status ? ` (HTTP ${status})` : ''}`);
+    const cause = Object.assign(new Error(message), { name: 'RestError', code, ...(status === undefined ? {} : { statusCode: status }) });
+    const sourceRefused = options.copySource === true && SOURCE_REFUSAL_CODES.has(code);
+    return new StorageRequestError(message, { code, ...(status === undefined ? {} : { status }), transient: isTransientStatus(status) || sourceRefused, sourceRefused }, { cause });
+  }
+  const error = asError(thrown);
+  // A call past its deadline: a transient failure like a dropped connection.
+  if (error.name === 'AbortError' || error.name === 'TimeoutError') {
+    return new StorageRequestError(`no answer within the call's deadline: ${redactSecrets(error.message)}`, { code: 'Timeout', transient: true, sourceRefused: false }, { cause: error });
+  }
+  // Not the SDK's: a bug or an unexpected failure, passed on stripped of secrets (and so without
+  // the original as its cause, whose text may quote a SAS).
+  return new Error(redactSecrets(error.message));
+}
+
+/** Runs one storage call, classifying what it throws. */
+export async function classified<T>(call: () => Promise<T>, options: { readonly copySource?: boolean } = {}): Promise<T> {
+  try {
+    return await call();
+  } catch (thrown) {
+    throw storageErrorFrom(thrown, options);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Every limit of a run's life, and the landing's retry decision, in one place. Pure: the run's
+ * counters, the trouble met, the delays configured and randomness are inputs. The poll delays
+ * themselves are ./polling.ts (nextPoll); which failures are transient is ./transientStatus.ts
+ * and the adapters that classify their own errors.
+ */
+import { backoffDelaySeconds } from './polling';
+import { isFinished, landingClaimedByOther, type Run } from './run';
+
+/**
+ * How long a run may sit in `starting` before its first message resumes it: the start sends
+ * that message before POSTing, so a crash between the POST and the ledger write is recovered.
+ */
+export const START_RECOVERY_DELAY_SECONDS = 300;
+/** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
+export const STALL_GRACE_SECONDS = 30 * 60;
+
+/** Landing attempts that met transient trouble (storage, Graph, a copy that did not verify) before the run fails. */
+export const MAX_LANDING_ATTEMPTS = 5;
+/** Landings that may end with copies still pending (each waits COPY_TIMEOUT_MS): about 4 hours. */
+export const MAX_COPY_WAITS = 12;
+/** Copies of one file whose source changed under them (412) within one landing before it tries later instead. */
+export const SOURCE_CHANGE_RETRIES = 3;
+/** Ledger saves tried before a landed run's success is left to the message's redelivery. */
+export const FINAL_SAVE_ATTEMPTS = 4;
+/** First pause between final-save attempts after a transient failure; doubled each time. */
+export const FINAL_SAVE_RETRY_MS = 500;
+/** How many times an export is started again after Graph forgot its operation (404/410). */
+export const MAX_RESTARTS = 3;
+/** Times in a row the sweeper revives a run that made no progress before the run fails as Stalled. */
+export const MAX_REVIVALS = 3;
+/**
+ * Failures retried only this many times in a row (the first try included) before the run fails:
+ * worth a few tries, not hours (a managed identity that gives no token, an answer that is not JSON).
+ */
+export const BOUNDED_FAILURES: Readonly<Record<string, number>> = {
+  IdentityUnavailable: 3,
+  AuthenticationFailed: 3,
+  InvalidJson: 3,
+};
+
+/**
+ * What stopped a landing, as the landing step classified it. `stillCopying`: slow or in flux, not
+ * failing (copies pending at the service, a copy pending onto a file from an earlier landing, a
+ * source that kept changing under its copy); those get waits of their own, bounded separately, and
+ * do not use up the landing's attempts.
+ */
+export interface LandingTrouble {
+  readonly stillCopying: boolean;
+  readonly code: string;
+  readonly message: string;
+  /** The service's own hint (Graph's Retry-After). */
+  readonly retryAfterSeconds?: number;
+}
+
+export type LandingDecision =
+  | { readonly kind: 'retry'; readonly landingAttempts: number; readonly copyWaits: number; readonly delaySeconds: number }
+  | { readonly kind: 'fail'; readonly code: string; readonly message: string };
+
+/**
+ * Whether a landing that met `trouble` is tried again, and after how long: backoff over the
+ * landing's attempts (from the poll delays), with the service's Retry-After as a floor.
+ */
+export function decideLandingRetry(
+  run: Pick<Run, 'landingAttempts' | 'copyWaits'>,
+  trouble: LandingTrouble,
+  delays: { readonly initialDelaySeconds: number; readonly maxDelaySeconds: number },
+  random: () => number,
+): LandingDecision {
+  const copyWaits = (run.copyWaits ?? 0) + (trouble.stillCopying ? 1 : 0);
+  const landingAttempts = (run.landingAttempts ?? 0) + (trouble.stillCopying ? 0 : 1);
+  if (copyWaits > MAX_COPY_WAITS) return { kind: 'fail', code: trouble.code, message: `copying files did not finish after ${MAX_COPY_WAITS} waits: ${trouble.message}` };
+  if (landingAttempts >= MAX_LANDING_ATTEMPTS) return { kind: 'fail', code: trouble.code, message: `copying files failed after ${landingAttempts} attempts: ${trouble.message}` };
+  const backoff = backoffDelaySeconds(Math.max(0, landingAttempts - 1), { ...delays, deadlineSeconds: Infinity }, random);
+  return { kind: 'retry', landingAttempts, copyWaits, delaySeconds: Math.max(trouble.retryAfterSeconds ?? 0, backoff) };
+}
+
+/** Whether an operation Graph forgot may be started again, or the run has restarted enough. */
+export function mayRestart(run: Pick<Run, 'restarts'>): boolean {
+  return (run.restarts ?? 0) < MAX_RESTARTS;
+}
+
+/** Whether the sweeper may revive a stalled run once more, given its revivals without progress. */
+export function mayRevive(revivalsWithoutProgress: number): boolean {
+  return revivalsWithoutProgress < MAX_REVIVALS;
+}
+
+/** Stalled: unfinished, its next step long overdue, and not held by a landing still renewing its claim. */
+export function isStalled(run: Run, now: Date, graceSeconds = STALL_GRACE_SECONDS): boolean {
+  if (isFinished(run) || landingClaimedByOther(run, undefined, now)) return false;
+  const due = Date.parse(run.nextActionAt ?? run.updatedAt);
+  return now.getTime() - due > graceSeconds * 1000;
+}
+
+/** Whether a bounded failure met `tries` times in a row has had its tries. */
+export function boundedFailureExhausted(code: string, tries: number): boolean {
+  const limit = BOUNDED_FAILURES[code];
+  return limit !== undefined && tries >= limit;
+}

@@ -1,0 +1,192 @@
+/**
+ * Landing a succeeded export: every listed file is copied server side into the run's folder and
+ * verified (./landFiles.ts), and only then is `manifest.json` (../core/publicManifest.ts)
+ * written, so consumers can trigger on it. A resumed landing reads the operation again, which
+ * also brings a fresh SAS. What a failure means, and how often it is tried again, is the landing
+ * policy (../core/policy.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { COPIES_PENDING, CopyPendingElsewhereError, GraphRequestError, LedgerConflictError, ManifestError, OperationChangedError, StorageRequestError, VerificationError, asError } from '../errors';
+import { interpretOperation, type ManifestLocation } from '../core/operation';
+import { parseManifest, type Manifest } from '../core/manifest';
+import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
+import { FINAL_SAVE_ATTEMPTS, FINAL_SAVE_RETRY_MS, decideLandingRetry, type LandingTrouble } from '../core/policy';
+import { buildPublicManifest, describesSameFiles, type PublicManifest } from '../core/publicManifest';
+import { landingClaimedByOther, toLandingRetry, toSucceeded, type Run } from '../core/run';
+import { pollMessageFor } from '../core/pollMessage';
+import type { StoredRun } from '../adapters/ledger';
+import type { Deps } from '../deps';
+import { logEvent, runFields, type RunLogger } from '../runLog';
+import { claimedRun, holdClaim } from './landingClaim';
+import { landAll, type LandAllResult } from './landFiles';
+import { failRun, handleGraphFailure, operationUrlOf, sendThenSave } from './runSteps';
+
+export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, location?: ManifestLocation): Promise<StoredRun> {
+  // Another delivery of this step (a redelivery after a recycle, a revival, a second worker) is
+  // landing the run: two landings at once could verify each other's half-done copies.
+  const heldUntil = landingClaimedByOther(stored.run, undefined, deps.now());
+  if (heldUntil) return standDown(stored, heldUntil, deps, log);
+
+  const claimId = randomUUID();
+  let manifest: Manifest;
+  try {
+    manifest = await readManifest(stored.run, deps, location);
+  } catch (thrown) {
+    return landingFailed(stored, thrown, deps, log);
+  }
+
+  const claimed = claimedRun(stored.run, manifest, claimId, deps);
+  const claim = await holdClaim(stored, claimed, deps);
+  const isNewVersion = (run: Run) => !(stored.run.state === 'copying' && stored.run.manifestETag === run.manifestETag);
+  if (isNewVersion(claimed)) deps.telemetry.runChanged(log, claim.current().run);
+  let landed: LandAllResult;
+  try {
+    landed = await landAll(claim.current().run, manifest, deps);
+  } catch (thrown) {
+    if (!(thrown instanceof StorageRequestError && thrown.sourceRefused)) return landingFailed(await claim.end(), thrown, deps, log);
+    // A stale SAS (the first answer's may already be): read the operation again for a fresh
+    // one and carry on; files already landed and verified are not copied again.
+    logEvent(log, 'warn', 'source SAS refused; reading the operation again for a fresh one', { ...runFields(claim.current().run), error: thrown.message });
+    try {
+      const refreshed = await readManifest(claim.current().run, deps);
+      manifest = refreshed;
+      const { run: reclaimed } = await claim.update((run) => claimedRun(run, refreshed, claimId, deps));
+      if (reclaimed.manifestETag !== stored.run.manifestETag) deps.telemetry.runChanged(log, reclaimed);
+      landed = await landAll(claim.current().run, manifest, deps);
+    } catch (again) {
+      return landingFailed(await claim.end(), again, deps, log);
+    }
+  }
+  // Still ours as of its last renewal (else this throws LedgerConflictError and the landing
+  // stands down before writing manifest.json over another landing's files).
+  const current = await claim.end();
+  if (landed.kind === 'copiesPending') return landingRetryOrFail(current, { stillCopying: true, code: COPIES_PENDING, message: landed.message }, deps, log);
+
+  const folder = destinationFolder(current.run, manifest.eTag);
+  const ours = buildPublicManifest(current.run, manifest, landed.landed, deps.now().toISOString());
+  try {
+    await writeManifestOnce(`${folder}${MANIFEST_FILE_NAME}`, ours, deps, log);
+  } catch (thrown) {
+    return landingFailed(current, thrown, deps, log);
+  }
+  const outcome = { manifestETag: manifest.eTag, blobCount: ours.blobCount, destination: `${deps.destination.containerName}/${folder}`, bytesCopied: ours.byteCount };
+  return recordSucceeded(current, (run) => toSucceeded(run, outcome, new Date(ours.copiedAt)), deps, log);
+}
+
+/**
+ * The files and manifest.json have landed: the run succeeded, whatever happened to its row
+ * meanwhile (a sweeper's write, another delivery that gave up, a transient ledger failure). On a
+ * conflict the row is read again and the success recorded over it; a row already succeeded is
+ * left as it is.
+ */
+async function recordSucceeded(current: StoredRun, finished: (run: Run) => Run, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  let base = current;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const saved = await deps.ledger.saveRun(finished(base.run), base.etag);
+      deps.telemetry.runChanged(log, saved.run);
+      return saved;
+    } catch (thrown) {
+      if (attempt >= FINAL_SAVE_ATTEMPTS) throw thrown;
+      if (!(thrown instanceof LedgerConflictError)) await sleep(FINAL_SAVE_RETRY_MS * 2 ** (attempt - 1));
+      let reread: StoredRun | undefined;
+      try {
+        reread = await deps.ledger.getRun(current.run.runId);
+      } catch {
+        continue;
+      }
+      if (!reread) throw thrown;
+      if (reread.run.state === 'succeeded') return reread;
+      logEvent(log, 'warn', 'the run changed while its files landed; recording it succeeded over the change', { ...runFields(reread.run), detail: asError(thrown).message });
+      base = reread;
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
+}
+
+/**
+ * Writes manifest.json once per data version: a conditional create, so consumers get one
+ * blob-created event. One already there for the same eTag and the same verified files (a
+ * landing that died before its ledger save, a forced re-run of an unchanged month) is left as it
+ * is; a different one (a landing that stopped half-way listing other files) is replaced.
+ */
+async function writeManifestOnce(path: string, ours: PublicManifest, deps: Deps, log: RunLogger): Promise<void> {
+  const result = await deps.destination.createJson(path, ours);
+  if (result.created) return;
+  if (describesSameFiles(result.existing, ours)) {
+    logEvent(log, 'info', 'manifest.json for these verified files is already there; not writing it again', { runId: ours.runId, path });
+    return;
+  }
+  await deps.destination.replaceJson(path, ours, result.etag);
+}
+
+/**
+ * Leaves the run to the landing that holds it, writing nothing to its row (a write would make
+ * that landing's final save conflict). The same step is sent again for when the claim runs out:
+ * by then the holder has moved the run on (the message is stale and dropped), or it died and this
+ * delivery takes over.
+ */
+async function standDown(stored: StoredRun, heldUntil: Date, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const waitSeconds = Math.max(1, (heldUntil.getTime() - deps.now().getTime()) / 1000);
+  const delaySeconds = await deps.queue.send(pollMessageFor(stored.run), waitSeconds);
+  logEvent(log, 'info', 'another landing holds this run; standing down until its claim runs out', { ...runFields(stored.run), claimedUntil: heldUntil.toISOString(), delaySeconds });
+  return stored;
+}
+
+/**
+ * The manifest, from the success just seen or (resuming, or for a fresh SAS) by reading the
+ * operation again; checked before anything is written.
+ */
+async function readManifest(run: Run, deps: Deps, location?: ManifestLocation): Promise<Manifest> {
+  let manifestLocation = location;
+  if (!manifestLocation) {
+    const state = interpretOperation((await deps.graph.get(operationUrlOf(run))).body);
+    if (state.kind !== 'succeeded') throw new OperationChangedError(`the operation no longer reports success (now ${state.kind}) while its files were being copied`);
+    manifestLocation = state.manifest;
+  }
+  const body = manifestLocation.kind === 'inline' ? manifestLocation.manifest : (await deps.graph.get(manifestLocation.url)).body;
+  return parseManifest(body, deps.settings.sourceHosts);
+}
+
+/**
+ * Where a landing that went wrong ends. A bad manifest or an operation that stopped reporting
+ * success fails the run; an operation Graph forgot restarts the export; trouble that can pass
+ * (Graph or storage throttling, 5xx, timeouts, a SAS still refused after a refresh, a copy that
+ * did not verify, copies slow or in flux) is tried again as the landing policy allows; anything
+ * else fails the run with the service's reason. Whatever comes next, this landing's claim goes.
+ */
+async function landingFailed(stored: StoredRun, thrown: unknown, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  if (thrown instanceof ManifestError) return failRun(stored, 'InvalidManifest', thrown.message, deps, log);
+  if (thrown instanceof OperationChangedError) return failRun(stored, thrown.code, thrown.message, deps, log);
+  if (thrown instanceof GraphRequestError && !thrown.transient) return handleGraphFailure(stored, thrown, 'reading the manifest', deps, log);
+  if (thrown instanceof StorageRequestError && !thrown.transient && thrown.status !== 412) return failRun(stored, thrown.code, `copying files failed: ${thrown.message}`, deps, log);
+  const trouble = landingTrouble(thrown);
+  if (!trouble) throw thrown;
+  return landingRetryOrFail(stored, trouble, deps, log);
+}
+
+/** What a landing met, as the landing policy reads it; undefined for what is not a landing's trouble (a bug). */
+function landingTrouble(thrown: unknown): LandingTrouble | undefined {
+  // A copy pending onto a file from an earlier landing (409 PendingCopyOperation), a source that
+  // kept changing under its copy (412): slow or in flux, not failing.
+  if (thrown instanceof CopyPendingElsewhereError) return { stillCopying: true, code: thrown.code, message: thrown.message };
+  if (thrown instanceof StorageRequestError) return { stillCopying: thrown.status === 412, code: thrown.code, message: thrown.message };
+  if (thrown instanceof VerificationError) return { stillCopying: false, code: thrown.name, message: thrown.message };
+  if (thrown instanceof GraphRequestError) {
+    const { retryAfterSeconds } = thrown.details;
+    return { stillCopying: false, code: thrown.code, message: thrown.message, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) };
+  }
+  return undefined;
+}
+
+/** Sends the landing's next attempt, or fails the run once the landing policy says it is enough. */
+async function landingRetryOrFail(stored: StoredRun, trouble: LandingTrouble, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const decision = decideLandingRetry(stored.run, trouble, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds }, deps.random);
+  if (decision.kind === 'fail') return failRun(stored, decision.code, decision.message, deps, log);
+  const saved = await sendThenSave(stored, toLandingRetry(stored.run, decision), decision.delaySeconds, deps);
+  logEvent(log, 'warn', 'copying hit a transient failure; will resume', { ...runFields(saved.run), error: trouble.message, attempt: decision.landingAttempts, delaySeconds: decision.delaySeconds });
+  return saved;
+}

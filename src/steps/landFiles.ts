@@ -1,0 +1,95 @@
+/**
+ * Copying a manifest's files into the run's folder and verifying them (length, and MD5 where the
+ * source has one). Copies are idempotent: a file already copied from the same source version and
+ * verified is not copied again when a landing resumes.
+ */
+import { CopyPendingElsewhereError, StorageRequestError, VerificationError } from '../errors';
+import { sourceBlobUrl, type Manifest, type ManifestBlob } from '../core/manifest';
+import { destinationFolder } from '../core/naming';
+import { SOURCE_CHANGE_RETRIES } from '../core/policy';
+import type { LandedFile } from '../core/publicManifest';
+import type { Run } from '../core/run';
+import type { BlobFacts } from '../adapters/destination';
+import { mapWithConcurrency } from '../concurrency';
+import type { Deps } from '../deps';
+
+/** Parallel copies per invocation: enough to hide per-request latency, far below account limits. */
+export const COPY_CONCURRENCY = 16;
+
+/**
+ * Lands every listed file in the run's folder: one listing of the folder says what an earlier
+ * attempt already landed and verified; each other file gets one read of its source (its version,
+ * length and MD5) and one Copy Blob of exactly that version, COPY_CONCURRENCY at a time, without
+ * waiting for each copy; then listings of the folder wait for the copies and verify them all.
+ * About two requests per file, plus a listing per 5,000.
+ */
+export type LandAllResult = { readonly kind: 'landed'; readonly landed: LandedFile[] } | { readonly kind: 'copiesPending'; readonly message: string };
+
+export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<LandAllResult> {
+  const folder = destinationFolder(run, manifest.eTag);
+  const before = await deps.destination.listFolder(folder);
+  const sources = new Map<string, BlobFacts>();
+  /** Files onto which another copy was still pending: what it copied is checked after settling. */
+  const copiedByAnother = new Set<string>();
+  await mapWithConcurrency(manifest.blobs, COPY_CONCURRENCY, (blob) =>
+    namingTheFile(blob, async () => {
+      const sourceUrl = sourceBlobUrl(manifest, blob.name);
+      for (let attempt = 1; ; attempt++) {
+        const source = await deps.destination.sourceFacts(sourceUrl);
+        sources.set(blob.name, source);
+        const existing = attempt === 1 ? before.get(blob.name) : undefined;
+        const sameVersion = existing?.sourceEtag === source.etag.replace(/"/g, '');
+        // Landed and verified by an earlier attempt, or still being copied by it (a second copy
+        // onto a pending one is refused): the listings below settle and verify it.
+        if (existing && sameVersion && (existing.copyStatus === 'pending' || verificationProblem(existing, source) === undefined)) return;
+        try {
+          if ((await deps.destination.startCopy(sourceUrl, source.etag, `${folder}${blob.name}`)) === 'alreadyPending') copiedByAnother.add(blob.name);
+          return;
+        } catch (thrown) {
+          // The source changed between reading its version and copying it (412 on If-Match):
+          // read it again and copy the version that is there now.
+          if (isSourceChanged(thrown) && attempt < SOURCE_CHANGE_RETRIES) continue;
+          throw thrown;
+        }
+      }
+    }),
+  );
+
+  const settled = await deps.destination.settleFolder(folder);
+  if (settled.kind === 'copiesPending') return { kind: 'copiesPending', message: `${settled.pending} copies into ${folder} still pending after ${settled.waitedSeconds} s` };
+  const after = settled.listed;
+  const landedFiles = manifest.blobs.map((blob) => {
+    const landed = after.get(blob.name);
+    const source = sources.get(blob.name)!;
+    const problem = landed ? verificationProblem(landed, source) : 'it is not in the destination';
+    if (copiedByAnother.has(blob.name) && (problem || landed?.sourceEtag !== source.etag.replace(/"/g, ''))) {
+      // Another copy was pending onto this file and brought something else: copy it again on
+      // the next landing, which the refused copy does not count against.
+      throw new CopyPendingElsewhereError(`'${blob.name}': another copy onto it was pending and did not bring this source version${problem ? ` (${problem})` : ''}`);
+    }
+    if (problem) throw new VerificationError(`copy of '${blob.name}' does not match its source: ${problem}`);
+    return { blob, facts: landed! };
+  });
+  return { kind: 'landed', landed: landedFiles };
+}
+
+function isSourceChanged(thrown: unknown): boolean {
+  return thrown instanceof StorageRequestError && thrown.status === 412;
+}
+
+/** Storage errors about one file say which file: "The specified blob does not exist." does not. */
+async function namingTheFile<T>(blob: ManifestBlob, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (thrown) {
+    // The destination's errors are its own, already stripped of the request (and its SAS).
+    throw thrown instanceof StorageRequestError ? thrown.about(`'${blob.name}'`) : thrown;
+  }
+}
+
+function verificationProblem(copy: BlobFacts, source: BlobFacts): string | undefined {
+  if (copy.copyStatus && copy.copyStatus !== 'success') return `copy status is ${copy.copyStatus}${copy.copyStatusDescription ? ` (${copy.copyStatusDescription})` : ''}`;
+  if (copy.contentLength !== source.contentLength) return `${copy.contentLength} bytes, expected ${source.contentLength}`;
+  if (source.contentMD5 && copy.contentMD5 !== source.contentMD5) return `MD5 ${copy.contentMD5 ?? '(none)'}, expected ${source.contentMD5}`;
+  return undefined;
+}

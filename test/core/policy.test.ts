@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { BOUNDED_FAILURES, MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, MAX_RESTARTS, MAX_REVIVALS, STALL_GRACE_SECONDS, boundedFailureExhausted, decideLandingRetry, isStalled, mayRestart, mayRevive } from '../../src/core/policy';
+import { aRun } from '../support/runs';
+
+const delays = { initialDelaySeconds: 60, maxDelaySeconds: 600 };
+const noJitter = () => 0;
+const transient = { stillCopying: false, code: 'ServerBusy', message: 'The server is busy.' };
+const pending = { stillCopying: true, code: 'CopiesPending', message: '3 copies still pending' };
+
+describe('decideLandingRetry', () => {
+  it.each([
+    // run counters before, trouble, expected decision
+    ['first transient trouble: attempt 1, the initial delay', {}, transient, { kind: 'retry', landingAttempts: 1, copyWaits: 0, delaySeconds: 60 }],
+    ['third transient trouble: backoff doubles per attempt', { landingAttempts: 2 }, transient, { kind: 'retry', landingAttempts: 3, copyWaits: 0, delaySeconds: 240 }],
+    ['backoff capped at the maximum poll delay', { landingAttempts: 3 }, transient, { kind: 'retry', landingAttempts: 4, copyWaits: 0, delaySeconds: 480 }],
+    ['copies still pending use a wait, not an attempt', { landingAttempts: 2, copyWaits: 3 }, pending, { kind: 'retry', landingAttempts: 2, copyWaits: 4, delaySeconds: 120 }],
+    ['the last allowed copy wait is still a retry', { copyWaits: MAX_COPY_WAITS - 1 }, pending, { kind: 'retry', landingAttempts: 0, copyWaits: MAX_COPY_WAITS, delaySeconds: 60 }],
+    ['one copy wait too many fails, saying how many waits', { copyWaits: MAX_COPY_WAITS }, pending, { kind: 'fail', code: 'CopiesPending', message: `copying files did not finish after ${MAX_COPY_WAITS} waits: 3 copies still pending` }],
+    ['the last landing attempt fails, saying how many attempts', { landingAttempts: MAX_LANDING_ATTEMPTS - 1 }, transient, { kind: 'fail', code: 'ServerBusy', message: `copying files failed after ${MAX_LANDING_ATTEMPTS} attempts: The server is busy.` }],
+    ['copy waits do not use up attempts', { landingAttempts: MAX_LANDING_ATTEMPTS - 1 }, pending, { kind: 'retry', landingAttempts: MAX_LANDING_ATTEMPTS - 1, copyWaits: 1, delaySeconds: 480 }],
+    ['a Retry-After longer than the backoff is the delay', {}, { ...transient, retryAfterSeconds: 900 }, { kind: 'retry', landingAttempts: 1, copyWaits: 0, delaySeconds: 900 }],
+    ['a Retry-After shorter than the backoff is not', {}, { ...transient, retryAfterSeconds: 5 }, { kind: 'retry', landingAttempts: 1, copyWaits: 0, delaySeconds: 60 }],
+  ])('%s', (_name, run, trouble, expected) => {
+    expect(decideLandingRetry(run, trouble, { ...delays, maxDelaySeconds: 480 }, noJitter)).toEqual(expected);
+  });
+
+  it('jitter takes up to a fifth off the delay', () => {
+    const decision = decideLandingRetry({}, transient, delays, () => 0.5);
+    expect(decision).toMatchObject({ kind: 'retry', delaySeconds: 54 });
+  });
+});
+
+describe('run limits', () => {
+  it.each([
+    ['restart', (n: number) => mayRestart({ restarts: n }), MAX_RESTARTS],
+    ['revival', mayRevive, MAX_REVIVALS],
+  ])('a %s is allowed below its limit and refused at it', (_name, allowed, limit) => {
+    expect([allowed(0), allowed(limit - 1), allowed(limit), allowed(limit + 1)]).toEqual([true, true, false, false]);
+  });
+
+  it('a run without a restart count may restart', () => {
+    expect(mayRestart({})).toBe(true);
+  });
+
+  it.each(Object.entries(BOUNDED_FAILURES))('%s is exhausted after %i tries in a row, not before', (code, limit) => {
+    expect([boundedFailureExhausted(code, limit - 1), boundedFailureExhausted(code, limit)]).toEqual([false, true]);
+  });
+
+  it('a failure without a bound is never exhausted', () => {
+    expect(boundedFailureExhausted('ServerBusy', 1000)).toBe(false);
+  });
+});
+
+describe('isStalled', () => {
+  const now = new Date('2026-11-04T12:00:00Z');
+  const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOString();
+  it.each([
+    ['a step overdue by more than the grace', aRun({ state: 'polling', nextActionAt: ago(STALL_GRACE_SECONDS + 1) }), true],
+    ['a step overdue by less than the grace', aRun({ state: 'polling', nextActionAt: ago(STALL_GRACE_SECONDS - 1) }), false],
+    ['a row without nextActionAt, judged by its last update', aRun({ state: 'starting', updatedAt: ago(STALL_GRACE_SECONDS + 1) }), true],
+    ['a finished run', aRun({ state: 'failed', nextActionAt: ago(STALL_GRACE_SECONDS * 10) }), false],
+    ['a run held by a fresh landing claim', aRun({ state: 'copying', nextActionAt: ago(STALL_GRACE_SECONDS + 1), landingClaimId: 'c', landingClaimedUntil: new Date(now.getTime() + 60_000).toISOString() }), false],
+  ])('%s', (_name, run, stalled) => {
+    expect(isStalled(run, now)).toBe(stalled);
+  });
+});
