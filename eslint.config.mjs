@@ -6,9 +6,6 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench-results/**', '.azure/**'] },
-  // TEMPORARY, for the lead to remove once the CLI branch is merged: the CLI and its tests are
-  // being rewritten there, and linted on that branch.
-  { ignores: ['cli/**', 'test/cli/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

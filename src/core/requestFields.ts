@@ -22,7 +22,8 @@ export function isCurrencyCode(code: string): boolean {
 /** A value as it appears in a message: a string in quotes, anything else as JSON. */
 export function shown(value: unknown): string {
   if (value === undefined) return 'missing';
-  return typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value));
+  // JSON.stringify gives undefined for a function or a symbol: name its type instead.
+  return typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? `a ${typeof value}`);
 }
 
 export class InvalidRequestError extends Error {

@@ -33,8 +33,8 @@ function spawnCli(args: string[], env: Record<string, string>, via: 'node' | 'ts
   const child = spawn(process.execPath, argv, { cwd: root, env: { ...shellEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   spawned.push(child);
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return Object.assign(child, { output: () => output });
 }
 
