@@ -6,7 +6,7 @@
  * without it.
  */
 import { StorageRequestError, asError } from '../errors';
-import { redactSecrets } from '../core/redact';
+import { redactSecrets, redactUrl } from '../core/redact';
 import { isTransientStatus } from '../core/transientStatus';
 
 /**
@@ -21,6 +21,7 @@ interface SdkRestError extends Error {
   readonly code?: string;
   readonly statusCode?: number;
   readonly response?: { readonly headers: { get(name: string): string | undefined } };
+  readonly request?: { readonly url?: unknown };
 }
 
 /**
@@ -42,7 +43,9 @@ export function storageErrorFrom(thrown: unknown, options: { readonly copySource
     const status = thrown.statusCode;
     const code = thrown.code ?? thrown.response?.headers.get('x-ms-error-code') ?? (status ? `Http${status}` : 'NetworkError');
     const message = redactSecrets(thrown.message.trim() || `${code}${status ? ` (HTTP ${status})` : ''}`);
-    const cause = Object.assign(new Error(message), { name: 'RestError', code, ...(status === undefined ? {} : { statusCode: status }) });
+    // The request's URL without its query (no SAS), so a reader can say which endpoint failed.
+    const url = typeof thrown.request?.url === 'string' ? redactUrl(thrown.request.url) : undefined;
+    const cause = Object.assign(new Error(message), { name: 'RestError', code, ...(status === undefined ? {} : { statusCode: status }), ...(url ? { url } : {}) });
     const sourceRefused = options.copySource === true && SOURCE_REFUSAL_CODES.has(code);
     return new StorageRequestError(message, { code, ...(status === undefined ? {} : { status }), transient: isTransientStatus(status) || sourceRefused, sourceRefused }, { cause });
   }
