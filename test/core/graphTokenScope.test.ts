@@ -1,22 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SettingsError } from '../../src/errors';
 import { parseSettings } from '../../src/core/settings';
-
-const minimal = {
-  AzureWebJobsStorage: 'UseDevelopmentStorage=true',
-  PARTNER_STORAGE: 'DefaultEndpointsProtocol=https;AccountName=partner;AccountKey=a2V5;EndpointSuffix=core.windows.net',
-  EXPORT_CURRENCIES: 'EUR',
-};
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    parseSettings(env);
-  } catch (error) {
-    if (error instanceof SettingsError) return [...error.problems];
-    throw error;
-  }
-  return [];
-}
+import { minimal, problemsOf } from '../support/settings';
 
 describe('GRAPH_TOKEN_SCOPE', () => {
   it("is Microsoft Graph's, whatever host GRAPH_BASE_URL names", () => {
