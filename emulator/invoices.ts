@@ -98,3 +98,19 @@ export function currentVersion(invoice: Invoice, reissued: boolean): InvoiceVers
   const versionIssuedAt = version === 1 ? invoice.issuedAt : new Date(issuedAt.getTime() + REISSUE_AFTER_DAYS * 86_400_000).toISOString();
   return { ...invoice, version, versionIssuedAt };
 }
+
+/** One line naming the invoices a billed export can be asked for at `now`, for people starting the emulator. */
+export function describeInvoices(now: Date): string {
+  const catalogue = invoiceCatalogue(now);
+  const first = catalogue[0];
+  const last = catalogue.at(-1);
+  if (!first || !last) return `Billed exports: no invoices yet (billed data starts with ${FIRST_BILLED_MONTH}).`;
+  const newest = catalogue
+    .filter((invoice) => invoice.billingMonth === first.billingMonth)
+    .map((invoice) => `${invoice.id} ${invoice.currency}${invoice.versions === 2 ? ' (re-issued)' : ''}`)
+    .join(', ');
+  return (
+    `Billed exports: invoices ${first.id} to ${last.id}, billing months ${last.billingMonth} to ${first.billingMonth}, ` +
+    `newest first (${first.billingMonth}: ${newest}).`
+  );
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveScenario } from '../../emulator/billingScenario';
-import { currentVersion, findInvoice, INVOICE_CURRENCIES, INVOICE_MONTHS, invoiceCatalogue, lookUpInvoice, REISSUED_INVOICE_ID } from '../../emulator/invoices';
+import { currentVersion, describeInvoices, findInvoice, INVOICE_CURRENCIES, INVOICE_MONTHS, invoiceCatalogue, lookUpInvoice, REISSUED_INVOICE_ID } from '../../emulator/invoices';
 
 describe('invoiceCatalogue', () => {
   const now = new Date('2026-12-10T12:00:00Z');
@@ -63,6 +63,15 @@ describe('invoiceCatalogue', () => {
     expect(currentVersion(reissued, false)).toMatchObject({ version: 1, versionIssuedAt: reissued.issuedAt });
     expect(currentVersion(reissued, true)).toMatchObject({ version: 2, versionIssuedAt: '2026-12-07T04:00:00.000Z' });
     expect(currentVersion(other, true)).toMatchObject({ version: 1, versionIssuedAt: other.issuedAt });
+  });
+});
+
+describe('describeInvoices', () => {
+  it('names the range of invoice ids and months, and the newest month\'s invoices with the re-issued one marked', () => {
+    expect(describeInvoices(new Date('2026-12-10T12:00:00Z'))).toBe(
+      'Billed exports: invoices G000000001 to G000000036, billing months 2025-12 to 2026-11, newest first (2026-11: G000000001 EUR, G000000002 USD (re-issued), G000000003 GBP).',
+    );
+    expect(describeInvoices(new Date('2023-10-01T00:00:00Z'))).toBe('Billed exports: no invoices yet (billed data starts with 2023-09).');
   });
 });
 
