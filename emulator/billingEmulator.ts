@@ -280,6 +280,14 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     claims: TokenClaims,
     loseAnswer = false,
   ): Promise<void> {
+    // Graph reads an action's parameters only from a JSON body it was told is JSON.
+    const contentType = request.headers['content-type'];
+    if (contentType === undefined) {
+      return sendGraphError(response, 400, 'BadRequest', 'Write requests (excluding DELETE) must contain the Content-Type header declaration.');
+    }
+    if (contentType.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+      return sendGraphError(response, 415, 'UnsupportedMediaType', `The Content-Type '${contentType}' is not supported: send the parameters as application/json.`);
+    }
     let body: unknown;
     try {
       body = JSON.parse(await readBody(request, MAX_BODY_BYTES));

@@ -293,6 +293,33 @@ describe('body validation, as Graph checks action parameters', () => {
     expect(billing.exports()).toHaveLength(exportsBefore);
   });
 
+  it.each([
+    ['no Content-Type', {}, 400, 'BadRequest', 'must contain the Content-Type header declaration'],
+    ['a Content-Type other than JSON', { 'Content-Type': 'text/plain' }, 415, 'UnsupportedMediaType', "The Content-Type 'text/plain' is not supported"],
+  ])('answers a body with %s like Graph, and starts no export', async (_case, headers, status, code, message) => {
+    const exportsBefore = billing.exports().length;
+
+    const response = await fetch(`${billing.baseUrl}${PATHS['billed-usage']}/export`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, ...headers },
+      body: new TextEncoder().encode(JSON.stringify({ invoiceId: 'G000000001' })),
+    });
+
+    expect(response.status).toBe(status);
+    expect(await response.json()).toMatchObject({ error: { code, message: expect.stringContaining(message) } });
+    expect(billing.exports()).toHaveLength(exportsBefore);
+  });
+
+  it('accepts application/json with parameters, as Graph does', async () => {
+    const response = await fetch(`${billing.baseUrl}${PATHS['billed-usage']}/export`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json; charset=utf-8' },
+      body: JSON.stringify({ invoiceId: 'G000000001' }),
+    });
+
+    expect(response.status).toBe(202);
+  });
+
   it.each(Object.values(PATHS))('requires a Graph token on %s/export', async (path) => {
     const response = await postExport(billing, authority.issue({ resource: 'https://storage.azure.com' }).token, { invoiceId: 'G000000001' }, `${path}/export`);
 
