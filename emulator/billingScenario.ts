@@ -31,7 +31,8 @@ export interface BillingScenario {
   invoiceErrors: 'failedOperation' | 'badRequest';
   /**
    * Whether the re-issued invoice (REISSUED_INVOICE_ID, G000000002) has had its re-issue: false
-   * exports its first version, true its second (a new eTag and InvoiceVersion folder). A test
+   * exports its first version, true its second (a new eTag and InvoiceVersion folder, and a
+   * customerCredit line in its reconciliation). A test
    * flips it with setScenario({ invoiceReissued: true }) between two exports.
    * @default false
    */
