@@ -14,6 +14,7 @@ import { MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../
 import { pollExport } from '../../src/functions/pollExport';
 import { failRun } from '../../src/steps/runSteps';
 import { startExport } from '../../src/functions/startExport';
+import { formatRunTable } from '../../cli/output';
 import { createTestApp, listBlobs, type TestApp } from './harness';
 
 let cloud: LocalCloud;
@@ -234,6 +235,23 @@ describe('copy answers Azure gives and Azurite does not', () => {
 
     expect(final).toMatchObject({ state: 'succeeded', copyWaits: 1, bytesCopied: landed.run.bytesCopied });
     expect(final!.landingAttempts ?? 0).toBe(0);
+  });
+
+  it('a landing that waits records why on the run, as status shows it, and clears it once the run lands', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'status', status: 409, code: 'PendingCopyOperation' }, times: 1 });
+
+    await pollExport(message, landed.app.context(), landed.app.deps);
+
+    const waiting = await finalRun(landed.app, landed.run.runId);
+    expect(waiting).toMatchObject({ state: 'copying', copyWaits: 1, lastErrorCode: 'PendingCopyOperation', lastErrorCount: 1, lastErrorAt: expect.any(String) });
+    expect(waiting.lastErrorMessage).toMatch(/^copying files: 'part-\d{5}-[^']+\.json\.gz': /);
+    expect(formatRunTable([waiting])).toContain('waiting: PendingCopyOperation (1x): copying files: ');
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+    expect(final).toMatchObject({ state: 'succeeded' });
+    expect([final!.lastErrorCode, final!.lastErrorMessage, final!.lastErrorCount]).toEqual([undefined, undefined, undefined]);
   });
 
   it.each([
