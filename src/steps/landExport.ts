@@ -59,10 +59,19 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
       return landingFailed(await claim.end(), again, deps, log);
     }
   }
-  // Still ours as of its last renewal (else this throws LedgerConflictError and the landing
-  // stands down before writing manifest.json over another landing's files).
-  const current = await claim.end();
-  if (landed.kind === 'copiesPending') return landingRetryOrFail(current, { stillCopying: true, code: COPIES_PENDING, message: landed.message }, deps, log);
+  if (landed.kind === 'copiesPending') return landingRetryOrFail(await claim.end(), { stillCopying: true, code: COPIES_PENDING, message: landed.message }, deps, log);
+  // Proved still ours by one more conditional write, not taken on trust from the background
+  // renewals (they may have failed, and the claim lapsed): on a conflict the landing stands down
+  // (LedgerConflictError), on a ledger failure it stops and its message is delivered again, in
+  // both cases before writing manifest.json over what another landing may be doing. The files
+  // stay verified; the landing that resumes does not copy them again.
+  let current: StoredRun;
+  try {
+    current = await claim.confirm();
+  } catch (thrown) {
+    if (!(thrown instanceof LedgerConflictError)) logEvent(log, 'warn', 'could not prove this landing still holds the run; not writing manifest.json', { ...runFields(claim.current().run), error: asError(thrown).message });
+    throw thrown;
+  }
 
   const folder = destinationFolder(current.run, manifest.eTag);
   const ours = buildPublicManifest(current.run, manifest, landed.landed, deps.now().toISOString());
