@@ -15,6 +15,14 @@ export const START_RECOVERY_DELAY_SECONDS = 300;
 /** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
 export const STALL_GRACE_SECONDS = 30 * 60;
 
+/**
+ * How long one landing waits for its server-side copies to complete: the service copies
+ * asynchronously, and a large file across accounts can take minutes. Below the 30-minute
+ * function timeout; copies still pending then are a copy wait (MAX_COPY_WAITS).
+ */
+export const COPY_TIMEOUT_MS = 20 * 60_000;
+/** Parallel copies per invocation: enough to hide per-request latency, far below account limits. */
+export const COPY_CONCURRENCY = 16;
 /** Landing attempts that met transient trouble (storage, Graph, a copy that did not verify) before the run fails. */
 export const MAX_LANDING_ATTEMPTS = 5;
 /** Landings that may end with copies still pending (each waits COPY_TIMEOUT_MS): about 4 hours. */
