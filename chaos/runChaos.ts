@@ -13,6 +13,7 @@ import { seededRandom } from '../emulator/deterministic';
 import type { FaultRule } from '../emulator/faultProxy';
 import type { GraphFaultRule } from '../emulator/graphFaults';
 import { startLocalCloud } from '../emulator/localCloud';
+import { queueHostOptions, type QueueHostOptions } from '../emulator/queueHost';
 import { createStorageClients } from '../src/adapters/storageClients';
 import { poisonQueueName } from '../src/adapters/pollQueue';
 import { mapWithConcurrency } from '../src/concurrency';
@@ -41,6 +42,25 @@ export interface ChaosOptions {
 }
 
 export const DEFAULT_CHAOS = { seed: 42, runs: 12, faultRate: 0.08, workers: 3, killEveryMs: 4000 } as const satisfies Omit<ChaosOptions, 'log'>;
+
+/** Each worker's message lease (its --lease-seconds): a killed worker's message is back this soon. */
+export const WORKER_LEASE_SECONDS = 8;
+/** Room for one delivery slowed by the injected faults (Graph delays and timeouts, storage retries). */
+const SLOW_DELIVERY_SECONDS = 20;
+
+/**
+ * How overdue a run's step must be before the chaos sweeper revives it: the app's own rule
+ * (STALL_GRACE_SECONDS outlasts the function timeout), at the chaos run's scale. The grace must
+ * outlast what the queue itself makes a step wait: a failed delivery comes back after host.json's
+ * visibilityTimeout (30 s), a message held by a worker that was killed after its lease (twice in
+ * a row is common at a kill every few seconds), and a delivery slowed by faults. A shorter grace
+ * (it was 20 s, below the 30 s redelivery alone) revives runs the queue was about to redeliver,
+ * and the revival's write makes a delivery still in flight conflict and throw its step away:
+ * three in a row failed healthy runs as Stalled (5 of 500 at rate 0.2).
+ */
+export function chaosStallGraceSeconds(host: Pick<QueueHostOptions, 'visibilityTimeoutSeconds'> = queueHostOptions(), leaseSeconds = WORKER_LEASE_SECONDS): number {
+  return host.visibilityTimeoutSeconds + 2 * leaseSeconds + SLOW_DELIVERY_SECONDS;
+}
 
 export function defaultChaosTimeoutSeconds(runs: number): number {
   return 300 + 2 * runs;
@@ -162,7 +182,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const spawnWorker = () => {
       // node with tsx's loader, not the tsx wrapper, which would run the worker in a child
       // process that a SIGKILL of the wrapper leaves running.
-      const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'cli', 'main.ts'), 'worker', '--lease-seconds', '8'], {
+      const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'cli', 'main.ts'), 'worker', '--lease-seconds', String(WORKER_LEASE_SECONDS)], {
         cwd: root,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -174,6 +194,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
 
     const deadline = began + timeoutSeconds * 1000;
+    const stallGraceSeconds = chaosStallGraceSeconds();
     // Workers are kept at strength and killed on their own clock, not the ledger loop's, which
     // slows down as the ledger grows.
     let allFinished = false;
@@ -215,7 +236,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         if (Date.now() > deadline) break;
         if (Date.now() >= nextSweep) {
           // The sweeper as its timer would run it, with a grace that fits the chaos run's scale.
-          await reviveStalledRuns(deps, context, 20).catch((error: unknown) => captured.push(String(error)));
+          await reviveStalledRuns(deps, context, stallGraceSeconds).catch((error: unknown) => captured.push(String(error)));
           nextSweep = Date.now() + 5000;
         }
         // A key whose firings all failed is started by a later firing, as the schedule's later

@@ -19,7 +19,7 @@ import { ExportOperation, type ExportProduct, type OperationError } from './expo
 import { GraphFaults, withDefect, type GraphFault } from './graphFaults';
 import { parseExportRequest, resolveExport, type ExportKind, type ExportRequest } from './exportRequest';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, readBody, RequestBodyTooLargeError, sendJson } from './httpServer';
-import { GRAPH_AUDIENCES, type TokenAuthority, type TokenClaims, type TokenVerification } from './tokens';
+import { EMULATED_PARTNER_TENANT_ID, GRAPH_AUDIENCES, PARTNER_BILLING_ROLE, type TokenAuthority, type TokenClaims, type TokenVerification } from './tokens';
 
 export { DEFAULT_SCENARIO, type BillingScenario } from './billingScenario';
 export type { ExportKind, ExportRequest } from './exportRequest';
@@ -202,7 +202,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       return sendGraphError(response, 405, 'MethodNotAllowed', message, { Allow: route.method });
     }
     if (!verification.ok) {
-      return sendGraphError(response, 401, 'InvalidAuthenticationToken', verification.reason, { 'WWW-Authenticate': 'Bearer' });
+      return sendGraphError(response, verification.status, verification.code, verification.reason, verification.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
     }
 
     const fault = faults.take(route.kind);
@@ -264,12 +264,21 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     }
   }
 
+  /**
+   * As Graph checks an app-only token for the partner billing API: valid for Graph (401
+   * InvalidAuthenticationToken otherwise), issued in the partner's tenant (401: the API serves
+   * the tenant's own billing data only), and carrying the PartnerBilling.Read.All app role (403
+   * Authorization_RequestDenied, "Insufficient privileges to complete the operation.").
+   */
   function verifyBearer(authorization: string | undefined): TokenVerification {
-    if (!authorization) return { ok: false, reason: 'Access token is empty.' };
+    const invalid = (reason: string): TokenVerification => ({ ok: false, reason, status: 401, code: 'InvalidAuthenticationToken' });
+    if (!authorization) return invalid('Access token is empty.');
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-    if (!match) return { ok: false, reason: 'The Authorization header must be "Bearer <access token>".' };
-    const result = authority.verify(match[1]!, GRAPH_AUDIENCES);
-    return result.ok ? result : { ok: false, reason: `Access token validation failure: ${result.reason}.` };
+    if (!match) return invalid('The Authorization header must be "Bearer <access token>".');
+    const result = authority.verify(match[1]!, GRAPH_AUDIENCES, { tenantId: EMULATED_PARTNER_TENANT_ID, role: PARTNER_BILLING_ROLE });
+    if (result.ok) return result;
+    if (result.status === 403) return { ...result, reason: `Insufficient privileges to complete the operation. (${result.reason})` };
+    return { ...result, reason: `Access token validation failure: ${result.reason}.` };
   }
 
   async function startExport(

@@ -7,12 +7,23 @@
  * by client_id or by Azure resource ID (mi_res_id); an unknown one gets App Service's 400 "Unable
  * to load the proper Managed Identity.") and
  * only for resources Entra ID knows (anything else gets Entra's AADSTS500011 invalid_resource).
+ * Its tokens carry what Graph checks: `tid`, the tenant the app lives in, and in Graph tokens
+ * `roles`, the app roles granted (PartnerBilling.Read.All, except for an identity never granted it).
  * ManagedIdentityCredential turns a scope `<resource>/.default` into `resource=<resource>`.
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, sendJson } from './httpServer';
-import { EMULATED_PARTNER_TENANT_ID, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID, EMULATED_USER_ASSIGNED_RESOURCE_ID, GRAPH_AUDIENCES, type TokenAuthority } from './tokens';
+import {
+  EMULATED_PARTNER_TENANT_ID,
+  EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID,
+  EMULATED_UNGRANTED_CLIENT_ID,
+  EMULATED_USER_ASSIGNED_CLIENT_ID,
+  EMULATED_USER_ASSIGNED_RESOURCE_ID,
+  GRAPH_AUDIENCES,
+  PARTNER_BILLING_ROLE,
+  type TokenAuthority,
+} from './tokens';
 
 export const IDENTITY_TOKEN_PATH = '/msi/token';
 const SUPPORTED_API_VERSION = '2019-08-01';
@@ -35,6 +46,17 @@ export interface IdentityEndpointOptions {
   readonly userAssignedResourceIds?: Readonly<Record<string, string>>;
   /** The resources tokens can be issued for (a trailing slash is ignored). @default KNOWN_RESOURCES */
   readonly resources?: readonly string[];
+  /**
+   * The identities (client ids) that were never granted a Graph app role: their Graph tokens carry
+   * no `roles`. Every other identity has PartnerBilling.Read.All. @default [EMULATED_UNGRANTED_CLIENT_ID]
+   */
+  readonly ungrantedClientIds?: readonly string[];
+  /**
+   * The Entra tenant the app and its identities live in (the `tid` of every token): a Function
+   * App whose subscription is not in the partner tenant gets tokens Graph's partner billing API
+   * refuses. @default EMULATED_PARTNER_TENANT_ID
+   */
+  readonly tenantId?: string;
 }
 
 export interface IdentityEndpoint {
@@ -49,7 +71,9 @@ export async function startIdentityEndpoint(authority: TokenAuthority, options: 
   const secret = randomBytes(24).toString('hex');
   const assigned: Assignment = {
     systemAssigned: options.systemAssigned ?? true,
-    clientIds: new Set((options.userAssignedClientIds ?? [EMULATED_USER_ASSIGNED_CLIENT_ID]).map((id) => id.toLowerCase())),
+    clientIds: new Set((options.userAssignedClientIds ?? [EMULATED_USER_ASSIGNED_CLIENT_ID, EMULATED_UNGRANTED_CLIENT_ID]).map((id) => id.toLowerCase())),
+    ungranted: new Set((options.ungrantedClientIds ?? [EMULATED_UNGRANTED_CLIENT_ID]).map((id) => id.toLowerCase())),
+    tenantId: options.tenantId ?? EMULATED_PARTNER_TENANT_ID,
     // Azure resource IDs compare without regard to case.
     resourceIds: new Map(Object.entries(options.userAssignedResourceIds ?? { [EMULATED_USER_ASSIGNED_RESOURCE_ID]: EMULATED_USER_ASSIGNED_CLIENT_ID }).map(([id, client]) => [id.toLowerCase(), client])),
     resources: new Set((options.resources ?? KNOWN_RESOURCES).map(withoutTrailingSlash)),
@@ -66,6 +90,8 @@ export async function startIdentityEndpoint(authority: TokenAuthority, options: 
 interface Assignment {
   readonly systemAssigned: boolean;
   readonly clientIds: ReadonlySet<string>;
+  readonly ungranted: ReadonlySet<string>;
+  readonly tenantId: string;
   readonly resourceIds: ReadonlyMap<string, string>;
   readonly resources: ReadonlySet<string>;
 }
@@ -112,14 +138,17 @@ function answer(request: IncomingMessage, response: ServerResponse, authority: T
     // Entra ID refuses a resource it does not know; the endpoint passes its OAuth error through.
     return sendJson(response, 400, {
       error: 'invalid_resource',
-      error_description: `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${EMULATED_PARTNER_TENANT_ID}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+      error_description: `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${assigned.tenantId}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
       error_codes: [500011],
       timestamp: new Date().toISOString().replace('T', ' ').slice(0, 19) + 'Z',
       trace_id: randomUUID(),
       correlation_id: randomUUID(),
     });
   }
-  const { token, expiresOn } = authority.issue({ resource, clientId });
+  // Entra puts the app roles granted on a resource into that resource's tokens only.
+  const isGraph = GRAPH_AUDIENCES.some((audience) => withoutTrailingSlash(audience) === withoutTrailingSlash(resource));
+  const roles = isGraph && !(clientId !== undefined && assigned.ungranted.has(clientId.toLowerCase())) ? [PARTNER_BILLING_ROLE] : [];
+  const { token, expiresOn } = authority.issue({ resource, clientId, tenantId: assigned.tenantId, roles });
   sendJson(response, 200, {
     access_token: token,
     expires_on: String(expiresOn),

@@ -7,7 +7,8 @@
  * InvocationContext (with dequeueCount), deletes the message when the handler returns, makes it
  * visible again after host.json's visibilityTimeout when it throws, and moves it to
  * `<queue>-poison` (through the app's poll queue adapter) once it has been dequeued
- * maxDequeueCount times. Told to stop (an AbortSignal: the CLI's SIGINT/SIGTERM), it takes no
+ * maxDequeueCount times, or at once, without running the handler, when it arrives dequeued more
+ * often than that (its earlier deliveries died with their process). Told to stop (an AbortSignal: the CLI's SIGINT/SIGTERM), it takes no
  * more messages and gives back the ones in hand at once, as the host does when it shuts down.
  */
 import { InvocationContext } from '@azure/functions';
@@ -317,6 +318,15 @@ async function deliver(
     triggerMetadata: { id: message.messageId, dequeueCount: message.dequeueCount, insertionTime: message.insertedOn.toISOString(), expirationTime: message.expiresOn.toISOString() },
     logHandler: (level, ...args) => onLog?.(level, args.map(String).join(' ')),
   });
+  // As the host's QueueProcessor.BeginProcessingMessageAsync (Azure/azure-sdk-for-net,
+  // Microsoft.Azure.WebJobs.Extensions.Storage.Queues): `if (message.DequeueCount >
+  // MaxDequeueCount)` the message goes to the poison queue and the function is not invoked. Its
+  // earlier deliveries died with their process (a failure that returned would have poisoned it at
+  // MaxDequeueCount, in CompleteProcessingMessageAsync), so running it again could only die again.
+  if (message.dequeueCount > host.maxDequeueCount) {
+    context.error(`message ${message.messageId} was dequeued ${message.dequeueCount} times, more than maxDequeueCount (${host.maxDequeueCount}); moved to the poison queue without running the function`);
+    return 'poison';
+  }
   const entry = decodeLikeTheHost(message.messageText);
   if (entry === undefined) {
     // The host moves a message it cannot base64-decode to the poison queue at once.

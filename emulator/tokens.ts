@@ -27,6 +27,12 @@ export const GRAPH_AUDIENCES: readonly string[] = ['https://graph.microsoft.com'
 /** The Graph application permission the billing export requires. */
 export const PARTNER_BILLING_ROLE = 'PartnerBilling.Read.All';
 
+/**
+ * A second user-assigned identity assigned to the emulated app, whose Graph permission was never
+ * granted: its Graph tokens carry no `roles`, and Graph refuses them with 403 (AZURE_CLIENT_ID may name it).
+ */
+export const EMULATED_UNGRANTED_CLIENT_ID = '9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
+
 const DEFAULT_LIFETIME_SECONDS = 3600;
 
 export interface TokenClaims {
@@ -47,13 +53,35 @@ export interface IssuedToken {
   expiresOn: number;
 }
 
-export type TokenVerification = { ok: true; claims: TokenClaims } | { ok: false; reason: string };
+/**
+ * A refused token says how a resource answers it: 401 InvalidAuthenticationToken for a token that
+ * is not valid here (signature, time, audience, tenant), 403 Authorization_RequestDenied for a
+ * valid token without the permission (Graph's answer to a missing app role).
+ */
+export type TokenVerification =
+  | { ok: true; claims: TokenClaims }
+  | { ok: false; reason: string; status: 401 | 403; code: 'InvalidAuthenticationToken' | 'Authorization_RequestDenied' };
+
+/** What a resource asks of a token beyond signature, time and audience. */
+export interface TokenRequirements {
+  /** The tenant (`tid`) the token must be issued in. */
+  readonly tenantId?: string;
+  /** An app role (`roles`) the token must carry. */
+  readonly role?: string;
+}
 
 export interface TokenAuthority {
-  /** A token for `resource` (the `aud`, exactly as asked), for `clientId` or the system-assigned identity. */
-  issue(request: { resource: string; clientId?: string }): IssuedToken;
-  /** Checks signature, validity window and audience (one of `expectedAudience`); a trailing slash on either side is ignored. */
-  verify(token: string, expectedAudience: string | readonly string[]): TokenVerification;
+  /**
+   * A token for `resource` (the `aud`, exactly as asked), for `clientId` or the system-assigned
+   * identity, issued in `tenantId` (default the partner's) with the app roles `roles` (default
+   * PartnerBilling.Read.All).
+   */
+  issue(request: { resource: string; clientId?: string; tenantId?: string; roles?: readonly string[] }): IssuedToken;
+  /**
+   * Checks signature, validity window and audience (one of `expectedAudience`; a trailing slash on
+   * either side is ignored), then the tenant and role `required`.
+   */
+  verify(token: string, expectedAudience: string | readonly string[], required?: TokenRequirements): TokenVerification;
   /** Every token value issued so far, oldest first (tests scan logs for them). */
   issued(): string[];
 }
@@ -79,7 +107,7 @@ export function createTokenAuthority(options: TokenAuthorityOptions = {}): Token
   const nowSeconds = (): number => Math.floor(now() / 1000);
 
   return {
-    issue({ resource, clientId }) {
+    issue({ resource, clientId, tenantId, roles }) {
       const issuedAt = nowSeconds();
       const principalId = clientId ?? EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID;
       const claims: TokenClaims = {
@@ -87,8 +115,8 @@ export function createTokenAuthority(options: TokenAuthorityOptions = {}): Token
         iss: EMULATED_ISSUER,
         appid: principalId,
         oid: principalId,
-        tid: EMULATED_PARTNER_TENANT_ID,
-        roles: [PARTNER_BILLING_ROLE],
+        tid: tenantId ?? EMULATED_PARTNER_TENANT_ID,
+        roles: [...(roles ?? [PARTNER_BILLING_ROLE])],
         iat: issuedAt,
         nbf: issuedAt,
         exp: issuedAt + lifetimeSeconds,
@@ -99,22 +127,29 @@ export function createTokenAuthority(options: TokenAuthorityOptions = {}): Token
       return { token, expiresOn: claims.exp };
     },
 
-    verify(token, expectedAudience) {
+    verify(token, expectedAudience, required = {}) {
+      const invalid = (reason: string): TokenVerification => ({ ok: false, reason, status: 401, code: 'InvalidAuthenticationToken' });
       const segments = token.split('.');
-      if (segments.length !== 3) return { ok: false, reason: 'the token is not a JWT (expected three dot-separated segments)' };
+      if (segments.length !== 3) return invalid('the token is not a JWT (expected three dot-separated segments)');
       const [header, payload, signature] = segments as [string, string, string];
       const expected = sign(`${header}.${payload}`);
       const actual = Buffer.from(signature, 'base64url');
       if (header !== HEADER || actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-        return { ok: false, reason: 'the token signature is invalid' };
+        return invalid('the token signature is invalid');
       }
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as TokenClaims;
       const current = nowSeconds();
-      if (current >= claims.exp) return { ok: false, reason: `the token expired at ${isoSeconds(claims.exp)}` };
-      if (current < claims.nbf) return { ok: false, reason: `the token is not valid before ${isoSeconds(claims.nbf)}` };
+      if (current >= claims.exp) return invalid(`the token expired at ${isoSeconds(claims.exp)}`);
+      if (current < claims.nbf) return invalid(`the token is not valid before ${isoSeconds(claims.nbf)}`);
       const audiences = typeof expectedAudience === 'string' ? [expectedAudience] : expectedAudience;
       if (!audiences.some((audience) => withoutTrailingSlash(claims.aud) === withoutTrailingSlash(audience))) {
-        return { ok: false, reason: `the token audience is '${claims.aud}': expected ${audiences.map((audience) => `'${audience}'`).join(' or ')}` };
+        return invalid(`the token audience is '${claims.aud}': expected ${audiences.map((audience) => `'${audience}'`).join(' or ')}`);
+      }
+      if (required.tenantId !== undefined && claims.tid !== required.tenantId) {
+        return invalid(`the token was issued in tenant '${claims.tid}': expected the partner tenant '${required.tenantId}'`);
+      }
+      if (required.role !== undefined && !(Array.isArray(claims.roles) && claims.roles.includes(required.role))) {
+        return { ok: false, reason: `the token's roles are [${(claims.roles ?? []).join(', ')}]: expected the application permission ${required.role}`, status: 403, code: 'Authorization_RequestDenied' };
       }
       return { ok: true, claims };
     },

@@ -54,7 +54,7 @@ export interface DepsOptions {
   readonly telemetry?: Telemetry;
   /** Deadline of each storage call (default in ./adapters/deadline). */
   readonly storageCallTimeoutMs?: number;
-  /** How long one landing waits for copies pending at the service (default COPY_TIMEOUT_MS in ./adapters/deadline). */
+  /** How long one landing waits for copies pending at the service (default COPY_TIMEOUT_MS in ./core/policy). */
   readonly copyTimeoutMs?: number;
   /** See Deps.landingClaimSeconds. */
   readonly landingClaimSeconds?: number;

@@ -47,6 +47,11 @@ export class GraphRequestError extends Error {
       readonly code: string;
       readonly transient: boolean;
       readonly retryAfterSeconds?: number;
+      /**
+       * A POST whose fate is unknown: it timed out, was reset or answered 500/502/504, so Graph
+       * may have carried it out (for the export POST: started an export the caller never heard of).
+       */
+      readonly mayHaveBeenTaken?: boolean;
     },
     options?: ErrorOptions,
   ) {

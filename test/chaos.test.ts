@@ -4,7 +4,8 @@
  * are zero, and the faults were really injected (so the run proves something).
  */
 import { describe, expect, it } from 'vitest';
-import { MUST_BE_ZERO, runChaos } from '../chaos/runChaos';
+import { MUST_BE_ZERO, WORKER_LEASE_SECONDS, chaosStallGraceSeconds, runChaos } from '../chaos/runChaos';
+import { queueHostOptions } from '../emulator/queueHost';
 
 describe('chaos (fixed seed)', () => {
   it('ends every run succeeded or failed with a reason, with nothing stuck, incomplete, duplicated or leaked', async () => {
@@ -16,4 +17,15 @@ describe('chaos (fixed seed)', () => {
     expect(Object.keys(report.faultsInjected).some((kind) => kind.startsWith('storage'))).toBe(true);
     expect(report.workerKills).toBeGreaterThan(0);
   }, 240_000);
+});
+
+describe('the chaos sweeper\'s grace', () => {
+  it('outlasts a failed delivery\'s redelivery (host.json visibilityTimeout) plus two killed workers\' leases', () => {
+    const { visibilityTimeoutSeconds } = queueHostOptions();
+
+    expect(visibilityTimeoutSeconds).toBeGreaterThan(0);
+    expect(chaosStallGraceSeconds()).toBeGreaterThan(visibilityTimeoutSeconds + 2 * WORKER_LEASE_SECONDS);
+    // It follows host.json: a longer redelivery wait gives a longer grace.
+    expect(chaosStallGraceSeconds({ visibilityTimeoutSeconds: 300 })).toBeGreaterThan(300 + 2 * WORKER_LEASE_SECONDS);
+  });
 });

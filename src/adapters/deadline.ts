@@ -9,12 +9,6 @@ import { setMaxListeners } from 'node:events';
 /** One storage request, including the SDK's own retries of it. */
 export const STORAGE_CALL_TIMEOUT_MS = 60_000;
 
-/**
- * A server-side copy, waited for until it completes: the service copies asynchronously, and a
- * large file across accounts can take minutes. Below the 30-minute function timeout.
- */
-export const COPY_TIMEOUT_MS = 20 * 60_000;
-
 /** How many listeners one deadline may carry: every try and page of a call adds one. */
 const LISTENERS_PER_DEADLINE = 100;
 

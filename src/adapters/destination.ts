@@ -6,7 +6,8 @@
  */
 import { BlobClient, type ContainerClient } from '@azure/storage-blob';
 import { PENDING_COPY_OPERATION, StorageRequestError } from '../errors';
-import { COPY_TIMEOUT_MS, callDeadline } from './deadline';
+import { COPY_TIMEOUT_MS } from '../core/policy';
+import { callDeadline } from './deadline';
 import { classified, storageErrorFrom } from './storageError';
 
 export interface BlobFacts {

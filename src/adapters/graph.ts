@@ -156,7 +156,9 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       const hint = failure.details.retryAfterSeconds;
       const waitSeconds = Math.max(hint ?? 0, backoffDelaySeconds(attempt, { initialDelaySeconds: 1, maxDelaySeconds: maxWaitSeconds, deadlineSeconds: Infinity }, Math.random));
       const safeToRepeat = method === 'GET' || surelyNotAccepted;
-      if (!failure.transient || !safeToRepeat || attempt + 1 >= attempts || waitSeconds > maxWaitSeconds) throw failure;
+      if (!failure.transient || !safeToRepeat || attempt + 1 >= attempts || waitSeconds > maxWaitSeconds) {
+        throw method === 'POST' && failure.transient && !surelyNotAccepted ? new GraphRequestError(failure.message, { ...failure.details, mayHaveBeenTaken: true }, { cause: failure.cause }) : failure;
+      }
       await sleep(waitSeconds * 1000);
     }
   }

@@ -11,7 +11,7 @@ import type { TableClient, TableEntity } from '@azure/data-tables';
 import { exportKeyString, type ExportKey } from '../core/naming';
 import type { Run, RunState } from '../core/run';
 import { runFromRecord } from '../core/runRecord';
-import { LedgerConflictError, StorageRequestError } from '../errors';
+import { LedgerConflictError, LedgerRowError, StorageRequestError } from '../errors';
 import { callDeadline } from './deadline';
 import { classified, storageErrorFrom } from './storageError';
 
@@ -38,10 +38,23 @@ export interface Ledger {
   createRun(run: Run, keyEtag: string | undefined): Promise<StoredRun>;
   /** Replaces a run if it is unchanged since `etag`; returns the stored version. */
   saveRun(run: Run, etag: string): Promise<StoredRun>;
+  /**
+   * Every run, newest first. A row that is not a run (LedgerRowError: another version wrote it,
+   * an operator edited it) is left out and reported, so one bad row cannot stop the sweeper or
+   * the API from seeing the others.
+   */
   listRuns(filter?: { readonly billingMonth?: string; readonly state?: RunState }): Promise<Run[]>;
 }
 
-export function createLedger(table: TableClient, options: { readonly callTimeoutMs?: number } = {}): Ledger {
+export interface LedgerOptions {
+  readonly callTimeoutMs?: number;
+  /** Where a row left out of a listing is reported, one line naming the row and the problem. @default console.warn */
+  readonly warn?: (line: string) => void;
+}
+
+export function createLedger(table: TableClient, options: LedgerOptions = {}): Ledger {
+  // The adapter has no invocation to log through; the Functions host captures console output as log lines.
+  const warn = options.warn ?? ((line: string) => console.warn(line));
   const deadline = () => callDeadline(options.callTimeoutMs);
   /** The classified error, and whether the service answered one of `statuses`. */
   const failure = (thrown: unknown, ...statuses: number[]) => {
@@ -115,7 +128,14 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
       const runs: Run[] = [];
       await classified(async () => {
         for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter: `PartitionKey eq '${RUN_PARTITION}'` }, ...deadline() })) {
-          const run = runFromEntity(entity);
+          let run: Run;
+          try {
+            run = runFromEntity(entity);
+          } catch (thrown) {
+            if (!(thrown instanceof LedgerRowError)) throw thrown;
+            warn(`ledger row skipped while listing runs {"rowKey":${JSON.stringify(entity.rowKey)},"problem":${JSON.stringify(thrown.message)}}`);
+            continue;
+          }
           if (filter.billingMonth && run.billingMonth !== filter.billingMonth) continue;
           if (filter.state && run.state !== filter.state) continue;
           runs.push(run);

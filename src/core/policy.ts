@@ -15,6 +15,14 @@ export const START_RECOVERY_DELAY_SECONDS = 300;
 /** A step may run as long as the function timeout (host.json: 30 minutes) before it is overdue. */
 export const STALL_GRACE_SECONDS = 30 * 60;
 
+/**
+ * How long one landing waits for its server-side copies to complete: the service copies
+ * asynchronously, and a large file across accounts can take minutes. Below the 30-minute
+ * function timeout; copies still pending then are a copy wait (MAX_COPY_WAITS).
+ */
+export const COPY_TIMEOUT_MS = 20 * 60_000;
+/** Parallel copies per invocation: enough to hide per-request latency, far below account limits. */
+export const COPY_CONCURRENCY = 16;
 /** Landing attempts that met transient trouble (storage, Graph, a copy that did not verify) before the run fails. */
 export const MAX_LANDING_ATTEMPTS = 5;
 /** Landings that may end with copies still pending (each waits COPY_TIMEOUT_MS): about 4 hours. */
@@ -27,6 +35,12 @@ export const FINAL_SAVE_ATTEMPTS = 4;
 export const FINAL_SAVE_RETRY_MS = 500;
 /** How many times an export is started again after Graph forgot its operation (404/410). */
 export const MAX_RESTARTS = 3;
+/**
+ * Export POSTs of unknown fate (a timeout, a reset, 500/502/504) a run may make before it fails:
+ * each may have started an export at Graph that the run never hears of (an orphan), so they are
+ * bounded, not repeated until the deadline.
+ */
+export const MAX_UNCERTAIN_POSTS = 5;
 /** Times in a row the sweeper revives a run that made no progress before the run fails as Stalled. */
 export const MAX_REVIVALS = 3;
 /**
@@ -90,6 +104,23 @@ export function isStalled(run: Run, now: Date, graceSeconds = STALL_GRACE_SECOND
   if (isFinished(run) || landingClaimedByOther(run, undefined, now)) return false;
   const due = Date.parse(run.nextActionAt ?? run.updatedAt);
   return now.getTime() - due > graceSeconds * 1000;
+}
+
+export type StartFailureDecision =
+  | { readonly kind: 'retry'; readonly run: Run; readonly backoffAttempt: number }
+  | { readonly kind: 'fail'; readonly run: Run; readonly uncertainPosts: number };
+
+/**
+ * An export POST failed transiently: the next one waits a backoff that grows with the failures
+ * in a row (as polls do: attempt 0 is the initial delay), and a POST whose fate is unknown counts
+ * towards MAX_UNCERTAIN_POSTS, after which the run fails instead of risking another orphan.
+ */
+export function decideStartRetry(run: Run, failure: { readonly mayHaveBeenTaken: boolean }): StartFailureDecision {
+  const startFailures = (run.startFailures ?? 0) + 1;
+  const uncertainPosts = (run.uncertainPosts ?? 0) + (failure.mayHaveBeenTaken ? 1 : 0);
+  const counted: Run = { ...run, startFailures, ...(uncertainPosts > 0 ? { uncertainPosts } : {}) };
+  if (failure.mayHaveBeenTaken && uncertainPosts >= MAX_UNCERTAIN_POSTS) return { kind: 'fail', run: counted, uncertainPosts };
+  return { kind: 'retry', run: counted, backoffAttempt: startFailures - 1 };
 }
 
 /** Whether a bounded failure met `tries` times in a row has had its tries. */

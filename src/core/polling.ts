@@ -28,17 +28,22 @@ export function backoffDelaySeconds(attempt: number, policy: PollingPolicy, rand
   return capped * (1 - JITTER_FRACTION * random());
 }
 
+/**
+ * `notAccepted`: the run is still trying to start its export (no POST got 202 yet), so at the
+ * deadline it says so rather than that an export "did not finish".
+ */
 export function nextPoll(
-  input: { readonly attempt: number; readonly startedAt: Date; readonly now: Date; readonly retryAfterSeconds?: number },
+  input: { readonly attempt: number; readonly startedAt: Date; readonly now: Date; readonly retryAfterSeconds?: number; readonly notAccepted?: boolean },
   policy: PollingPolicy,
   random: () => number,
 ): NextPoll {
   const elapsedSeconds = (input.now.getTime() - input.startedAt.getTime()) / 1000;
   const remainingSeconds = policy.deadlineSeconds - elapsedSeconds;
   if (remainingSeconds <= 0) {
+    const what = input.notAccepted ? 'the export was never accepted (no export POST was answered 202 Accepted)' : 'the export did not finish';
     return {
       kind: 'giveUp',
-      reason: `the export did not finish within EXPORT_DEADLINE_SECONDS (${policy.deadlineSeconds} s); gave up after ${Math.round(elapsedSeconds)} s`,
+      reason: `${what} within EXPORT_DEADLINE_SECONDS (${policy.deadlineSeconds} s); gave up after ${Math.round(elapsedSeconds)} s`,
     };
   }
   // The backoff never overshoots the deadline, so the last poll happens right at it;

@@ -37,6 +37,10 @@ export interface Run extends ExportKey {
   readonly copyWaits?: number;
   /** Exports started again because Graph forgot the operation (404/410). */
   readonly restarts?: number;
+  /** Export POSTs in a row that failed transiently: the backoff before the next (cleared once Graph accepts one). */
+  readonly startFailures?: number;
+  /** Export POSTs of unknown fate (timeout, reset, 500/502/504): each may have started an export at Graph the run never learned of. */
+  readonly uncertainPosts?: number;
   /** When the next message is due: the sweeper revives a run only once this has long passed. */
   readonly nextActionAt?: string;
   /** Times in a row the sweeper re-sent a stalled run's message without the run advancing since. */
@@ -185,6 +189,7 @@ export function toPolling(run: Run, operationUrl: string, now: Date): Run {
     ...NO_LAST_ERROR,
     ...NO_ERROR,
     state: 'polling',
+    startFailures: undefined,
     operationUrl,
     operationId: new URL(operationUrl).pathname.split('/').filter(Boolean).pop() ?? '',
     updatedAt: now.toISOString(),

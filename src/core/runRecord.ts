@@ -33,6 +33,8 @@ const RUN_FIELDS = {
   landingAttempts: { kind: 'number', required: false },
   copyWaits: { kind: 'number', required: false },
   restarts: { kind: 'number', required: false },
+  startFailures: { kind: 'number', required: false },
+  uncertainPosts: { kind: 'number', required: false },
   nextActionAt: { kind: 'string', required: false },
   revivals: { kind: 'number', required: false },
   revivedAtMark: { kind: 'string', required: false },

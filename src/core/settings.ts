@@ -271,11 +271,15 @@ function caseInsensitiveReader(env: Env, problems: string[]): Read {
 type StorageService = 'blob' | 'queue' | 'table';
 
 /**
- * A connection setting in the Functions host's own shapes, with the host's precedence
- * (Microsoft.Azure.WebJobs.Extensions.Storage, TryGetServiceUriForStorageAccounts): `NAME` as a
- * connection string first; else `NAME__accountName`, which gives every service's URI and wins
- * over `NAME__<service>ServiceUri`; else the per-service URIs. The identity is chosen as
- * Microsoft.Extensions.Azure's ClientFactory does: `__credential=managedidentity` with at most
+ * A connection setting in the Functions host's own shapes: `NAME` as a connection string first;
+ * else `NAME__accountName`, which gives every service's URI; else the per-service URIs. Where
+ * both an account name and a service URI are set, the host's two readers disagree: the storage
+ * extensions' StorageClientProvider.TryGetServiceUri (azure-sdk-for-net,
+ * Microsoft.Azure.WebJobs.Extensions.Clients.Shared; it builds the queue trigger's client) take
+ * `accountName` first, while the host's own StorageServiceUriOptions.GetServiceUri (azure-webjobs-sdk
+ * and azure-functions-host) take `blobServiceUri` first. So the two are accepted together only
+ * when they name the same account: then every reader reaches the same one. The identity is chosen
+ * as Microsoft.Extensions.Azure's ClientFactory does: `__credential=managedidentity` with at most
  * one of `__clientId` / `__managedIdentityResourceId`.
  */
 function parseStorageConnection(read: Read, name: string, services: readonly StorageService[], problems: string[]): StorageConnection | undefined {
@@ -294,8 +298,16 @@ function parseStorageConnection(read: Read, name: string, services: readonly Sto
   const uris: Partial<Record<StorageService, string>> = {};
   for (const service of services) {
     const key = `${name}__${service}ServiceUri`;
-    // The host builds the URI from the account name when there is one, ignoring the URI setting.
-    const uri = accountName ? `https://${accountName}.${service}.core.windows.net` : read(key);
+    const explicit = read(key);
+    if (accountName && explicit) {
+      const named = accountOfServiceUri(explicit);
+      if (named !== accountName) {
+        problems.push(
+          `${name}__accountName is '${accountName}' but ${key} is '${redactSecrets(explicit)}', ${named ? `account '${named}'` : 'not a URI naming a storage account'}: the queue trigger would use the account name and the Functions host the URI; expected one of them, or a URI of account '${accountName}'`,
+        );
+      }
+    }
+    const uri = accountName ? `https://${accountName}.${service}.core.windows.net` : explicit;
     if (!uri) continue;
     if (!isHttpUrl(uri)) problems.push(`${key} is '${redactSecrets(uri)}': expected an absolute https URL such as https://<account>.${service}.core.windows.net`);
     uris[service] = uri.replace(/\/+$/, '');
@@ -332,6 +344,23 @@ function parseStorageConnection(read: Read, name: string, services: readonly Sto
     ...(resourceId ? { resourceId } : {}),
     ...(credential ? { credential: 'managedidentity' as const } : {}),
   };
+}
+
+/**
+ * The storage account a service URI names: the first label of `<account>.<service>.core...`, or
+ * for a loopback emulator (Azurite's `http://127.0.0.1:10000/<account>`) the first path segment.
+ */
+function accountOfServiceUri(uri: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined;
+  }
+  const host = /^([a-z0-9]{3,24})\.(blob|queue|table|file|dfs)\./i.exec(url.hostname);
+  if (host) return host[1]!.toLowerCase();
+  if (isLoopbackHost(url.hostname)) return url.pathname.split('/').find(Boolean);
+  return undefined;
 }
 
 function parseCurrencies(value: string | undefined, problems: string[]): string[] {

@@ -13,7 +13,9 @@ import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
 import { FINAL_SAVE_ATTEMPTS, FINAL_SAVE_RETRY_MS, decideLandingRetry, type LandingTrouble } from '../core/policy';
 import { buildPublicManifest, describesSameFiles, type PublicManifest } from '../core/publicManifest';
 import { landingClaimedByOther, toLandingRetry, toSucceeded, type Run } from '../core/run';
+import { noteTransientFailure } from '../core/lastError';
 import { pollMessageFor } from '../core/pollMessage';
+import { redactSecrets } from '../core/redact';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
@@ -57,10 +59,19 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
       return landingFailed(await claim.end(), again, deps, log);
     }
   }
-  // Still ours as of its last renewal (else this throws LedgerConflictError and the landing
-  // stands down before writing manifest.json over another landing's files).
-  const current = await claim.end();
-  if (landed.kind === 'copiesPending') return landingRetryOrFail(current, { stillCopying: true, code: COPIES_PENDING, message: landed.message }, deps, log);
+  if (landed.kind === 'copiesPending') return landingRetryOrFail(await claim.end(), { stillCopying: true, code: COPIES_PENDING, message: landed.message }, deps, log);
+  // Proved still ours by one more conditional write, not taken on trust from the background
+  // renewals (they may have failed, and the claim lapsed): on a conflict the landing stands down
+  // (LedgerConflictError), on a ledger failure it stops and its message is delivered again, in
+  // both cases before writing manifest.json over what another landing may be doing. The files
+  // stay verified; the landing that resumes does not copy them again.
+  let current: StoredRun;
+  try {
+    current = await claim.confirm();
+  } catch (thrown) {
+    if (!(thrown instanceof LedgerConflictError)) logEvent(log, 'warn', 'could not prove this landing still holds the run; not writing manifest.json', { ...runFields(claim.current().run), error: asError(thrown).message });
+    throw thrown;
+  }
 
   const folder = destinationFolder(current.run, manifest.eTag);
   const ours = buildPublicManifest(current.run, manifest, landed.landed, deps.now().toISOString());
@@ -182,11 +193,18 @@ function landingTrouble(thrown: unknown): LandingTrouble | undefined {
   return undefined;
 }
 
-/** Sends the landing's next attempt, or fails the run once the landing policy says it is enough. */
+/**
+ * Sends the landing's next attempt, or fails the run once the landing policy says it is enough.
+ * What it waits out is recorded on the run as its last error, as for every rescheduled failure,
+ * so `status` says why a copying run waits.
+ */
 async function landingRetryOrFail(stored: StoredRun, trouble: LandingTrouble, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const noted = noteTransientFailure(stored.run, { code: trouble.code, message: redactSecrets(`copying files: ${trouble.message}`) }, deps.now());
+  const withTrouble: StoredRun = { ...stored, run: noted.run };
+  if (noted.kind === 'giveUp') return failRun(withTrouble, trouble.code, `copying files: ${trouble.message} (met ${noted.tries} times in a row)`, deps, log);
   const decision = decideLandingRetry(stored.run, trouble, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds }, deps.random);
-  if (decision.kind === 'fail') return failRun(stored, decision.code, decision.message, deps, log);
-  const saved = await sendThenSave(stored, toLandingRetry(stored.run, decision), decision.delaySeconds, deps);
+  if (decision.kind === 'fail') return failRun(withTrouble, decision.code, decision.message, deps, log);
+  const saved = await sendThenSave(stored, toLandingRetry(noted.run, decision), decision.delaySeconds, deps);
   logEvent(log, 'warn', 'copying hit a transient failure; will resume', { ...runFields(saved.run), error: trouble.message, attempt: decision.landingAttempts, delaySeconds: decision.delaySeconds });
   return saved;
 }

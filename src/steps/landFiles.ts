@@ -6,15 +6,12 @@
 import { CopyPendingElsewhereError, StorageRequestError, VerificationError } from '../errors';
 import { sourceBlobUrl, type Manifest, type ManifestBlob } from '../core/manifest';
 import { destinationFolder } from '../core/naming';
-import { SOURCE_CHANGE_RETRIES } from '../core/policy';
+import { COPY_CONCURRENCY, SOURCE_CHANGE_RETRIES } from '../core/policy';
 import type { LandedFile } from '../core/publicManifest';
 import type { Run } from '../core/run';
 import type { BlobFacts } from '../adapters/destination';
 import { mapWithConcurrency } from '../concurrency';
 import type { Deps } from '../deps';
-
-/** Parallel copies per invocation: enough to hide per-request latency, far below account limits. */
-export const COPY_CONCURRENCY = 16;
 
 /**
  * Lands every listed file in the run's folder: one listing of the folder says what an earlier

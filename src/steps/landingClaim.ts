@@ -17,6 +17,13 @@ export interface HeldClaim {
   update(change: (run: Run) => Run): Promise<StoredRun>;
   /** Stops renewing; the row as last written, or LedgerConflictError if another landing took the run over. */
   end(): Promise<StoredRun>;
+  /**
+   * Stops renewing and proves the claim once more with one conditional write, for the step that
+   * must not run on a lapsed claim (manifest.json): the row as written, LedgerConflictError if
+   * another landing took the run over, or the ledger's own error if it could not be written (a
+   * renewal that failed in the background says nothing; this landing cannot know it still holds the run).
+   */
+  confirm(): Promise<StoredRun>;
 }
 
 /** The claim's lease: LANDING_CLAIM_SECONDS unless the composition root chose another. */
@@ -38,7 +45,8 @@ export function claimedRun(run: Run, manifest: Manifest, claimId: string, deps: 
 /**
  * Claims the run, conditional on the row as read: of two deliveries that got this far, one
  * claims, the other gets LedgerConflictError and stands down. Then renews the claim four times
- * per lease: a renewal that fails transiently has three more chances.
+ * per lease: a renewal that fails transiently has three more chances. A renewal that failed is
+ * not a lost claim, nor a kept one: what must not run on a lapsed claim asks confirm() first.
  */
 export async function holdClaim(stored: StoredRun, claimed: Run, deps: Deps): Promise<HeldClaim> {
   let current = await deps.ledger.saveRun(claimed, stored.etag);
@@ -53,13 +61,22 @@ export async function holdClaim(stored: StoredRun, claimed: Run, deps: Deps): Pr
     writes = write.catch(() => undefined);
     return write;
   };
+  let renewing = false;
   const timer = setInterval(
     () => {
-      update((run) => withClaimRenewed(run, claimUntil(deps))).catch((thrown: unknown) => {
-        // Another landing took over a claim this one let run out: this one must not finish.
-        if (thrown instanceof LedgerConflictError) lost = thrown;
-        // Anything else is transient: the next renewal tries again.
-      });
+      // One renewal at a time: while the ledger is slow (the SDK retrying), ticks do not queue up
+      // writes that the landing's end would have to wait through.
+      if (renewing) return;
+      renewing = true;
+      update((run) => withClaimRenewed(run, claimUntil(deps)))
+        .catch((thrown: unknown) => {
+          // Another landing took over a claim this one let run out: this one must not finish.
+          if (thrown instanceof LedgerConflictError) lost = thrown;
+          // Anything else is transient: the next renewal tries again.
+        })
+        .finally(() => {
+          renewing = false;
+        });
     },
     ((deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS) * 1000) / 4,
   );
@@ -72,6 +89,10 @@ export async function holdClaim(stored: StoredRun, claimed: Run, deps: Deps): Pr
       await writes;
       if (lost) throw lost;
       return current;
+    },
+    async confirm() {
+      clearInterval(timer);
+      return update((run) => withClaimRenewed(run, claimUntil(deps)));
     },
   };
 }

@@ -9,7 +9,7 @@
 import { GraphRequestError, LedgerConflictError, asError } from '../errors';
 import { noteTransientFailure, withoutLastError } from '../core/lastError';
 import { pollMessageFor } from '../core/pollMessage';
-import { mayRestart } from '../core/policy';
+import { decideStartRetry, mayRestart } from '../core/policy';
 import { nextPoll, queueDelaySeconds } from '../core/polling';
 import { redactSecrets } from '../core/redact';
 import { toFailed, toPolling, toRestarting, toWaiting, type Run } from '../core/run';
@@ -51,8 +51,11 @@ export async function sendThenSave(stored: StoredRun, run: Run, delaySeconds: nu
  */
 export async function schedulePoll(stored: StoredRun, retryAfterSeconds: number | undefined, deps: Deps, log: RunLogger): Promise<StoredRun> {
   const { run } = stored;
+  // A run still starting has no polls to count: its backoff follows its failed export POSTs.
+  const notAccepted = run.state === 'starting';
+  const attempt = notAccepted ? Math.max(0, (run.startFailures ?? 1) - 1) : run.pollCount;
   const decision = nextPoll(
-    { attempt: run.pollCount, startedAt: new Date(run.startedAt), now: deps.now(), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) },
+    { attempt, notAccepted, startedAt: new Date(run.startedAt), now: deps.now(), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) },
     {
       initialDelaySeconds: deps.settings.pollInitialDelaySeconds,
       maxDelaySeconds: deps.settings.pollMaxDelaySeconds,
@@ -98,8 +101,17 @@ export async function handleGraphFailure(stored: StoredRun, thrown: unknown, doi
   }
   if (thrown.transient) {
     const decision = noteTransientFailure(stored.run, { code: thrown.code, message: redactSecrets(`${doing}: ${thrown.message}`) }, deps.now());
-    const noted: StoredRun = { ...stored, run: decision.run };
+    let noted: StoredRun = { ...stored, run: decision.run };
     if (decision.kind === 'giveUp') return failRun(noted, thrown.code, `${doing}: ${thrown.message} (met ${decision.tries} times in a row)`, deps, log);
+    if (noted.run.state === 'starting') {
+      // The export POST itself failed: back off over the failures in a row, and stop once
+      // repeating it has risked too many exports Graph may have started unseen.
+      const start = decideStartRetry(noted.run, { mayHaveBeenTaken: thrown.details.mayHaveBeenTaken === true });
+      noted = { ...noted, run: start.run };
+      if (start.kind === 'fail') {
+        return failRun(noted, thrown.code, `${doing}: ${thrown.message} (${start.uncertainPosts} export POSTs of unknown fate in this run; not repeated again, since each may have started an export at Graph)`, deps, log);
+      }
+    }
     logEvent(log, 'warn', `transient failure ${doing}; will retry`, { ...runFields(stored.run), errorCode: thrown.code, error: thrown.message, tries: decision.run.lastErrorCount });
     return schedulePoll(noted, thrown.details.retryAfterSeconds, deps, log);
   }

@@ -298,7 +298,7 @@ describe('the export POST is repeated in process only when Graph surely did not 
     const graph = await serve((_request, response) => response.writeHead(status, { 'content-type': 'application/json' }).end('{"error":{"code":"Oops","message":"try later"}}'));
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
-    await expect(client.startExport(body)).rejects.toMatchObject({ transient: true, details: { status } });
+    await expect(client.startExport(body)).rejects.toMatchObject({ transient: true, details: { status, mayHaveBeenTaken: true } });
     expect(graph.seen).toHaveLength(1);
   });
 
@@ -307,9 +307,19 @@ describe('the export POST is repeated in process only when Graph surely did not 
     const resetting = await serve((request) => request.socket.destroy());
     const options = { credential, timeoutMs: 200, sleep: noSleep };
 
-    await expect(createGraphClient({ ...options, baseUrl: `${silent.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({ code: 'Timeout', transient: true });
-    await expect(createGraphClient({ ...options, baseUrl: `${resetting.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({ code: 'NetworkError', transient: true });
+    await expect(createGraphClient({ ...options, baseUrl: `${silent.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({ code: 'Timeout', transient: true, details: { mayHaveBeenTaken: true } });
+    await expect(createGraphClient({ ...options, baseUrl: `${resetting.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({ code: 'NetworkError', transient: true, details: { mayHaveBeenTaken: true } });
     expect([silent.seen.length, resetting.seen.length]).toEqual([1, 1]);
+  });
+
+  it.each([429, 503])('says a POST refused with %i until the tries ran out was surely not taken', async (status) => {
+    const graph = await serve((_request, response) => response.writeHead(status).end());
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep, attempts: 2 });
+
+    const failure = await client.startExport(body).catch((thrown: unknown) => thrown as GraphRequestError);
+    expect(failure).toMatchObject({ transient: true, details: { status } });
+    expect((failure as GraphRequestError).details.mayHaveBeenTaken).toBeUndefined();
+    expect(graph.seen).toHaveLength(2);
   });
 
   it('still repeats a GET after a 500: reading twice starts nothing', async () => {

@@ -4,10 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
-import { MAX_TABLE_STRING_LENGTH } from '../../src/adapters/ledger';
+import { MAX_TABLE_STRING_LENGTH, createLedger } from '../../src/adapters/ledger';
 import { poisonQueueName } from '../../src/adapters/pollQueue';
 import { MAX_QUEUE_DELAY_SECONDS } from '../../src/core/settings';
 import { pollExport } from '../../src/functions/pollExport';
+import { reviveStalledRuns } from '../../src/functions/reviveRuns';
 import { failRun } from '../../src/steps/runSteps';
 import { startExport } from '../../src/functions/startExport';
 import { createTestApp } from '../integration/harness';
@@ -87,6 +88,30 @@ describe('ledger', () => {
     expect(read.errorMessage).toMatch(/\[cut: the first \d+ of 100014 characters kept\]$/);
     expect(saved.run.errorMessage).toBe(read.errorMessage);
     await app.work({ runIds: [run.runId] });
+  });
+
+  it('lists the other runs when one row is not a run, reporting that row by its key and problem, and the sweeper carries on', async () => {
+    const app = createTestApp(cloud);
+    await app.deps.ready();
+    const { run } = await startExport({ currency: 'CHF', billingPeriod: 'current', attributeSet: 'basic', trigger: 'cli' }, app.deps, app.context());
+    const badKey = 'a-row-an-operator-edited';
+    await app.clients.ledgerTable.createEntity({ partitionKey: 'run', rowKey: badKey, state: 'done' });
+    try {
+      const warnings: string[] = [];
+      const ledger = createLedger(app.clients.ledgerTable, { warn: (line) => warnings.push(line) });
+
+      const runs = await ledger.listRuns();
+
+      expect(runs.map((listed) => listed.runId)).toContain(run.runId);
+      expect(runs.map((listed) => listed.runId)).not.toContain(badKey);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^ledger row skipped while listing runs \{"rowKey":"a-row-an-operator-edited","problem":"ledger row run\/a-row-an-operator-edited is not a run: .*'state' is \\"done\\": expected one of/);
+      // The sweeper lists through the same adapter: one bad row no longer stops it.
+      await expect(reviveStalledRuns(app.deps, app.context())).resolves.toMatchObject({ revived: expect.any(Array) });
+    } finally {
+      await app.clients.ledgerTable.deleteEntity('run', badKey);
+      await app.work({ runIds: [run.runId] });
+    }
   });
 
   it('leaves a message that fits as it is', async () => {

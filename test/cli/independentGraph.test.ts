@@ -4,7 +4,7 @@
  * standing where a partner's gateway or egress proxy stands in front of Graph. The token must be
  * Microsoft Graph's, and Graph's own URLs must be followed through GRAPH_BASE_URL's origin.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -33,23 +33,29 @@ afterAll(async () => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
-function cliRun(env: Record<string, string>, args: string[] = ['run', '--json']): Promise<{ code: number | null; stdout: string; stderr: string; json: Record<string, unknown> }> {
+function cliRun(
+  env: Record<string, string>,
+  args: string[] = ['run', '--json'],
+  onSpawn?: (child: ChildProcess) => void,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; json: Record<string, unknown> }> {
   return new Promise((resolveRun, reject) => {
-    // Only what a user's shell would pass: PATH and HOME, plus the settings.
-    const child = spawn(tsx, [cliMain, ...args], { cwd: workDir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Only what a user's shell would pass: PATH and HOME, plus the settings. A process group of
+    // its own, as a shell's job: killing the group kills the tsx wrapper and the CLI under it.
+    const child = spawn(tsx, [cliMain, ...args], { cwd: workDir, detached: true, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       let json: Record<string, unknown> = {};
       try {
         json = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
       } catch {
         // Not JSON output.
       }
-      resolveRun({ code, stdout, stderr, json });
+      resolveRun({ code, signal, stdout, stderr, json });
     });
   });
 }
@@ -89,6 +95,44 @@ describe('run --json against an independent Graph-compatible endpoint', () => {
     expect(outcome.json).toMatchObject({ status: 'failed', error: { code: 'InvalidAuthenticationToken', message: expect.stringContaining('401') } });
     expect(graph.exports()).toHaveLength(before);
   });
+});
+
+describe('a run killed mid-poll against the independent endpoint', () => {
+  it('is finished by a worker started right after: the same run, with the single export it started', async () => {
+    // An endpoint that keeps the export running for a while, so the kill lands while the run polls.
+    const slow = await startIndependentGraph({
+      storage: { blobEndpoint: cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT), accountName: BILLING_SOURCE_ACCOUNT, accountKey: cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT) },
+      isGenuine: (token) => cloud.authority.issued().includes(token),
+      runningPolls: 6,
+    });
+    try {
+      const env = settings({ GRAPH_BASE_URL: slow.baseUrl, POLL_QUEUE: 'independent-kill', PARTNER_CONTAINER: 'independent-kill', EXPORT_CURRENCIES: 'SEK' });
+      const operationPolls = () => slow.requests().filter((request) => request.method === 'GET' && request.path.includes('/operations/') && request.authorized);
+
+      let killedRun: ChildProcess | undefined;
+      const run = cliRun(env, ['run', '--json'], (child) => (killedRun = child));
+      while (operationPolls().length < 2) await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+      process.kill(-killedRun!.pid!, 'SIGKILL');
+      const killed = await run;
+      expect(killed.signal).toBe('SIGKILL');
+      const [started] = slow.exports();
+      expect(slow.exports()).toHaveLength(1);
+
+      // Right after: a worker on the same queue and ledger, with a short lease.
+      const worker = await cliRun(env, ['worker', '--lease-seconds', '2', '--json']);
+
+      expect(worker.code, worker.stderr).toBe(0);
+      const runs = worker.json.runs as Array<{ runId: string; status: string; operationId?: string }>;
+      expect(runs).toEqual([expect.objectContaining({ status: 'succeeded', operationId: started!.operationId })]);
+      // The run it finished is the one `run` started (its ledger row), and Graph saw one export POST.
+      const status = await cliRun(env, ['status', '--json']);
+      expect((status.json.runs as Array<{ runId: string; currency: string }>).filter((listed) => listed.currency === 'SEK').map((listed) => listed.runId)).toEqual([runs[0]!.runId]);
+      expect(slow.exports()).toHaveLength(1);
+      expect(slow.requests().filter((request) => request.method === 'POST')).toHaveLength(1);
+    } finally {
+      await slow.stop();
+    }
+  }, 180_000);
 });
 
 describe('run --json with an AZURE_CLIENT_ID that names no identity of the app', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BOUNDED_FAILURES, MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, MAX_RESTARTS, MAX_REVIVALS, STALL_GRACE_SECONDS, boundedFailureExhausted, decideLandingRetry, isStalled, mayRestart, mayRevive } from '../../src/core/policy';
+import { BOUNDED_FAILURES, MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, MAX_RESTARTS, MAX_REVIVALS, MAX_UNCERTAIN_POSTS, STALL_GRACE_SECONDS, boundedFailureExhausted, decideLandingRetry, decideStartRetry, isStalled, mayRestart, mayRevive } from '../../src/core/policy';
 import { aRun } from '../support/runs';
 
 const delays = { initialDelaySeconds: 60, maxDelaySeconds: 600 };
@@ -27,6 +27,24 @@ describe('decideLandingRetry', () => {
   it('jitter takes up to a fifth off the delay', () => {
     const decision = decideLandingRetry({}, transient, delays, () => 0.5);
     expect(decision).toMatchObject({ kind: 'retry', delaySeconds: 54 });
+  });
+});
+
+describe('decideStartRetry', () => {
+  const starting = (counts: { startFailures?: number; uncertainPosts?: number }) => aRun({ state: 'starting', ...counts });
+  it.each([
+    // counts before, the POST may have been taken, expected decision
+    ['the first uncertain POST: the initial delay', {}, true, { kind: 'retry', backoffAttempt: 0, startFailures: 1, uncertainPosts: 1 }],
+    ['the third failure in a row backs off twice', { startFailures: 2, uncertainPosts: 1 }, false, { kind: 'retry', backoffAttempt: 2, startFailures: 3, uncertainPosts: 1 }],
+    ['a POST surely not taken is not uncertain', { startFailures: 1 }, false, { kind: 'retry', backoffAttempt: 1, startFailures: 2, uncertainPosts: undefined }],
+    ['the last uncertain POST allowed is still retried', { startFailures: 3, uncertainPosts: MAX_UNCERTAIN_POSTS - 2 }, true, { kind: 'retry', backoffAttempt: 3, startFailures: 4, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 }],
+    ['one more uncertain POST fails the run', { startFailures: 4, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 }, true, { kind: 'fail', startFailures: 5, uncertainPosts: MAX_UNCERTAIN_POSTS }],
+    ['throttling after the uncertain POSTs ran out does not fail the run', { startFailures: 9, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 }, false, { kind: 'retry', backoffAttempt: 9, startFailures: 10, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 }],
+  ])('%s', (_name, counts, mayHaveBeenTaken, expected) => {
+    const decision = decideStartRetry(starting(counts), { mayHaveBeenTaken });
+    const { startFailures, uncertainPosts, ...rest } = expected;
+    expect(decision).toMatchObject(rest);
+    expect([decision.run.startFailures, decision.run.uncertainPosts]).toEqual([startFailures, uncertainPosts]);
   });
 });
 

@@ -47,6 +47,11 @@ describe('nextPoll', () => {
     expect(decision).toEqual({ kind: 'giveUp', reason: 'the export did not finish within EXPORT_DEADLINE_SECONDS (21600 s); gave up after 21600 s' });
   });
 
+  it('says an export that was never accepted was never accepted, not that it did not finish', () => {
+    const decision = nextPoll({ attempt: 3, startedAt, now: at(policy.deadlineSeconds + 5), notAccepted: true }, policy, noJitter);
+    expect(decision).toEqual({ kind: 'giveUp', reason: 'the export was never accepted (no export POST was answered 202 Accepted) within EXPORT_DEADLINE_SECONDS (21600 s); gave up after 21605 s' });
+  });
+
   it('never asks the queue for more than 7 days, nor less than a second', () => {
     expect(nextPoll({ attempt: 0, startedAt, now: at(0), retryAfterSeconds: 30 * 24 * 3600 }, { ...policy, deadlineSeconds: 60 * 24 * 3600 }, noJitter)).toEqual({
       kind: 'wait',

@@ -154,7 +154,7 @@ describe('parseSettings', () => {
     it.each([
       ['__accountName for the destination', { ...base, PARTNER_STORAGE__accountName: 'partnerdata' }, { kind: 'identity', blobServiceUri: 'https://partnerdata.blob.core.windows.net' }],
       ['the connection string over __accountName', { ...base, PARTNER_STORAGE: minimal.PARTNER_STORAGE, PARTNER_STORAGE__accountName: 'partnerdata' }, { kind: 'connectionString', connectionString: minimal.PARTNER_STORAGE }],
-      ['__accountName over __blobServiceUri (the host builds the URI from the name)', { ...base, PARTNER_STORAGE__accountName: 'partnerdata', PARTNER_STORAGE__blobServiceUri: 'https://elsewhere.blob.core.windows.net' }, {
+      ['__accountName with a __blobServiceUri of the same account', { ...base, PARTNER_STORAGE__accountName: 'partnerdata', PARTNER_STORAGE__blobServiceUri: 'https://PartnerData.blob.core.windows.net/' }, {
         kind: 'identity', blobServiceUri: 'https://partnerdata.blob.core.windows.net',
       }],
       ['__managedIdentityResourceId with __credential', { ...base, PARTNER_STORAGE__blobServiceUri: 'https://p.blob.core.windows.net', PARTNER_STORAGE__credential: 'managedidentity', PARTNER_STORAGE__managedIdentityResourceId: resourceId }, {
@@ -170,9 +170,19 @@ describe('parseSettings', () => {
     it.each([
       ['a malformed account name', { PARTNER_STORAGE__accountName: 'Partner_Data' }, "PARTNER_STORAGE__accountName is 'Partner_Data': expected a storage account name of 3-24 lower-case letters and digits"],
       ['a resource ID that is not a user-assigned identity', { PARTNER_STORAGE__blobServiceUri: 'https://p.blob.core.windows.net', PARTNER_STORAGE__managedIdentityResourceId: 'id-billing' }, "PARTNER_STORAGE__managedIdentityResourceId is 'id-billing': expected the resource ID of a user-assigned managed identity, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"],
+      ['__accountName with a __blobServiceUri of another account (the queue trigger and the host would disagree)', { PARTNER_STORAGE__accountName: 'partnerdata', PARTNER_STORAGE__blobServiceUri: 'https://elsewhere.blob.core.windows.net' },
+        "PARTNER_STORAGE__accountName is 'partnerdata' but PARTNER_STORAGE__blobServiceUri is 'https://elsewhere.blob.core.windows.net', account 'elsewhere': the queue trigger would use the account name and the Functions host the URI; expected one of them, or a URI of account 'partnerdata'"],
+      ['__accountName with a __blobServiceUri that names no account', { PARTNER_STORAGE__accountName: 'partnerdata', PARTNER_STORAGE__blobServiceUri: 'https://files.contoso.example' },
+        "PARTNER_STORAGE__accountName is 'partnerdata' but PARTNER_STORAGE__blobServiceUri is 'https://files.contoso.example', not a URI naming a storage account: the queue trigger would use the account name and the Functions host the URI; expected one of them, or a URI of account 'partnerdata'"],
       ['a client ID and a resource ID at once', { PARTNER_STORAGE__blobServiceUri: 'https://p.blob.core.windows.net', PARTNER_STORAGE__clientId: '11111111-2222-3333-4444-555555555555', PARTNER_STORAGE__managedIdentityResourceId: resourceId }, 'PARTNER_STORAGE__clientId and PARTNER_STORAGE__managedIdentityResourceId are both set: expected one of them, to name one user-assigned managed identity'],
     ] as const)('rejects %s', (_case, env, expected) => {
       expect(problemsOf({ ...base, ...env })).toEqual([expected]);
+    });
+
+    it('names both settings and both accounts for the app account too, per service', () => {
+      expect(problemsOf({ ...minimal, AzureWebJobsStorage: '', AzureWebJobsStorage__accountName: 'appstore', AzureWebJobsStorage__queueServiceUri: 'https://appstore.queue.core.windows.net', AzureWebJobsStorage__tableServiceUri: 'http://127.0.0.1:10002/devstoreaccount1' })).toEqual([
+        "AzureWebJobsStorage__accountName is 'appstore' but AzureWebJobsStorage__tableServiceUri is 'http://127.0.0.1:10002/devstoreaccount1', account 'devstoreaccount1': the queue trigger would use the account name and the Functions host the URI; expected one of them, or a URI of account 'appstore'",
+      ]);
     });
   });
 

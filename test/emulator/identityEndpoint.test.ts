@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
-import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID, EMULATED_USER_ASSIGNED_RESOURCE_ID } from '../../emulator/tokens';
+import {
+  createTokenAuthority,
+  EMULATED_PARTNER_TENANT_ID,
+  EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID,
+  EMULATED_UNGRANTED_CLIENT_ID,
+  EMULATED_USER_ASSIGNED_CLIENT_ID,
+  EMULATED_USER_ASSIGNED_RESOURCE_ID,
+  PARTNER_BILLING_ROLE,
+} from '../../emulator/tokens';
 
 // The HTTP contract MSAL relies on; the real @azure/identity credentials are exercised in localCloud.test.ts.
 const authority = createTokenAuthority();
@@ -74,6 +82,26 @@ describe('startIdentityEndpoint', () => {
     expect(await unknown.json()).toMatchObject({ message: 'Unable to load the proper Managed Identity.' });
     expect(both.status).toBe(400);
     expect(authority.issued()).toHaveLength(before);
+  });
+
+  it('puts the Graph role into Graph tokens of granted identities only, and every token into the app\'s tenant', async () => {
+    const claimsOf = async (query: Record<string, string>, endpoint = identity) => {
+      const response = await fetch(`${endpoint.endpoint}?${new URLSearchParams({ 'api-version': '2019-08-01', ...query }).toString()}`, { headers: { 'X-IDENTITY-HEADER': endpoint.header } });
+      const verification = authority.verify(((await response.json()) as { access_token: string }).access_token, query.resource!);
+      if (!verification.ok) throw new Error(verification.reason);
+      return verification.claims;
+    };
+    const otherTenant = '5f4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c';
+    const elsewhere = await startIdentityEndpoint(authority, { tenantId: otherTenant });
+    try {
+      expect(await claimsOf({ resource: RESOURCE })).toMatchObject({ roles: [PARTNER_BILLING_ROLE], tid: EMULATED_PARTNER_TENANT_ID });
+      expect(await claimsOf({ resource: RESOURCE, client_id: EMULATED_USER_ASSIGNED_CLIENT_ID })).toMatchObject({ roles: [PARTNER_BILLING_ROLE] });
+      expect(await claimsOf({ resource: RESOURCE, client_id: EMULATED_UNGRANTED_CLIENT_ID })).toMatchObject({ roles: [], appid: EMULATED_UNGRANTED_CLIENT_ID });
+      expect(await claimsOf({ resource: 'https://storage.azure.com' })).toMatchObject({ roles: [] });
+      expect(await claimsOf({ resource: RESOURCE }, elsewhere)).toMatchObject({ roles: [PARTNER_BILLING_ROLE], tid: otherTenant });
+    } finally {
+      await elsewhere.stop();
+    }
   });
 
   it('refuses a request without client_id when the app has no system-assigned identity', async () => {

@@ -54,6 +54,8 @@ describe('createTokenAuthority', () => {
     expect(authority.verify(token, AUDIENCE)).toEqual({
       ok: false,
       reason: `the token audience is 'https://graph.microsoft.com': expected '${AUDIENCE}'`,
+      status: 401,
+      code: 'InvalidAuthenticationToken',
     });
   });
 
@@ -65,6 +67,8 @@ describe('createTokenAuthority', () => {
     expect(authority.verify(authority.issue({ resource: AUDIENCE }).token, GRAPH_AUDIENCES)).toEqual({
       ok: false,
       reason: `the token audience is '${AUDIENCE}': expected 'https://graph.microsoft.com' or '00000003-0000-0000-c000-000000000000'`,
+      status: 401,
+      code: 'InvalidAuthenticationToken',
     });
   });
 
@@ -76,7 +80,7 @@ describe('createTokenAuthority', () => {
     now += 59_000;
     expect(authority.verify(token, AUDIENCE).ok).toBe(true);
     now += 1_000;
-    expect(authority.verify(token, AUDIENCE)).toEqual({ ok: false, reason: 'the token expired at 2024-01-01T00:01:00.000Z' });
+    expect(authority.verify(token, AUDIENCE)).toEqual({ ok: false, reason: 'the token expired at 2024-01-01T00:01:00.000Z', status: 401, code: 'InvalidAuthenticationToken' });
   });
 
   it('rejects a token whose payload was changed after signing', () => {
@@ -84,15 +88,35 @@ describe('createTokenAuthority', () => {
     const [header, , signature] = authority.issue({ resource: AUDIENCE }).token.split('.');
     const forgedPayload = Buffer.from(JSON.stringify({ aud: AUDIENCE, exp: 4102444800, nbf: 0 })).toString('base64url');
 
-    expect(authority.verify(`${header}.${forgedPayload}.${signature}`, AUDIENCE)).toEqual({ ok: false, reason: 'the token signature is invalid' });
+    expect(authority.verify(`${header}.${forgedPayload}.${signature}`, AUDIENCE)).toEqual({ ok: false, reason: 'the token signature is invalid', status: 401, code: 'InvalidAuthenticationToken' });
   });
 
   it('rejects tokens signed by another authority and strings that are not JWTs', () => {
     const authority = createTokenAuthority();
     const foreign = createTokenAuthority().issue({ resource: AUDIENCE }).token;
 
-    expect(authority.verify(foreign, AUDIENCE)).toEqual({ ok: false, reason: 'the token signature is invalid' });
+    expect(authority.verify(foreign, AUDIENCE)).toEqual({ ok: false, reason: 'the token signature is invalid', status: 401, code: 'InvalidAuthenticationToken' });
     expect(authority.verify('not-a-jwt', AUDIENCE)).toMatchObject({ ok: false, reason: expect.stringContaining('not a JWT') });
+  });
+
+  it.each([
+    ['issued in the required tenant with the required role', {}, { ok: true }],
+    ['issued in another tenant: 401, naming both tenants', { tenantId: '11111111-1111-4111-8111-111111111111' }, {
+      ok: false, status: 401, code: 'InvalidAuthenticationToken', reason: `the token was issued in tenant '11111111-1111-4111-8111-111111111111': expected the partner tenant '${EMULATED_PARTNER_TENANT_ID}'`,
+    }],
+    ['without the role: 403, naming the role', { roles: [] }, { ok: false, status: 403, code: 'Authorization_RequestDenied', reason: "the token's roles are []: expected the application permission PartnerBilling.Read.All" }],
+  ])('checks a token %s', (_case, issued, expected) => {
+    const authority = createTokenAuthority();
+    const { token } = authority.issue({ resource: AUDIENCE, ...issued });
+
+    expect(authority.verify(token, AUDIENCE, { tenantId: EMULATED_PARTNER_TENANT_ID, role: 'PartnerBilling.Read.All' })).toMatchObject(expected);
+  });
+
+  it('checks no tenant or role unless asked to', () => {
+    const authority = createTokenAuthority();
+    const { token } = authority.issue({ resource: AUDIENCE, tenantId: 'another', roles: [] });
+
+    expect(authority.verify(token, AUDIENCE)).toMatchObject({ ok: true, claims: { tid: 'another', roles: [] } });
   });
 
   it('remembers every token it issued, oldest first', () => {

@@ -8,6 +8,7 @@ import { HttpRequest } from '@azure/functions';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GraphFaultRule } from '../../emulator/graphFaults';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
+import { MAX_UNCERTAIN_POSTS } from '../../src/core/policy';
 import type { Run } from '../../src/core/run';
 import { listRuns } from '../../src/functions/runsApi';
 import { startExport } from '../../src/functions/startExport';
@@ -139,6 +140,41 @@ describe('an export POST whose fate is unknown', () => {
     expect(started.lastErrorCode).toBeUndefined();
     expect(run.state).toBe('succeeded');
     expect(requests.filter((request) => request.method === 'POST')).toHaveLength(2);
+  });
+});
+
+describe('an export POST that keeps failing with a status that leaves its fate unknown', () => {
+  it('is repeated after growing delays, at most MAX_UNCERTAIN_POSTS times, and the run fails naming the last error', async () => {
+    // A deadline far beyond the backoff: the run must stop because of the bound, not the deadline.
+    const app = createTestApp(cloud, { POLL_MAX_DELAY_SECONDS: '16', EXPORT_DEADLINE_SECONDS: '90' }, { graph: { timeoutMs: 1000, attempts: 2, maxInProcessWaitSeconds: 2 } });
+    const { run, requests, exportsStarted } = await exportWith([{ endpoint: 'export', fault: { kind: 'status', status: 504 } }], app);
+
+    expect(requests.filter((request) => request.method === 'POST')).toHaveLength(MAX_UNCERTAIN_POSTS);
+    expect(exportsStarted).toBe(0);
+    expect(run).toMatchObject({ state: 'failed', errorCode: 'GatewayTimeout', uncertainPosts: MAX_UNCERTAIN_POSTS, startFailures: MAX_UNCERTAIN_POSTS, lastErrorCode: 'GatewayTimeout' });
+    expect(run.errorMessage).toMatch(/^starting the export: POST .*\/export failed with 504 GatewayTimeout.*\(5 export POSTs of unknown fate in this run; not repeated again/);
+    // Each wait longer than the one before (1, 2, 4, 8 s less jitter), not the initial delay every time.
+    const delays = app.logs.filter((line) => line.includes('next poll scheduled')).map((line) => (JSON.parse(line.slice(line.indexOf('{'))) as { delaySeconds: number }).delaySeconds);
+    expect(delays).toHaveLength(MAX_UNCERTAIN_POSTS - 1);
+    delays.slice(1).forEach((delay, index) => expect(delay).toBeGreaterThan(delays[index]!));
+  });
+
+  it('a POST that was surely not taken (503) is not counted as uncertain', async () => {
+    const app = createTestApp(cloud, {}, { graph: { timeoutMs: 1000, attempts: 1 } });
+    const { started, run } = await exportWith([{ endpoint: 'export', fault: { kind: 'status', status: 503 }, times: 1 }], app);
+
+    expect(started).toMatchObject({ state: 'starting', startFailures: 1, lastErrorCode: 'ServiceUnavailable' });
+    expect(started.uncertainPosts).toBeUndefined();
+    expect(run).toMatchObject({ state: 'succeeded' });
+    expect(run.startFailures).toBeUndefined();
+  });
+
+  it('a run that never got its export accepted says so at the deadline', async () => {
+    const app = createTestApp(cloud, { EXPORT_DEADLINE_SECONDS: '2' }, { graph: { timeoutMs: 1000, attempts: 1 } });
+    const { run } = await exportWith([{ endpoint: 'export', fault: { kind: 'status', status: 503 } }], app);
+
+    expect(run).toMatchObject({ state: 'failed', errorCode: 'DeadlineExceeded' });
+    expect(run.errorMessage).toMatch(/^the export was never accepted \(no export POST was answered 202 Accepted\) within EXPORT_DEADLINE_SECONDS \(2 s\).*; the last error was ServiceUnavailable: starting the export: POST /);
   });
 });
 

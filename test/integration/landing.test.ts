@@ -14,6 +14,7 @@ import { MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../
 import { pollExport } from '../../src/functions/pollExport';
 import { failRun } from '../../src/steps/runSteps';
 import { startExport } from '../../src/functions/startExport';
+import { formatRunTable } from '../../cli/output';
 import { createTestApp, listBlobs, type TestApp } from './harness';
 
 let cloud: LocalCloud;
@@ -66,6 +67,8 @@ const containerPath = (app: TestApp) => `/partnerdest/${app.deps.destination.con
 const copyRequests = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'PUT', path: new RegExp(`^${containerPath(app)}/[^?]*\\.json\\.gz`) });
 const manifestWrites = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'PUT', path: new RegExp(`^${containerPath(app)}/[^?]*/${MANIFEST_FILE_NAME}`) });
 const folderListings = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'GET', path: new RegExp(`^${containerPath(app)}\\?.*comp=list`) });
+/** Writes of one run's ledger row. */
+const runRow = (runId: string) => new RegExp(`PartitionKey=(%27|')run(%27|'),RowKey=(%27|')${runId}`);
 /** A zero delay: lets every matching request through and records it in injected(). */
 const counted = (match: Omit<FaultRule, 'fault'>): FaultRule => ({ ...match, fault: { kind: 'delay', ms: 0 } });
 const injectedSince = (start: number, path: RegExp) => cloud.proxy!.injected().slice(start).filter((fault) => path.test(fault.path));
@@ -159,6 +162,31 @@ describe('one landing at a time', () => {
     expect(landed.app.logs.some((line) => line.includes('another worker advanced this run; standing down'))).toBe(true);
   });
 
+  it('a landing that cannot prove its claim before manifest.json (the ledger failing from mid-landing on) writes none; a later delivery lands the run', async () => {
+    const landed = await landedExport({ landingClaimSeconds: 2 });
+    const message = await rewindToCopying(landed);
+    const start = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'delay', ms: 3000 } });
+
+    const landing = pollExport(message, landed.app.context(), landed.app.deps);
+    await storedWhen(landed, (run) => run.landingClaimId !== undefined);
+    // From here on every write of the run's row fails: the renewals, and whatever comes after the copies.
+    const ledgerBack = cloud.proxy!.addRule({ service: 'table', method: 'PUT', path: runRow(landed.run.runId), fault: { kind: 'status', status: 500 } });
+    await expect(landing).rejects.toMatchObject({ name: 'StorageRequestError' });
+    ledgerBack();
+
+    expect(injectedSince(start, /PartitionKey/).filter((fault) => fault.kind === 'status').length).toBeGreaterThan(0);
+    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+    expect(landed.app.logs.some((line) => line.includes('could not prove this landing still holds the run; not writing manifest.json'))).toBe(true);
+
+    // The message comes back (the handler threw); its claim has run out by then, so it is taken over.
+    cloud.proxy!.clearRules();
+    await landed.app.deps.queue.send(message, 0);
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+    expect(final).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    expect(await manifestEtag(landed.app, landed.folder)).toBeDefined();
+  });
+
   it('files and manifest.json landed but the final ledger save met a change: the run still ends succeeded', async () => {
     const landed = await landedExport();
     const message = await rewindToCopying(landed);
@@ -187,7 +215,7 @@ describe('one landing at a time', () => {
     const landing = pollExport(message, landed.app.context(), landed.app.deps);
     while (injectedSince(start, /manifest\.json/).length === 0) await new Promise((resolveSleep) => setTimeout(resolveSleep, 10));
     // Once manifest.json is on its way, the ledger answers 500 to one whole save (the SDK's four tries).
-    cloud.proxy!.addRule({ service: 'table', method: 'PUT', path: new RegExp(`PartitionKey=(%27|')run(%27|'),RowKey=(%27|')${landed.run.runId}`), fault: { kind: 'status', status: 500 }, times: 4 });
+    cloud.proxy!.addRule({ service: 'table', method: 'PUT', path: runRow(landed.run.runId), fault: { kind: 'status', status: 500 }, times: 4 });
     await landing;
 
     expect(injectedSince(start, /PartitionKey/).filter((fault) => fault.kind === 'status')).toHaveLength(4);
@@ -234,6 +262,23 @@ describe('copy answers Azure gives and Azurite does not', () => {
 
     expect(final).toMatchObject({ state: 'succeeded', copyWaits: 1, bytesCopied: landed.run.bytesCopied });
     expect(final!.landingAttempts ?? 0).toBe(0);
+  });
+
+  it('a landing that waits records why on the run, as status shows it, and clears it once the run lands', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule({ ...copyRequests(landed.app), fault: { kind: 'status', status: 409, code: 'PendingCopyOperation' }, times: 1 });
+
+    await pollExport(message, landed.app.context(), landed.app.deps);
+
+    const waiting = await finalRun(landed.app, landed.run.runId);
+    expect(waiting).toMatchObject({ state: 'copying', copyWaits: 1, lastErrorCode: 'PendingCopyOperation', lastErrorCount: 1, lastErrorAt: expect.any(String) });
+    expect(waiting.lastErrorMessage).toMatch(/^copying files: 'part-\d{5}-[^']+\.json\.gz': /);
+    expect(formatRunTable([waiting])).toContain('waiting: PendingCopyOperation (1x): copying files: ');
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+    expect(final).toMatchObject({ state: 'succeeded' });
+    expect([final!.lastErrorCode, final!.lastErrorMessage, final!.lastErrorCount]).toEqual([undefined, undefined, undefined]);
   });
 
   it.each([
