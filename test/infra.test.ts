@@ -29,7 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json';
 import type { Deps } from '../src/deps';
 import { DEFAULTS, parseSettings, type Settings } from '../src/core/settings';
-import { EXPORT_KIND, exportKeyString } from '../src/core/naming';
+import { exportKeyString } from '../src/core/naming';
 import { type Run } from '../src/core/run';
 import { failRun } from '../src/steps/runSteps';
 import { startExport } from '../src/functions/startExport';
@@ -70,6 +70,8 @@ const TRACED_SETTINGS: Readonly<Record<keyof typeof DEFAULTS | 'EXPORT_CURRENCIE
   PARTNER_CONTAINER: 'partner-usage',
   EXPORT_SCHEDULE: '0 15 7 4 * *',
   EXPORT_CURRENCIES: 'EUR,USD,GBP',
+  EXPORT_KINDS: 'unbilled-usage,unbilled-reconciliation',
+  BILLED_EXPORT_KINDS: 'billed-reconciliation',
   EXPORT_BILLING_PERIOD: 'current',
   EXPORT_ATTRIBUTE_SET: 'basic',
   POLL_QUEUE: 'traced-poll-queue',
@@ -606,7 +608,7 @@ describe('packaging', () => {
 
 /** A run that landed October 2026 in EUR. */
 const landedRun = {
-  kind: EXPORT_KIND,
+  kind: 'unbilled-usage',
   billingMonth: '2026-10',
   currency: 'EUR',
   attributeSet: 'full',
@@ -620,7 +622,8 @@ const landedRun = {
   updatedAt: '2026-11-03T06:20:00.000Z',
   finishedAt: '2026-11-03T06:20:00.000Z',
   bytesCopied: 1024,
-  destination: 'billing-exports/unbilled-usage/2026-10/EUR/full/etag/',
+  destinationContainer: 'billing-exports',
+  destinationFolder: 'unbilled-usage/2026-10/EUR/full/etag/',
 } satisfies Partial<Run> as Run;
 
 /** What a handler logs through its invocation context, by level, split the way the queries split it. */
@@ -690,7 +693,7 @@ describe('the alerts', () => {
     // reason; the query reads month and currency from the key.
     const skipped = capture();
     const ledger = { latestForKey: () => Promise.resolve({ latest: { run: landedRun, etag: 'e4' }, keyEtag: 'k1' }) };
-    const outcome = await startExport({ currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, stepDeps({ ledger, settings: { exportDeadlineSeconds: 21_600 } }), skipped.logger);
+    const outcome = await startExport({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, stepDeps({ ledger, settings: { exportDeadlineSeconds: 21_600 } }), skipped.logger);
     expect(outcome.kind).toBe('skipped');
     expect(skipped.lines).toEqual([{ level: 'info', message: 'export not started', fields: { key: exportKeyString(landedRun), reason: expect.stringContaining('already landed') } }]);
     expect(String(skipped.lines[0]!.fields.key).split('|').slice(1, 3)).toEqual(['2026-10', 'EUR']);

@@ -9,13 +9,16 @@
  */
 import type { TableClient, TableEntity } from '@azure/data-tables';
 import { exportKeyString, type ExportKey } from '../core/naming';
-import type { Run, RunState } from '../core/run';
+import type { RunFilter } from '../core/requestFields';
+import type { Run } from '../core/run';
 import { runFromRecord } from '../core/runRecord';
 import { LedgerConflictError, StorageRequestError } from '../errors';
 import { callDeadline } from './deadline';
 import { classified, storageErrorFrom } from './storageError';
 
 const RUN_PARTITION = 'run';
+// Key rows: exportKeyString, `unbilled-usage|2026-10|EUR|full` (unchanged from the first ledgers)
+// or `billed-usage|G016907411|full`.
 const KEY_PARTITION = 'key';
 
 export interface StoredRun {
@@ -38,7 +41,8 @@ export interface Ledger {
   createRun(run: Run, keyEtag: string | undefined): Promise<StoredRun>;
   /** Replaces a run if it is unchanged since `etag`; returns the stored version. */
   saveRun(run: Run, etag: string): Promise<StoredRun>;
-  listRuns(filter?: { readonly billingMonth?: string; readonly state?: RunState }): Promise<Run[]>;
+  /** Every run matching the filter (month, state, kind, invoice), newest first. */
+  listRuns(filter?: RunFilter): Promise<Run[]>;
 }
 
 export function createLedger(table: TableClient, options: { readonly callTimeoutMs?: number } = {}): Ledger {
@@ -116,14 +120,22 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
       await classified(async () => {
         for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter: `PartitionKey eq '${RUN_PARTITION}'` }, ...deadline() })) {
           const run = runFromEntity(entity);
-          if (filter.billingMonth && run.billingMonth !== filter.billingMonth) continue;
-          if (filter.state && run.state !== filter.state) continue;
+          if (!matches(run, filter)) continue;
           runs.push(run);
         }
       });
       return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
     },
   };
+}
+
+/** Whether a run passes the filter: a month filter passes only runs of that month (unbilled kinds). */
+export function matches(run: Run, filter: RunFilter): boolean {
+  if (filter.billingMonth !== undefined && !('billingMonth' in run && run.billingMonth === filter.billingMonth)) return false;
+  if (filter.state !== undefined && run.state !== filter.state) return false;
+  if (filter.kind !== undefined && run.kind !== filter.kind) return false;
+  if (filter.invoiceId !== undefined && !('invoiceId' in run && run.invoiceId === filter.invoiceId)) return false;
+  return true;
 }
 
 /**

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { CLAIM_GRACE_SECONDS, decideStart, type Run, type StartRequest } from '../../src/core/run';
+import { CLAIM_GRACE_SECONDS, decideStart, type Run, type StartRequest, type UnbilledRun } from '../../src/core/run';
 import { aRun } from '../support/runs';
 
 const now = new Date('2026-11-04T06:00:00Z');
 const deadline = 6 * 3600;
-const request: StartRequest = { billingPeriod: 'last', currency: 'EUR', attributeSet: 'full', trigger: 'timer' };
-const run = (overrides: Partial<Run>): Run => aRun({ runId: 'r1', ...overrides });
+const request: StartRequest = { kind: 'unbilled-usage', billingPeriod: 'last', currency: 'EUR', attributeSet: 'full', trigger: 'timer' };
+const run = (overrides: Partial<UnbilledRun>): Run => aRun({ runId: 'r1', ...overrides });
 
 describe('decideStart', () => {
   it('starts a key that never ran', () => {
@@ -30,7 +30,7 @@ describe('decideStart', () => {
   });
 
   it('does not export a closed month again after it landed, unless forced', () => {
-    const landed = run({ state: 'succeeded', startedAt: '2026-11-03T06:00:00.000Z', destination: 'c/f/' });
+    const landed = run({ state: 'succeeded', startedAt: '2026-11-03T06:00:00.000Z', destinationContainer: 'c', destinationFolder: 'f/' });
     expect(decideStart(landed, request, now, deadline)).toMatchObject({ kind: 'skip', reason: 'run r1 already landed this month at c/f/' });
     expect(decideStart(landed, { ...request, force: true }, now, deadline)).toEqual({ kind: 'start' });
   });

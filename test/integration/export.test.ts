@@ -33,7 +33,7 @@ async function sourceBytes(rootDirectory: string, name: string): Promise<Buffer>
 }
 
 function start(app: TestApp, currency: string, overrides: { force?: boolean } = {}) {
-  return startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides }, app.deps, app.context('startExports'));
+  return startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides }, app.deps, app.context('startExports'));
 }
 
 describe('the monthly export', () => {
@@ -49,9 +49,9 @@ describe('the monthly export', () => {
     expect(exports.map((e) => e.body.currencyCode).sort()).toEqual(['EUR', 'USD']);
     expect(result.runs.map((run) => run.state)).toEqual(['succeeded', 'succeeded']);
     for (const exported of exports) {
-      const run = result.runs.find((r) => r.currency === exported.body.currencyCode)!;
+      const run = result.runs.find((r) => 'currency' in r && r.currency === exported.body.currencyCode)!;
       const folder = `unbilled-usage/${exported.billingMonth}/${exported.body.currencyCode}/full/${exported.eTag}/`;
-      expect(run).toMatchObject({ destination: `${app.deps.destination.containerName}/${folder}`, blobCount: 3, bytesCopied: exported.totalBytes, manifestETag: exported.eTag });
+      expect(run).toMatchObject({ destinationContainer: app.deps.destination.containerName, destinationFolder: folder, blobCount: 3, bytesCopied: exported.totalBytes, manifestETag: exported.eTag });
       expect(run.pollCount).toBeGreaterThanOrEqual(3);
       for (const name of exported.blobNames) {
         expect(md5(await readBlob(app, `${folder}${name}`))).toBe(md5(await sourceBytes(exported.rootDirectory, name)));

@@ -73,7 +73,7 @@ describe('/api/runs', () => {
       const response = await startRun(post(body), app.context(), app.deps);
       const { runId } = response.jsonBody as { runId: string };
       const [run] = (await app.work({ runIds: [runId] })).runs;
-      return { runId, billingMonth: run!.billingMonth, status: run!.state, startedAt: run!.startedAt };
+      return { runId, billingMonth: 'billingMonth' in run! ? run.billingMonth : '', status: run!.state, startedAt: run!.startedAt };
     };
     const lastMonth = await startAndWork('{"currency":"CHF","billingPeriod":"last"}');
     const thisMonth = await startAndWork('{"currency":"CHF","billingPeriod":"current"}');
