@@ -17,6 +17,7 @@ import { backfillItemSummary, startBackfill, type BackfillItem } from '../src/fu
 import { createDeps, type Deps } from '../src/deps';
 import { SettingsError } from '../src/errors';
 import { startExport } from '../src/functions/startExport';
+import { describeInvoices } from '../emulator/invoices';
 import { startLocalCloud, type LocalCloud } from '../emulator/localCloud';
 import { queueHostOptions, runWorker } from '../emulator/queueHost';
 import { runSummary } from '../src/runSummary';
@@ -384,6 +385,7 @@ async function emulator(): Promise<number> {
     // The emulator checks the token's audience the way Graph does, so the scope is Graph's, as deployed.
     const settings = { ...cloud.settings, GRAPH_TOKEN_SCOPE: DEFAULT_GRAPH_TOKEN_SCOPE, EXPORT_CURRENCIES: 'EUR,USD', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '5' };
     process.stdout.write('Local cloud running: Azurite, the managed-identity endpoint and the Partner Billing emulator.\n\n');
+    process.stderr.write(`${describeInvoices(new Date())}\n`);
     process.stdout.write(`Environment (for \`${PROGRAM} run\` in another shell):\n`);
     for (const [name, value] of Object.entries(settings)) process.stdout.write(`export ${name}='${value}'\n`);
     process.stdout.write('\nlocal.settings.json (for `func start`):\n');

@@ -1,30 +1,28 @@
 /**
- * A local stand-in for the Microsoft Graph partner billing export API, unbilled usage only:
- * POST the export (202 + Location), poll the operation, read the manifest, download the files
- * from the "Microsoft side" storage account (an Azurite account) with the manifest's SAS.
+ * A local stand-in for the Microsoft Graph partner billing export API, all four exports:
+ * unbilled usage and unbilled reconciliation (by currency and billing period), billed usage and
+ * billed reconciliation (by invoice, from the emulator's invoice catalogue, ./invoices). POST the
+ * export (202 + Location), poll the operation, read the manifest, download the files from the
+ * "Microsoft side" storage account (an Azurite account) with the manifest's SAS.
  * Shapes follow the documented examples (reference sections 1-3):
  * https://learn.microsoft.com/graph/api/resources/partners-billing-api-overview
+ * What Graph leaves undocumented is a scenario choice: an invoice it cannot export is answered
+ * with a failedOperation (default) or a synchronous 400 (BillingScenario.invoiceErrors), with
+ * error codes of the emulator's own (InvoiceNotFound, InvoiceNotAvailable).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { resolveScenario, type BillingScenario } from './billingScenario';
-import {
-  billingMonthOf,
-  EXPORT_CONTAINER,
-  planExport,
-  readListSas,
-  uploadExport,
-  type ExportPlan,
-  type UnbilledUsageExportRequest,
-} from './exportFiles';
-import { ExportOperation } from './exportOperation';
+import { planExport, readListSas, uploadExport, type ExportPlan } from './exportFiles';
+import { ExportOperation, type ExportProduct, type OperationError } from './exportOperation';
 import { GraphFaults, withDefect, type GraphFault } from './graphFaults';
-import { parseExportRequest } from './exportRequest';
+import { parseExportRequest, resolveExport, type ExportKind, type ExportRequest } from './exportRequest';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, readBody, RequestBodyTooLargeError, sendJson } from './httpServer';
 import { GRAPH_AUDIENCES, type TokenAuthority, type TokenClaims, type TokenVerification } from './tokens';
 
 export { DEFAULT_SCENARIO, type BillingScenario } from './billingScenario';
+export type { ExportKind, ExportRequest } from './exportRequest';
 
 export interface BillingEmulatorOptions {
   /** Verifies the bearer tokens; like Graph, it accepts only tokens for Microsoft Graph (GRAPH_AUDIENCES). */
@@ -48,11 +46,19 @@ export interface BillingEmulatorOptions {
 
 export interface ExportRecord {
   operationId: string;
+  /** Which export was POSTed (its route). */
+  kind: ExportKind;
   /** The request as accepted: currencyCode upper-cased, attributeSet defaulted. */
-  body: UnbilledUsageExportRequest;
-  /** YYYY-MM */
+  body: ExportRequest;
+  /** The invoice of a billed export; undefined for unbilled kinds. */
+  invoiceId?: string;
+  /** YYYY-MM: the billing period's month, or the invoice's; '' for an unknown invoice. */
   billingMonth: string;
+  /** ISO 4217: the request's, or the invoice's; '' for an unknown invoice. */
+  currency: string;
   outcome: BillingScenario['outcome'];
+  /** The failedOperation error the operation ends with, when the outcome is 'failed'. */
+  error?: OperationError;
   /** The manifest's rootDirectory; '' when the outcome is 'failed' (no files are produced). */
   rootDirectory: string;
   /** The manifest's blobs[].name values, in order. */
@@ -68,6 +74,10 @@ export interface RequestRecord {
   path: string;
   /** Whether the request carried a bearer token this emulator accepts. */
   authorized: boolean;
+  /** For a request to an export route: which kind. */
+  exportKind?: ExportKind;
+  /** For a billed export whose body was accepted: the invoice it names. */
+  invoiceId?: string;
 }
 
 export interface BillingEmulator {
@@ -89,17 +99,26 @@ export interface BillingEmulator {
 
 const API_ROOT = '/v1.0';
 const BILLING_ROOT = `${API_ROOT}/reports/partners/billing`;
-const EXPORT_PATHS = new Set([
-  `${BILLING_ROOT}/usage/unbilled/export`,
-  // The namespace-qualified form the generated Graph SDKs call.
-  `${BILLING_ROOT}/usage/unbilled/microsoft.graph.partners.billing.export`,
-]);
+/** Each kind's entity under BILLING_ROOT (reference 1.1). */
+const EXPORT_ENTITIES: Readonly<Record<ExportKind, string>> = {
+  'unbilled-usage': 'usage/unbilled',
+  'billed-usage': 'usage/billed',
+  'unbilled-reconciliation': 'reconciliation/unbilled',
+  'billed-reconciliation': 'reconciliation/billed',
+};
+const EXPORT_ROUTES = new Map<string, ExportKind>(
+  Object.entries(EXPORT_ENTITIES).flatMap(([kind, entity]) => [
+    [`${BILLING_ROOT}/${entity}/export`, kind as ExportKind],
+    // The namespace-qualified form the generated Graph SDKs call.
+    [`${BILLING_ROOT}/${entity}/microsoft.graph.partners.billing.export`, kind as ExportKind],
+  ]),
+);
 const OPERATION_PATH = /^\/v1\.0\/reports\/partners\/billing\/operations\/([^/]+)$/;
 const MANIFEST_PATH = /^\/v1\.0\/reports\/partners\/billing\/manifests\/([^/]+)$/;
 const MAX_BODY_BYTES = 64 * 1024;
 const ODATA_TYPE = '#microsoft.graph.partners.billing';
 
-type Route = { kind: 'export'; method: 'POST' } | { kind: 'operation' | 'manifest'; method: 'GET'; id: string };
+type Route = { kind: 'export'; method: 'POST'; exportKind: ExportKind } | { kind: 'operation' | 'manifest'; method: 'GET'; id: string };
 type ManifestFault = Extract<GraphFault, { kind: 'expiredSas' | 'manifest' }>;
 
 /** Graph's error codes for the statuses faults inject. */
@@ -136,7 +155,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
   const log = options.log ?? (() => undefined);
   const credential = new StorageSharedKeyCredential(source.accountName, source.accountKey);
   const sourceBlobEndpoint = source.blobEndpoint.replace(/\/+$/, '');
-  const container = new ContainerClient(`${sourceBlobEndpoint}/${EXPORT_CONTAINER}`, credential);
+  const containerOf = (name: string): ContainerClient => new ContainerClient(`${sourceBlobEndpoint}/${name}`, credential);
 
   let scenario = resolveScenario(options.scenario);
   const exportsById = new Map<string, TrackedExport>();
@@ -164,16 +183,19 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     const method = request.method ?? 'GET';
     const path = new URL(request.url ?? '/', origin).pathname;
     const verification = verifyBearer(request.headers.authorization);
-    requestLog.push({ method, path, authorized: verification.ok });
+    const route = routeOf(path);
+    const entry: RequestRecord = { method, path, authorized: verification.ok, ...(route?.kind === 'export' ? { exportKind: route.exportKind } : {}) };
+    requestLog.push(entry);
     response.setHeader('request-id', randomUUID());
     const clientRequestId = request.headers['client-request-id'];
     if (typeof clientRequestId === 'string') response.setHeader('client-request-id', clientRequestId);
     response.on('finish', () => log(`${method} ${path} -> ${response.statusCode}`));
 
-    const route = routeOf(path);
     if (!route) {
-      const emulated = `POST ${BILLING_ROOT}/usage/unbilled/export, GET ${BILLING_ROOT}/operations/{id}, GET ${BILLING_ROOT}/manifests/{id}`;
-      return sendGraphError(response, 404, 'ResourceNotFound', `No emulated Graph resource at ${path}. Emulated: ${emulated}.`);
+      const exportRoutes = Object.values(EXPORT_ENTITIES).map((entity) => `POST ${BILLING_ROOT}/${entity}/export`);
+      const emulated = [...exportRoutes, `GET ${BILLING_ROOT}/operations/{id}`, `GET ${BILLING_ROOT}/manifests/{id}`].join(', ');
+      const message = `No emulated Graph resource at ${path}. Emulated (each export also as .../microsoft.graph.partners.billing.export): ${emulated}.`;
+      return sendGraphError(response, 404, 'ResourceNotFound', message);
     }
     if (method !== route.method) {
       const message = `${method} is not supported on ${path}; use ${route.method}.`;
@@ -188,7 +210,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     const manifestFault = fault?.kind === 'expiredSas' || fault?.kind === 'manifest' ? fault : undefined;
     switch (route.kind) {
       case 'export':
-        return startExport(request, response, verification.claims, fault?.kind === 'lostAnswer');
+        return startExport(request, response, route.exportKind, entry, verification.claims, fault?.kind === 'lostAnswer');
       case 'operation':
         return answerOperation(response, route.id, manifestFault);
       case 'manifest':
@@ -250,7 +272,14 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     return result.ok ? result : { ok: false, reason: `Access token validation failure: ${result.reason}.` };
   }
 
-  async function startExport(request: IncomingMessage, response: ServerResponse, claims: TokenClaims, loseAnswer = false): Promise<void> {
+  async function startExport(
+    request: IncomingMessage,
+    response: ServerResponse,
+    kind: ExportKind,
+    entry: RequestRecord,
+    claims: TokenClaims,
+    loseAnswer = false,
+  ): Promise<void> {
     let body: unknown;
     try {
       body = JSON.parse(await readBody(request, MAX_BODY_BYTES));
@@ -260,25 +289,32 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       }
       return sendGraphError(response, 400, 'BadRequest', `The request body is not valid JSON: ${errorMessage(error)}`);
     }
-    const parsed = parseExportRequest(body);
+    const parsed = parseExportRequest(kind, body);
     if (!parsed.ok) return sendGraphError(response, 400, 'BadRequest', parsed.message);
+    const { order } = parsed;
+    if (order.request.invoiceId !== undefined) entry.invoiceId = order.request.invoiceId;
 
     const requestedAt = now();
     const exportScenario = scenario;
+    const resolved = resolveExport(order, requestedAt, exportScenario);
+    if (resolved.kind === 'failed' && resolved.synchronous) return sendGraphError(response, 400, 'BadRequest', resolved.error.message);
+
     const partnerTenantId = claims.tid;
-    const plan =
-      exportScenario.outcome === 'succeeded'
-        ? planExport({ request: parsed.request, scenario: exportScenario, partnerTenantId, requestedAt })
-        : undefined;
-    const operation = new ExportOperation(requestedAt, exportScenario, plan);
+    const plan = resolved.kind === 'export' ? planExport({ request: resolved.subject, scenario: exportScenario, partnerTenantId, requestedAt }) : undefined;
+    const product: ExportProduct = plan ? { plan } : { failure: (resolved as Extract<typeof resolved, { kind: 'failed' }>).error };
+    const operation = new ExportOperation(requestedAt, exportScenario, product);
     exportsById.set(operation.id, {
       operation,
       partnerTenantId,
       record: {
         operationId: operation.id,
-        body: parsed.request,
-        billingMonth: billingMonthOf(parsed.request.billingPeriod, requestedAt),
-        outcome: exportScenario.outcome,
+        kind,
+        body: order.request,
+        ...(resolved.invoiceId === undefined ? {} : { invoiceId: resolved.invoiceId }),
+        billingMonth: plan ? plan.billingMonth : resolved.kind === 'failed' ? resolved.billingMonth : '',
+        currency: plan ? plan.currency : resolved.kind === 'failed' ? resolved.currency : '',
+        outcome: plan ? 'succeeded' : 'failed',
+        ...('failure' in product ? { error: { ...product.failure } } : {}),
         rootDirectory: plan ? rootDirectoryOf(plan) : '',
         blobNames: plan ? plan.files.map((file) => file.name) : [],
         eTag: plan?.eTag ?? '',
@@ -296,7 +332,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
   }
 
   function upload(operation: ExportOperation, plan: ExportPlan): void {
-    const uploading = uploadExport(container, plan.files, stopUploads.signal).then(
+    const uploading = uploadExport(containerOf(plan.container), plan.files, stopUploads.signal).then(
       () => operation.filesUploaded(now()),
       (error: unknown) => {
         log(`upload of export ${operation.id} failed: ${errorMessage(error)}`);
@@ -352,7 +388,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
   function manifestBody({ id, createdAt, partnerTenantId, plan, sasLifetimeSeconds }: PublishedManifest, fault?: ManifestFault): Record<string, unknown> {
     // An expired SAS is minted an hour in the past, as a stale answer would carry.
     const sasExpiresOn = new Date(now().getTime() + (fault?.kind === 'expiredSas' ? -3600 : sasLifetimeSeconds) * 1000);
-    const sasToken = readListSas(credential, EXPORT_CONTAINER, sasExpiresOn);
+    const sasToken = readListSas(credential, plan.container, sasExpiresOn);
     const signature = new URLSearchParams(sasToken).get('sig');
     if (signature) mintedSignatures.add(signature);
     const body = {
@@ -372,7 +408,7 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
   }
 
   function rootDirectoryOf(plan: ExportPlan): string {
-    return `${sourceBlobEndpoint}/${EXPORT_CONTAINER}/${plan.directory}`;
+    return `${sourceBlobEndpoint}/${plan.container}/${plan.directory}`;
   }
 
   let stopping: Promise<void> | undefined;
@@ -383,7 +419,12 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       scenario = resolveScenario(overrides);
     },
     exports: () =>
-      [...exportsById.values()].map(({ record }) => ({ ...record, body: { ...record.body }, blobNames: [...record.blobNames] })),
+      [...exportsById.values()].map(({ record }) => ({
+        ...record,
+        body: { ...record.body },
+        ...(record.error ? { error: { ...record.error } } : {}),
+        blobNames: [...record.blobNames],
+      })),
     requests: () => requestLog.map((entry) => ({ ...entry })),
     faults,
     sasSignatures: () => [...mintedSignatures],
@@ -400,7 +441,8 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
 }
 
 function routeOf(path: string): Route | undefined {
-  if (EXPORT_PATHS.has(path)) return { kind: 'export', method: 'POST' };
+  const exportKind = EXPORT_ROUTES.get(path);
+  if (exportKind) return { kind: 'export', method: 'POST', exportKind };
   const operation = OPERATION_PATH.exec(path);
   if (operation) return { kind: 'operation', method: 'GET', id: operation[1]! };
   const manifest = MANIFEST_PATH.exec(path);

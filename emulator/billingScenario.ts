@@ -16,6 +16,26 @@ export interface BillingScenario {
   outcome: 'succeeded' | 'failed';
   /** The failedOperation error. @default the documented { code: '5000', message: 'No data available' } */
   failure: { code: string; message: string };
+  /**
+   * Billing currencies the partner has no customers in: an unbilled export in one of them fails
+   * with the documented { code: '5000', message: 'No data available' }. Upper-case ISO 4217 codes.
+   * @default []
+   */
+  noDataCurrencies: readonly string[];
+  /**
+   * How a billed export of an invoice Graph cannot export (unknown, or older than the catalogue)
+   * is answered; the reference (section 8) says it is not documented. 'failedOperation': 202, then
+   * a failedOperation with the reason; 'badRequest': a synchronous 400 BadRequest, no operation.
+   * @default 'failedOperation'
+   */
+  invoiceErrors: 'failedOperation' | 'badRequest';
+  /**
+   * Whether the re-issued invoice (REISSUED_INVOICE_ID, G000000002) has had its re-issue: false
+   * exports its first version, true its second (a new eTag and InvoiceVersion folder). A test
+   * flips it with setScenario({ invoiceReissued: true }) between two exports.
+   * @default false
+   */
+  invoiceReissued: boolean;
   /** `status` of the success answer: the docs show 'succeeded', the resource page says 'completed'. @default 'succeeded' */
   successStatus: string;
   /**
@@ -53,6 +73,9 @@ export const DEFAULT_SCENARIO: Readonly<BillingScenario> = Object.freeze({
   retryAfterSeconds: 1,
   outcome: 'succeeded',
   failure: Object.freeze({ code: '5000', message: 'No data available' }),
+  noDataCurrencies: Object.freeze([]),
+  invoiceErrors: 'failedOperation',
+  invoiceReissued: false,
   successStatus: 'succeeded',
   manifestDelivery: 'link',
   fileCount: 3,
@@ -64,7 +87,12 @@ export const DEFAULT_SCENARIO: Readonly<BillingScenario> = Object.freeze({
 
 /** The defaults with `overrides` on top, checked; throws a RangeError listing every invalid value. */
 export function resolveScenario(overrides: Partial<BillingScenario> = {}): BillingScenario {
-  const scenario: BillingScenario = { ...DEFAULT_SCENARIO, ...overrides, failure: { ...(overrides.failure ?? DEFAULT_SCENARIO.failure) } };
+  const scenario: BillingScenario = {
+    ...DEFAULT_SCENARIO,
+    ...overrides,
+    failure: { ...(overrides.failure ?? DEFAULT_SCENARIO.failure) },
+    noDataCurrencies: [...(overrides.noDataCurrencies ?? DEFAULT_SCENARIO.noDataCurrencies)],
+  };
   const problems: string[] = [];
   const wholeNumber = (name: keyof BillingScenario, value: number, minimum: number): void => {
     if (!Number.isInteger(value) || value < minimum) problems.push(`${name} is ${value}: expected a whole number ≥ ${minimum}`);
@@ -80,6 +108,12 @@ export function resolveScenario(overrides: Partial<BillingScenario> = {}): Billi
     problems.push(`outcome is '${String(scenario.outcome)}': expected 'succeeded' or 'failed'`);
   }
   if (!scenario.failure.code || !scenario.failure.message) problems.push('failure needs a non-empty code and message');
+  const badCurrencies = scenario.noDataCurrencies.filter((currency) => !/^[A-Z]{3}$/.test(currency));
+  if (badCurrencies.length > 0) problems.push(`noDataCurrencies has ${JSON.stringify(badCurrencies)}: expected upper-case 3-letter ISO 4217 codes such as "NOK"`);
+  if (scenario.invoiceErrors !== 'failedOperation' && scenario.invoiceErrors !== 'badRequest') {
+    problems.push(`invoiceErrors is '${String(scenario.invoiceErrors)}': expected 'failedOperation' or 'badRequest'`);
+  }
+  if (typeof scenario.invoiceReissued !== 'boolean') problems.push(`invoiceReissued is ${JSON.stringify(scenario.invoiceReissued)}: expected true or false`);
   if (!scenario.successStatus) problems.push('successStatus is empty: expected a status such as succeeded');
   if (scenario.manifestDelivery !== 'link' && scenario.manifestDelivery !== 'inline') {
     problems.push(`manifestDelivery is '${String(scenario.manifestDelivery)}': expected 'link' or 'inline'`);

@@ -1,8 +1,12 @@
 /**
- * The files of one unbilled-usage export and where they live: the "Microsoft side" storage
- * account, in the layout observed in real manifests (reference 3.2), e.g.
+ * The files of one export and where they live: the "Microsoft side" storage account, in the
+ * layouts observed in real manifests (reference 3.2), one container per kind, e.g.
  *   unbilledusagefastpath/v1/202410080035/PartnerTenantId=<tid>/BillingMonth=202410/Currency=INR/
  *     Fragment=full/PartitionType=default/part-00000-<guid>.c000.json.gz
+ *   billedusagefastpath/v1/PartnerTenantId=<tid>/BillingMonth=202408/InvoiceId=G058476717/
+ *     InvoiceVersion=202409080713/Fragment=full/PartitionType=default/part-00000-<guid>.c000.json.gz
+ * No real reconciliation rootDirectory is known, so those follow the usage layouts in containers
+ * of their own.
  */
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
@@ -16,17 +20,28 @@ import {
 } from '@azure/storage-blob';
 import type { BillingScenario } from './billingScenario';
 import { deterministicAlphanumeric, deterministicUuid } from './deterministic';
+import { billingMonthOf, type BilledExportKind, type BillingPeriod, type ExportKind, type UnbilledExportKind } from './exportRequest';
+import type { InvoiceVersion } from './invoices';
+import { reconciliationRows } from './reconciliationData';
 import { gzipJsonLines, usageRows, type AttributeSet } from './usageData';
 
-export const EXPORT_CONTAINER = 'unbilledusagefastpath';
+export { billingMonthOf, type BillingPeriod } from './exportRequest';
 
-export type BillingPeriod = 'current' | 'last';
+/** The container each kind's files are written to in the source account. */
+export const EXPORT_CONTAINERS: Readonly<Record<ExportKind, string>> = {
+  'unbilled-usage': 'unbilledusagefastpath',
+  'billed-usage': 'billedusagefastpath',
+  'unbilled-reconciliation': 'unbilledreconfastpath',
+  'billed-reconciliation': 'billedreconfastpath',
+};
 
-export interface UnbilledUsageExportRequest {
-  currencyCode: string;
-  billingPeriod: BillingPeriod;
-  attributeSet: AttributeSet;
-}
+/** The unbilled usage container. */
+export const EXPORT_CONTAINER = EXPORT_CONTAINERS['unbilled-usage'];
+
+/** What one export holds: the unbilled data of a month and currency, or one version of an invoice. */
+export type ExportSubject =
+  | { kind: UnbilledExportKind; currencyCode: string; billingPeriod: BillingPeriod; attributeSet: AttributeSet }
+  | { kind: BilledExportKind; invoice: InvoiceVersion; attributeSet: AttributeSet };
 
 export interface ExportFile {
   /** The manifest's blobs[].name: part-NNNNN-<guid>.c000.json.gz */
@@ -46,8 +61,13 @@ export interface ExportFile {
 }
 
 export interface ExportPlan {
+  kind: ExportKind;
+  /** The source account's container holding the files. */
+  container: string;
   /** YYYY-MM */
   billingMonth: string;
+  /** ISO 4217: the request's, or the invoice's. */
+  currency: string;
   /** The folder in the container holding the files, without a trailing slash. */
   directory: string;
   eTag: string;
@@ -56,55 +76,122 @@ export interface ExportPlan {
 }
 
 export interface ExportPlanOptions {
-  request: UnbilledUsageExportRequest;
+  request: ExportSubject;
   scenario: Pick<BillingScenario, 'seed' | 'fileCount' | 'rowsPerFile'> & Partial<Pick<BillingScenario, 'fileSizeBytes'>>;
   partnerTenantId: string;
-  /** When the export was requested: picks the billing month and names the snapshot folder. */
+  /** When the export was requested: picks an unbilled export's billing month and names its snapshot folder. */
   requestedAt: Date;
 }
 
-/** Builds every file of the export in memory; names, bytes and eTag depend only on the inputs. */
+type Rows = Array<Record<string, unknown>>;
+
+/** Where a kind's rows come from: each file's own rows, and further rows for the filler. */
+interface RowSource {
+  /** How many files there are: fileCount, or fewer when the export has fewer rows than that. */
+  fileCount: number;
+  ownRows: (fileIndex: number) => Rows;
+  /** `count` rows that come after every file's own rows. */
+  fillerRows: (count: number) => Rows;
+}
+
+/**
+ * Builds every file of the export in memory; names, bytes and eTag depend only on the inputs.
+ * Usage kinds hold fileCount x rowsPerFile usage rows; reconciliation kinds hold the line items
+ * that reconcile that much usage (plus licences), spread over at most fileCount files.
+ */
 export function planExport({ request, scenario, partnerTenantId, requestedAt }: ExportPlanOptions): ExportPlan {
   const { seed, fileCount, rowsPerFile } = scenario;
   const fileSizeBytes = scenario.fileSizeBytes ?? null;
-  const { currencyCode, attributeSet } = request;
-  const billingMonth = billingMonthOf(request.billingPeriod, requestedAt);
-  const usageThrough = request.billingPeriod === 'current' ? monthToDateUsageThrough(requestedAt) : undefined;
-  const rowsOf = (count: number, startIndex: number): Array<Record<string, unknown>> =>
-    usageRows({ seed, billingMonth, currency: currencyCode, attributeSet, count, startIndex, partnerTenantId, ...(usageThrough ? { usageThrough } : {}) });
-  const directory = [
-    'v1',
-    snapshotFolder(requestedAt),
-    `PartnerTenantId=${partnerTenantId}`,
-    `BillingMonth=${billingMonth.replace('-', '')}`,
-    `Currency=${currencyCode}`,
-    `Fragment=${attributeSet}`,
-    'PartitionType=default',
-  ].join('/');
+  const { kind, attributeSet } = request;
+  const billed = 'invoice' in request ? request.invoice : undefined;
+  const { billingMonth, currency, usageThrough } = periodOf(request, requestedAt);
+  const scope: RowScope = {
+    seed, billingMonth, currency, attributeSet, partnerTenantId,
+    ...(usageThrough ? { usageThrough } : {}),
+    ...(billed ? { invoiceNumber: billed.id } : {}),
+  };
+  const source = kind === 'unbilled-usage' || kind === 'billed-usage' ? usageSource(scope, fileCount, rowsPerFile) : reconciliationSource(scope, fileCount, rowsPerFile);
+  const folders = billed
+    ? ['v1', `PartnerTenantId=${partnerTenantId}`, `BillingMonth=${compactMonth(billingMonth)}`, `InvoiceId=${billed.id}`, `InvoiceVersion=${minuteStamp(new Date(billed.versionIssuedAt))}`]
+    : ['v1', minuteStamp(requestedAt), `PartnerTenantId=${partnerTenantId}`, `BillingMonth=${compactMonth(billingMonth)}`, `Currency=${currency}`];
+  const directory = [...folders, `Fragment=${attributeSet}`, 'PartitionType=default'].join('/');
+  // What names this data version. Unbilled usage keeps the key it always had; a month-to-date usage
+  // export also names the day its usage runs to, so the next day's data is a new version (reconciliation
+  // sums the month's usage whatever its days, so its line items, and eTag, stay the same).
+  const invoiceKey = billed ? `${billed.id}/${billed.version}` : '';
+  const dataKey = kind === 'unbilled-usage' ? [billingMonth, currency, attributeSet] : [kind, billingMonth, currency, invoiceKey, attributeSet];
 
-  // The filler rows come after every file's own rows, so no row index is used twice.
-  const filler =
-    fileSizeBytes === null
-      ? undefined
-      : new Filler(fileSizeBytes, rowsOf(FILLER_SAMPLE_ROWS, fileCount * rowsPerFile), (count) => rowsOf(count, fileCount * rowsPerFile));
+  // The filler rows come after every file's own rows, so no row is used twice.
+  const filler = fileSizeBytes === null ? undefined : new Filler(fileSizeBytes, source.fillerRows(FILLER_SAMPLE_ROWS), source.fillerRows);
 
-  const files = Array.from({ length: fileCount }, (_, index): ExportFile => {
-    const startIndex = index * rowsPerFile;
-    const rows = rowsOf(rowsPerFile, startIndex);
-    const own = gzipJsonLines(rows);
-    const name = `part-${String(index).padStart(5, '0')}-${deterministicUuid(seed, billingMonth, currencyCode, attributeSet, index)}.c000.json.gz`;
+  const files = Array.from({ length: source.fileCount }, (_, index): ExportFile => {
+    const own = gzipJsonLines(source.ownRows(index));
+    const name = `part-${String(index).padStart(5, '0')}-${deterministicUuid(seed, ...dataKey, index)}.c000.json.gz`;
     return filledFile(name, `${directory}/${name}`, filler ? filler.fill(own) : [own]);
   });
 
-  // The eTag names the data version; the size knob is part of it only when set, so defaults keep theirs.
-  const eTagKey = fileSizeBytes === null ? [] : [fileSizeBytes];
+  // The size knob is part of the eTag only when set, so defaults keep theirs.
+  const dayKey = usageThrough && kind === 'unbilled-usage' ? [usageThrough] : [];
+  const eTagKey = [...(fileSizeBytes === null ? [] : [fileSizeBytes]), ...dayKey];
   return {
+    kind,
+    container: EXPORT_CONTAINERS[kind],
     billingMonth,
+    currency,
     directory,
-    eTag: deterministicAlphanumeric(17, 'eTag', seed, billingMonth, currencyCode, attributeSet, fileCount, rowsPerFile, ...eTagKey),
+    eTag: deterministicAlphanumeric(17, 'eTag', seed, ...dataKey, fileCount, rowsPerFile, ...eTagKey),
     files,
     totalBytes: files.reduce((sum, file) => sum + file.size, 0),
   };
+}
+
+/** The month and currency the export covers, and for a month-to-date export the last day with usage. */
+function periodOf(request: ExportSubject, requestedAt: Date): { billingMonth: string; currency: string; usageThrough?: string } {
+  if ('invoice' in request) return { billingMonth: request.invoice.billingMonth, currency: request.invoice.currency };
+  const billingMonth = billingMonthOf(request.billingPeriod, requestedAt);
+  return request.billingPeriod === 'current'
+    ? { billingMonth, currency: request.currencyCode, usageThrough: monthToDateUsageThrough(requestedAt) }
+    : { billingMonth, currency: request.currencyCode };
+}
+
+interface RowScope {
+  seed: number;
+  billingMonth: string;
+  currency: string;
+  attributeSet: AttributeSet;
+  partnerTenantId: string;
+  usageThrough?: string;
+  invoiceNumber?: string;
+}
+
+/** Usage rows by index: file i holds rows i*rowsPerFile onwards, the filler those after the last file's. */
+function usageSource(scope: RowScope, fileCount: number, rowsPerFile: number): RowSource {
+  const rows = (count: number, startIndex: number): Rows => usageRows({ ...scope, count, startIndex });
+  return {
+    fileCount,
+    ownRows: (index) => rows(rowsPerFile, index * rowsPerFile),
+    fillerRows: (count) => rows(count, fileCount * rowsPerFile),
+  };
+}
+
+/**
+ * The month's reconciliation line items (those of fileCount x rowsPerFile usage rows), split in
+ * order into nearly equal files; the filler repeats them, as reconciliation has no further rows.
+ */
+function reconciliationSource(scope: RowScope, fileCount: number, rowsPerFile: number): RowSource {
+  const lines = reconciliationRows({ ...scope, usageRowCount: fileCount * rowsPerFile });
+  const files = Math.min(fileCount, lines.length);
+  const boundary = (index: number): number => Math.floor((index * lines.length) / files);
+  return {
+    fileCount: files,
+    ownRows: (index) => lines.slice(boundary(index), boundary(index + 1)),
+    fillerRows: (count) => Array.from({ length: count }, (_, index) => lines[index % lines.length]!),
+  };
+}
+
+/** "2024-10" -> "202410", as the BillingMonth= folder spells it. */
+function compactMonth(billingMonth: string): string {
+  return billingMonth.replace('-', '');
 }
 
 /** Rows gzipped once to learn how many compressed bytes a filler row takes. */
@@ -178,13 +265,6 @@ function filledFile(name: string, blobName: string, parts: readonly Buffer[]): E
   };
 }
 
-/** 'current' is the month of `at` (UTC); 'last' the month before. */
-export function billingMonthOf(period: BillingPeriod, at: Date): string {
-  const monthsBack = period === 'last' ? 1 : 0;
-  const month = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - monthsBack, 1));
-  return month.toISOString().slice(0, 7);
-}
-
 /**
  * The last day a month-to-date export made at `at` has usage for: daily-rated usage takes about
  * 24 hours to appear, so the day before, but never before the 1st of the month.
@@ -194,8 +274,8 @@ export function monthToDateUsageThrough(at: Date): string {
   return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), day)).toISOString().slice(0, 10);
 }
 
-/** yyyyMMddHHmm, like the snapshot folder of real unbilled exports. */
-function snapshotFolder(at: Date): string {
+/** yyyyMMddHHmm, like the snapshot folder of real unbilled exports and the InvoiceVersion of billed ones. */
+function minuteStamp(at: Date): string {
   return at.toISOString().slice(0, 16).replace(/[-T:]/g, '');
 }
 

@@ -7,13 +7,23 @@ import { randomUUID } from 'node:crypto';
 import type { BillingScenario } from './billingScenario';
 import type { ExportPlan } from './exportFiles';
 
+/** A failedOperation's error: Graph's publicError (code, message, and the parameter it is about). */
+export interface OperationError {
+  code: string;
+  message: string;
+  target?: string;
+}
+
 export type OperationState =
   | { kind: 'pending'; status: 'notStarted' | 'running' }
   | { kind: 'succeeded'; status: string; plan: ExportPlan; uploadedAt: Date }
-  | { kind: 'failed'; status: 'failed'; error: { code: string; message: string } };
+  | { kind: 'failed'; status: 'failed'; error: OperationError };
+
+/** What the export comes to: files (being uploaded), or a failure reported once the operation is done. */
+export type ExportProduct = { plan: ExportPlan } | { failure: OperationError };
 
 type Files =
-  | { state: 'notProduced' }
+  | { state: 'notProduced'; failure: OperationError }
   | { state: 'uploading'; plan: ExportPlan }
   | { state: 'uploaded'; plan: ExportPlan; at: Date }
   | { state: 'uploadFailed'; error: Error };
@@ -28,15 +38,15 @@ export class ExportOperation {
 
   /**
    * `scenario` is fixed at creation: later scenario changes affect only later exports.
-   * `plan` is the files being uploaded; without one (a 'failed' outcome) the operation can only fail.
+   * `product` is the files being uploaded, or the failure the operation ends with (no files).
    */
   constructor(
     readonly createdAt: Date,
     readonly scenario: BillingScenario,
-    plan: ExportPlan | undefined,
+    product: ExportProduct,
   ) {
     this.lastAction = createdAt;
-    this.files = plan ? { state: 'uploading', plan } : { state: 'notProduced' };
+    this.files = 'plan' in product ? { state: 'uploading', plan: product.plan } : { state: 'notProduced', failure: product.failure };
   }
 
   get lastActionAt(): Date {
@@ -63,11 +73,11 @@ export class ExportOperation {
   }
 
   private evaluate(now: Date): OperationState {
-    const { readyAfterSeconds, runningPolls, notStartedPolls, outcome, failure, successStatus } = this.scenario;
+    const { readyAfterSeconds, runningPolls, notStartedPolls, successStatus } = this.scenario;
     const elapsedMs = now.getTime() - this.createdAt.getTime();
     const waitedEnough = elapsedMs >= readyAfterSeconds * 1000 && this.pendingAnswers >= runningPolls;
     if (waitedEnough) {
-      if (outcome === 'failed') return { kind: 'failed', status: 'failed', error: failure };
+      if (this.files.state === 'notProduced') return { kind: 'failed', status: 'failed', error: this.files.failure };
       if (this.files.state === 'uploadFailed') {
         const message = `The emulator could not upload the export files: ${this.files.error.message}`;
         return { kind: 'failed', status: 'failed', error: { code: 'EmulatorUploadFailed', message } };

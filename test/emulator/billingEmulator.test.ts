@@ -71,7 +71,7 @@ describe('authentication', () => {
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe('Bearer');
     expect(await response.json()).toMatchObject({ error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty.' } });
-    expect(billing.requests().at(-1)).toEqual({ method: 'POST', path: `/v1.0${EXPORT_PATH}`, authorized: false });
+    expect(billing.requests().at(-1)).toEqual({ method: 'POST', path: `/v1.0${EXPORT_PATH}`, authorized: false, exportKind: 'unbilled-usage' });
   });
 
   it.each([
@@ -134,12 +134,16 @@ describe('POST .../usage/unbilled/export', () => {
     expect(await response.json()).toMatchObject({ error: { code: 'BadRequest', message: expect.stringContaining(message) } });
   });
 
-  it('answers 404 for routes it does not emulate and 405 for the wrong method', async () => {
-    const billed = await postExport(billing, token, { invoiceId: 'G016907411' }, '/reports/partners/billing/usage/billed/export');
+  it('answers 404 naming every emulated route for a route it does not emulate, and 405 for the wrong method', async () => {
+    const unknown = await postExport(billing, token, { invoiceId: 'G016907411' }, '/reports/partners/billing/usage/export');
     const getExport = await fetch(`${billing.baseUrl}${EXPORT_PATH}`, { headers: { Authorization: `Bearer ${token}` } });
 
-    expect(billed.status).toBe(404);
-    expect(await billed.json()).toMatchObject({ error: { code: 'ResourceNotFound' } });
+    expect(unknown.status).toBe(404);
+    const { error } = (await unknown.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('ResourceNotFound');
+    for (const entity of ['usage/unbilled', 'usage/billed', 'reconciliation/unbilled', 'reconciliation/billed']) {
+      expect(error.message).toContain(`POST /v1.0/reports/partners/billing/${entity}/export`);
+    }
     expect(getExport.status).toBe(405);
     expect(getExport.headers.get('allow')).toBe('POST');
   });
@@ -412,8 +416,10 @@ describe('the exported files', () => {
 
     expect(billing.exports().at(-1)).toEqual({
       operationId: expect.stringMatching(GUID),
+      kind: 'unbilled-usage',
       body: { currencyCode: 'SEK', billingPeriod: 'current', attributeSet: 'full' },
       billingMonth: new Date().toISOString().slice(0, 7),
+      currency: 'SEK',
       outcome: 'succeeded',
       rootDirectory: manifest.rootDirectory,
       blobNames: manifest.blobs.map((blob) => blob.name),

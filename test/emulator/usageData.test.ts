@@ -152,7 +152,7 @@ describe('the rows of an emulated export', () => {
     );
   const plan = (billingPeriod: 'current' | 'last', requestedAt: string): ReturnType<typeof planExport> =>
     planExport({
-      request: { currencyCode: 'EUR', billingPeriod, attributeSet: 'full' },
+      request: { kind: 'unbilled-usage', currencyCode: 'EUR', billingPeriod, attributeSet: 'full' },
       scenario: { seed: 4, fileCount: 2, rowsPerFile: 300 },
       partnerTenantId: TENANT,
       requestedAt: new Date(requestedAt),
