@@ -70,16 +70,21 @@ export interface BilledExportKey {
 export type ExportKey = UnbilledExportKey | BilledExportKey;
 
 /** How an invoice id looks, for every message that refuses one. */
-export const INVOICE_ID_FORM = 'a Partner Center invoice id: a letter and 6-15 digits, such as G016907411';
-const INVOICE_ID = /^[A-Za-z]\d{6,15}$/;
+export const INVOICE_ID_FORM = "a Partner Center invoice id: 'G' and 9 digits, such as G016907411";
+/**
+ * `G` and nine digits: the form of every invoice of the modern billing platform, which Graph's
+ * billed exports cover (the reference's every example: G016907411, G031809528, G058476717).
+ * Legacy-platform invoices cannot be exported by these APIs, so their ids are refused.
+ */
+const INVOICE_ID = /^G\d{9}$/;
 
 /**
  * The one check of an invoice id, wherever it comes from (API body, CLI flag, webhook event,
- * backfill list): the id in upper case, as Partner Center writes it, or undefined if it is not one.
- * It becomes part of a ledger key and a blob path, so nothing but a letter and digits passes.
+ * backfill list): the id, or undefined if it is not one. It becomes part of a ledger key and a
+ * blob path, so nothing but `G` and digits passes.
  */
 export function parseInvoiceId(value: unknown): string | undefined {
-  return typeof value === 'string' && INVOICE_ID.test(value) ? value.toUpperCase() : undefined;
+  return typeof value === 'string' && INVOICE_ID.test(value) ? value : undefined;
 }
 
 /** `current` is the month in progress, `last` the month before it (UTC, as Graph bills). */

@@ -125,7 +125,7 @@ describe('npm run -s cli', () => {
 
   it('run --kind billed-usage --invoice lands the invoice; status filters by --kind and --invoice', async () => {
     const settings = appSettings({ POLL_QUEUE: 'cli-billed', PARTNER_CONTAINER: 'cli-billed' });
-    const outcome = await cli(['run', '--kind', 'billed-usage', '--invoice', 'g000000001', '--json'], settings);
+    const outcome = await cli(['run', '--kind', 'billed-usage', '--invoice', 'G000000001', '--json'], settings);
 
     expect(outcome.code, outcome.stderr).toBe(0);
     expect(outcome.json).toMatchObject({
@@ -178,7 +178,7 @@ describe('npm run -s cli', () => {
     const bad = await cli(['backfill', '--invoices', 'G000000004,INV-1', '--kinds', 'unbilled-usage'], {});
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe(
-      "--invoices has 'INV-1': expected a Partner Center invoice id: a letter and 6-15 digits, such as G016907411; --kinds has 'unbilled-usage': expected one of billed-usage, billed-reconciliation (a backfill exports invoices)",
+      "--invoices has 'INV-1': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411; --kinds has 'unbilled-usage': expected one of billed-usage, billed-reconciliation (a backfill exports invoices)",
     );
     const none = await cli(['backfill'], {});
     expect(none.code).toBe(2);
@@ -289,7 +289,7 @@ describe('npm run -s cli', () => {
 
     const badInvoice = await cli(['start', '--kind', 'billed-usage', '--invoice', 'G1/x'], appSettings());
     expect(badInvoice.code).toBe(2);
-    expect(badInvoice.stderr.trim()).toBe("--invoice is 'G1/x': expected a Partner Center invoice id: a letter and 6-15 digits, such as G016907411");
+    expect(badInvoice.stderr.trim()).toBe("--invoice is 'G1/x': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411");
 
     const billedWithCurrency = await cli(['run', '--kind', 'billed-reconciliation', '--invoice', 'G000000001', '--currency', 'EUR'], appSettings());
     expect(billedWithCurrency.code).toBe(2);

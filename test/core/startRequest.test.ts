@@ -28,8 +28,8 @@ describe('parseStartRequest', () => {
     });
   });
 
-  it('takes a billed kind with its invoice (upper-cased), and neither currency nor period', () => {
-    expect(parseStartRequest({ kind: 'billed-reconciliation', invoiceId: 'g016907411' }, settings, 'http')).toEqual({
+  it('takes a billed kind with its invoice, and neither currency nor period', () => {
+    expect(parseStartRequest({ kind: 'billed-reconciliation', invoiceId: 'G016907411' }, settings, 'http')).toEqual({
       kind: 'billed-reconciliation',
       invoiceId: 'G016907411',
       attributeSet: 'full',
@@ -40,16 +40,16 @@ describe('parseStartRequest', () => {
 
   it('refuses a billed kind without an invoice, with a currency or a period, naming each', () => {
     expect(() => parseStartRequest({ kind: 'billed-usage' }, settings, 'http')).toThrow(
-      "'invoiceId' is missing: billed-usage exports one invoice, expected a Partner Center invoice id: a letter and 6-15 digits, such as G016907411",
+      "'invoiceId' is missing: billed-usage exports one invoice, expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411",
     );
     expect(() => parseStartRequest({ kind: 'billed-usage', invoiceId: 'G016907411', currency: 'EUR', billingPeriod: 'last' }, settings, 'http')).toThrow(
       "'currency' is for unbilled kinds: billed-usage exports the invoice's own month and currency, so leave 'currency' out; 'billingPeriod' is for unbilled kinds",
     );
   });
 
-  it.each([['G01690741/../x'], ['016907411'], ['G12'], ['GG016907411'], [16907411], ['G016907411 ']])('refuses the invoice id %j, naming the expected form', (invoiceId) => {
+  it.each([['G01690741/../x'], ['016907411'], ['G12'], ['GG016907411'], ['g016907411'], [16907411], ['G016907411 ']])('refuses the invoice id %j, naming the expected form', (invoiceId) => {
     expect(() => parseStartRequest({ kind: 'billed-usage', invoiceId }, settings, 'http')).toThrow(
-      `'invoiceId' is ${typeof invoiceId === 'string' ? `'${invoiceId}'` : String(invoiceId)}: expected a Partner Center invoice id: a letter and 6-15 digits, such as G016907411`,
+      `'invoiceId' is ${typeof invoiceId === 'string' ? `'${invoiceId}'` : String(invoiceId)}: expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411`,
     );
   });
 
@@ -87,8 +87,8 @@ describe('parseStartRequest', () => {
 });
 
 describe('parseBackfillRequest', () => {
-  it('takes invoices (repeats once, upper-cased) and defaults the kinds to BILLED_EXPORT_KINDS', () => {
-    expect(parseBackfillRequest({ invoiceIds: ['G000000001', 'g000000002', 'G000000001'] }, { ...settings, billedExportKinds: ['billed-usage'] })).toEqual({
+  it('takes invoices (repeats once) and defaults the kinds to BILLED_EXPORT_KINDS', () => {
+    expect(parseBackfillRequest({ invoiceIds: ['G000000001', 'G000000002', 'G000000001'] }, { ...settings, billedExportKinds: ['billed-usage'] })).toEqual({
       invoiceIds: ['G000000001', 'G000000002'],
       kinds: ['billed-usage'],
       attributeSet: 'full',
@@ -105,7 +105,7 @@ describe('parseBackfillRequest', () => {
   it('refuses no invoices, a bad id, an unbilled kind and too many invoices, naming each', () => {
     expect(() => parseBackfillRequest({ invoiceIds: [] }, settings)).toThrow(`'invoiceIds' is []: expected a list of 1-${MAX_BACKFILL_INVOICES} invoice ids`);
     expect(() => parseBackfillRequest({ invoiceIds: ['G000000001', 'x/y'], kinds: ['unbilled-usage'] }, settings)).toThrow(
-      "Invalid backfill request: 'invoiceIds' has 'x/y': expected a Partner Center invoice id: a letter and 6-15 digits, such as G016907411; 'kinds' has 'unbilled-usage': expected one of billed-usage, billed-reconciliation (a backfill exports invoices)",
+      "Invalid backfill request: 'invoiceIds' has 'x/y': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411; 'kinds' has 'unbilled-usage': expected one of billed-usage, billed-reconciliation (a backfill exports invoices)",
     );
     const tooMany = Array.from({ length: MAX_BACKFILL_INVOICES + 1 }, (_, i) => `G${String(i + 1).padStart(9, '0')}`);
     expect(() => parseBackfillRequest({ invoiceIds: tooMany }, settings)).toThrow(`'invoiceIds' has ${MAX_BACKFILL_INVOICES + 1} invoices: expected at most ${MAX_BACKFILL_INVOICES} per backfill`);
@@ -123,7 +123,7 @@ describe('isCurrencyCode', () => {
 describe('parseRunFilter', () => {
   it('turns month, status, kind and invoice into the ledger filter', () => {
     expect(parseRunFilter({ month: '2026-10', status: 'failed' })).toEqual({ billingMonth: '2026-10', state: 'failed' });
-    expect(parseRunFilter({ kind: 'billed-usage', invoice: 'g016907411', status: 'noNewData' })).toEqual({ kind: 'billed-usage', invoiceId: 'G016907411', state: 'noNewData' });
+    expect(parseRunFilter({ kind: 'billed-usage', invoice: 'G016907411', status: 'noNewData' })).toEqual({ kind: 'billed-usage', invoiceId: 'G016907411', state: 'noNewData' });
     expect(parseRunFilter({})).toEqual({});
   });
 
@@ -132,7 +132,7 @@ describe('parseRunFilter', () => {
     expect(() =>
       parseRunFilter({ month: '2026-13', status: 'nonsense', kind: 'usage', invoice: 'G1' }, { month: '--month', status: '--state', kind: '--kind', invoice: '--invoice' }),
     ).toThrow(
-      "--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed, noData, noNewData; --kind is 'usage': expected one of unbilled-usage, unbilled-reconciliation, billed-usage, billed-reconciliation; --invoice is 'G1': expected a Partner Center invoice id: a letter and 6-15 digits, such as G016907411",
+      "--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed, noData, noNewData; --kind is 'usage': expected one of unbilled-usage, unbilled-reconciliation, billed-usage, billed-reconciliation; --invoice is 'G1': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411",
     );
     expect(() => parseRunFilter({ month: '' })).toThrow("'month' is '': expected YYYY-MM");
   });
