@@ -9,7 +9,7 @@
  */
 import type { TableClient, TableEntity } from '@azure/data-tables';
 import { exportKeyString, type ExportKey } from '../core/naming';
-import type { RunFilter } from '../core/requestFields';
+import { runMatches, type RunFilter } from '../core/requestFields';
 import type { Run } from '../core/run';
 import { runFromRecord } from '../core/runRecord';
 import { LedgerConflictError, StorageRequestError } from '../errors';
@@ -120,22 +120,13 @@ export function createLedger(table: TableClient, options: { readonly callTimeout
       await classified(async () => {
         for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter: `PartitionKey eq '${RUN_PARTITION}'` }, ...deadline() })) {
           const run = runFromEntity(entity);
-          if (!matches(run, filter)) continue;
+          if (!runMatches(run, filter)) continue;
           runs.push(run);
         }
       });
       return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
     },
   };
-}
-
-/** Whether a run passes the filter: a month filter passes only runs of that month (unbilled kinds). */
-export function matches(run: Run, filter: RunFilter): boolean {
-  if (filter.billingMonth !== undefined && !('billingMonth' in run && run.billingMonth === filter.billingMonth)) return false;
-  if (filter.state !== undefined && run.state !== filter.state) return false;
-  if (filter.kind !== undefined && run.kind !== filter.kind) return false;
-  if (filter.invoiceId !== undefined && !('invoiceId' in run && run.invoiceId === filter.invoiceId)) return false;
-  return true;
 }
 
 /**

@@ -4,8 +4,8 @@
  * differs is only how a field is named to the one who typed it (`'billingPeriod'` in a JSON body,
  * `--period` on the command line), which the caller passes in.
  */
-import { EXPORT_KINDS, INVOICE_ID_FORM, isExportKind, parseInvoiceId, type ExportKind } from './naming';
-import { RUN_STATES, type RunState } from './run';
+import { EXPORT_KINDS, INVOICE_ID_FORM, isBilled, isExportKind, parseInvoiceId, type ExportKind } from './naming';
+import { RUN_STATES, type Run, type RunState } from './run';
 
 export { RUN_STATES };
 
@@ -76,4 +76,13 @@ export function parseRunFilter(
     ...(kind !== undefined ? { kind: kind as ExportKind } : {}),
     ...(invoiceId !== undefined ? { invoiceId } : {}),
   };
+}
+
+/** Whether a run passes the filter: a month filter passes only runs of that month (unbilled kinds), an invoice filter only that invoice's. */
+export function runMatches(run: Run, filter: RunFilter): boolean {
+  if (filter.billingMonth !== undefined && !(!isBilled(run) && run.billingMonth === filter.billingMonth)) return false;
+  if (filter.state !== undefined && run.state !== filter.state) return false;
+  if (filter.kind !== undefined && run.kind !== filter.kind) return false;
+  if (filter.invoiceId !== undefined && !(isBilled(run) && run.invoiceId === filter.invoiceId)) return false;
+  return true;
 }

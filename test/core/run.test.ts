@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CLAIM_GRACE_SECONDS, decideStart, hasLanded, isFailure, isFinished, isNoData, isSameDataAsLanded, landedDataOf, newRun, toNoData, toNoNewData, type BilledRun, type Run, type StartRequest, type UnbilledRun } from '../../src/core/run';
+import { isStalled } from '../../src/core/policy';
 import { aBilledRun, aRun } from '../support/runs';
 
 const now = new Date('2026-11-04T06:00:00Z');
@@ -120,6 +121,12 @@ describe('noData and noNewData', () => {
     }
     expect(hasLanded(same)).toBe(true);
     expect(hasLanded(none)).toBe(false);
+  });
+
+  it('are never revived or failed as stalled by the sweeper, however old', () => {
+    const longAgo = '2026-01-01T00:00:00.000Z';
+    for (const state of ['noData', 'noNewData'] as const) expect(isStalled(aBilledRun({ state, updatedAt: longAgo, nextActionAt: longAgo }), at)).toBe(false);
+    expect(isStalled(aBilledRun({ state: 'polling', updatedAt: longAgo, nextActionAt: longAgo }), at)).toBe(true);
   });
 
   it("recognises Graph's documented 5000 only", () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_BACKFILL_INVOICES } from '../../src/core/policy';
-import { InvalidRequestError, isCurrencyCode, parseRunFilter } from '../../src/core/requestFields';
+import { InvalidRequestError, isCurrencyCode, parseRunFilter, runMatches } from '../../src/core/requestFields';
+import { aBilledRun, aRun } from '../support/runs';
 import { InvalidStartRequestError, parseBackfillRequest, parseStartRequest } from '../../src/core/startRequest';
 
 const settings = {
@@ -135,5 +136,18 @@ describe('parseRunFilter', () => {
       "--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed, noData, noNewData; --kind is 'usage': expected one of unbilled-usage, unbilled-reconciliation, billed-usage, billed-reconciliation; --invoice is 'G1': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411",
     );
     expect(() => parseRunFilter({ month: '' })).toThrow("'month' is '': expected YYYY-MM");
+  });
+});
+
+describe('runMatches', () => {
+  it('passes a run only through every filter given: month for unbilled runs, invoice for billed ones', () => {
+    const unbilled = aRun({ state: 'succeeded' });
+    const billed = aBilledRun({ state: 'noNewData' });
+    expect([unbilled, billed].map((run) => runMatches(run, {}))).toEqual([true, true]);
+    expect([unbilled, billed].map((run) => runMatches(run, { billingMonth: '2026-10' }))).toEqual([true, false]);
+    expect([unbilled, billed].map((run) => runMatches(run, { invoiceId: 'G016907411' }))).toEqual([false, true]);
+    expect([unbilled, billed].map((run) => runMatches(run, { kind: 'billed-usage', state: 'noNewData' }))).toEqual([false, true]);
+    expect(runMatches(billed, { invoiceId: 'G016907412' })).toBe(false);
+    expect(runMatches(unbilled, { billingMonth: '2026-10', state: 'failed' })).toBe(false);
   });
 });

@@ -9,7 +9,7 @@
 import { HttpRequest, type Timer } from '@azure/functions';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
-import { MANIFEST_FILE_NAME, exportKeyString, type BilledKind, type ExportKind } from '../../src/core/naming';
+import { MANIFEST_FILE_NAME, billingMonthFor, exportKeyString, type BilledKind, type ExportKind } from '../../src/core/naming';
 import type { Run, StartRequest } from '../../src/core/run';
 import { backfillApi, startBackfill } from '../../src/functions/backfill';
 import { listRuns, startRun } from '../../src/functions/runsApi';
@@ -193,6 +193,47 @@ describe('starting', () => {
     expect(conflict.status).toBe(409);
     const wrongFilter = await listRuns(new HttpRequest({ method: 'GET', url: 'https://app.example.net/api/runs?kind=billed&invoice=G6' }), app.context(), app.deps);
     expect(wrongFilter.status).toBe(400);
+  });
+});
+
+describe('a ledger written before the four kinds', () => {
+  it("keeps working: the old key row still names the month's run, and the old destination string reads as its parts", async () => {
+    const app = createTestApp(cloud);
+    await app.deps.ready();
+    const runId = '0b6c3d1e-2f4a-4b5c-8d7e-9f0a1b2c3d4e';
+    const month = billingMonthFor('last', new Date());
+    const folder = `unbilled-usage/${month}/HUF/full/OLDETAG/`;
+    // Exactly what the previous version wrote: the key string, and `destination` as one string.
+    await app.clients.ledgerTable.createEntity({ partitionKey: 'key', rowKey: `unbilled-usage|${month}|HUF|full`, latestRunId: runId, claimedAt: '2026-11-03T06:00:00.000Z' });
+    await app.clients.ledgerTable.createEntity({
+      partitionKey: 'run',
+      rowKey: runId,
+      kind: 'unbilled-usage',
+      billingMonth: month,
+      currency: 'HUF',
+      attributeSet: 'full',
+      billingPeriod: 'last',
+      trigger: 'timer',
+      state: 'succeeded',
+      seq: 4,
+      pollCount: 3,
+      startedAt: '2026-11-03T06:00:00.000Z',
+      updatedAt: '2026-11-03T06:20:00.000Z',
+      finishedAt: '2026-11-03T06:20:00.000Z',
+      bytesCopied: 1024,
+      manifestETag: 'OLDETAG',
+      destination: `${app.deps.destination.containerName}/${folder}`,
+    });
+
+    const stored = await app.deps.ledger.getRun(runId);
+    expect(stored?.run).toMatchObject({ destinationContainer: app.deps.destination.containerName, destinationFolder: folder });
+    const again = await startExport(requestFor('unbilled-usage', 'HUF'), app.deps, app.context());
+    expect(again).toMatchObject({ kind: 'skipped', run: { runId }, reason: `run ${runId} already landed this month at ${app.deps.destination.containerName}/${folder}` });
+    const listed = await listRuns(new HttpRequest({ method: 'GET', url: `https://app.example.net/api/runs?month=${month}&kind=unbilled-usage` }), app.context(), app.deps);
+    expect((listed.jsonBody as { runs: Array<{ runId: string; destination: string; manifestUrl: string }> }).runs.find((run) => run.runId === runId)).toMatchObject({
+      destination: `${app.deps.destination.containerName}/${folder}`,
+      manifestUrl: expect.stringMatching(new RegExp(`/${app.deps.destination.containerName}/${folder}manifest\\.json$`)),
+    });
   });
 });
 
