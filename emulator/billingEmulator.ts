@@ -280,6 +280,14 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     claims: TokenClaims,
     loseAnswer = false,
   ): Promise<void> {
+    // Graph reads an action's parameters only from a JSON body it was told is JSON.
+    const contentType = request.headers['content-type'];
+    if (contentType === undefined) {
+      return sendGraphError(response, 400, 'BadRequest', 'Write requests (excluding DELETE) must contain the Content-Type header declaration.');
+    }
+    if (contentType.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+      return sendGraphError(response, 415, 'UnsupportedMediaType', `The Content-Type '${contentType}' is not supported: send the parameters as application/json.`);
+    }
     let body: unknown;
     try {
       body = JSON.parse(await readBody(request, MAX_BODY_BYTES));
@@ -300,8 +308,11 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
     if (resolved.kind === 'failed' && resolved.synchronous) return sendGraphError(response, 400, 'BadRequest', resolved.error.message);
 
     const partnerTenantId = claims.tid;
-    const plan = resolved.kind === 'export' ? planExport({ request: resolved.subject, scenario: exportScenario, partnerTenantId, requestedAt }) : undefined;
-    const product: ExportProduct = plan ? { plan } : { failure: (resolved as Extract<typeof resolved, { kind: 'failed' }>).error };
+    const product: ExportProduct =
+      resolved.kind === 'export'
+        ? { plan: planExport({ request: resolved.subject, scenario: exportScenario, partnerTenantId, requestedAt }) }
+        : { failure: resolved.error };
+    const plan = 'plan' in product ? product.plan : undefined;
     const operation = new ExportOperation(requestedAt, exportScenario, product);
     exportsById.set(operation.id, {
       operation,
@@ -311,8 +322,8 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
         kind,
         body: order.request,
         ...(resolved.invoiceId === undefined ? {} : { invoiceId: resolved.invoiceId }),
-        billingMonth: plan ? plan.billingMonth : resolved.kind === 'failed' ? resolved.billingMonth : '',
-        currency: plan ? plan.currency : resolved.kind === 'failed' ? resolved.currency : '',
+        billingMonth: resolved.billingMonth,
+        currency: resolved.currency,
         outcome: plan ? 'succeeded' : 'failed',
         ...('failure' in product ? { error: { ...product.failure } } : {}),
         rootDirectory: plan ? rootDirectoryOf(plan) : '',

@@ -12,7 +12,7 @@ export interface BillingScenario {
   readyAfterSeconds: number;
   /** Retry-After header on pending answers, in seconds; null omits the header. @default 1 */
   retryAfterSeconds: number | null;
-  /** @default 'succeeded' */
+  /** 'failed': every export of an invoice or month Graph has ends with `failure`, and produces no files. @default 'succeeded' */
   outcome: 'succeeded' | 'failed';
   /** The failedOperation error. @default the documented { code: '5000', message: 'No data available' } */
   failure: { code: string; message: string };
@@ -31,7 +31,8 @@ export interface BillingScenario {
   invoiceErrors: 'failedOperation' | 'badRequest';
   /**
    * Whether the re-issued invoice (REISSUED_INVOICE_ID, G000000002) has had its re-issue: false
-   * exports its first version, true its second (a new eTag and InvoiceVersion folder). A test
+   * exports its first version, true its second (a new eTag and InvoiceVersion folder, and a
+   * customerCredit line in its reconciliation). A test
    * flips it with setScenario({ invoiceReissued: true }) between two exports.
    * @default false
    */
@@ -44,9 +45,15 @@ export interface BillingScenario {
    * @default 'link'
    */
   manifestDelivery: 'link' | 'inline';
-  /** @default 3 */
+  /**
+   * Files per export. A reconciliation export spreads its line items over this many files (fewer
+   * if it has fewer line items). @default 3
+   */
   fileCount: number;
-  /** @default 200 */
+  /**
+   * Usage rows per file; a reconciliation export holds the line items of fileCount x rowsPerFile
+   * usage rows (they sum the month's usage per subscription and meter, plus licences). @default 200
+   */
   rowsPerFile: number;
   /**
    * About how many bytes each file should have, for benchmarks; null leaves every file at its

@@ -108,7 +108,7 @@ export function planExport({ request, scenario, partnerTenantId, requestedAt }: 
   const scope: RowScope = {
     seed, billingMonth, currency, attributeSet, partnerTenantId,
     ...(usageThrough ? { usageThrough } : {}),
-    ...(billed ? { invoiceNumber: billed.id } : {}),
+    ...(billed ? { invoiceNumber: billed.id, invoiceVersion: billed.version } : {}),
   };
   const source = kind === 'unbilled-usage' || kind === 'billed-usage' ? usageSource(scope, fileCount, rowsPerFile) : reconciliationSource(scope, fileCount, rowsPerFile);
   const folders = billed
@@ -162,11 +162,14 @@ interface RowScope {
   partnerTenantId: string;
   usageThrough?: string;
   invoiceNumber?: string;
+  invoiceVersion?: 1 | 2;
 }
 
 /** Usage rows by index: file i holds rows i*rowsPerFile onwards, the filler those after the last file's. */
 function usageSource(scope: RowScope, fileCount: number, rowsPerFile: number): RowSource {
-  const rows = (count: number, startIndex: number): Rows => usageRows({ ...scope, count, startIndex });
+  // The re-issue corrects the reconciliation; the usage of the month stays what it was.
+  const { invoiceVersion: _version, ...usageScope } = scope;
+  const rows = (count: number, startIndex: number): Rows => usageRows({ ...usageScope, count, startIndex });
   return {
     fileCount,
     ownRows: (index) => rows(rowsPerFile, index * rowsPerFile),

@@ -113,9 +113,16 @@ export const NO_DATA_AVAILABLE: Readonly<OperationError> = Object.freeze({ code:
  * What Graph makes of an accepted order: an export of some data, or a failure. `synchronous`
  * failures are answered 400 at once (no operation); the others by a failedOperation.
  */
-export type ResolvedExport =
-  | { kind: 'export'; subject: ExportSubject; invoiceId?: string }
-  | { kind: 'failed'; error: OperationError; synchronous: boolean; billingMonth: string; currency: string; invoiceId?: string };
+export type ResolvedExport = (
+  | { kind: 'export'; subject: ExportSubject }
+  | { kind: 'failed'; error: OperationError; synchronous: boolean }
+) & {
+  /** YYYY-MM of the data; '' for an unknown invoice. */
+  billingMonth: string;
+  /** ISO 4217 of the data; '' for an unknown invoice. */
+  currency: string;
+  invoiceId?: string;
+};
 
 /** Resolves the order against the invoice catalogue at `now` and the scenario's outcome. */
 export function resolveExport(order: ExportOrder, now: Date, scenario: BillingScenario): ResolvedExport {
@@ -138,14 +145,14 @@ export function resolveExport(order: ExportOrder, now: Date, scenario: BillingSc
     }
     const invoice = currentVersion(lookup.invoice, scenario.invoiceReissued);
     if (scenario.outcome === 'failed') return noData(scenario.failure, invoice.billingMonth, invoice.currency, invoiceId);
-    return { kind: 'export', subject: { kind: order.kind, invoice, attributeSet }, invoiceId };
+    return { kind: 'export', subject: { kind: order.kind, invoice, attributeSet }, billingMonth: invoice.billingMonth, currency: invoice.currency, invoiceId };
   }
 
   const { currencyCode, billingPeriod } = order.request;
   const billingMonth = billingMonthOf(billingPeriod, now);
   if (scenario.outcome === 'failed') return noData(scenario.failure, billingMonth, currencyCode);
   if (scenario.noDataCurrencies.includes(currencyCode)) return noData(NO_DATA_AVAILABLE, billingMonth, currencyCode);
-  return { kind: 'export', subject: { kind: order.kind, currencyCode, billingPeriod, attributeSet } };
+  return { kind: 'export', subject: { kind: order.kind, currencyCode, billingPeriod, attributeSet }, billingMonth, currency: currencyCode };
 }
 
 function isUnbilledOrder(order: ExportOrder): order is Extract<ExportOrder, { kind: UnbilledExportKind }> {

@@ -47,6 +47,11 @@ export interface ReconciliationRowsOptions {
   usageThrough?: string;
   /** The invoice, for billed reconciliation; unbilled line items have none. */
   invoiceNumber?: string;
+  /**
+   * The invoice's version: its re-issue (2) corrects it with a credit to its first customer for
+   * part of that customer's first licence line, a `customerCredit` line. @default 1
+   */
+  invoiceVersion?: 1 | 2;
   partnerTenantId: string;
 }
 
@@ -95,7 +100,9 @@ export function reconciliationRows(options: ReconciliationRowsOptions): Array<Re
     ...(options.invoiceNumber ? { invoiceNumber: options.invoiceNumber } : {}),
   });
 
-  const rows = [...[...customers.values()].flatMap((customer) => licenceLines(customer, line)), ...azurePlanLines(usage, customers, line)];
+  const licences = [...customers.values()].map((customer) => licenceLines(customer, line));
+  const credits = options.invoiceVersion === 2 ? [reissueCredit(licences[0]![0]!, [...customers.values()][0]!)] : [];
+  const rows = [...licences.flat(), ...credits, ...azurePlanLines(usage, customers, line)];
   return attributeSet === 'full' ? rows : rows.map(onlyBasicAttributes);
 }
 
@@ -185,6 +192,21 @@ function licenceLines(customer: Customer, line: LineContext): Array<Record<Recon
       ProductCategory: 'OnlineServices',
     };
   });
+}
+
+/** The re-issue's correction: a fifth of `licence`'s seats credited back, as a negative line. */
+function reissueCredit(licence: Record<ReconciliationAttribute, string | number>, customer: Customer): Record<ReconciliationAttribute, string | number> {
+  const seats = Math.max(1, Math.floor((licence.BillableQuantity as number) / 5));
+  const subtotal = -roundDown2((licence.EffectiveUnitPrice as number) * (licence.PCToBCExchangeRate as number)) * seats;
+  return {
+    ...licence,
+    ChargeType: 'customerCredit',
+    Quantity: -seats,
+    BillableQuantity: -seats,
+    ...totals(subtotal, customer),
+    CreditReasonCode: 'Seat count correction',
+    ReferenceId: deterministicUuid('reissue-credit', licence.ReferenceId),
+  };
 }
 
 /** The month's usage per customer, Azure subscription, meter and effective price: one line each. */

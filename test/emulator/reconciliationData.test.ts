@@ -69,6 +69,22 @@ describe('reconciliationRows', () => {
     expect(reconciliationRows({ ...OPTIONS, seed: 6 })).not.toEqual(rows);
   });
 
+  it("adds the re-issue's customerCredit line, and only that, to version 2 of an invoice", () => {
+    const first = reconciliationRows({ ...OPTIONS, invoiceNumber: 'G000000002' });
+    const second = reconciliationRows({ ...OPTIONS, invoiceNumber: 'G000000002', invoiceVersion: 2 });
+    const credits = second.filter((row) => row.ChargeType === 'customerCredit');
+
+    expect(credits).toHaveLength(1);
+    expect(second.filter((row) => row.ChargeType !== 'customerCredit')).toEqual(first);
+    const [credit] = credits;
+    const credited = first.find((row) => row.CustomerId === credit!.CustomerId && row.ProductId === credit!.ProductId)!;
+    expect(credit).toMatchObject({ InvoiceNumber: 'G000000002', CreditReasonCode: 'Seat count correction', SubscriptionId: credited.SubscriptionId });
+    expect(credit!.BillableQuantity as number).toBeLessThan(0);
+    expect(credit!.Subtotal as number).toBeLessThan(0);
+    expect(credit!.Total as number).toBeCloseTo((credit!.Subtotal as number) + (credit!.TaxTotal as number), 2);
+    expect(credit!.ReferenceId).not.toBe(credited.ReferenceId);
+  });
+
   it('never shares a customer between currencies', () => {
     const usd = new Set(reconciliationRows({ ...OPTIONS, currency: 'USD' }).map((row) => row.CustomerId));
 
