@@ -82,15 +82,27 @@ describe('the monthly export', () => {
   });
 
   it('records a failed export with Graph’s code and message, and writes nothing', async () => {
-    cloud.billing.setScenario({ outcome: 'failed' });
+    cloud.billing.setScenario({ outcome: 'failed', failure: { code: 'ExportFailed', message: 'The export could not be produced' } });
     const app = createTestApp(cloud);
 
     const { run } = await start(app, 'GBP');
     const result = await app.work({ runIds: [run.runId] });
 
-    expect(result.runs[0]).toMatchObject({ state: 'failed', errorCode: '5000', errorMessage: 'Graph reported the export failed: No data available (code 5000)' });
+    expect(result.runs[0]).toMatchObject({ state: 'failed', errorCode: 'ExportFailed', errorMessage: 'Graph reported the export failed: The export could not be produced (code ExportFailed)' });
     expect(await listBlobs(app)).toEqual([]);
-    expect(app.logs.some((line) => line.startsWith('error: run failed') && line.includes('"errorCode":"5000"'))).toBe(true);
+    expect(app.logs.some((line) => line.startsWith('error: run failed') && line.includes('"errorCode":"ExportFailed"'))).toBe(true);
+  });
+
+  it('records Graph’s 5000 No data available as noData, not a failure, and writes nothing', async () => {
+    cloud.billing.setScenario({ outcome: 'failed' });
+    const app = createTestApp(cloud);
+
+    const { run } = await start(app, 'ISK');
+    const result = await app.work({ runIds: [run.runId] });
+
+    expect(result.runs[0]).toMatchObject({ state: 'noData', errorCode: '5000', errorMessage: 'Graph has no data for this export: No data available (code 5000)' });
+    expect(await listBlobs(app)).toEqual([]);
+    expect(app.logs.some((line) => line.startsWith('error: run failed'))).toBe(false);
   });
 
   it.each([

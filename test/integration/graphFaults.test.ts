@@ -86,13 +86,13 @@ describe('permanent faults end the run with a reason that names the cause', () =
   });
 
   it.each([
-    ['5000 No data available', { code: '5000', message: 'No data available' }],
-    ['an internal error code', { code: '9001', message: 'Export generation failed' }],
-  ])('a failedOperation with %s', async (_case, failure) => {
+    ['5000 No data available', { code: '5000', message: 'No data available' }, 'noData', 'Graph has no data for this export'],
+    ['an internal error code', { code: '9001', message: 'Export generation failed' }, 'failed', 'Graph reported the export failed'],
+  ] as const)('a failedOperation with %s', async (_case, failure, state, said) => {
     cloud.billing.setScenario({ outcome: 'failed', failure, runningPolls: 1, retryAfterSeconds: null });
     try {
       const { run } = await exportWith([]);
-      expect(run).toMatchObject({ state: 'failed', errorCode: failure.code, errorMessage: `Graph reported the export failed: ${failure.message} (code ${failure.code})` });
+      expect(run).toMatchObject({ state, errorCode: failure.code, errorMessage: `${said}: ${failure.message} (code ${failure.code})` });
     } finally {
       cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null });
     }
