@@ -162,7 +162,7 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
     await go;
   }
 
-  const started = await startExport({ currency: task.currency, billingPeriod: settings.billingPeriod, attributeSet: settings.attributeSet, trigger: 'cli', force: true }, deps, context);
+  const started = await startExport({ kind: 'unbilled-usage', currency: task.currency, billingPeriod: settings.billingPeriod, attributeSet: settings.attributeSet, trigger: 'cli', force: true }, deps, context);
   if (started.kind !== 'started') throw new Error(`the export did not start: ${started.reason}`);
   send({ type: 'started', runId: started.run.runId });
 

@@ -17,7 +17,7 @@ import { queueHostOptions, type QueueHostOptions } from '../emulator/queueHost';
 import { createStorageClients } from '../src/adapters/storageClients';
 import { poisonQueueName } from '../src/adapters/pollQueue';
 import { mapWithConcurrency } from '../src/concurrency';
-import { EXPORT_KIND, MANIFEST_FILE_NAME, billingMonthFor, exportKeyString } from '../src/core/naming';
+import { MANIFEST_FILE_NAME, billingMonthFor, exportKeyString } from '../src/core/naming';
 import { CLAIM_GRACE_SECONDS, isFinished, type Run } from '../src/core/run';
 import { parseSettings, type AttributeSet, type BillingPeriod } from '../src/core/settings';
 import { createDeps } from '../src/deps';
@@ -173,10 +173,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // Duplicate timer firings: every key is started twice at once (a bounded number of keys at a time).
     let timerFailures = 0;
-    const fire = (request: ChaosExport) => startExport({ ...request, trigger: 'timer' }, deps, context);
+    const fire = (request: ChaosExport) => startExport({ kind: 'unbilled-usage', ...request, trigger: 'timer' }, deps, context);
     const started = (await mapWithConcurrency(exports, START_CONCURRENCY, (request) => Promise.allSettled([fire(request), fire(request)]))).flat();
     timerFailures = started.filter((outcome) => outcome.status === 'rejected').length;
-    const keysOfThisRun = new Set(exports.map((request) => exportKeyString({ kind: EXPORT_KIND, billingMonth: billingMonthFor(request.billingPeriod, new Date(began)), ...request })));
+    const keysOfThisRun = new Set(exports.map((request) => exportKeyString({ kind: 'unbilled-usage', billingMonth: billingMonthFor(request.billingPeriod, new Date(began)), ...request })));
     log(`started ${exports.length} exports (${timerFailures} timer firings failed, as they may under faults) in ${Math.round((Date.now() - began) / 1000)} s`);
 
     const spawnWorker = () => {
@@ -226,7 +226,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await new Promise((resolveSleep) => setTimeout(resolveSleep, 1000));
           continue;
         }
-        const unstarted = exports.filter((request) => !runs.some((run) => run.currency === request.currency && run.billingPeriod === request.billingPeriod && run.attributeSet === request.attributeSet));
+        const unstarted = exports.filter((request) => !runs.some((run) => 'currency' in run && run.currency === request.currency && run.billingPeriod === request.billingPeriod && run.attributeSet === request.attributeSet));
         allFinished = unstarted.length === 0 && runs.every(isFinished);
         if (allFinished && workers.size === 0) break;
         if (Date.now() >= nextProgress) {

@@ -2,6 +2,8 @@
  * The CLI's commands as data: what each does, its flags (for util.parseArgs, strict) with their
  * defaults, and its exit codes; the help text is rendered from this, so it cannot drift.
  */
+import { BILLED_KINDS, EXPORT_KINDS } from '../src/core/naming';
+import { MAX_BACKFILL_INVOICES } from '../src/core/policy';
 import { RUN_STATES } from '../src/core/requestFields';
 
 export interface FlagSpec {
@@ -11,7 +13,7 @@ export interface FlagSpec {
   readonly help: string;
 }
 
-export type CommandName = 'start' | 'worker' | 'run' | 'status' | 'emulator' | 'demo';
+export type CommandName = 'start' | 'worker' | 'run' | 'status' | 'backfill' | 'emulator' | 'demo';
 
 export interface CommandSpec {
   readonly summary: string;
@@ -21,11 +23,16 @@ export interface CommandSpec {
 }
 
 const JSON_FLAG: FlagSpec = { type: 'boolean', help: 'print one JSON object as the last line of standard output' };
+const KIND_FLAGS = {
+  kind: { type: 'string', value: 'KIND', help: `${EXPORT_KINDS.join('|')} (default: the first of EXPORT_KINDS, else unbilled-usage)` },
+  invoice: { type: 'string', value: 'ID', help: 'the invoice a billed kind exports, such as G016907411 (billed kinds only, and required for them)' },
+} as const satisfies Record<string, FlagSpec>;
 const START_FLAGS = {
+  ...KIND_FLAGS,
   currency: { type: 'string', value: 'CODE', help: 'ISO 4217 currency code (default: the first of EXPORT_CURRENCIES)' },
   period: { type: 'string', value: 'current|last', help: 'billing period (default: EXPORT_BILLING_PERIOD, else last)' },
   'attribute-set': { type: 'string', value: 'full|basic', help: 'attribute set (default: EXPORT_ATTRIBUTE_SET, else full)' },
-  force: { type: 'boolean', help: 're-export a month that already landed (never one still running)' },
+  force: { type: 'boolean', help: 're-export a month or invoice that already landed (never one still running); the same data again ends as noNewData' },
 } as const satisfies Record<string, FlagSpec>;
 
 const SERVICE_DOWN = '3  a service (storage, Graph, the identity endpoint) could not be reached or refused, or an internal error';
@@ -35,9 +42,10 @@ const STOPPED = '130/143  stopped by SIGINT/SIGTERM';
 export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   start: {
     summary: 'start one export, as the timer does, then exit',
-    description: 'Starts one export of unbilled usage (what the timer does), sends its first poll message and exits; `worker` then polls and lands it.',
+    description:
+      'Starts one export (what the timer does for an unbilled kind, or an invoice-ready event for a billed kind), sends its first poll message and exits; `worker` then polls and lands it. Billed kinds take --invoice and no --currency or --period.',
     flags: { ...START_FLAGS, json: JSON_FLAG },
-    exitCodes: ['0  started (or skipped: the month is running or has landed)', '1  the run failed at once', USAGE_CODE, SERVICE_DOWN],
+    exitCodes: ['0  started (or skipped: the month or invoice is running or has landed)', '1  the run failed at once', USAGE_CODE, SERVICE_DOWN],
   },
   worker: {
     summary: 'work the poll queue like the Functions host, until no run is in progress',
@@ -50,7 +58,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     summary: 'start + worker for one export; exit 0 if it landed',
     description: 'Starts one export and works its poll messages until it has landed or failed.',
     flags: { ...START_FLAGS, json: JSON_FLAG },
-    exitCodes: ['0  the run succeeded', '1  the run failed (or was not started)', USAGE_CODE, SERVICE_DOWN, STOPPED],
+    exitCodes: ['0  the run succeeded, or ended as noData or noNewData', '1  the run failed (or was not started)', USAGE_CODE, SERVICE_DOWN, STOPPED],
   },
   status: {
     summary: 'the run history from the ledger',
@@ -58,9 +66,23 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     flags: {
       month: { type: 'string', value: 'YYYY-MM', help: 'only runs of this billing month' },
       state: { type: 'string', value: 'STATE', help: `only runs in this state: ${RUN_STATES.join(', ')}` },
+      kind: { type: 'string', value: 'KIND', help: `only runs of this kind: ${EXPORT_KINDS.join(', ')}` },
+      invoice: { type: 'string', value: 'ID', help: 'only runs of this invoice' },
       json: JSON_FLAG,
     },
     exitCodes: ['0  listed (also when there are none)', USAGE_CODE, SERVICE_DOWN],
+  },
+  backfill: {
+    summary: 'export past invoices: one run per invoice and billed kind',
+    description: `Starts one export per invoice and billed kind, as POST /api/backfill does: at most ${MAX_BACKFILL_INVOICES} invoices, started at a bounded pace (Graph throttles), each skipped if it already landed (unless --force); then works the poll queue until every run has ended. Progress on stderr, a closing summary on stdout. An invoice Graph cannot export ends as failed with Graph's reason; the others go on.`,
+    flags: {
+      invoices: { type: 'string', value: 'G1,G2,...', help: `comma-separated invoice ids, 1-${MAX_BACKFILL_INVOICES} (required)` },
+      kinds: { type: 'string', value: 'KIND,...', help: `comma-separated billed kinds: ${BILLED_KINDS.join(', ')} (default: BILLED_EXPORT_KINDS, else both)` },
+      'attribute-set': { type: 'string', value: 'full|basic', help: 'attribute set (default: EXPORT_ATTRIBUTE_SET, else full)' },
+      force: { type: 'boolean', help: 'export invoices that already landed again (the same data ends as noNewData)' },
+      json: JSON_FLAG,
+    },
+    exitCodes: ['0  every run landed, or ended as noData or noNewData, or was skipped as landed', '1  a run failed (or could not be started)', USAGE_CODE, SERVICE_DOWN, STOPPED],
   },
   emulator: {
     summary: 'run Azurite, the identity endpoint and the billing emulator; print settings',
@@ -70,13 +92,14 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   },
   demo: {
     summary: 'the emulators plus `run`, with progress and a summary',
-    description: 'Starts the local cloud, exports and lands one month from it, prints a summary and stops the local cloud again.',
+    description: "Starts the local cloud, exports and lands one month (or, with a billed --kind, one invoice: the emulator's newest EUR invoice is G000000001) from it, prints a summary and stops the local cloud again.",
     flags: {
+      ...KIND_FLAGS,
       currency: { type: 'string', value: 'CODE', help: 'ISO 4217 currency code (default: EUR)' },
       files: { type: 'string', value: 'N', help: 'files in the emulated export (default: 4)' },
       rows: { type: 'string', value: 'N', help: 'rows per file (default: 2000)' },
     },
-    exitCodes: ['0  the export landed', '1  the export failed', USAGE_CODE, SERVICE_DOWN, STOPPED],
+    exitCodes: ['0  the export landed (or ended as noData)', '1  the export failed', USAGE_CODE, SERVICE_DOWN, STOPPED],
   },
 };
 

@@ -10,8 +10,10 @@ import { constants as osConstants } from 'node:os';
 import { createStorageClients } from '../src/adapters/storageClients';
 import { InvalidRequestError, parseRunFilter, type RunFilter } from '../src/core/requestFields';
 import { DEFAULT_GRAPH_TOKEN_SCOPE, parseSettings, type Settings } from '../src/core/settings';
-import { parseStartRequest, type StartRequestField } from '../src/core/startRequest';
-import { isFinished, type Run, type StartRequest } from '../src/core/run';
+import { parseBackfillRequest, parseStartRequest, type BackfillRequest, type BackfillRequestField, type StartRequestField } from '../src/core/startRequest';
+import { KIND_DESCRIPTIONS, isBilled } from '../src/core/naming';
+import { destinationOf, isFailure, isFinished, subjectOf, type Run, type StartRequest } from '../src/core/run';
+import { backfillItemSummary, startBackfill, type BackfillItem } from '../src/functions/backfill';
 import { createDeps, type Deps } from '../src/deps';
 import { SettingsError } from '../src/errors';
 import { startExport } from '../src/functions/startExport';
@@ -27,7 +29,16 @@ import { loadSettingsEnv } from './settingsSource';
 class UsageError extends Error {}
 
 /** How the start request's fields are named on the command line. */
-const START_FLAGS: Readonly<Record<StartRequestField, string>> = { currency: '--currency', billingPeriod: '--period', attributeSet: '--attribute-set', force: '--force' };
+const START_FLAGS: Readonly<Record<StartRequestField, string>> = {
+  kind: '--kind',
+  invoiceId: '--invoice',
+  currency: '--currency',
+  billingPeriod: '--period',
+  attributeSet: '--attribute-set',
+  force: '--force',
+};
+/** How the backfill request's fields are named on the command line. */
+const BACKFILL_FLAGS: Readonly<Record<BackfillRequestField, string>> = { invoiceIds: '--invoices', kinds: '--kinds', attributeSet: '--attribute-set', force: '--force' };
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -60,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
   // Flags first: a typo is named before the settings are even read.
   if (first === 'start' || first === 'run') startRequest(FLAG_CHECK_DEFAULTS, values);
   if (first === 'status') runFilter(values);
+  if (first === 'backfill') backfillRequest(FLAG_CHECK_DEFAULTS, values);
   switch (first) {
     case 'start':
       return withDeps(loadSettingsEnv(process.env), (deps) => start(deps, values));
@@ -69,6 +81,8 @@ async function main(argv: string[]): Promise<number> {
       return withDeps(loadSettingsEnv(process.env), (deps) => run(deps, values));
     case 'status':
       return withDeps(loadSettingsEnv(process.env), (deps) => status(deps, values));
+    case 'backfill':
+      return withDeps(loadSettingsEnv(process.env), (deps) => backfill(deps, values));
     case 'emulator':
       return emulator();
     case 'demo':
@@ -123,13 +137,21 @@ function applyIdentityEnv(env: Record<string, string | undefined>): void {
 }
 
 /** Stand-ins for the settings' defaults, so that only the flags given are judged. */
-const FLAG_CHECK_DEFAULTS = { currencies: ['EUR'], billingPeriod: 'last', attributeSet: 'full' } as const;
+const FLAG_CHECK_DEFAULTS = {
+  currencies: ['EUR'],
+  billingPeriod: 'last',
+  attributeSet: 'full',
+  exportKinds: ['unbilled-usage'],
+  billedExportKinds: ['billed-usage', 'billed-reconciliation'],
+} as const satisfies Pick<Settings, 'currencies' | 'billingPeriod' | 'attributeSet' | 'exportKinds' | 'billedExportKinds'>;
 
 /** The flags as the HTTP API's body: one parser for both, naming the flags in its errors. */
-function startRequest(settings: Pick<Settings, 'currencies' | 'billingPeriod' | 'attributeSet'>, values: Values): StartRequest {
+function startRequest(settings: Pick<Settings, 'currencies' | 'billingPeriod' | 'attributeSet' | 'exportKinds'>, values: Values): StartRequest {
   try {
     return parseStartRequest(
       {
+        ...(values.kind === undefined ? {} : { kind: values.kind }),
+        ...(values.invoice === undefined ? {} : { invoiceId: values.invoice }),
         ...(values.currency === undefined ? {} : { currency: values.currency }),
         ...(values.period === undefined ? {} : { billingPeriod: values.period }),
         ...(values['attribute-set'] === undefined ? {} : { attributeSet: values['attribute-set'] }),
@@ -138,6 +160,26 @@ function startRequest(settings: Pick<Settings, 'currencies' | 'billingPeriod' | 
       settings,
       'cli',
       START_FLAGS,
+    );
+  } catch (thrown) {
+    if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
+    throw thrown;
+  }
+}
+
+/** backfill's flags as POST /api/backfill's body: the same parser, naming the flags. */
+function backfillRequest(settings: Pick<Settings, 'billedExportKinds' | 'attributeSet'>, values: Values): BackfillRequest {
+  const list = (value: string | boolean | undefined) => (typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value);
+  try {
+    return parseBackfillRequest(
+      {
+        invoiceIds: list(values.invoices),
+        ...(values.kinds === undefined ? {} : { kinds: list(values.kinds) }),
+        ...(values['attribute-set'] === undefined ? {} : { attributeSet: values['attribute-set'] }),
+        force: values.force ?? false,
+      },
+      settings,
+      BACKFILL_FLAGS,
     );
   } catch (thrown) {
     if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
@@ -246,13 +288,17 @@ async function run(deps: Deps, values: Values): Promise<number> {
   if (outcome.skipped) process.stderr.write(`Not started: ${outcome.skipped}\n`);
   report(outcome.run, deps, values.json === true);
   if (outcome.stopped) return stop.exitCode();
-  return outcome.run.state === 'succeeded' ? EXIT.ok : EXIT.runFailed;
+  // noData and noNewData are ends, not failures; a run not started (still running elsewhere) is not landed.
+  return isFinished(outcome.run) && !isFailure(outcome.run) ? EXIT.ok : EXIT.runFailed;
 }
 
 /** status's filters, checked by the parser GET /api/runs uses, naming the flags. */
 function runFilter(values: Values): RunFilter {
   try {
-    return parseRunFilter({ month: values.month as string | undefined, status: values.state as string | undefined }, { month: '--month', status: '--state' });
+    return parseRunFilter(
+      { month: values.month as string | undefined, status: values.state as string | undefined, kind: values.kind as string | undefined, invoice: values.invoice as string | undefined },
+      { month: '--month', status: '--state', kind: '--kind', invoice: '--invoice' },
+    );
   } catch (thrown) {
     if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
     throw thrown;
@@ -264,7 +310,7 @@ async function status(deps: Deps, values: Values): Promise<number> {
   await deps.ready();
   const runs = await deps.ledger.listRuns(filter);
   if (values.json) process.stdout.write(`${JSON.stringify({ runs: runs.map((r) => runSummary(r, deps)) })}\n`);
-  else process.stdout.write(`${formatRunTable(runs, values.month !== undefined || values.state !== undefined)}\n`);
+  else process.stdout.write(`${formatRunTable(runs, Object.keys(filter).length > 0)}\n`);
   return EXIT.ok;
 }
 
@@ -274,10 +320,62 @@ function report(run: Run, deps: Deps, json: boolean): void {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;
   }
-  process.stdout.write(`Run ${run.runId} (${run.billingMonth}, ${run.billingPeriod} period, ${run.currency}, ${run.attributeSet}): ${run.state}`);
-  if (run.state === 'succeeded') process.stdout.write(` - ${run.blobCount ?? 0} file(s), ${formatBytes(run.bytesCopied)} in ${run.destination}`);
-  if (run.state === 'failed') process.stdout.write(` - ${run.errorCode}: ${run.errorMessage}`);
+  process.stdout.write(`Run ${run.runId} (${describeRun(run)}): ${run.state}`);
+  if (run.state === 'succeeded') process.stdout.write(` - ${run.blobCount ?? 0} file(s), ${formatBytes(run.bytesCopied)} in ${destinationOf(run)}`);
+  if (run.state === 'noNewData') process.stdout.write(` - the same data (eTag ${run.manifestETag}) landed before, in ${destinationOf(run)}`);
+  if (run.state === 'failed' || run.state === 'noData') process.stdout.write(` - ${run.errorCode}: ${run.errorMessage}`);
   process.stdout.write('\n');
+}
+
+/** `billed-usage, invoice G016907411, full` or `unbilled-usage, 2026-10, last period, EUR, full`. */
+function describeRun(run: Run): string {
+  return isBilled(run) ? `${run.kind}, invoice ${run.invoiceId}, ${run.attributeSet}` : `${run.kind}, ${run.billingMonth}, ${run.billingPeriod} period, ${run.currency}, ${run.attributeSet}`;
+}
+
+/**
+ * Starts every invoice and kind (paced, as POST /api/backfill does), then works the poll queue
+ * until each run has ended. Progress goes to stderr; the summary to stdout.
+ */
+async function backfill(deps: Deps, values: Values): Promise<number> {
+  const request = backfillRequest(deps.settings, values);
+  const stop = stopOnSignals();
+  const context = cliContext('backfill');
+  const items = await startBackfill(request, deps, context, (item, done, total) => {
+    const what = item.outcome === 'error' ? `not started: ${item.reason}` : item.outcome === 'skipped' ? `skipped: ${item.reason ?? ''}` : `started run ${item.run.runId} (${item.run.state})`;
+    stderrLine(formatLogLine('info', `backfill ${done}/${total}: ${item.kind} ${item.invoiceId} ${what}`));
+  });
+  const pending = items.flatMap((item) => (item.outcome === 'started' && !isFinished(item.run) ? [item.run.runId] : []));
+  let finished: BackfillItem[] = items;
+  let stopped = false;
+  if (pending.length > 0 && !stop.signal.aborted) {
+    stderrLine(formatLogLine('info', `backfill: working ${pending.length} run(s) until they end`));
+    const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
+      runIds: pending,
+      signal: stop.signal,
+      onLog: (level, line) => stderrLine(formatLogLine(level, line)),
+      onWait: (line) => stderrLine(formatLogLine('info', line)),
+    });
+    stopped = result.stopped;
+    const latest = new Map(result.runs.map((run) => [run.runId, run]));
+    finished = items.map((item) => (item.outcome === 'error' ? item : { ...item, run: latest.get(item.run.runId) ?? item.run }));
+  }
+  const states = new Map<string, number>();
+  for (const item of finished) {
+    const label = item.outcome === 'error' ? 'not started' : item.outcome === 'skipped' ? 'skipped (already landed or running)' : item.run.state;
+    states.set(label, (states.get(label) ?? 0) + 1);
+  }
+  const failed = finished.filter((item) => item.outcome === 'error' || (item.outcome === 'started' && isFailure(item.run)));
+  if (values.json) {
+    const counts = Object.fromEntries(states);
+    process.stdout.write(`${JSON.stringify({ invoices: request.invoiceIds.length, kinds: request.kinds, runs: finished.length, counts, stopped, items: finished.map((item) => backfillItemSummary(item, deps)) })}\n`);
+  } else {
+    process.stdout.write(`Backfill of ${request.invoiceIds.length} invoice(s) x ${request.kinds.join(', ')}: ${[...states].map(([label, count]) => `${count} ${label}`).join(', ')}${stopped ? ' (stopped before every run ended)' : ''}\n`);
+    for (const item of failed) {
+      process.stdout.write(`  ${item.kind} ${item.invoiceId}: ${item.outcome === 'error' ? item.reason : `${item.run.errorCode}: ${item.run.errorMessage}`}\n`);
+    }
+  }
+  if (stopped) return stop.exitCode();
+  return failed.length > 0 ? EXIT.runFailed : EXIT.ok;
 }
 
 async function emulator(): Promise<number> {
@@ -313,13 +411,14 @@ async function demo(values: Values): Promise<number> {
   try {
     cloud = await startLocalCloud({ scenario: { fileCount, rowsPerFile, retryAfterSeconds: 1, runningPolls: 2 } });
     if (stop.signal.aborted) return stop.exitCode();
-    const env = { ...cloud.settings, EXPORT_CURRENCIES: request.currency, POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '2' };
+    const env = { ...cloud.settings, EXPORT_CURRENCIES: isBilled(request) ? 'EUR' : request.currency, POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '2' };
     process.stdout.write(`  Graph (emulated)      ${cloud.settings.GRAPH_BASE_URL}\n  Managed identity      ${cloud.settings.IDENTITY_ENDPOINT}\n  Azurite blob/queue/table on 127.0.0.1:${cloud.azurite.blobPort}/${cloud.azurite.queuePort}/${cloud.azurite.tablePort}\n\n`);
     for (const name of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER']) process.env[name] = env[name as keyof typeof env];
     const settings = parseSettings(env);
     loaded.settings = settings;
     const deps = createDeps(settings);
-    process.stdout.write(`Exporting unbilled usage: period '${request.billingPeriod}', currency ${request.currency}, attribute set '${request.attributeSet}'...\n`);
+    const asked = isBilled(request) ? `invoice ${request.invoiceId}` : `period '${request.billingPeriod}', currency ${request.currency}`;
+    process.stdout.write(`Exporting ${KIND_DESCRIPTIONS[request.kind]}: ${asked}, attribute set '${request.attributeSet}'...\n`);
     const outcome = await exportOnce(deps, request, { work: true, signal: stop.signal, write: (line) => process.stdout.write(`${line}\n`) });
     if (outcome.stopped) {
       process.stdout.write('\nStopped before the export landed; the local cloud stops now.\n');
@@ -327,14 +426,18 @@ async function demo(values: Values): Promise<number> {
     }
     const final = outcome.run;
     const seconds = ((Date.now() - began) / 1000).toFixed(1);
+    if (final.state === 'noData') {
+      process.stdout.write(`\nGraph has no data for this export (${final.errorCode}: ${final.errorMessage}); nothing landed.\n`);
+      return EXIT.ok;
+    }
     if (final.state !== 'succeeded') {
       process.stdout.write(`\nThe export failed: ${final.errorCode}: ${final.errorMessage}\n`);
       return EXIT.runFailed;
     }
     const summary = runSummary(final, deps);
     process.stdout.write(
-      `\nLanded ${final.blobCount} file(s), ${formatBytes(final.bytesCopied)} of ${final.billingMonth} usage (${final.currency}, ${final.attributeSet}) in ${seconds} s:\n` +
-        `  folder     ${final.destination}\n` +
+      `\nLanded ${final.blobCount} file(s), ${formatBytes(final.bytesCopied)} of ${KIND_DESCRIPTIONS[final.kind]} for ${subjectOf(final)} (${final.attributeSet}) in ${seconds} s:\n` +
+        `  folder     ${destinationOf(final)}\n` +
         `  manifest   ${summary.manifestUrl}\n` +
         `  run        ${final.runId} (${final.pollCount} polls, ledger table BillingExportRuns)\n` +
         `Everything ran on local emulators; they stop now. \`${PROGRAM} emulator\` keeps them running.\n`,

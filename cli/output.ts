@@ -1,26 +1,29 @@
 /** How the CLI shows runs and log lines. */
+import { isBilled } from '../src/core/naming';
 import type { Run } from '../src/core/run';
 
 export function formatRunTable(runs: readonly Run[], filtered = false): string {
   if (runs.length === 0) return filtered ? 'No runs match.' : 'No runs recorded yet.';
   const rows = runs.map((run) => [
     run.startedAt.replace('T', ' ').slice(0, 19),
-    run.billingMonth,
-    run.billingPeriod,
-    run.currency,
+    run.kind,
+    // Billed kinds: the invoice; unbilled kinds: month, period and currency.
+    isBilled(run) ? run.invoiceId : `${run.billingMonth} ${run.billingPeriod} ${run.currency}`,
     run.attributeSet,
     run.state,
     String(run.pollCount),
     run.state === 'succeeded'
       ? `${run.blobCount ?? 0} files, ${formatBytes(run.bytesCopied)}`
-      : run.state === 'failed'
+      : run.state === 'failed' || run.state === 'noData'
         ? `${run.errorCode}: ${run.errorMessage ?? ''}`
+        : run.state === 'noNewData'
+          ? `unchanged since the last landing (eTag ${run.manifestETag ?? '?'})`
         : run.lastErrorCode
           ? `waiting: ${run.lastErrorCode} (${run.lastErrorCount ?? 1}x): ${run.lastErrorMessage ?? ''}`
           : '',
     run.runId,
   ]);
-  const header = ['started (UTC)', 'month', 'period', 'currency', 'set', 'state', 'polls', 'result', 'run id'];
+  const header = ['started (UTC)', 'kind', 'invoice or month', 'set', 'state', 'polls', 'result', 'run id'];
   const widths = header.map((title, column) => Math.min(60, Math.max(title.length, ...rows.map((row) => row[column]!.length))));
   const line = (cells: string[]) => cells.map((cell, column) => (cell.length > widths[column]! ? `${cell.slice(0, widths[column]! - 1)}…` : cell.padEnd(widths[column]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
@@ -46,7 +49,7 @@ export function formatLogLine(level: string, line: string): string {
   if (brace < 0) return `  ${time} ${marker}${line}`;
   try {
     const fields = JSON.parse(line.slice(brace + 1)) as Record<string, unknown>;
-    const shown = ['billingMonth', 'currency', 'state', 'pollCount', 'delaySeconds', 'blobCount', 'bytesCopied', 'reason', 'error']
+    const shown = ['kind', 'invoiceId', 'billingMonth', 'currency', 'state', 'pollCount', 'delaySeconds', 'blobCount', 'bytesCopied', 'reason', 'error']
       .filter((key) => fields[key] !== undefined && fields[key] !== null && fields[key] !== '' && fields[key] !== 0)
       .map((key) => `${key}=${typeof fields[key] === 'string' ? fields[key] : JSON.stringify(fields[key])}`);
     return `  ${time} ${marker}${line.slice(0, brace)}  ${shown.join(' ')}`.trimEnd();

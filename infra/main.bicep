@@ -46,6 +46,12 @@ param exportCurrencies string
 @description('EXPORT_SCHEDULE: when the timer starts the exports, as a six-field NCRONTAB expression in UTC. Default: 06:00 UTC on the 3rd to the 5th.')
 param exportSchedule string = '0 0 6 3-5 * *'
 
+@description('EXPORT_KINDS: comma-separated unbilled kinds the timer starts per currency: "unbilled-usage", "unbilled-reconciliation". The app refuses a billed kind here.')
+param exportKinds string = 'unbilled-usage'
+
+@description('BILLED_EXPORT_KINDS: comma-separated billed kinds an invoice-ready event (and a backfill by default) starts per invoice: "billed-usage", "billed-reconciliation".')
+param billedExportKinds string = 'billed-usage,billed-reconciliation'
+
 @allowed([
   'last'
   'current'
@@ -193,6 +199,8 @@ var destinationResourceGroupName = !empty(destinationStorageResourceGroupName) ?
 
 // The configured currencies as the alert rule expects them: upper case, no blanks.
 var expectedCurrencies = filter(map(split(exportCurrencies, ','), code => toUpper(trim(code))), code => !empty(code))
+// The unbilled kinds the timer starts, as the alert rule expects them: lower case, no blanks, each once.
+var expectedKinds = union(filter(map(split(exportKinds, ','), kind => toLower(trim(kind))), kind => !empty(kind)), [])
 
 // ---------------------------------------------------------------------------------------------
 // Resources
@@ -289,6 +297,8 @@ var appSettings = {
   // What to export, when, and from where.
   EXPORT_SCHEDULE: exportSchedule
   EXPORT_CURRENCIES: exportCurrencies
+  EXPORT_KINDS: exportKinds
+  BILLED_EXPORT_KINDS: billedExportKinds
   EXPORT_BILLING_PERIOD: exportBillingPeriod
   EXPORT_ATTRIBUTE_SET: exportAttributeSet
   EXPORT_SOURCE_HOSTS: exportSourceHosts
@@ -335,6 +345,7 @@ module alerts 'app/alerts.bicep' = {
     missingMonthAlertName: names.missingMonthAlert
     alertEmailAddress: alertEmailAddress
     expectedCurrencies: expectedCurrencies
+    expectedKinds: expectedKinds
     deadlineDayOfMonth: missingExportDeadlineDay
     // The switch checks the closed month; a "current" (month to date) export has none.
     deployMissingMonthAlert: exportBillingPeriod == 'last'

@@ -11,6 +11,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { redactSecrets } from './core/redact';
+import { isFinished } from './core/run';
 import type { ApplicationInsightsSettings } from './core/settings';
 import { runDimensions, type Telemetry } from './telemetry';
 
@@ -65,8 +66,9 @@ export function createAzureMonitorTelemetry(options: AzureMonitorOptions): Telem
         body: redactSecrets(`run ${run.state} ${JSON.stringify(dimensions)}`),
         attributes: Object.fromEntries(Object.entries(dimensions).map(([name, value]) => [name, typeof value === 'string' ? redactSecrets(value) : value])),
       });
-      if (run.state === 'succeeded' || run.state === 'failed') {
-        const attributes = { currency: run.currency, billingMonth: run.billingMonth, attributeSet: run.attributeSet, state: run.state };
+      if (isFinished(run)) {
+        // Metric dimensions stay few: per kind and state (an invoice id would be a series per invoice).
+        const attributes = { kind: run.kind, ...('currency' in run ? { currency: run.currency, billingMonth: run.billingMonth } : {}), attributeSet: run.attributeSet, state: run.state };
         if (typeof dimensions.durationSeconds === 'number') duration.record(dimensions.durationSeconds, attributes);
         polls.record(run.pollCount, attributes);
         if (run.state === 'succeeded') bytesCopied.add(run.bytesCopied, attributes);

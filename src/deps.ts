@@ -16,6 +16,7 @@ import { createSignatureVerifier, type SignatureVerifier } from './adapters/part
 import type { PollQueue } from './adapters/pollQueue';
 import type { SeenEvents } from './adapters/seenEvents';
 import type { Clients } from './clients';
+import { startInvoiceExports } from './functions/startExport';
 import { rootCertificates } from 'node:tls';
 import type { Settings } from './core/settings';
 import { consoleTelemetry, deferredTelemetry, type Telemetry } from './telemetry';
@@ -39,7 +40,7 @@ export interface Deps {
   readonly startBilledExports: StartBilledExports;
 }
 
-/** Starts the billed exports (billed usage, billed reconciliation) of one invoice. */
+/** Starts the billed exports of one invoice (each kind of BILLED_EXPORT_KINDS). */
 export type StartBilledExports = (invoiceId: string, context: InvocationContext) => Promise<void>;
 
 /**
@@ -87,7 +88,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
   };
   const webhookSignature = createSignatureVerifier({ certificateHosts: settings.webhookCertificateHosts, trustedRoots: overrides.webhookTrustedRoots ?? rootCertificates });
   let readiness: Promise<void> | undefined;
-  return {
+  const deps: Deps = {
     settings,
     graph: onFirstUse(() => loaded().then((c) => c.graph), ['startExport', 'get']),
     queue,
@@ -109,14 +110,14 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
     },
     webhookSignature,
     seenEvents: onFirstUse(() => loaded().then((c) => c.seenEvents), ['claim', 'markStarted', 'release']),
-    // Until the billed export engine is wired here, an event is verified, deduplicated and logged.
+    // An invoice-ready event starts each kind of BILLED_EXPORT_KINDS; the ledger key makes a replay start nothing.
     startBilledExports:
       overrides.startBilledExports ??
-      ((invoiceId, context) => {
-        context.log(`invoice ready: would start billed exports for ${invoiceId}`);
-        return Promise.resolve();
+      (async (invoiceId, context) => {
+        await startInvoiceExports(invoiceId, deps, context, { trigger: 'event' });
       }),
   };
+  return deps;
 }
 
 /** The asynchronous methods of T. */

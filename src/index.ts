@@ -10,6 +10,7 @@ import { createDeps } from './deps';
 import { receivePartnerCenterEvent } from './functions/invoiceEvents';
 import { pollExport } from './functions/pollExport';
 import { REVIVE_SCHEDULE, reviveRunsOnSchedule } from './functions/reviveRuns';
+import { backfillApi } from './functions/backfill';
 import { getRun, listRuns, startRun } from './functions/runsApi';
 import { startExportsOnSchedule } from './functions/startExport';
 
@@ -53,6 +54,13 @@ app.http('startRun', {
   authLevel: 'function',
   route: 'runs',
   handler: (request, context) => flushingTelemetry(startRun(request, context, deps)),
+});
+
+app.http('backfill', {
+  methods: ['POST'],
+  authLevel: 'function',
+  route: 'backfill',
+  handler: (request, context) => flushingTelemetry(backfillApi(request, context, deps)),
 });
 
 // Partner Center cannot send a function key: the event's signature is what is checked (./functions/invoiceEvents).

@@ -54,8 +54,8 @@ describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) 
     });
     expect(result.status, result.stderr).toBe(0);
     const { registrations } = JSON.parse(result.stdout) as { registrations: Array<{ name: string; bindings: Record<string, Record<string, unknown>> }> };
-    expect(registrations.map((r) => r.name)).toEqual(['startExports', 'pollExport', 'reviveStalledRuns', 'listRuns', 'getRun', 'startRun', 'partnerCenterEvents']);
-    const [timer, queue, revive, list, get, start, partnerCenter] = registrations;
+    expect(registrations.map((r) => r.name)).toEqual(['startExports', 'pollExport', 'reviveStalledRuns', 'listRuns', 'getRun', 'startRun', 'backfill', 'partnerCenterEvents']);
+    const [timer, queue, revive, list, get, start, backfill, partnerCenter] = registrations;
     expect(Object.values(revive!.bindings)).toContainEqual(expect.objectContaining({ type: 'timerTrigger', schedule: '0 */10 * * * *' }));
     expect(Object.values(timer!.bindings)).toContainEqual(expect.objectContaining({ type: 'timerTrigger', direction: 'in', schedule: '0 30 5 4 * *', runOnStartup: false }));
     expect(Object.values(queue!.bindings)).toContainEqual(expect.objectContaining({ type: 'queueTrigger', direction: 'in', queueName: 'my-polls', connection: 'AzureWebJobsStorage' }));
@@ -63,6 +63,7 @@ describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) 
     expect(http(list)).toMatchObject({ authLevel: 'function', route: 'runs', methods: ['GET'] });
     expect(http(get)).toMatchObject({ authLevel: 'function', route: 'runs/{runId}', methods: ['GET'] });
     expect(http(start)).toMatchObject({ authLevel: 'function', route: 'runs', methods: ['POST'] });
+    expect(http(backfill)).toMatchObject({ authLevel: 'function', route: 'backfill', methods: ['POST'] });
     // Partner Center cannot send a function key: its signature is checked instead.
     expect(http(partnerCenter)).toMatchObject({ authLevel: 'anonymous', route: 'events/partner-center', methods: ['POST'] });
   });
@@ -83,7 +84,7 @@ describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) 
     const result = loadEntry(build, { ...MINIMAL_SETTINGS, ...insights });
     expect(result.status, result.stderr).toBe(0);
     const { registrations, loaded } = JSON.parse(result.stdout) as { registrations: unknown[]; loaded: string[] };
-    expect(registrations).toHaveLength(7);
+    expect(registrations).toHaveLength(8);
     const packages = loaded.filter((file) => file.includes('node_modules')).map((file) => file.split('node_modules/').at(-1)!);
     expect(packages.filter((file) => LOADED_ON_FIRST_USE.some((name) => file.startsWith(`${name}/`)))).toEqual([]);
     if (build === 'bundled') {

@@ -29,7 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json';
 import type { Deps } from '../src/deps';
 import { DEFAULTS, parseSettings, type Settings } from '../src/core/settings';
-import { EXPORT_KIND, exportKeyString } from '../src/core/naming';
+import { exportKeyString } from '../src/core/naming';
 import { type Run } from '../src/core/run';
 import { failRun } from '../src/steps/runSteps';
 import { startExport } from '../src/functions/startExport';
@@ -70,6 +70,8 @@ const TRACED_SETTINGS: Readonly<Record<keyof typeof DEFAULTS | 'EXPORT_CURRENCIE
   PARTNER_CONTAINER: 'partner-usage',
   EXPORT_SCHEDULE: '0 15 7 4 * *',
   EXPORT_CURRENCIES: 'EUR,USD,GBP',
+  EXPORT_KINDS: 'unbilled-usage,unbilled-reconciliation',
+  BILLED_EXPORT_KINDS: 'billed-reconciliation',
   EXPORT_BILLING_PERIOD: 'current',
   EXPORT_ATTRIBUTE_SET: 'basic',
   POLL_QUEUE: 'traced-poll-queue',
@@ -606,7 +608,7 @@ describe('packaging', () => {
 
 /** A run that landed October 2026 in EUR. */
 const landedRun = {
-  kind: EXPORT_KIND,
+  kind: 'unbilled-usage',
   billingMonth: '2026-10',
   currency: 'EUR',
   attributeSet: 'full',
@@ -620,8 +622,23 @@ const landedRun = {
   updatedAt: '2026-11-03T06:20:00.000Z',
   finishedAt: '2026-11-03T06:20:00.000Z',
   bytesCopied: 1024,
-  destination: 'billing-exports/unbilled-usage/2026-10/EUR/full/etag/',
+  destinationContainer: 'billing-exports',
+  destinationFolder: 'unbilled-usage/2026-10/EUR/full/etag/',
 } satisfies Partial<Run> as Run;
+
+const landedBilledRun = {
+  runId: '7ae687d7-1e0f-4bd6-9091-4672691f64bd',
+  kind: 'billed-usage',
+  invoiceId: 'G016907411',
+  attributeSet: 'full',
+  trigger: 'event',
+  state: 'succeeded',
+  seq: 4,
+  pollCount: 3,
+  startedAt: '2026-12-07T06:00:00.000Z',
+  updatedAt: '2026-12-07T06:20:00.000Z',
+  bytesCopied: 1024,
+} satisfies Run;
 
 /** What a handler logs through its invocation context, by level, split the way the queries split it. */
 function capture(): { logger: RunLogger; lines: Array<{ level: LogLevel; message: string; fields: Record<string, unknown> }> } {
@@ -672,15 +689,29 @@ describe('the alerts', () => {
     expect(saved.map((run) => run.state)).toEqual(['failed']);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 'error', message: 'run failed' });
-    for (const field of ['runId', 'billingMonth', 'currency', 'errorCode', 'reason']) {
+    for (const field of ['runId', 'kind', 'billingMonth', 'currency', 'errorCode', 'reason']) {
       expect(lines[0]!.fields, `the run failed line has ${field}`).toHaveProperty(field);
       expect(runFailedQuery).toContain(`Run.${field}`);
     }
-    expect(runFailed!.criteria.allOf[0]!.dimensions.map((d) => d.name)).toEqual(['RunId', 'BillingMonth', 'Currency', 'ErrorCode']);
+    // A billed run's line names its kind and invoice, which the query reads too.
+    const billed = capture();
+    await failRun({ run: { ...landedBilledRun, state: 'polling' }, etag: 'e1' }, 'InvalidInvoiceId', 'unknown invoice', stepDeps({ ledger }), billed.logger);
+    expect(billed.lines[0]).toMatchObject({ level: 'error', message: 'run failed', fields: { kind: 'billed-usage', invoiceId: 'G016907411' } });
+    expect(runFailedQuery).toContain('Run.invoiceId');
+    expect(runFailed!.criteria.allOf[0]!.dimensions.map((d) => d.name)).toEqual(['RunId', 'Kind', 'Subject', 'ErrorCode']);
+    // Ends that are not failures log at information level, which the rule does not read.
+    for (const state of ['noData', 'noNewData'] as const) {
+      const ended = capture();
+      consoleTelemetry.runChanged(ended.logger, { ...landedRun, state });
+      expect(ended.lines).toEqual([expect.objectContaining({ level: 'info', message: `run ${state}` })]);
+    }
   });
 
   it('find last month landed in the lines the app logs, by currency', async () => {
-    expect(missingMonthQuery).toContain('Message startswith "run succeeded {" or Message startswith "export not started {"');
+    expect(missingMonthQuery).toContain('Message startswith "run succeeded {" or Message startswith "run noNewData {" or Message startswith "export not started {"');
+    expect(missingMonthQuery).toContain('tostring(Fields.kind)');
+    expect(missingMonthQuery).toContain('tostring(Key[0])');
+    expect(missingMonthQuery).toContain('join kind=leftanti LandedCurrencies on Kind, Currency');
     const succeeded = capture();
     consoleTelemetry.runChanged(succeeded.logger, landedRun);
     expect(succeeded.lines).toEqual([expect.objectContaining({ message: 'run succeeded', fields: expect.objectContaining({ billingMonth: '2026-10', currency: 'EUR' }) })]);
@@ -690,7 +721,7 @@ describe('the alerts', () => {
     // reason; the query reads month and currency from the key.
     const skipped = capture();
     const ledger = { latestForKey: () => Promise.resolve({ latest: { run: landedRun, etag: 'e4' }, keyEtag: 'k1' }) };
-    const outcome = await startExport({ currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, stepDeps({ ledger, settings: { exportDeadlineSeconds: 21_600 } }), skipped.logger);
+    const outcome = await startExport({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, stepDeps({ ledger, settings: { exportDeadlineSeconds: 21_600 } }), skipped.logger);
     expect(outcome.kind).toBe('skipped');
     expect(skipped.lines).toEqual([{ level: 'info', message: 'export not started', fields: { key: exportKeyString(landedRun), reason: expect.stringContaining('already landed') } }]);
     expect(String(skipped.lines[0]!.fields.key).split('|').slice(1, 3)).toEqual(['2026-10', 'EUR']);
@@ -709,7 +740,13 @@ describe('the alerts', () => {
     expect(expected(messyQuery)).toEqual(parseSettings(deployed(parts(messy).settings)).currencies);
     expect(expected(messyQuery)).toEqual(['EUR', 'USD', 'GBP']);
     expect(deadline(messyQuery)).toBe(9);
-    expect(alertRules(messy).missingMonth!.criteria.allOf[0]!.dimensions.map((d) => d.name)).toEqual(['BillingMonth', 'Currency']);
+    expect(alertRules(messy).missingMonth!.criteria.allOf[0]!.dimensions.map((d) => d.name)).toEqual(['Kind', 'BillingMonth', 'Currency']);
+    // Each unbilled kind the timer starts is expected, as the app reads EXPORT_KINDS.
+    const kinds = (query: string) => JSON.parse(/^let ExpectedKinds = dynamic\((.*)\);$/m.exec(query)?.[1] ?? 'null') as unknown;
+    expect(kinds(missingMonthQuery)).toEqual(['unbilled-usage']);
+    const twoKinds = provision({ ...AZD_ENV, EXPORT_KINDS: ' unbilled-usage, Unbilled-Reconciliation,unbilled-usage' });
+    expect(kinds(alertRules(twoKinds).missingMonth!.criteria.allOf[0]!.query)).toEqual(parseSettings(deployed(parts(twoKinds).settings)).exportKinds);
+    expect(parseSettings(deployed(parts(twoKinds).settings)).exportKinds).toEqual(['unbilled-usage', 'unbilled-reconciliation']);
     // A log search alert reads at most two days: the query, and the rule's time range, agree.
     expect(missingMonthQuery).toContain('TimeGenerated > ago(2d)');
     expect(missingMonth!.overrideQueryTimeRange).toBe('P2D');

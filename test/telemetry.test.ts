@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as AzureMonitorModule from '../src/azureMonitor';
-import type { Run } from '../src/core/run';
+import type { Run, UnbilledRun } from '../src/core/run';
 import { parseSettings } from '../src/core/settings';
 import { createDeps } from '../src/deps';
 import { consoleTelemetry, deferredTelemetry, type Telemetry } from '../src/telemetry';
@@ -83,7 +83,7 @@ const connectionString = () => `InstrumentationKey=00000000-0000-0000-0000-00000
 const tracesOf = (runId: string) => received.filter((e) => e.data.baseType === 'MessageData' && e.data.baseData.properties?.runId === runId);
 
 /** A run that landed October's EUR usage in 25 minutes. */
-const run = (overrides: Partial<Run>): Run =>
+const run = (overrides: Partial<UnbilledRun>): Run =>
   aRun({
     state: 'succeeded',
     seq: 4,
@@ -91,7 +91,8 @@ const run = (overrides: Partial<Run>): Run =>
     bytesCopied: 589566,
     blobCount: 4,
     operationId: '9ab9cb54-d07f-4f52-9ea6-a09d7de52c14',
-    destination: 'billing-exports/unbilled-usage/2026-10/EUR/full/WYj/',
+    destinationContainer: 'billing-exports',
+    destinationFolder: 'unbilled-usage/2026-10/EUR/full/WYj/',
     startedAt: '2026-11-03T06:00:00.000Z',
     updatedAt: '2026-11-03T06:25:00.000Z',
     finishedAt: '2026-11-03T06:25:00.000Z',

@@ -16,13 +16,19 @@ import { GraphRequestError, asError } from '../errors';
 import { backoffDelaySeconds, parseRetryAfter } from '../core/polling';
 import { redactSecrets, redactUrl } from '../core/redact';
 import { isTransientStatus } from '../core/transientStatus';
-import { DEFAULT_GRAPH_TOKEN_SCOPE, type AttributeSet, type BillingPeriod } from '../core/settings';
+import { DEFAULT_GRAPH_TOKEN_SCOPE } from '../core/settings';
+import type { ExportKind, ExportRequest } from '../core/naming';
 
-export interface ExportRequestBody {
-  readonly currencyCode: string;
-  readonly billingPeriod: BillingPeriod;
-  readonly attributeSet: AttributeSet;
-}
+/**
+ * Each kind's export action, under /reports/partners/billing (Graph's documented short form):
+ * https://learn.microsoft.com/graph/api/partners-billing-billedusage-export and its siblings.
+ */
+export const EXPORT_ACTION_PATHS: Readonly<Record<ExportKind, string>> = {
+  'unbilled-usage': 'usage/unbilled/export',
+  'unbilled-reconciliation': 'reconciliation/unbilled/export',
+  'billed-usage': 'usage/billed/export',
+  'billed-reconciliation': 'reconciliation/billed/export',
+};
 
 export interface GraphResponse {
   readonly body: unknown;
@@ -30,8 +36,8 @@ export interface GraphResponse {
 }
 
 export interface GraphClient {
-  /** POSTs the unbilled usage export; returns the operation URL from `Location`. */
-  startExport(body: ExportRequestBody): Promise<{ readonly operationUrl: string }>;
+  /** POSTs the kind's export with its body; returns the operation URL from `Location`. */
+  startExport(request: ExportRequest): Promise<{ readonly operationUrl: string }>;
   /** GETs an operation or manifest URL on the Graph origin. */
   get(url: string): Promise<GraphResponse>;
 }
@@ -165,8 +171,10 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
 
   return {
     async startExport(request) {
-      const url = onGraphOrigin(`${base.href.replace(/\/+$/, '')}/reports/partners/billing/usage/unbilled/export`, 'export URL');
-      const { response } = await call('POST', url, JSON.stringify(request));
+      const url = onGraphOrigin(`${base.href.replace(/\/+$/, '')}/reports/partners/billing/${EXPORT_ACTION_PATHS[request.kind]}`, 'export URL');
+      // An unknown or too old invoice may be refused here (400 with Graph's reason) or fail the
+      // operation later: either way the run fails with Graph's own code and message.
+      const { response } = await call('POST', url, JSON.stringify(request.body));
       const location = response.headers.get('location');
       if (response.status !== 202 || !location) {
         throw permanent(

@@ -9,13 +9,16 @@
  */
 import type { TableClient, TableEntity } from '@azure/data-tables';
 import { exportKeyString, type ExportKey } from '../core/naming';
-import type { Run, RunState } from '../core/run';
+import { runMatches, type RunFilter } from '../core/requestFields';
+import type { Run } from '../core/run';
 import { runFromRecord } from '../core/runRecord';
 import { LedgerConflictError, LedgerRowError, StorageRequestError } from '../errors';
 import { callDeadline } from './deadline';
 import { classified, storageErrorFrom } from './storageError';
 
 const RUN_PARTITION = 'run';
+// Key rows: exportKeyString, `unbilled-usage|2026-10|EUR|full` (unchanged from the first ledgers)
+// or `billed-usage|G016907411|full`.
 const KEY_PARTITION = 'key';
 
 export interface StoredRun {
@@ -39,11 +42,11 @@ export interface Ledger {
   /** Replaces a run if it is unchanged since `etag`; returns the stored version. */
   saveRun(run: Run, etag: string): Promise<StoredRun>;
   /**
-   * Every run, newest first. A row that is not a run (LedgerRowError: another version wrote it,
-   * an operator edited it) is left out and reported, so one bad row cannot stop the sweeper or
-   * the API from seeing the others.
+   * Every run matching the filter (month, state, kind, invoice), newest first. A row that is not
+   * a run (LedgerRowError: another version wrote it, an operator edited it) is left out and
+   * reported, so one bad row cannot stop the sweeper or the API from seeing the others.
    */
-  listRuns(filter?: { readonly billingMonth?: string; readonly state?: RunState }): Promise<Run[]>;
+  listRuns(filter?: RunFilter): Promise<Run[]>;
 }
 
 export interface LedgerOptions {
@@ -136,8 +139,7 @@ export function createLedger(table: TableClient, options: LedgerOptions = {}): L
             warn(`ledger row skipped while listing runs {"rowKey":${JSON.stringify(entity.rowKey)},"problem":${JSON.stringify(thrown.message)}}`);
             continue;
           }
-          if (filter.billingMonth && run.billingMonth !== filter.billingMonth) continue;
-          if (filter.state && run.state !== filter.state) continue;
+          if (!runMatches(run, filter)) continue;
           runs.push(run);
         }
       });

@@ -12,16 +12,12 @@
  *
  * Pure: bytes in, a decision as data out. Problems name the property and what was expected.
  */
+import { INVOICE_ID_FORM, parseInvoiceId } from './naming';
 
 /** An event is five short properties; a body larger than this is not one. */
 export const MAX_EVENT_BYTES = 16 * 1024;
 
-/**
- * Invoice ids as the billed exports take them: `G` and nine digits (e.g. G016907411), the form of
- * every invoice of the modern billing platform, which the v2 billed exports cover (September 2022
- * on). Older, legacy-platform invoices cannot be exported by these APIs, so their ids are refused.
- */
-export const INVOICE_ID = /^G\d{9}$/;
+// Invoice ids are checked by the one parser every way in uses (./naming.ts, parseInvoiceId).
 
 export const INVOICE_READY = 'invoice-ready';
 export const TEST_CREATED = 'test-created';
@@ -101,7 +97,7 @@ export function eventIdentity(event: Extract<PartnerCenterEvent, { kind: 'invoic
 }
 
 function invoiceIdFrom(value: unknown, problems: string[]): string | undefined {
-  const expected = `expected an absolute URL ending in /v1/invoices/{invoiceId}, with an invoice id of 'G' and 9 digits such as G016907411`;
+  const expected = `expected an absolute URL ending in /v1/invoices/{invoiceId}, with ${INVOICE_ID_FORM}`;
   if (typeof value !== 'string') {
     problems.push(`ResourceUri is ${describe(value)}: ${expected}`);
     return undefined;
@@ -115,8 +111,8 @@ function invoiceIdFrom(value: unknown, problems: string[]): string | undefined {
   }
   // The base URL differs per cloud (e.g. a path prefix); only the resource path matters here.
   const match = /\/v1\/invoices\/([^/]+)\/?$/i.exec(url.pathname);
-  const invoiceId = match?.[1] ? decodeURIComponent(match[1]) : undefined;
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || !invoiceId || !INVOICE_ID.test(invoiceId)) {
+  const invoiceId = match?.[1] ? parseInvoiceId(decodeURIComponent(match[1])) : undefined;
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || !invoiceId) {
     problems.push(`ResourceUri is ${describe(value)}: ${expected}`);
     return undefined;
   }

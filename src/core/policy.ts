@@ -89,6 +89,14 @@ export function decideLandingRetry(
   return { kind: 'retry', landingAttempts, copyWaits, delaySeconds: Math.max(trouble.retryAfterSeconds ?? 0, backoff) };
 }
 
+/** Invoices one backfill may name: with both billed kinds, twice as many exports, started at BACKFILL_START_INTERVAL_MS. */
+export const MAX_BACKFILL_INVOICES = 50;
+/**
+ * The pause between two export starts of a backfill: Graph throttles per tenant and documents no
+ * rate for these exports, so a backfill starts at most two exports a second (100 in under a minute).
+ */
+export const BACKFILL_START_INTERVAL_MS = 500;
+
 /** Whether an operation Graph forgot may be started again, or the run has restarted enough. */
 export function mayRestart(run: Pick<Run, 'restarts'>): boolean {
   return (run.restarts ?? 0) < MAX_RESTARTS;

@@ -4,7 +4,8 @@
  * and the files as verified in the destination.
  */
 import type { Manifest, ManifestBlob } from './manifest';
-import type { Run } from './run';
+import { isBilled } from './naming';
+import type { BilledRun, Run, UnbilledRun } from './run';
 
 /** Our manifest.json format. */
 export const MANIFEST_FORMAT = 'partner-billing-export/1';
@@ -17,13 +18,16 @@ export interface PublicManifestBlob {
   readonly contentMD5?: string;
 }
 
-export interface PublicManifest {
+/** What was exported: a month in a currency (unbilled kinds), or an invoice (billed kinds). */
+export type PublicManifestSubject =
+  | { readonly kind: UnbilledRun['kind']; readonly billingPeriod: UnbilledRun['billingPeriod']; readonly billingMonth: string; readonly currency: string }
+  | { readonly kind: BilledRun['kind']; readonly invoiceId: string };
+
+export type PublicManifest = PublicManifestSubject & PublicManifestDetails;
+
+export interface PublicManifestDetails {
   readonly manifestFormat: typeof MANIFEST_FORMAT;
   readonly runId: string;
-  readonly kind: Run['kind'];
-  readonly billingPeriod: Run['billingPeriod'];
-  readonly billingMonth: string;
-  readonly currency: string;
   readonly attributeSet: Run['attributeSet'];
   readonly operationId: string | undefined;
   readonly manifestId: string;
@@ -51,10 +55,7 @@ export function buildPublicManifest(run: Run, manifest: Manifest, landed: readon
   return {
     manifestFormat: MANIFEST_FORMAT,
     runId: run.runId,
-    kind: run.kind,
-    billingPeriod: run.billingPeriod,
-    billingMonth: run.billingMonth,
-    currency: run.currency,
+    ...subjectOf(run),
     attributeSet: run.attributeSet,
     operationId: run.operationId,
     manifestId: manifest.id,
@@ -74,6 +75,11 @@ export function buildPublicManifest(run: Run, manifest: Manifest, landed: readon
       ...(facts.contentMD5 ? { contentMD5: facts.contentMD5 } : {}),
     })),
   };
+}
+
+function subjectOf(run: Run): PublicManifestSubject {
+  if (isBilled(run)) return { kind: run.kind, invoiceId: run.invoiceId };
+  return { kind: run.kind, billingPeriod: run.billingPeriod, billingMonth: run.billingMonth, currency: run.currency };
 }
 
 /**

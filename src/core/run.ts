@@ -1,21 +1,30 @@
 /**
- * A run is one export of one key (month, currency, attribute set), recorded in the ledger from
- * start to end. The ledger, not the queue message, is the source of truth: a message only says
- * "look at run X, step `seq`", so a redelivered, duplicated or stale message is harmless.
+ * A run is one export of one key (a kind, its subject: month and currency, or an invoice, and an
+ * attribute set), recorded in the ledger from start to end. The ledger, not the queue message, is
+ * the source of truth: a message only says "look at run X, step `seq`", so a redelivered,
+ * duplicated or stale message is harmless. Every kind goes through the same states:
  *
  *   starting ──POST export──▶ polling ──succeeded──▶ copying ──verified + manifest.json──▶ succeeded
- *       │                        │                      │
+ *       │                        │   │                  │
+ *       │                        │   └─5000─▶ noData    └──same eTag as last landed──▶ noNewData
  *       └────────────────────────┴──────────────────────┴──▶ failed (with a reason)
+ *
+ * noData (Graph had nothing to export) and noNewData (the data landed before, unchanged) are
+ * ends, not failures, as Cost Management exports report DataNotAvailable and NewDataNotAvailable.
  */
 import type { AttributeSet, BillingPeriod } from './settings';
-import type { ExportKey } from './naming';
+import { billingMonthFor, isBilled, type BilledExportKey, type BilledKind, type ExportKey, type UnbilledExportKey, type UnbilledKind } from './naming';
 
-export type RunState = 'starting' | 'polling' | 'copying' | 'succeeded' | 'failed';
-export type RunTrigger = 'timer' | 'cli' | 'http';
+export type RunState = 'starting' | 'polling' | 'copying' | 'succeeded' | 'failed' | 'noData' | 'noNewData';
+export type RunTrigger = 'timer' | 'cli' | 'http' | 'event' | 'backfill';
 
-export interface Run extends ExportKey {
+/** Every state a run can be in, in the order of a run's life. */
+export const RUN_STATES: readonly RunState[] = ['starting', 'polling', 'copying', 'succeeded', 'failed', 'noData', 'noNewData'];
+export const RUN_TRIGGERS: readonly RunTrigger[] = ['timer', 'cli', 'http', 'event', 'backfill'];
+
+/** What every run has, whatever its kind. */
+export interface RunDetails {
   readonly runId: string;
-  readonly billingPeriod: BillingPeriod;
   readonly trigger: RunTrigger;
   readonly state: RunState;
   /** Which queue message may advance the run; every step that enqueues increments it. */
@@ -28,6 +37,12 @@ export interface Run extends ExportKey {
   readonly operationUrl?: string;
   readonly operationId?: string;
   readonly manifestETag?: string;
+  /**
+   * The eTag the key had last landed when this run started, and the container it landed in: the
+   * same eTag again, for the same container, is noNewData.
+   */
+  readonly lastLandedETag?: string;
+  readonly lastLandedContainer?: string;
   readonly partnerTenantId?: string;
   readonly blobCount?: number;
   readonly bytesCopied: number;
@@ -53,8 +68,9 @@ export interface Run extends ExportKey {
    */
   readonly landingClaimId?: string;
   readonly landingClaimedUntil?: string;
-  /** `{container}/{folder}/` once known. */
-  readonly destination?: string;
+  /** Where the files go (or, for noNewData, already are), once known: the container and the folder in it (trailing slash). */
+  readonly destinationContainer?: string;
+  readonly destinationFolder?: string;
   readonly errorCode?: string;
   readonly errorMessage?: string;
   /** The transient failure the run is waiting out (src/core/lastError.ts); cleared when it advances. */
@@ -67,17 +83,71 @@ export interface Run extends ExportKey {
   readonly malformedAnswers?: number;
 }
 
-export interface StartRequest {
-  readonly billingPeriod: BillingPeriod;
-  readonly currency: string;
+/** A run of unbilled data: its month, currency, and the period it was asked for. */
+export type UnbilledRun = RunDetails & UnbilledExportKey & { readonly billingPeriod: BillingPeriod };
+/** A run of billed data: its invoice. */
+export type BilledRun = RunDetails & BilledExportKey;
+export type Run = UnbilledRun | BilledRun;
+
+interface StartCommon {
   readonly attributeSet: AttributeSet;
   readonly trigger: RunTrigger;
-  /** Start even when this month already landed (an operator's deliberate re-run). */
+  /** Start even when this key already landed (an operator's deliberate re-run). */
   readonly force?: boolean;
 }
+export type UnbilledStartRequest = StartCommon & { readonly kind: UnbilledKind; readonly billingPeriod: BillingPeriod; readonly currency: string };
+export type BilledStartRequest = StartCommon & { readonly kind: BilledKind; readonly invoiceId: string };
+export type StartRequest = UnbilledStartRequest | BilledStartRequest;
 
+/** The ledger key a start request exports: an unbilled period becomes its month as of `now`. */
+export function keyForRequest(request: StartRequest, now: Date): ExportKey {
+  if (isBilled(request)) return { kind: request.kind, invoiceId: request.invoiceId, attributeSet: request.attributeSet } satisfies BilledExportKey;
+  return { kind: request.kind, billingMonth: billingMonthFor(request.billingPeriod, now), currency: request.currency, attributeSet: request.attributeSet };
+}
+
+/** Where the run's subject is named in messages: `invoice G016907411` or `month 2026-10 (EUR)`. */
+export function subjectOf(run: ExportKey): string {
+  return isBilled(run) ? `invoice ${run.invoiceId}` : `month ${run.billingMonth} (${run.currency})`;
+}
+
+/** `{container}/{folder}` where the run's files land, once known. */
+export function destinationOf(run: Pick<RunDetails, 'destinationContainer' | 'destinationFolder'>): string | undefined {
+  return run.destinationContainer !== undefined && run.destinationFolder !== undefined ? `${run.destinationContainer}/${run.destinationFolder}` : undefined;
+}
+
+const FINISHED_STATES: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'noData', 'noNewData']);
+
+/** Ended: nothing more will happen to the run (succeeded, failed, noData, noNewData). */
 export function isFinished(run: Pick<Run, 'state'>): boolean {
-  return run.state === 'succeeded' || run.state === 'failed';
+  return FINISHED_STATES.has(run.state);
+}
+
+/** Ended without a failure: the run-failed alert ignores these. */
+export function isFailure(run: Pick<Run, 'state'>): boolean {
+  return run.state === 'failed';
+}
+
+/** The data of the key is in the destination as of this run: it landed, or it was there already. */
+export function hasLanded(run: Pick<Run, 'state'>): boolean {
+  return run.state === 'succeeded' || run.state === 'noNewData';
+}
+
+/** What the key had landed as of `run` (eTag and container): its own data if it landed, else what it started with. */
+export function landedDataOf(run: Pick<Run, 'state' | 'manifestETag' | 'destinationContainer' | 'lastLandedETag' | 'lastLandedContainer'>): { readonly lastLandedETag: string; readonly lastLandedContainer: string } | undefined {
+  if (hasLanded(run) && run.manifestETag !== undefined && run.destinationContainer !== undefined) return { lastLandedETag: run.manifestETag, lastLandedContainer: run.destinationContainer };
+  return run.lastLandedETag !== undefined && run.lastLandedContainer !== undefined ? { lastLandedETag: run.lastLandedETag, lastLandedContainer: run.lastLandedContainer } : undefined;
+}
+
+/** Whether Graph's data for the run (eTag) is what the key already landed in `container`. */
+export function isSameDataAsLanded(run: Pick<Run, 'lastLandedETag' | 'lastLandedContainer'>, eTag: string, container: string): boolean {
+  return run.lastLandedETag === eTag && run.lastLandedContainer === container;
+}
+
+/** Graph's `failedOperation` code for "No data available": the export has nothing, not a failure. */
+export const NO_DATA_CODE = '5000';
+
+export function isNoData(code: string): boolean {
+  return code.trim() === NO_DATA_CODE;
 }
 
 /**
@@ -113,18 +183,19 @@ export type StartDecision =
   | { readonly kind: 'skip'; readonly reason: string; readonly run?: Run };
 
 /**
- * Whether a new export may start for a key, given the key's latest run. One export at a time per
- * key; a month that landed is not exported again on a duplicate or past-due firing; a run whose
- * deadline has passed without an end (its messages were lost) is superseded.
- * For the `current` period the data grows daily, so a success blocks only the same UTC day.
- * A run that failed does not block: the next firing retries the month.
- */
-/**
  * How long a key's claim may point at a run that is not recorded yet before it counts as debris
  * of a crash: a start claims the key, then records its run a moment later.
  */
 export const CLAIM_GRACE_SECONDS = 120;
 
+/**
+ * Whether a new export may start for a key, given the key's latest run. One export at a time per
+ * key; a key that landed is not exported again on a duplicate or past-due firing, a replayed event
+ * or a backfill (unless forced); a run whose deadline has passed without an end (its messages were
+ * lost) is superseded. An invoice lands once. For unbilled data, a closed month (`last`) lands
+ * once, and the `current` period's data grows daily, so a landing blocks only the same UTC day.
+ * A run that failed or found no data does not block: the next firing tries again.
+ */
 export function decideStart(
   latest: Run | undefined,
   request: StartRequest,
@@ -132,26 +203,27 @@ export function decideStart(
   deadlineSeconds: number,
   keyClaimedAt?: string,
 ): StartDecision {
+  const subject = isBilled(request) ? 'invoice' : 'month';
   if (!latest) {
     const claimAgeSeconds = keyClaimedAt ? (now.getTime() - Date.parse(keyClaimedAt)) / 1000 : Infinity;
-    if (claimAgeSeconds < CLAIM_GRACE_SECONDS) return { kind: 'skip', reason: 'another start for this month is recording its run' };
+    if (claimAgeSeconds < CLAIM_GRACE_SECONDS) return { kind: 'skip', reason: `another start for this ${subject} is recording its run` };
     return { kind: 'start' };
   }
   if (!isFinished(latest)) {
     const ageSeconds = (now.getTime() - Date.parse(latest.startedAt)) / 1000;
     if (ageSeconds <= deadlineSeconds) {
-      return { kind: 'skip', reason: `run ${latest.runId} for this month is still ${latest.state}`, run: latest };
+      return { kind: 'skip', reason: `run ${latest.runId} for this ${subject} is still ${latest.state}`, run: latest };
     }
     return { kind: 'start', supersedes: latest };
   }
-  if (latest.state === 'succeeded' && !request.force) {
+  if (hasLanded(latest) && !request.force) {
+    const landed = () => ({ kind: 'skip', reason: `run ${latest.runId} already landed this ${subject} at ${destinationOf(latest) ?? '(unknown)'}`, run: latest }) as const;
+    if (isBilled(request) || isBilled(latest)) return landed();
     // A closed month (`last`) lands once; a `current` export is a snapshot that a later `last`
     // export of the same month must still replace.
     const closedMonthLanded = request.billingPeriod === 'last' && latest.billingPeriod === 'last';
     const sameDay = latest.startedAt.slice(0, 10) === now.toISOString().slice(0, 10);
-    if (closedMonthLanded || sameDay) {
-      return { kind: 'skip', reason: `run ${latest.runId} already landed this month at ${latest.destination ?? '(unknown)'}`, run: latest };
-    }
+    if (closedMonthLanded || sameDay) return landed();
   }
   return { kind: 'start' };
 }
@@ -166,12 +238,14 @@ const NO_CLAIM = { landingClaimId: undefined, landingClaimedUntil: undefined } a
 const NO_LAST_ERROR = { lastErrorCode: undefined, lastErrorMessage: undefined, lastErrorCount: undefined, lastErrorAt: undefined } as const;
 const NO_ERROR = { errorCode: undefined, errorMessage: undefined } as const;
 
-/** A new run of `key`, recorded before anything is sent or POSTed. */
-export function newRun(key: ExportKey, request: Pick<StartRequest, 'billingPeriod' | 'trigger'>, runId: string, now: Date): Run {
-  return {
-    ...key,
+/**
+ * A new run of the request's key, recorded before anything is sent or POSTed. It remembers the
+ * eTag the key last landed (from the key's latest run), so the same data again is noNewData.
+ */
+export function newRun(request: StartRequest, runId: string, now: Date, latest?: Run): Run {
+  const landed = latest ? landedDataOf(latest) : undefined;
+  const details = {
     runId,
-    billingPeriod: request.billingPeriod,
     trigger: request.trigger,
     state: 'starting',
     seq: 0,
@@ -179,7 +253,10 @@ export function newRun(key: ExportKey, request: Pick<StartRequest, 'billingPerio
     bytesCopied: 0,
     startedAt: now.toISOString(),
     updatedAt: now.toISOString(),
-  };
+    ...landed,
+  } as const;
+  if (isBilled(request)) return { kind: request.kind, invoiceId: request.invoiceId, attributeSet: request.attributeSet, ...details };
+  return { kind: request.kind, billingMonth: billingMonthFor(request.billingPeriod, now), currency: request.currency, attributeSet: request.attributeSet, billingPeriod: request.billingPeriod, ...details };
 }
 
 /** Graph accepted the export: the run polls its operation (the operation's id is the URL's last segment). */
@@ -217,7 +294,7 @@ export function toRestarting(run: Run, now: Date): Run {
  */
 export function toCopying(
   run: Run,
-  landing: { readonly manifestETag: string; readonly partnerTenantId: string; readonly blobCount: number; readonly destination: string },
+  landing: { readonly manifestETag: string; readonly partnerTenantId: string; readonly blobCount: number; readonly destinationContainer: string; readonly destinationFolder: string },
   claim: { readonly id: string; readonly until: Date },
   now: Date,
 ): Run {
@@ -238,7 +315,7 @@ export function toLandingRetry(run: Run, counts: { readonly landingAttempts: num
 /** The files and manifest.json landed. */
 export function toSucceeded(
   run: Run,
-  landed: { readonly manifestETag: string; readonly blobCount: number; readonly destination: string; readonly bytesCopied: number },
+  landed: { readonly manifestETag: string; readonly blobCount: number; readonly destinationContainer: string; readonly destinationFolder: string; readonly bytesCopied: number },
   now: Date,
 ): Run {
   const at = now.toISOString();
@@ -252,6 +329,24 @@ export function toSucceeded(
 export function toFailed(run: Run, code: string, message: string, now: Date): Run {
   const at = now.toISOString();
   return { ...run, ...NO_CLAIM, state: 'failed', errorCode: code, errorMessage: message, nextActionAt: undefined, updatedAt: at, finishedAt: at };
+}
+
+/**
+ * Graph had no data for the export (`5000 No data available`): the run ends, not as a failure;
+ * Graph's code and message stay on the run to say why.
+ */
+export function toNoData(run: Run, code: string, message: string, now: Date): Run {
+  const at = now.toISOString();
+  return { ...run, ...NO_CLAIM, ...NO_LAST_ERROR, state: 'noData', errorCode: code, errorMessage: message, nextActionAt: undefined, updatedAt: at, finishedAt: at };
+}
+
+/**
+ * Graph's data has the eTag the key already landed: nothing is copied, and the run points at the
+ * folder where that data is (the layout is deterministic).
+ */
+export function toNoNewData(run: Run, found: { readonly manifestETag: string; readonly blobCount: number; readonly destinationContainer: string; readonly destinationFolder: string }, now: Date): Run {
+  const at = now.toISOString();
+  return { ...run, ...NO_CLAIM, ...NO_LAST_ERROR, ...NO_ERROR, ...found, state: 'noNewData', nextActionAt: undefined, updatedAt: at, finishedAt: at };
 }
 
 /** The sweeper re-sends the run's current step (same `seq`), counting the revival. */

@@ -5,69 +5,99 @@
  * run it is not.
  */
 import { LedgerRowError } from '../errors';
-import type { Run } from './run';
+import { EXPORT_KINDS, isBilled, isBilledKind, type ExportKind } from './naming';
+import { RUN_STATES, RUN_TRIGGERS, destinationOf, type BilledRun, type Run, type UnbilledRun } from './run';
 
 type FieldKind = 'string' | 'number' | readonly string[];
+/** Which runs have the field: every run, or only runs of unbilled or of billed kinds. */
+type Variant = 'all' | 'unbilled' | 'billed';
 
-/** Every field of a Run, its type, and whether every run has it. */
+/** Every field a Run can have, its type, which runs have it, and whether they all do. */
 const RUN_FIELDS = {
-  runId: { kind: 'string', required: true },
-  kind: { kind: ['unbilled-usage'], required: true },
-  billingMonth: { kind: 'string', required: true },
-  currency: { kind: 'string', required: true },
-  attributeSet: { kind: ['full', 'basic'], required: true },
-  billingPeriod: { kind: ['current', 'last'], required: true },
-  trigger: { kind: ['timer', 'cli', 'http'], required: true },
-  state: { kind: ['starting', 'polling', 'copying', 'succeeded', 'failed'], required: true },
-  seq: { kind: 'number', required: true },
-  pollCount: { kind: 'number', required: true },
-  startedAt: { kind: 'string', required: true },
-  updatedAt: { kind: 'string', required: true },
-  bytesCopied: { kind: 'number', required: true },
-  finishedAt: { kind: 'string', required: false },
-  operationUrl: { kind: 'string', required: false },
-  operationId: { kind: 'string', required: false },
-  manifestETag: { kind: 'string', required: false },
-  partnerTenantId: { kind: 'string', required: false },
-  blobCount: { kind: 'number', required: false },
-  landingAttempts: { kind: 'number', required: false },
-  copyWaits: { kind: 'number', required: false },
-  restarts: { kind: 'number', required: false },
-  startFailures: { kind: 'number', required: false },
-  uncertainPosts: { kind: 'number', required: false },
-  nextActionAt: { kind: 'string', required: false },
-  revivals: { kind: 'number', required: false },
-  revivedAtMark: { kind: 'string', required: false },
-  landingClaimId: { kind: 'string', required: false },
-  landingClaimedUntil: { kind: 'string', required: false },
-  destination: { kind: 'string', required: false },
-  errorCode: { kind: 'string', required: false },
-  errorMessage: { kind: 'string', required: false },
-  lastErrorCode: { kind: 'string', required: false },
-  lastErrorMessage: { kind: 'string', required: false },
-  lastErrorCount: { kind: 'number', required: false },
-  lastErrorAt: { kind: 'string', required: false },
-  malformedAnswers: { kind: 'number', required: false },
-} as const satisfies { readonly [K in keyof Required<Run>]: { readonly kind: FieldKind; readonly required: undefined extends Run[K] ? false : true } };
+  runId: { kind: 'string', required: true, of: 'all' },
+  kind: { kind: EXPORT_KINDS, required: true, of: 'all' },
+  billingMonth: { kind: 'string', required: true, of: 'unbilled' },
+  currency: { kind: 'string', required: true, of: 'unbilled' },
+  billingPeriod: { kind: ['current', 'last'], required: true, of: 'unbilled' },
+  invoiceId: { kind: 'string', required: true, of: 'billed' },
+  attributeSet: { kind: ['full', 'basic'], required: true, of: 'all' },
+  trigger: { kind: RUN_TRIGGERS, required: true, of: 'all' },
+  state: { kind: RUN_STATES, required: true, of: 'all' },
+  seq: { kind: 'number', required: true, of: 'all' },
+  pollCount: { kind: 'number', required: true, of: 'all' },
+  startedAt: { kind: 'string', required: true, of: 'all' },
+  updatedAt: { kind: 'string', required: true, of: 'all' },
+  bytesCopied: { kind: 'number', required: true, of: 'all' },
+  finishedAt: { kind: 'string', required: false, of: 'all' },
+  operationUrl: { kind: 'string', required: false, of: 'all' },
+  operationId: { kind: 'string', required: false, of: 'all' },
+  manifestETag: { kind: 'string', required: false, of: 'all' },
+  lastLandedETag: { kind: 'string', required: false, of: 'all' },
+  lastLandedContainer: { kind: 'string', required: false, of: 'all' },
+  partnerTenantId: { kind: 'string', required: false, of: 'all' },
+  blobCount: { kind: 'number', required: false, of: 'all' },
+  landingAttempts: { kind: 'number', required: false, of: 'all' },
+  copyWaits: { kind: 'number', required: false, of: 'all' },
+  restarts: { kind: 'number', required: false, of: 'all' },
+  startFailures: { kind: 'number', required: false, of: 'all' },
+  uncertainPosts: { kind: 'number', required: false, of: 'all' },
+  nextActionAt: { kind: 'string', required: false, of: 'all' },
+  revivals: { kind: 'number', required: false, of: 'all' },
+  revivedAtMark: { kind: 'string', required: false, of: 'all' },
+  landingClaimId: { kind: 'string', required: false, of: 'all' },
+  landingClaimedUntil: { kind: 'string', required: false, of: 'all' },
+  destinationContainer: { kind: 'string', required: false, of: 'all' },
+  destinationFolder: { kind: 'string', required: false, of: 'all' },
+  errorCode: { kind: 'string', required: false, of: 'all' },
+  errorMessage: { kind: 'string', required: false, of: 'all' },
+  lastErrorCode: { kind: 'string', required: false, of: 'all' },
+  lastErrorMessage: { kind: 'string', required: false, of: 'all' },
+  lastErrorCount: { kind: 'number', required: false, of: 'all' },
+  lastErrorAt: { kind: 'string', required: false, of: 'all' },
+  malformedAnswers: { kind: 'number', required: false, of: 'all' },
+} as const satisfies {
+  readonly [K in keyof Required<UnbilledRun> | keyof Required<BilledRun>]: {
+    readonly kind: FieldKind;
+    readonly required: K extends keyof UnbilledRun & keyof BilledRun ? (undefined extends Run[K] ? false : true) : true;
+    readonly of: K extends keyof UnbilledRun & keyof BilledRun ? 'all' : K extends keyof UnbilledRun ? 'unbilled' : 'billed';
+  };
+};
 
-export const RUN_FIELD_NAMES = Object.keys(RUN_FIELDS) as readonly (keyof Run)[];
+export const RUN_FIELD_NAMES = Object.keys(RUN_FIELDS) as readonly (keyof UnbilledRun | keyof BilledRun)[];
+
+/**
+ * Rows written before the destination was stored as parts hold `destination` as
+ * `{container}/{folder}/`: a container name has no '/', so the first one splits it.
+ */
+function migrated(record: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const legacy = record.destination;
+  if (typeof legacy !== 'string' || record.destinationContainer !== undefined || record.destinationFolder !== undefined) return record;
+  const slash = legacy.indexOf('/');
+  if (slash <= 0) return record;
+  return { ...record, destinationContainer: legacy.slice(0, slash), destinationFolder: legacy.slice(slash + 1) };
+}
 
 /**
  * The run in a record read back from storage, checked field by field; fields the record has
- * beyond a run's (a newer version's) are left out. `row` names the record in errors.
+ * beyond a run's (a newer version's, or another kind's) are left out. `row` names the record in errors.
  */
-export function runFromRecord(record: Readonly<Record<string, unknown>>, row: string): Run {
+export function runFromRecord(stored: Readonly<Record<string, unknown>>, row: string): Run {
+  const record = migrated(stored);
   const run: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const [name, { kind, required }] of Object.entries(RUN_FIELDS) as [string, { kind: FieldKind; required: boolean }][]) {
+  const kind = record.kind;
+  const variant: Variant | undefined = typeof kind === 'string' && (EXPORT_KINDS as readonly string[]).includes(kind) ? (isBilledKind(kind as ExportKind) ? 'billed' : 'unbilled') : undefined;
+  for (const [name, { kind: type, required, of }] of Object.entries(RUN_FIELDS) as [string, { kind: FieldKind; required: boolean; of: Variant }][]) {
+    // A field of the other variant is not this run's (and a row of an unknown kind is reported by 'kind').
+    if (of !== 'all' && of !== variant) continue;
     const value = record[name];
     if (value === undefined || value === null) {
       if (required) problems.push(`'${name}' is missing`);
       continue;
     }
-    const fits = kind === 'string' ? typeof value === 'string' : kind === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === 'string' && kind.includes(value);
+    const fits = type === 'string' ? typeof value === 'string' : type === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === 'string' && type.includes(value);
     if (!fits) {
-      const expected = kind === 'string' ? 'a string' : kind === 'number' ? 'a number' : `one of ${kind.map((k) => `'${k}'`).join(', ')}`;
+      const expected = type === 'string' ? 'a string' : type === 'number' ? 'a number' : `one of ${type.map((k) => `'${k}'`).join(', ')}`;
       problems.push(`'${name}' is ${JSON.stringify(value)?.slice(0, 60) ?? typeof value}: expected ${expected}`);
       continue;
     }
@@ -86,15 +116,14 @@ export function runFacts(run: Run): Record<string, string | number> {
     runId: run.runId,
     operationId: run.operationId,
     kind: run.kind,
-    billingMonth: run.billingMonth,
-    currency: run.currency,
+    ...(isBilled(run) ? { invoiceId: run.invoiceId } : { billingMonth: run.billingMonth, currency: run.currency }),
     attributeSet: run.attributeSet,
-    billingPeriod: run.billingPeriod,
+    ...(isBilled(run) ? {} : { billingPeriod: run.billingPeriod }),
     state: run.state,
     pollCount: run.pollCount,
     bytesCopied: run.bytesCopied,
     blobCount: run.blobCount,
-    destination: run.destination,
+    destination: destinationOf(run),
     errorCode: run.errorCode,
     reason: run.errorMessage,
   };

@@ -12,6 +12,7 @@ import { SettingsError } from '../errors';
 import { isLoopbackHost } from './hosts';
 import { redactSecrets } from './redact';
 import { isCurrencyCode } from './requestFields';
+import { BILLED_KINDS, EXPORT_KINDS, UNBILLED_KINDS, type BilledKind, type UnbilledKind } from './naming';
 
 export type BillingPeriod = 'current' | 'last';
 export type AttributeSet = 'full' | 'basic';
@@ -50,6 +51,10 @@ export interface Settings {
   readonly exportSchedule: string;
   /** ISO 4217 codes, upper case, without duplicates. */
   readonly currencies: readonly string[];
+  /** The unbilled kinds the timer starts per currency, without duplicates. @default ['unbilled-usage'] */
+  readonly exportKinds: readonly UnbilledKind[];
+  /** The billed kinds an invoice-ready event (and a backfill by default) starts per invoice. @default both */
+  readonly billedExportKinds: readonly BilledKind[];
   /** @default last */
   readonly billingPeriod: BillingPeriod;
   /** @default full */
@@ -87,6 +92,8 @@ export const DEFAULTS = {
   // before invoices (6th-8th) turn it into billed data. A month that landed is not exported again,
   // so the later firings only retry a month that failed.
   EXPORT_SCHEDULE: '0 0 6 3-5 * *',
+  EXPORT_KINDS: 'unbilled-usage',
+  BILLED_EXPORT_KINDS: 'billed-usage,billed-reconciliation',
   EXPORT_BILLING_PERIOD: 'last',
   EXPORT_ATTRIBUTE_SET: 'full',
   POLL_QUEUE: 'billing-export-polls',
@@ -133,6 +140,8 @@ export function parseSettings(env: Env): Settings {
   if (scheduleProblem) problems.push(`EXPORT_SCHEDULE is '${exportSchedule}': ${scheduleProblem}`);
 
   const currencies = parseCurrencies(read('EXPORT_CURRENCIES'), problems);
+  const exportKinds = parseKinds(read('EXPORT_KINDS', DEFAULTS.EXPORT_KINDS)!, 'EXPORT_KINDS', UNBILLED_KINDS, 'BILLED_EXPORT_KINDS', problems);
+  const billedExportKinds = parseKinds(read('BILLED_EXPORT_KINDS', DEFAULTS.BILLED_EXPORT_KINDS)!, 'BILLED_EXPORT_KINDS', BILLED_KINDS, 'EXPORT_KINDS', problems);
   const billingPeriod = parseChoice(read('EXPORT_BILLING_PERIOD', DEFAULTS.EXPORT_BILLING_PERIOD)!, 'EXPORT_BILLING_PERIOD', ['current', 'last'] as const, problems);
   const attributeSet = parseChoice(read('EXPORT_ATTRIBUTE_SET', DEFAULTS.EXPORT_ATTRIBUTE_SET)!, 'EXPORT_ATTRIBUTE_SET', ['full', 'basic'] as const, problems);
 
@@ -170,6 +179,8 @@ export function parseSettings(env: Env): Settings {
     partnerContainer,
     exportSchedule,
     currencies,
+    exportKinds,
+    billedExportKinds,
     billingPeriod,
     attributeSet,
     pollQueue,
@@ -374,6 +385,24 @@ function parseCurrencies(value: string | undefined, problems: string[]): string[
     problems.push(`EXPORT_CURRENCIES is '${value}': expected comma-separated ISO 4217 currency codes such as 'EUR,USD'${invalid.length ? ` ('${invalid.join("', '")}' ${invalid.length > 1 ? 'are not ISO 4217 codes' : 'is not an ISO 4217 code'})` : ''}`);
   }
   return [...new Set(codes.map((code) => code.toUpperCase()))];
+}
+
+/**
+ * A comma-separated list of export kinds from `allowed`; a kind of the other list is named as
+ * belonging there (the timer starts unbilled kinds per currency, invoices start billed kinds).
+ */
+function parseKinds<T extends string>(value: string, name: string, allowed: readonly T[], otherSetting: string, problems: string[]): T[] {
+  const kinds = value.split(',').map((kind) => kind.trim().toLowerCase()).filter(Boolean);
+  const other = kinds.filter((kind) => !(allowed as readonly string[]).includes(kind) && (EXPORT_KINDS as readonly string[]).includes(kind));
+  const unknown = kinds.filter((kind) => !(EXPORT_KINDS as readonly string[]).includes(kind));
+  if (kinds.length === 0 || other.length > 0 || unknown.length > 0) {
+    const why = [
+      ...(other.length > 0 ? [`'${other.join("', '")}' ${other.length > 1 ? 'are' : 'is'} for ${otherSetting}`] : []),
+      ...(unknown.length > 0 ? [`'${unknown.join("', '")}' ${unknown.length > 1 ? 'are not export kinds' : 'is not an export kind'}`] : []),
+    ];
+    problems.push(`${name} is '${value}': expected comma-separated kinds of ${allowed.join(', ')}${why.length > 0 ? ` (${why.join('; ')})` : ''}`);
+  }
+  return [...new Set(kinds.filter((kind): kind is T => (allowed as readonly string[]).includes(kind)))];
 }
 
 function parseChoice<T extends string>(value: string, name: string, choices: readonly T[], problems: string[]): T {

@@ -8,12 +8,12 @@ import type { InvocationContext } from '@azure/functions';
 import { InvalidMessageError } from '../errors';
 import { interpretOperation } from '../core/operation';
 import { parsePollMessage, type PollMessage } from '../core/pollMessage';
-import { isFinished, polled } from '../core/run';
+import { isFinished, isNoData, polled } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
 import { landExport } from '../steps/landExport';
-import { answered, beginExport, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from '../steps/runSteps';
+import { answered, beginExport, endWithNoData, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from '../steps/runSteps';
 
 export async function pollExport(queueEntry: unknown, context: InvocationContext, deps: Deps): Promise<void> {
   let message: PollMessage;
@@ -52,6 +52,8 @@ function advance(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredR
       return landExport(stored, deps, log);
     case 'succeeded':
     case 'failed':
+    case 'noData':
+    case 'noNewData':
       return Promise.resolve(stored);
   }
 }
@@ -71,6 +73,7 @@ async function pollOperation(stored: StoredRun, deps: Deps, log: RunLogger): Pro
       logEvent(log, 'info', `export ${state.status}`, runFields(asked.run));
       return schedulePoll(answered(asked), response.retryAfterSeconds, deps, log);
     case 'failed':
+      if (isNoData(state.code)) return endWithNoData(asked, state.code, `Graph has no data for this export: ${state.message} (code ${state.code})`, deps, log);
       return failRun(asked, state.code, `Graph reported the export failed: ${state.message} (code ${state.code})`, deps, log);
     case 'invalid':
       return failRun(asked, 'InvalidOperation', state.reason, deps, log);

@@ -1,6 +1,7 @@
 /**
  * Run history and "run now" over HTTP (auth level `function`), as Cost Management exports offer
- * them: GET /api/runs[?month=YYYY-MM&status=STATE], GET /api/runs/{runId}, POST /api/runs.
+ * them: GET /api/runs[?month=YYYY-MM&status=STATE&kind=KIND&invoice=ID], GET /api/runs/{runId},
+ * POST /api/runs {kind, invoiceId | currency, billingPeriod, attributeSet, force}.
  * Bodies are RunSummary objects, the same shape the CLI prints with --json.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
@@ -17,7 +18,8 @@ const MAX_BODY_BYTES = 4096;
 export async function listRuns(request: HttpRequest, _context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
   let filter: RunFilter;
   try {
-    filter = parseRunFilter({ month: request.query.get('month') ?? undefined, status: request.query.get('status') ?? undefined });
+    const query = (name: string) => request.query.get(name) ?? undefined;
+    filter = parseRunFilter({ month: query('month'), status: query('status'), kind: query('kind'), invoice: query('invoice') });
   } catch (thrown) {
     if (thrown instanceof InvalidRequestError) return badRequest(thrown.problems.join('; '));
     throw thrown;
@@ -37,7 +39,7 @@ export async function getRun(request: HttpRequest, _context: InvocationContext, 
   return { status: 200, jsonBody: runSummary(stored.run, deps) };
 }
 
-/** Starts an export now: 202 with the run, or 409 when the month is running or has landed. */
+/** Starts an export now: 202 with the run, or 409 when the month or invoice is running or has landed. */
 export async function startRun(request: HttpRequest, context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
   const text = await request.text();
   if (Buffer.byteLength(text) > MAX_BODY_BYTES) return badRequest(`the body is larger than ${MAX_BODY_BYTES} bytes`);
@@ -45,7 +47,7 @@ export async function startRun(request: HttpRequest, context: InvocationContext,
   try {
     body = text.trim() === '' ? {} : JSON.parse(text);
   } catch {
-    return badRequest('the body is not JSON: expected {"currency": "EUR", "billingPeriod": "last", "attributeSet": "full", "force": false}');
+    return badRequest('the body is not JSON: expected {"kind": "unbilled-usage", "currency": "EUR", "billingPeriod": "last", "attributeSet": "full", "force": false} or {"kind": "billed-usage", "invoiceId": "G016907411"}');
   }
   let startRequest;
   try {

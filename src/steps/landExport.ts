@@ -12,7 +12,7 @@ import { parseManifest, type Manifest } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
 import { FINAL_SAVE_ATTEMPTS, FINAL_SAVE_RETRY_MS, decideLandingRetry, type LandingTrouble } from '../core/policy';
 import { buildPublicManifest, describesSameFiles, type PublicManifest } from '../core/publicManifest';
-import { landingClaimedByOther, toLandingRetry, toSucceeded, type Run } from '../core/run';
+import { isSameDataAsLanded, landingClaimedByOther, toLandingRetry, toNoNewData, toSucceeded, type Run } from '../core/run';
 import { noteTransientFailure } from '../core/lastError';
 import { pollMessageFor } from '../core/pollMessage';
 import { redactSecrets } from '../core/redact';
@@ -36,6 +36,9 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   } catch (thrown) {
     return landingFailed(stored, thrown, deps, log);
   }
+
+  // The key landed this very data before: nothing to copy (../core/run.ts, toNoNewData).
+  if (isSameDataAsLanded(stored.run, manifest.eTag, deps.destination.containerName)) return endWithNoNewData(stored, manifest, deps, log);
 
   const claimed = claimedRun(stored.run, manifest, claimId, deps);
   const claim = await holdClaim(stored, claimed, deps);
@@ -80,8 +83,15 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   } catch (thrown) {
     return landingFailed(current, thrown, deps, log);
   }
-  const outcome = { manifestETag: manifest.eTag, blobCount: ours.blobCount, destination: `${deps.destination.containerName}/${folder}`, bytesCopied: ours.byteCount };
+  const outcome = { manifestETag: manifest.eTag, blobCount: ours.blobCount, destinationContainer: deps.destination.containerName, destinationFolder: folder, bytesCopied: ours.byteCount };
   return recordSucceeded(current, (run) => toSucceeded(run, outcome, new Date(ours.copiedAt)), deps, log);
+}
+
+async function endWithNoNewData(stored: StoredRun, manifest: Manifest, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const found = { manifestETag: manifest.eTag, blobCount: manifest.blobCount, destinationContainer: deps.destination.containerName, destinationFolder: destinationFolder(stored.run, manifest.eTag) };
+  const saved = await deps.ledger.saveRun(toNoNewData(stored.run, found, deps.now()), stored.etag);
+  deps.telemetry.runChanged(log, saved.run);
+  return saved;
 }
 
 /**

@@ -37,7 +37,8 @@ export function claimedRun(run: Run, manifest: Manifest, claimId: string, deps: 
     manifestETag: manifest.eTag,
     partnerTenantId: manifest.partnerTenantId,
     blobCount: manifest.blobCount,
-    destination: `${deps.destination.containerName}/${destinationFolder(run, manifest.eTag)}`,
+    destinationContainer: deps.destination.containerName,
+    destinationFolder: destinationFolder(run, manifest.eTag),
   };
   return toCopying(run, landing, { id: claimId, until: claimUntil(deps) }, deps.now());
 }

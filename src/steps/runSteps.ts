@@ -8,11 +8,12 @@
  */
 import { GraphRequestError, LedgerConflictError, asError } from '../errors';
 import { noteTransientFailure, withoutLastError } from '../core/lastError';
+import { exportRequestFor } from '../core/naming';
 import { pollMessageFor } from '../core/pollMessage';
 import { decideStartRetry, mayRestart } from '../core/policy';
 import { nextPoll, queueDelaySeconds } from '../core/polling';
 import { redactSecrets } from '../core/redact';
-import { toFailed, toPolling, toRestarting, toWaiting, type Run } from '../core/run';
+import { toFailed, toNoData, toPolling, toRestarting, toWaiting, type Run } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
@@ -24,7 +25,7 @@ export const beginExport: Step = async (stored, deps, log) => {
   const { run } = stored;
   let operationUrl: string;
   try {
-    ({ operationUrl } = await deps.graph.startExport({ currencyCode: run.currency, billingPeriod: run.billingPeriod, attributeSet: run.attributeSet }));
+    ({ operationUrl } = await deps.graph.startExport(exportRequestFor(run)));
   } catch (thrown) {
     return handleGraphFailure(stored, thrown, 'starting the export', deps, log);
   }
@@ -76,6 +77,13 @@ export async function schedulePoll(stored: StoredRun, retryAfterSeconds: number 
 /** Ends a run as failed with a reason that names the cause. */
 export async function failRun(stored: StoredRun, code: string, message: string, deps: Deps, log: RunLogger): Promise<StoredRun> {
   const saved = await deps.ledger.saveRun(toFailed(stored.run, code, redactSecrets(message), deps.now()), stored.etag);
+  deps.telemetry.runChanged(log, saved.run);
+  return saved;
+}
+
+/** Ends a run as noData: Graph had nothing to export (not a failure; Graph's reason is kept). */
+export async function endWithNoData(stored: StoredRun, code: string, message: string, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const saved = await deps.ledger.saveRun(toNoData(stored.run, code, redactSecrets(message), deps.now()), stored.etag);
   deps.telemetry.runChanged(log, saved.run);
   return saved;
 }

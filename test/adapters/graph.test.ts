@@ -46,6 +46,8 @@ async function serve(handler: (request: IncomingMessage, response: ServerRespons
 
 const noSleep = () => Promise.resolve();
 
+const UNBILLED_USAGE = { kind: 'unbilled-usage', body: { currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' } } as const;
+
 describe('Graph client', () => {
   it('POSTs the export with the bearer token and returns the Location', async () => {
     const graph = await serve((_request, response) => {
@@ -53,7 +55,7 @@ describe('Graph client', () => {
     });
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
-    const { operationUrl } = await client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    const { operationUrl } = await client.startExport(UNBILLED_USAGE);
 
     expect(operationUrl).toBe(`${graph.origin}/v1.0/reports/partners/billing/operations/op-1`);
     expect(graph.seen).toEqual([
@@ -62,11 +64,38 @@ describe('Graph client', () => {
     expect(credential.scopes).toEqual(['https://graph.microsoft.com/.default']);
   });
 
+  // Paths and bodies as Graph documents them (partners-billing-*-export), not as any emulator answers.
+  it.each([
+    ['unbilled-reconciliation', { currencyCode: 'USD', billingPeriod: 'current', attributeSet: 'basic' }, '/v1.0/reports/partners/billing/reconciliation/unbilled/export'],
+    ['billed-usage', { invoiceId: 'G016907411', attributeSet: 'full' }, '/v1.0/reports/partners/billing/usage/billed/export'],
+    ['billed-reconciliation', { invoiceId: 'G016907411', attributeSet: 'basic' }, '/v1.0/reports/partners/billing/reconciliation/billed/export'],
+  ] as const)('POSTs %s to its documented action with its documented body', async (kind, body, path) => {
+    const graph = await serve((_request, response) => response.writeHead(202, { location: '/v1.0/reports/partners/billing/operations/op-2' }).end());
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    await client.startExport({ kind, body } as Parameters<typeof client.startExport>[0]);
+
+    expect(graph.seen).toEqual([{ method: 'POST', url: path, authorization: `Bearer ${TOKEN}`, body: JSON.stringify(body) }]);
+  });
+
+  it("an invoice Graph refuses at once (400) is a permanent error with Graph's code and message", async () => {
+    const graph = await serve((_request, response) =>
+      response.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"code":"InvalidInvoiceId","message":"Invoice G000000999 was not found."}}'),
+    );
+    const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
+
+    const failure = client.startExport({ kind: 'billed-usage', body: { invoiceId: 'G000000999', attributeSet: 'full' } });
+
+    await expect(failure).rejects.toMatchObject({ code: 'InvalidInvoiceId', transient: false, details: { status: 400 } });
+    await expect(failure).rejects.toThrow('Invoice G000000999 was not found.');
+    expect(graph.seen).toHaveLength(1);
+  });
+
   it('asks for the GRAPH_TOKEN_SCOPE override when one is given', async () => {
     const graph = await serve((_request, response) => response.writeHead(202, { location: '/v1.0/reports/partners/billing/operations/op-1' }).end());
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, tokenScope: 'api://billing-gateway/.default', credential, sleep: noSleep });
 
-    await client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    await client.startExport(UNBILLED_USAGE);
 
     expect(credential.scopes).toEqual(['api://billing-gateway/.default']);
   });
@@ -78,7 +107,7 @@ describe('Graph client', () => {
     });
     const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
 
-    const { operationUrl } = await client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    const { operationUrl } = await client.startExport(UNBILLED_USAGE);
     const polled = await client.get(operationUrl);
     const navigated = await client.get('https://graph.microsoft.com/v1.0/reports/partners/billing/manifests/m-1');
 
@@ -131,7 +160,7 @@ describe('Graph client', () => {
     const proxy = await serve((_request, response) => response.writeHead(202, { location }).end());
     const client = createGraphClient({ baseUrl: `${proxy.origin}/v1.0`, credential, sleep: noSleep });
 
-    await expect(client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' })).rejects.toMatchObject({ code: 'ForeignOrigin' });
+    await expect(client.startExport(UNBILLED_USAGE)).rejects.toMatchObject({ code: 'ForeignOrigin' });
     await expect(client.get(location)).rejects.toMatchObject({ code: 'ForeignOrigin' });
     expect(credential.scopes).toHaveLength(1); // the POST's token only
   });
@@ -142,7 +171,7 @@ describe('Graph client', () => {
     location = `${graph.origin.replace('//', '//op:S3CRET@')}/v1.0/ops/1`;
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
-    const failure = client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    const failure = client.startExport(UNBILLED_USAGE);
 
     await expect(failure).rejects.toMatchObject({ code: 'InvalidUrl', transient: false });
     await expect(failure).rejects.toThrow(/carries credentials/);
@@ -154,7 +183,7 @@ describe('Graph client', () => {
     const graph = await serve((_request, response) => response.writeHead(202, { location: `${other.origin}/steal` }).end());
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
-    const failure = client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    const failure = client.startExport(UNBILLED_USAGE);
 
     await expect(failure).rejects.toThrow(/operation Location '.*\/steal' is not on the Graph origin .*; refusing to send it the token/);
     await expect(failure).rejects.toMatchObject({ code: 'ForeignOrigin', transient: false });
@@ -208,7 +237,7 @@ describe('Graph client', () => {
     );
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
-    const failure = client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    const failure = client.startExport(UNBILLED_USAGE);
     await expect(failure).rejects.toBeInstanceOf(GraphRequestError);
     await expect(failure).rejects.toThrow(/failed with 403 Authorization_RequestDenied: Insufficient privileges to complete the operation\./);
     expect(graph.seen).toHaveLength(1);
@@ -226,7 +255,7 @@ describe('Graph client', () => {
     const graph = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
-    await expect(client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' })).rejects.toThrow(/answered 200 without a Location header: expected 202 Accepted with Location/);
+    await expect(client.startExport(UNBILLED_USAGE)).rejects.toThrow(/answered 200 without a Location header: expected 202 Accepted with Location/);
   });
 
   it('times out a body that stalls after the headers, as a transient failure, and tries again', async () => {
@@ -261,7 +290,7 @@ describe('Graph client', () => {
 });
 
 describe('the export POST is repeated in process only when Graph surely did not take it', () => {
-  const body = { currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' } as const;
+  const body = UNBILLED_USAGE;
 
   it.each([429, 503])('repeats it after %i', async (status) => {
     const graph = await serve((_request, response, seen) => {
@@ -345,7 +374,7 @@ describe('a credential that gives no token', () => {
     const graph = await serve((_request, response) => response.writeHead(202, { location: '/v1.0/op' }).end());
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential: failing(error), sleep: noSleep });
 
-    const failure = client.startExport({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
+    const failure = client.startExport(UNBILLED_USAGE);
 
     await expect(failure).rejects.toMatchObject({ code, transient: true });
     await expect(failure).rejects.toThrow(message);

@@ -101,14 +101,88 @@ describe('npm run -s cli', () => {
   });
 
   it('run exits 1 and reports the error when the export fails', async () => {
-    cloud.billing.setScenario({ outcome: 'failed', failure: { code: '5000', message: 'No data available' } });
+    cloud.billing.setScenario({ outcome: 'failed', failure: { code: 'InternalError', message: 'The export could not be produced' } });
     try {
       const outcome = await cli(['run', '--currency', 'GBP', '--period', 'current', '--json'], appSettings({ POLL_QUEUE: 'cli-fail', PARTNER_CONTAINER: 'cli-fail' }));
       expect(outcome.code).toBe(1);
-      expect(outcome.json).toMatchObject({ status: 'failed', blobCount: 0, error: { code: '5000', message: expect.stringContaining('No data available') } });
+      expect(outcome.json).toMatchObject({ status: 'failed', blobCount: 0, error: { code: 'InternalError', message: expect.stringContaining('The export could not be produced') } });
     } finally {
       cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 20 });
     }
+  });
+
+  it("run exits 0 when Graph has no data (5000): the run ends noData with Graph's reason, not failed", async () => {
+    cloud.billing.setScenario({ outcome: 'failed', failure: { code: '5000', message: 'No data available' } });
+    try {
+      const outcome = await cli(['run', '--kind', 'unbilled-reconciliation', '--currency', 'GBP', '--json'], appSettings({ POLL_QUEUE: 'cli-nodata', PARTNER_CONTAINER: 'cli-nodata' }));
+      expect(outcome.code, outcome.stderr).toBe(0);
+      expect(outcome.json).toMatchObject({ status: 'noData', kind: 'unbilled-reconciliation', blobCount: 0, reason: { code: '5000', message: expect.stringContaining('No data available') } });
+      expect(outcome.json).not.toHaveProperty('error');
+    } finally {
+      cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 20 });
+    }
+  });
+
+  it('run --kind billed-usage --invoice lands the invoice; status filters by --kind and --invoice', async () => {
+    const settings = appSettings({ POLL_QUEUE: 'cli-billed', PARTNER_CONTAINER: 'cli-billed' });
+    const outcome = await cli(['run', '--kind', 'billed-usage', '--invoice', 'G000000001', '--json'], settings);
+
+    expect(outcome.code, outcome.stderr).toBe(0);
+    expect(outcome.json).toMatchObject({
+      status: 'succeeded',
+      kind: 'billed-usage',
+      invoiceId: 'G000000001',
+      billingMonth: null,
+      currency: null,
+      destination: expect.stringMatching(/^cli-billed\/billed-usage\/G000000001\/full\/[A-Za-z0-9]+\/$/),
+    });
+    const listed = await cli(['status', '--kind', 'billed-usage', '--invoice', 'G000000001', '--json'], settings);
+    expect((listed.json.runs as Array<{ runId: string }>).map((run) => run.runId)).toEqual([outcome.json.runId]);
+    const table = await cli(['status', '--invoice', 'G000000001'], settings);
+    expect(table.stdout).toMatch(/billed-usage +G000000001 +full +succeeded/);
+    const none = await cli(['status', '--kind', 'billed-reconciliation', '--invoice', 'G000000001'], settings);
+    expect(none.stdout.trim()).toBe('No runs match.');
+  });
+
+  it('backfill --invoices starts one run per invoice and kind, waits for them and ends with a summary', async () => {
+    const settings = appSettings({ POLL_QUEUE: 'cli-backfill', PARTNER_CONTAINER: 'cli-backfill' });
+    const outcome = await cli(['backfill', '--invoices', 'G000000004,G000000005,G000000995', '--kinds', 'billed-reconciliation', '--json'], settings);
+
+    // G000000995 is not an invoice the partner has: that run fails with Graph's reason, the others land.
+    expect(outcome.code).toBe(1);
+    expect(outcome.json).toMatchObject({ invoices: 3, kinds: ['billed-reconciliation'], runs: 3, counts: { succeeded: 2, failed: 1 }, stopped: false });
+    const items = outcome.json.items as Array<{ invoiceId: string; outcome: string; run: { status: string; error?: { message: string } } }>;
+    expect(items.map((item) => [item.invoiceId, item.outcome, item.run.status])).toEqual([
+      ['G000000004', 'started', 'succeeded'],
+      ['G000000005', 'started', 'succeeded'],
+      ['G000000995', 'started', 'failed'],
+    ]);
+    expect(items[2]!.run.error!.message).toContain('G000000995');
+    expect(outcome.stderr).toMatch(/backfill 1\/3: billed-reconciliation G000000004 started run [0-9a-f-]{36}/);
+    expect(outcome.stderr).toContain('backfill 3/3: billed-reconciliation G000000995');
+
+    const again = await cli(['backfill', '--invoices', 'G000000004,G000000005', '--kinds', 'billed-reconciliation'], settings);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('Backfill of 2 invoice(s) x billed-reconciliation: 2 skipped (already landed or running)');
+  });
+
+  it('demo --kind billed-reconciliation --invoice G000000001 lands that invoice on its own local cloud', async () => {
+    const outcome = await cli(['demo', '--kind', 'billed-reconciliation', '--invoice', 'G000000001', '--files', '2', '--rows', '10'], {});
+    expect(outcome.code, outcome.stderr).toBe(0);
+    expect(outcome.stdout).toContain("Exporting billed invoice reconciliation: invoice G000000001, attribute set 'full'...");
+    expect(outcome.stdout).toMatch(/Landed 2 file\(s\), .* of billed invoice reconciliation for invoice G000000001 \(full\)/);
+    expect(outcome.stdout).toMatch(/folder {5}billing-exports\/billed-reconciliation\/G000000001\/full\/[A-Za-z0-9]+\//);
+  }, 120_000);
+
+  it('backfill refuses bad invoice ids, unbilled kinds and no invoices before reading the settings', async () => {
+    const bad = await cli(['backfill', '--invoices', 'G000000004,INV-1', '--kinds', 'unbilled-usage'], {});
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe(
+      "--invoices has 'INV-1': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411; --kinds has 'unbilled-usage': expected one of billed-usage, billed-reconciliation (a backfill exports invoices)",
+    );
+    const none = await cli(['backfill'], {});
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('--invoices is missing: expected a list of 1-50 invoice ids');
   });
 
   it('start then worker do the same in two steps, reading local.settings.json', async () => {
@@ -133,7 +207,7 @@ describe('npm run -s cli', () => {
   });
 
   it('worker --json exits 1 when a run it finished failed, and lists that run', async () => {
-    cloud.billing.setScenario({ outcome: 'failed', failure: { code: '5000', message: 'No data available' } });
+    cloud.billing.setScenario({ outcome: 'failed', failure: { code: 'InternalError', message: 'The export could not be produced' } });
     try {
       const settings = appSettings({ POLL_QUEUE: 'cli-worker-fail', PARTNER_CONTAINER: 'cli-worker-fail', EXPORT_CURRENCIES: 'DKK' });
       const started = await cli(['start', '--json'], settings);
@@ -142,7 +216,7 @@ describe('npm run -s cli', () => {
       const worked = await cli(['worker', '--json'], settings);
 
       expect(worked.code).toBe(1);
-      expect(worked.json).toMatchObject({ messagesPoisoned: 0, leasesLost: 0, runs: [{ runId: started.json.runId, status: 'failed', error: { code: '5000' } }] });
+      expect(worked.json).toMatchObject({ messagesPoisoned: 0, leasesLost: 0, runs: [{ runId: started.json.runId, status: 'failed', error: { code: 'InternalError' } }] });
       expect(worked.json.messagesProcessed).toBeGreaterThan(0);
     } finally {
       cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 20 });
@@ -203,7 +277,7 @@ describe('npm run -s cli', () => {
   it('exits 2 on bad usage, naming what was typed and what is expected', async () => {
     const unknown = await cli(['launch'], appSettings());
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("unknown command 'launch': expected one of start, worker, run, status, emulator, demo");
+    expect(unknown.stderr).toContain("unknown command 'launch': expected one of start, worker, run, status, backfill, emulator, demo");
 
     const badPeriod = await cli(['start', '--period', 'yesterday'], appSettings());
     expect(badPeriod.code).toBe(2);
@@ -212,16 +286,28 @@ describe('npm run -s cli', () => {
     const badCurrency = await cli(['run', '--currency', 'EUT'], appSettings());
     expect(badCurrency.code).toBe(2);
     expect(badCurrency.stderr.trim()).toBe("--currency is 'EUT': expected an ISO 4217 currency code such as EUR");
+
+    const badInvoice = await cli(['start', '--kind', 'billed-usage', '--invoice', 'G1/x'], appSettings());
+    expect(badInvoice.code).toBe(2);
+    expect(badInvoice.stderr.trim()).toBe("--invoice is 'G1/x': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411");
+
+    const billedWithCurrency = await cli(['run', '--kind', 'billed-reconciliation', '--invoice', 'G000000001', '--currency', 'EUR'], appSettings());
+    expect(billedWithCurrency.code).toBe(2);
+    expect(billedWithCurrency.stderr.trim()).toBe("--currency is for unbilled kinds: billed-reconciliation exports the invoice's own month and currency, so leave --currency out");
+
+    const badKind = await cli(['demo', '--kind', 'billed'], {});
+    expect(badKind.code).toBe(2);
+    expect(badKind.stderr.trim()).toBe("--kind is 'billed': expected one of unbilled-usage, unbilled-reconciliation, billed-usage, billed-reconciliation");
   });
 
   it("rejects a flag of another command, naming the command's own flags", async () => {
     const start = await cli(['start', '--month', '2026-10'], appSettings());
     expect(start.code).toBe(2);
-    expect(start.stderr).toContain("start does not take --month; start's flags: --currency, --period, --attribute-set, --force, --json, --help");
+    expect(start.stderr).toContain("start does not take --month; start's flags: --kind, --invoice, --currency, --period, --attribute-set, --force, --json, --help");
 
     const status = await cli(['status', '--force', '--files', '3'], appSettings());
     expect(status.code).toBe(2);
-    expect(status.stderr).toContain("status does not take --force; status's flags: --month, --state, --json, --help");
+    expect(status.stderr).toContain("status does not take --force; status's flags: --month, --state, --kind, --invoice, --json, --help");
 
     const emulator = await cli(['emulator', '--json'], {});
     expect(emulator.code).toBe(2);
@@ -232,7 +318,7 @@ describe('npm run -s cli', () => {
     const outcome = await cli(['status', '--state', 'nonsense', '--month', '2026-13'], appSettings({ POLL_QUEUE: 'cli-run' }));
     expect(outcome.code).toBe(2);
     expect(outcome.stdout).not.toContain('No runs recorded yet.');
-    expect(outcome.stderr.trim()).toBe("--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed");
+    expect(outcome.stderr.trim()).toBe("--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed, noData, noNewData");
 
     const none = await cli(['status', '--state', 'copying', '--month', '2001-01'], appSettings());
     expect(none.code, none.stderr).toBe(0);
@@ -249,7 +335,8 @@ describe('npm run -s cli', () => {
 
     const status = await cli(['help', 'status'], {});
     expect(status.code).toBe(0);
-    expect(status.stdout).toContain('--state STATE    only runs in this state: starting, polling, copying, succeeded, failed');
+    expect(status.stdout).toContain('--state STATE    only runs in this state: starting, polling, copying, succeeded, failed, noData, noNewData');
+    expect(status.stdout).toContain('--invoice ID     only runs of this invoice');
 
     const worker = await cli(['worker', '-h'], {});
     expect(worker.stdout).toMatch(/--lease-seconds N\s+.*\(default: 30\)/);
@@ -257,7 +344,7 @@ describe('npm run -s cli', () => {
 
     const top = await cli(['--help'], {});
     expect(top.code).toBe(0);
-    for (const command of ['start', 'worker', 'run', 'status', 'emulator', 'demo']) expect(top.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
+    for (const command of ['start', 'worker', 'run', 'status', 'backfill', 'emulator', 'demo']) expect(top.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
     expect(top.stdout).toContain('3 a service could not be');
   });
 
@@ -265,14 +352,14 @@ describe('npm run -s cli', () => {
     const settings = appSettings({ POLL_QUEUE: 'cli-next', PARTNER_CONTAINER: 'cli-next', EXPORT_CURRENCIES: 'JPY' });
     const started = await cli(['start', '--period', 'current'], settings);
     expect(started.code, started.stderr).toBe(0);
-    expect(started.stdout).toMatch(/^Run [0-9a-f-]{36} \(\d{4}-\d{2}, current period, JPY, full\): polling$/m);
+    expect(started.stdout).toMatch(/^Run [0-9a-f-]{36} \(unbilled-usage, \d{4}-\d{2}, current period, JPY, full\): polling$/m);
     expect(started.stdout).toContain('Next: `npm run -s cli -- worker` polls the export and lands it');
 
     const status = await cli(['status', '--state', 'polling'], settings);
     expect(status.code, status.stderr).toBe(0);
     const [header, ...rows] = status.stdout.trim().split('\n');
-    expect(header).toMatch(/month +period +currency/);
-    expect(rows.find((row) => row.includes('JPY'))).toMatch(/\d{4}-\d{2} +current +JPY/);
+    expect(header).toMatch(/kind +invoice or month +set +state/);
+    expect(rows.find((row) => row.includes('JPY'))).toMatch(/unbilled-usage +\d{4}-\d{2} current JPY +full +polling/);
     await cli(['worker'], settings);
   });
 

@@ -158,7 +158,7 @@ describe('clean shutdown', () => {
   it('demo on SIGTERM mid-export stops the local cloud it started and exits 143', async () => {
     // Many files and slow polls, so the export is still in progress when the signal comes.
     const demo = spawnCli(['demo', '--files', '40', '--rows', '2000'], {});
-    await until(() => demo.output().includes('Exporting unbilled usage'), 'the demo to start exporting');
+    await until(() => demo.output().includes('Exporting unbilled Azure usage'), 'the demo to start exporting');
     const azurite = descendants(demo.pid!).find((pid) => commandLine(pid).includes('azurite'));
     expect(azurite).toBeDefined();
 

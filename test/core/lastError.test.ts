@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { noteTransientFailure, withoutLastError } from '../../src/core/lastError';
 import { BOUNDED_FAILURES } from '../../src/core/policy';
+import type { Run } from '../../src/core/run';
 import { aRun } from '../support/runs';
 
 const now = new Date('2026-11-04T05:10:00.000Z');
@@ -25,7 +26,7 @@ describe('noteTransientFailure', () => {
   });
 
   it('retries ordinary transient failures without a limit of its own (the export deadline bounds them)', () => {
-    let run = aRun();
+    let run: Run = aRun();
     for (let i = 0; i < 50; i++) {
       const decision = noteTransientFailure(run, { code: 'ServiceUnavailable', message: '503' }, now);
       expect(decision.kind).toBe('retry');

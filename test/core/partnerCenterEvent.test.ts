@@ -80,7 +80,7 @@ describe('parsePartnerCenterEvent', () => {
       ),
     );
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^ResourceUri is '.+': expected .*\/v1\/invoices\/\{invoiceId\}.*'G' and 9 digits/);
+    expect(problems[0]).toMatch(/^ResourceUri is '.+': expected .*\/v1\/invoices\/\{invoiceId\}.*'G' and 9 digits, such as G016907411/);
   });
 
   it('refuses a ResourceUri that is not an invoice, or not a URL', () => {

@@ -25,7 +25,7 @@ const lastErrorCleared = { lastErrorCode: undefined, lastErrorMessage: undefined
 
 describe('run transitions', () => {
   it('an ended run holds no claim and has no next action, whether it succeeded or failed', () => {
-    const succeeded = toSucceeded(busy, { manifestETag: 'e1', blobCount: 2, destination: 'c/f/', bytesCopied: 10 }, later);
+    const succeeded = toSucceeded(busy, { manifestETag: 'e1', blobCount: 2, destinationContainer: 'c', destinationFolder: 'f/', bytesCopied: 10 }, later);
     const failed = toFailed(busy, 'Broken', 'it broke', later);
     for (const ended of [succeeded, failed]) {
       expect(ended).toMatchObject({ ...claimCleared, nextActionAt: undefined, updatedAt: later.toISOString(), finishedAt: later.toISOString() });
@@ -56,7 +56,7 @@ describe('run transitions', () => {
 
   it('copying sets the claim and makes it the next action time', () => {
     const until = new Date('2026-11-04T06:02:00Z');
-    expect(toCopying(aRun(), { manifestETag: 'e', partnerTenantId: 't', blobCount: 1, destination: 'c/f/' }, { id: 'claim-2', until }, now)).toMatchObject({
+    expect(toCopying(aRun(), { manifestETag: 'e', partnerTenantId: 't', blobCount: 1, destinationContainer: 'c', destinationFolder: 'f/' }, { id: 'claim-2', until }, now)).toMatchObject({
       state: 'copying',
       landingClaimId: 'claim-2',
       landingClaimedUntil: until.toISOString(),

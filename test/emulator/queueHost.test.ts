@@ -21,7 +21,7 @@ afterAll(async () => {
 
 /** A polling run whose only message has been received `deliveries` times already, as by workers that died holding it. */
 async function runWithMessageDelivered(app: TestApp, currency: string, deliveries: number) {
-  const { run } = await startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
   const queue = app.clients.queueService.getQueueClient(app.deps.queue.name);
   await queue.clearMessages();
   const text = encodePollMessage({ v: 1, runId: run.runId, seq: run.seq });

@@ -20,7 +20,7 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const start = (app: TestApp, currency: string) => startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+const start = (app: TestApp, currency: string) => startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
 
 async function blobEtags(app: TestApp): Promise<Map<string, string>> {
   const etags = new Map<string, string>();
@@ -49,7 +49,7 @@ describe('crash safety', () => {
     const app = createTestApp(cloud);
     const { run } = await start(app, 'AUD');
     const [landed] = (await app.work({ runIds: [run.runId] })).runs;
-    const folder = landed!.destination!.slice(app.deps.destination.containerName.length + 1);
+    const folder = landed!.destinationFolder!;
     const before = await blobEtags(app);
     await app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).delete();
     // As the ledger stood when the process died: copying, its message still on the queue.

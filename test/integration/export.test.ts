@@ -33,7 +33,7 @@ async function sourceBytes(rootDirectory: string, name: string): Promise<Buffer>
 }
 
 function start(app: TestApp, currency: string, overrides: { force?: boolean } = {}) {
-  return startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides }, app.deps, app.context('startExports'));
+  return startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides }, app.deps, app.context('startExports'));
 }
 
 describe('the monthly export', () => {
@@ -49,9 +49,9 @@ describe('the monthly export', () => {
     expect(exports.map((e) => e.body.currencyCode).sort()).toEqual(['EUR', 'USD']);
     expect(result.runs.map((run) => run.state)).toEqual(['succeeded', 'succeeded']);
     for (const exported of exports) {
-      const run = result.runs.find((r) => r.currency === exported.body.currencyCode)!;
+      const run = result.runs.find((r) => 'currency' in r && r.currency === exported.body.currencyCode)!;
       const folder = `unbilled-usage/${exported.billingMonth}/${exported.body.currencyCode}/full/${exported.eTag}/`;
-      expect(run).toMatchObject({ destination: `${app.deps.destination.containerName}/${folder}`, blobCount: 3, bytesCopied: exported.totalBytes, manifestETag: exported.eTag });
+      expect(run).toMatchObject({ destinationContainer: app.deps.destination.containerName, destinationFolder: folder, blobCount: 3, bytesCopied: exported.totalBytes, manifestETag: exported.eTag });
       expect(run.pollCount).toBeGreaterThanOrEqual(3);
       for (const name of exported.blobNames) {
         expect(md5(await readBlob(app, `${folder}${name}`))).toBe(md5(await sourceBytes(exported.rootDirectory, name)));
@@ -82,15 +82,27 @@ describe('the monthly export', () => {
   });
 
   it('records a failed export with Graph’s code and message, and writes nothing', async () => {
-    cloud.billing.setScenario({ outcome: 'failed' });
+    cloud.billing.setScenario({ outcome: 'failed', failure: { code: 'ExportFailed', message: 'The export could not be produced' } });
     const app = createTestApp(cloud);
 
     const { run } = await start(app, 'GBP');
     const result = await app.work({ runIds: [run.runId] });
 
-    expect(result.runs[0]).toMatchObject({ state: 'failed', errorCode: '5000', errorMessage: 'Graph reported the export failed: No data available (code 5000)' });
+    expect(result.runs[0]).toMatchObject({ state: 'failed', errorCode: 'ExportFailed', errorMessage: 'Graph reported the export failed: The export could not be produced (code ExportFailed)' });
     expect(await listBlobs(app)).toEqual([]);
-    expect(app.logs.some((line) => line.startsWith('error: run failed') && line.includes('"errorCode":"5000"'))).toBe(true);
+    expect(app.logs.some((line) => line.startsWith('error: run failed') && line.includes('"errorCode":"ExportFailed"'))).toBe(true);
+  });
+
+  it('records Graph’s 5000 No data available as noData, not a failure, and writes nothing', async () => {
+    cloud.billing.setScenario({ outcome: 'failed' });
+    const app = createTestApp(cloud);
+
+    const { run } = await start(app, 'ISK');
+    const result = await app.work({ runIds: [run.runId] });
+
+    expect(result.runs[0]).toMatchObject({ state: 'noData', errorCode: '5000', errorMessage: 'Graph has no data for this export: No data available (code 5000)' });
+    expect(await listBlobs(app)).toEqual([]);
+    expect(app.logs.some((line) => line.startsWith('error: run failed'))).toBe(false);
   });
 
   it.each([

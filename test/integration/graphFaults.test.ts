@@ -43,7 +43,7 @@ async function exportWith(rules: GraphFaultRule[], settings: Record<string, stri
   // The fault log spans the whole file: this case's faults are the ones logged from here on.
   const injectedBefore = cloud.billing.faults.injected().length;
   rules.forEach((rule) => cloud.billing.faults.add(rule));
-  const { run } = await startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
   const [final] = (await app.work({ runIds: [run.runId] })).runs;
   return { app, run: final!, exportsStarted: cloud.billing.exports().length - before, injected: cloud.billing.faults.injected().slice(injectedBefore) };
 }
@@ -86,13 +86,13 @@ describe('permanent faults end the run with a reason that names the cause', () =
   });
 
   it.each([
-    ['5000 No data available', { code: '5000', message: 'No data available' }],
-    ['an internal error code', { code: '9001', message: 'Export generation failed' }],
-  ])('a failedOperation with %s', async (_case, failure) => {
+    ['5000 No data available', { code: '5000', message: 'No data available' }, 'noData', 'Graph has no data for this export'],
+    ['an internal error code', { code: '9001', message: 'Export generation failed' }, 'failed', 'Graph reported the export failed'],
+  ] as const)('a failedOperation with %s', async (_case, failure, state, said) => {
     cloud.billing.setScenario({ outcome: 'failed', failure, runningPolls: 1, retryAfterSeconds: null });
     try {
       const { run } = await exportWith([]);
-      expect(run).toMatchObject({ state: 'failed', errorCode: failure.code, errorMessage: `Graph reported the export failed: ${failure.message} (code ${failure.code})` });
+      expect(run).toMatchObject({ state, errorCode: failure.code, errorMessage: `${said}: ${failure.message} (code ${failure.code})` });
     } finally {
       cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null });
     }
@@ -146,7 +146,7 @@ describe('a manifest that disagrees with itself or the source, or escapes its fo
     expect(run).toMatchObject({ state: 'failed', errorCode: 'BlobNotFound' });
     expect(run.errorMessage).toMatch(/'part-99999-[0-9a-f-]+\.c000\.json\.gz': BlobNotFound \(HTTP 404\)/);
     const written = await listBlobs(app);
-    expect(written.every((name) => name.startsWith(run.destination!.slice(app.deps.destination.containerName.length + 1)))).toBe(true);
+    expect(written.every((name) => name.startsWith(run.destinationFolder!))).toBe(true);
     expect(await manifests(app)).toEqual([]);
   });
 });

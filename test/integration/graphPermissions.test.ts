@@ -28,7 +28,7 @@ async function exportAs(cloud: LocalCloud, clientId: string, identity: { endpoin
   const app = createTestApp({ ...cloud, settings: { ...cloud.settings, IDENTITY_ENDPOINT: identity.endpoint, IDENTITY_HEADER: identity.header } });
   const requestsBefore = cloud.billing.requests().length;
   const exportsBefore = cloud.billing.exports().length;
-  const started = await startExport({ currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const started = await startExport({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
   return { started: started.run, requests: cloud.billing.requests().slice(requestsBefore), exportsStarted: cloud.billing.exports().length - exportsBefore };
 }
 

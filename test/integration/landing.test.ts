@@ -42,10 +42,10 @@ async function landedExport(options: DepsOptions = {}): Promise<Landed> {
   const app = createTestApp(cloud, {}, options);
   const currency = CURRENCIES[nextCurrency++];
   if (!currency) throw new Error(`landing.test.ts has more exports than CURRENCIES (${CURRENCIES.length}): add codes`);
-  const { run } = await startExport({ currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
   const [landed] = (await app.work({ runIds: [run.runId] })).runs;
   expect(landed).toMatchObject({ state: 'succeeded' });
-  return { app, run: landed!, folder: landed!.destination!.slice(app.deps.destination.containerName.length + 1) };
+  return { app, run: landed!, folder: landed!.destinationFolder! };
 }
 
 /**
@@ -356,7 +356,7 @@ describe('the operation changing under a landing', () => {
     const landed = await landedExport();
     // Graph now answers the run's operation with another manifest: a newer export of the month.
     cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 0, retryAfterSeconds: null, seed: 77 });
-    const { operationUrl } = await landed.app.deps.graph.startExport({ currencyCode: landed.run.currency, billingPeriod: 'last', attributeSet: 'full' });
+    const { operationUrl } = await landed.app.deps.graph.startExport({ kind: 'unbilled-usage', body: { currencyCode: 'currency' in landed.run ? landed.run.currency : '', billingPeriod: 'last', attributeSet: 'full' } });
     while (((await landed.app.deps.graph.get(operationUrl)).body as { status?: string }).status !== 'succeeded') await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
     cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null });
     const message = await rewindToCopying(landed, { change: (run) => ({ ...run, operationUrl, landingAttempts: 1 }) });
@@ -366,7 +366,7 @@ describe('the operation changing under a landing', () => {
 
     expect(final).toMatchObject({ state: 'succeeded', blobCount: 2 });
     expect(final!.manifestETag).not.toBe(landed.run.manifestETag);
-    const newFolder = final!.destination!.slice(landed.app.deps.destination.containerName.length + 1);
+    const newFolder = final!.destinationFolder!;
     expect(newFolder).not.toBe(landed.folder);
     expect(newFolder).toContain(final!.manifestETag!);
     expect(await manifestEtag(landed.app, newFolder)).toBeDefined();

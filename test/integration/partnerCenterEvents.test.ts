@@ -263,6 +263,36 @@ describe('POST /api/events/partner-center', () => {
   });
 });
 
+describe('an invoice-ready event and the export engine', () => {
+  it('a signed event starts both billed exports of its invoice, which land; a tampered one starts nothing', async () => {
+    // The app as deployed: BILLED_EXPORT_KINDS at its default, the real start of billed exports.
+    const engine = createTestApp(cloud, { WEBHOOK_CERTIFICATE_HOSTS: '127.0.0.1' }, { webhookTrustedRoots: [sender.rootCertificatePem] });
+    const engineHost = await functionsHost(engine.deps, () => engine.context('partnerCenterEvents'));
+    try {
+      const before = cloud.billing.exports().length;
+      const tampered = sender.sign(sender.invoiceReadyEvent('G000000004'), { tamper: true });
+      expect((await fetch(engineHost.url, { method: 'POST', headers: tampered.headers, body: tampered.body })).status).toBe(401);
+      expect(await engine.deps.ledger.listRuns({ invoiceId: 'G000000004' })).toEqual([]);
+
+      const { status, body } = await post(sender.sendInvoiceReady(engineHost.url, 'G000000001'));
+      expect(status).toBe(200);
+      expect(body).toEqual({ invoiceId: 'G000000001', started: true });
+      const runs = await engine.deps.ledger.listRuns({ invoiceId: 'G000000001' });
+      expect(runs.map((run) => `${run.kind} ${run.trigger}`).sort()).toEqual(['billed-reconciliation event', 'billed-usage event']);
+      const { runs: landed } = await engine.work({ runIds: runs.map((run) => run.runId) });
+      expect(landed.map((run) => run.state)).toEqual(['succeeded', 'succeeded']);
+      expect(cloud.billing.exports().slice(before).map((record) => `${record.kind} ${record.invoiceId}`).sort()).toEqual(['billed-reconciliation G000000001', 'billed-usage G000000001']);
+
+      // A later change of the invoice (a new event) finds both landed: no new export.
+      const later = await post(sender.sendInvoiceReady(engineHost.url, 'G000000001', { resourceChangeUtcDate: '2030-01-01T00:00:00Z' }));
+      expect(later.body).toEqual({ invoiceId: 'G000000001', started: true });
+      expect(cloud.billing.exports().length - before).toBe(2);
+    } finally {
+      await engineHost.close();
+    }
+  });
+});
+
 function signedInit(event: Record<string, unknown>): {
   headers: Record<string, string>;
   body: Buffer;

@@ -59,7 +59,7 @@ describe('/api/runs', () => {
     ['not JSON', '{currency: EUR', /the body is not JSON/],
     ['a bad field', '{"billingPeriod":"previous"}', /'billingPeriod' is 'previous': expected current or last/],
     ['a currency that is three letters but not ISO 4217', '{"currency":"EUT"}', /'currency' is 'EUT': expected an ISO 4217 currency code such as EUR/],
-    ['an unknown field', '{"invoiceId":"G016907411"}', /unknown field 'invoiceId'/],
+    ['an unknown field', '{"month":"2026-10"}', /unknown field 'month'/],
     ['an oversized body', `{"currency":"${'E'.repeat(5000)}"}`, /larger than 4096 bytes/],
   ])('POST answers 400 saying what is wrong with %s', async (_case, body, message) => {
     const response = await startRun(post(body), app.context(), app.deps);
@@ -73,11 +73,11 @@ describe('/api/runs', () => {
       const response = await startRun(post(body), app.context(), app.deps);
       const { runId } = response.jsonBody as { runId: string };
       const [run] = (await app.work({ runIds: [runId] })).runs;
-      return { runId, billingMonth: run!.billingMonth, status: run!.state, startedAt: run!.startedAt };
+      return { runId, billingMonth: 'billingMonth' in run! ? run.billingMonth : '', status: run!.state, startedAt: run!.startedAt };
     };
     const lastMonth = await startAndWork('{"currency":"CHF","billingPeriod":"last"}');
     const thisMonth = await startAndWork('{"currency":"CHF","billingPeriod":"current"}');
-    cloud.billing.setScenario({ outcome: 'failed' });
+    cloud.billing.setScenario({ outcome: 'failed', failure: { code: 'ExportFailed', message: 'The export could not be produced' } });
     const failed = await startAndWork('{"currency":"NZD","billingPeriod":"last"}');
     expect([lastMonth.status, thisMonth.status, failed.status]).toEqual(['succeeded', 'succeeded', 'failed']);
     expect(thisMonth.billingMonth).not.toBe(lastMonth.billingMonth);
@@ -99,7 +99,7 @@ describe('/api/runs', () => {
   it('GET answers 400 for a bad filter and 404 for an unknown run', async () => {
     const bad = await listRuns(get(`${base}?month=October&status=done`), app.context(), app.deps);
     expect(bad.status).toBe(400);
-    expect((bad.jsonBody as { error: { message: string } }).error.message).toBe("'month' is 'October': expected YYYY-MM; 'status' is 'done': expected one of starting, polling, copying, succeeded, failed");
+    expect((bad.jsonBody as { error: { message: string } }).error.message).toBe("'month' is 'October': expected YYYY-MM; 'status' is 'done': expected one of starting, polling, copying, succeeded, failed, noData, noNewData");
 
     const unknownId = '00000000-0000-4000-8000-000000000000';
     expect((await getRun(get(`${base}/${unknownId}`, { runId: unknownId }), app.context(), app.deps)).status).toBe(404);
