@@ -90,6 +90,3 @@ function failed(body: Record<string, unknown>): OperationState {
       : 'Graph reported the export failed without an error message';
   return { kind: 'failed', code, message };
 }
-
-/** TEMPORARY re-exports for src/core/startRequest.ts (the CLI branch changes it): the lead points it at ./jsonValue and removes these. */
-export { describeJsonValue as describe, isRecord } from './jsonValue';
