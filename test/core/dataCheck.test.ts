@@ -6,6 +6,7 @@ import { epochDay, epochMillis } from '../../src/core/dataRow';
 import { camelCase, rowFamilyOf, schemaFor, type RowFamily } from '../../src/core/dataSchema';
 import { addDecimal, decimalText, parseDecimal, toScaledInteger } from '../../src/core/decimal';
 import { DataFileError } from '../../src/errors';
+import { expectedTotals } from '../support/exactTotals';
 
 const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
 const base = { seed: 11, billingMonth: '2026-10', currency: 'EUR', partnerTenantId: TENANT } as const;
@@ -19,33 +20,6 @@ function checkRows(family: RowFamily, attributeSet: 'full' | 'basic', rows: read
   return check.result();
 }
 
-/**
- * The test's own exact sum, independent of src/core/decimal.ts: the emulator writes at most 6
- * decimal places, so each value's JSON text is a whole number of millionths.
- */
-function millionths(value: unknown): bigint {
-  const text = JSON.stringify(value);
-  const [whole, fraction = ''] = text.replace('-', '').split('.');
-  expect(fraction.length).toBeLessThanOrEqual(6);
-  const magnitude = BigInt(whole!) * 1_000_000n + BigInt(fraction.padEnd(6, '0'));
-  return text.startsWith('-') ? -magnitude : magnitude;
-}
-function expectedTotals(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[], currencyColumn: string) {
-  const totals = new Map<string, { rowCount: number; sums: bigint[] }>();
-  for (const row of rows) {
-    const key = `${String(row.CustomerId)}|${String(row[currencyColumn])}`;
-    const entry = totals.get(key) ?? { rowCount: 0, sums: columns.map(() => 0n) };
-    entry.rowCount++;
-    columns.forEach((column, i) => (entry.sums[i]! += millionths(row[column])));
-    totals.set(key, entry);
-  }
-  const text = (value: bigint) => {
-    const sign = value < 0n ? '-' : '';
-    const digits = (value < 0n ? -value : value).toString().padStart(7, '0');
-    return `${sign}${digits.slice(0, -6)}.${digits.slice(-6)}`.replace(/\.?0+$/, '');
-  };
-  return new Map([...totals].map(([key, { rowCount, sums }]) => [key, { rowCount, sums: Object.fromEntries(columns.map((column, i) => [camelCase(column), text(sums[i]!)])) }]));
-}
 const byKey = (result: FileCheckResult) => new Map(result.totals.map((total) => [`${total.customerId}|${total.currency}`, { rowCount: total.rowCount, sums: total.sums }]));
 
 describe('rowFamilyOf: the one mapping from a run kind to its rows', () => {
