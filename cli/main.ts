@@ -21,6 +21,8 @@ import { runSummary } from '../src/runSummary';
 import { COMMANDS, commandHelp, flagList, isCommand, overviewHelp, PROGRAM, type CommandName } from './commands';
 import { describeFailure, EXIT } from './failure';
 import { formatBytes, formatLogLine, formatRunTable } from './output';
+import { formatTotalsTable } from './report';
+import { runDataOf } from '../src/steps/runData';
 import { loadSettingsEnv } from './settingsSource';
 
 class UsageError extends Error {}
@@ -59,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
   // Flags first: a typo is named before the settings are even read.
   if (first === 'start' || first === 'run') startRequest(FLAG_CHECK_DEFAULTS, values);
   if (first === 'status') runFilter(values);
+  if (first === 'report') reportSelection(values);
   switch (first) {
     case 'start':
       return withDeps(loadSettingsEnv(process.env), (deps) => start(deps, values));
@@ -68,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
       return withDeps(loadSettingsEnv(process.env), (deps) => run(deps, values));
     case 'status':
       return withDeps(loadSettingsEnv(process.env), (deps) => status(deps, values));
+    case 'report':
+      return withDeps(loadSettingsEnv(process.env), (deps) => reportTotals(deps, values));
     case 'emulator':
       return emulator();
     case 'demo':
@@ -267,6 +272,47 @@ async function status(deps: Deps, values: Values): Promise<number> {
   return EXIT.ok;
 }
 
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** report's selection: one run, a month, or (neither) the latest run that landed. */
+function reportSelection(values: Values): { runId?: string; month?: string } {
+  const runId = values.run as string | undefined;
+  const month = values.month as string | undefined;
+  if (runId !== undefined && month !== undefined) throw new UsageError('--run and --month choose the runs in two ways: give one of them');
+  if (runId !== undefined && !RUN_ID.test(runId)) throw new UsageError(`--run is '${runId}': expected a run id (a lower-case GUID, as \`status\` shows it)`);
+  if (month !== undefined) runFilter({ month });
+  return { ...(runId ? { runId } : {}), ...(month ? { month } : {}) };
+}
+
+async function reportTotals(deps: Deps, values: Values): Promise<number> {
+  const { runId, month } = reportSelection(values);
+  await deps.ready();
+  let runs: Run[];
+  if (runId) {
+    const stored = await deps.ledger.getRun(runId);
+    runs = stored ? [stored.run] : [];
+  } else {
+    const landed = await deps.ledger.listRuns({ state: 'succeeded', ...(month ? { billingMonth: month } : {}) });
+    // Newest first: the latest per key of the month, or the latest of all.
+    const latest = new Map<string, Run>();
+    for (const run of landed) if (!latest.has(`${run.kind}|${run.billingMonth}|${run.currency}|${run.attributeSet}`)) latest.set(`${run.kind}|${run.billingMonth}|${run.currency}|${run.attributeSet}`, run);
+    runs = month ? [...latest.values()] : landed.slice(0, 1);
+  }
+  const reports = [];
+  for (const run of runs) {
+    const data = await runDataOf(run, deps);
+    if (data) reports.push({ run, data });
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify({ runs: reports.map(({ run, data }) => ({ ...runSummary(run, deps), ...data })) })}\n`);
+  else if (reports.length > 0) process.stdout.write(`${reports.map(({ run, data }) => formatTotalsTable(run, data)).join('\n\n')}\n`);
+  if (reports.length === 0) {
+    const what = runId ? `run ${runId}` : month ? `billing month ${month}` : 'the ledger';
+    process.stderr.write(`No landed run with checked figures in ${what}${runs.length > 0 ? ' (it landed before the data check, or has not landed)' : ''}.\n`);
+    return EXIT.runFailed;
+  }
+  return EXIT.ok;
+}
+
 function report(run: Run, deps: Deps, json: boolean): void {
   const summary = runSummary(run, deps);
   if (json) {
@@ -335,8 +381,11 @@ async function demo(values: Values): Promise<number> {
         `  folder     ${final.destination}\n` +
         `  manifest   ${summary.manifestUrl}\n` +
         `  run        ${final.runId} (${final.pollCount} polls, ledger table BillingExportRuns)\n` +
-        `Everything ran on local emulators; they stop now. \`${PROGRAM} emulator\` keeps them running.\n`,
+        `  parquet    ${deps.settings.outputFormats.includes('parquet') ? `${final.destination}parquet/ (one per file)` : 'off (OUTPUT_FORMATS=raw)'}\n`,
     );
+    const data = await runDataOf(final, deps);
+    if (data) process.stdout.write(`\n${formatTotalsTable(final, data)}\n`);
+    process.stdout.write(`\nEverything ran on local emulators; they stop now. \`${PROGRAM} emulator\` keeps them running.\n`);
     return EXIT.ok;
   } finally {
     await cloud?.stop();

@@ -130,8 +130,13 @@ export function withDataCheck(manifest: PublicManifest, files: readonly CheckedF
       return checked ? { ...blob, rowCount: checked.rowCount } : blob;
     }),
     rowCount: summary.rowCount,
-    totals: summary.totals.map(({ sums, ...total }) => ({ ...total, ...sums })),
+    totals: publicTotals(summary.totals),
     check: summary.check,
     ...(parquet.length > 0 ? { parquet } : {}),
   };
+}
+
+/** Per-customer totals as manifest.json and the run API show them: each summed column beside the customer's fields. */
+export function publicTotals(totals: readonly CustomerTotal[]): PublicCustomerTotal[] {
+  return totals.map(({ sums, ...total }) => ({ ...sums, ...total }));
 }

@@ -15,7 +15,8 @@ import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
 import { backoffDelaySeconds } from '../core/polling';
 import { fileCheckMessageFor } from '../core/pollMessage';
 import { buildPublicManifest, withDataCheck, type LandedFile } from '../core/publicManifest';
-import { toSucceeded, toWaiting } from '../core/run';
+import { randomUUID } from 'node:crypto';
+import { LANDING_CLAIM_SECONDS, landingClaimedByOther, toSucceeded, toWaiting, withClaimRenewed } from '../core/run';
 import type { DataFileOutcome } from '../adapters/dataFile';
 import type { PlannedFile } from '../adapters/fileChecks';
 import type { StoredRun } from '../adapters/ledger';
@@ -67,12 +68,14 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
     const outcome = row?.result as DataFileOutcome | undefined;
     return !row || row.state !== 'done' || row.name !== file.name || row.landedEtag !== file.landedEtag || wantParquet !== (outcome?.parquet !== undefined);
   });
-  if (toCheck.length === 0) return finishChecks(stored, deps, log);
+  // Every file already checked (a landing resumed after the checks): this landing's own claim finishes it.
+  if (toCheck.length === 0) return finishChecks(stored, deps, log, run.landingClaimId);
 
   await deps.fileChecks.planFiles(run.runId, manifest.eTag, toCheck);
   // Messages first, then the run with the step they carry (as sendThenSave): a crash between
   // leaves messages the ledger calls stale, and the landing's own redelivery plans again.
-  const waiting = toWaiting(run, CHECK_WAIT_SECONDS, deps.now());
+  // The landing is over (its claim goes): the files' messages and, at the end, one finisher take it from here.
+  const waiting = { ...toWaiting(run, CHECK_WAIT_SECONDS, deps.now()), landingClaimId: undefined, landingClaimedUntil: undefined };
   await mapWithConcurrency(toCheck, SEND_CONCURRENCY, (file) => deps.queue.send(fileCheckMessageFor(waiting, file.index), 0));
   const saved = await deps.ledger.saveRun(waiting, stored.etag);
   logEvent(log, 'info', 'files landed; checking their data', { ...runFields(saved.run), files: toCheck.length, alreadyChecked: files.length - toCheck.length, parquet: wantParquet });
@@ -126,11 +129,22 @@ async function finishIfAllChecked(stored: StoredRun, deps: Deps, log: RunLogger)
  * succeeded. Two messages that both find nothing pending write the same manifest.json; the
  * second leaves it as it is.
  */
-async function finishChecks(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredRun> {
+async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldClaimId?: string): Promise<StoredRun> {
+  const eTag = found.run.manifestETag!;
+  const [plan, files] = await Promise.all([deps.fileChecks.readPlan(found.run.runId, eTag) as Promise<CheckPlan | undefined>, deps.fileChecks.listFiles(found.run.runId, eTag)]);
+  if (!plan || files.some((file) => file.state !== 'done')) return found;
+  // One finisher: the last two files' messages can both find nothing pending. Each claims the
+  // run as a landing does (an ETag-conditional save); the one that loses the race stands down
+  // (LedgerConflictError), and a finisher that dies leaves a claim that runs out, after which
+  // the sweeper's revival lands the run again and finds every file checked.
+  const heldUntil = landingClaimedByOther(found.run, heldClaimId, deps.now());
+  if (heldUntil) {
+    logEvent(log, 'info', 'another delivery is finishing this run; standing down', { ...runFields(found.run), claimedUntil: heldUntil.toISOString() });
+    return found;
+  }
+  const until = new Date(deps.now().getTime() + (deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS) * 1000);
+  const stored = await deps.ledger.saveRun({ ...withClaimRenewed(found.run, until), landingClaimId: randomUUID() }, found.etag);
   const { run } = stored;
-  const eTag = run.manifestETag!;
-  const [plan, files] = await Promise.all([deps.fileChecks.readPlan(run.runId, eTag) as Promise<CheckPlan | undefined>, deps.fileChecks.listFiles(run.runId, eTag)]);
-  if (!plan || files.some((file) => file.state !== 'done')) return stored;
   const outcomes = files.map((file) => file.result as DataFileOutcome);
   const summary = mergeFileResults(outcomes.map((outcome): FileCheckResult => outcome.check));
   const landed: LandedFile[] = files.map((file) => ({ blob: { name: file.name, partitionValue: file.partitionValue }, facts: { contentLength: file.byteCount, ...(file.contentMD5 ? { contentMD5: file.contentMD5 } : {}) } }));

@@ -16,7 +16,9 @@ import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import { fileCheckMessageFor } from '../../src/core/pollMessage';
 import type { PublicManifest } from '../../src/core/publicManifest';
 import type { Run } from '../../src/core/run';
+import { HttpRequest } from '@azure/functions';
 import { pollExport } from '../../src/functions/pollExport';
+import { getRun } from '../../src/functions/runsApi';
 import { startExport } from '../../src/functions/startExport';
 import { expectedTotals } from '../support/exactTotals';
 import { readBackParquet } from '../support/parquetReadBack';
@@ -68,6 +70,9 @@ describe('the data check of a landed run', () => {
     expect(manifest.check).toEqual({ problems: 0, examples: [] });
     // One message per file did the work.
     expect(app.logs.filter((line) => line.includes('file checked'))).toHaveLength(3);
+    // GET /api/runs/{runId} shows the same figures.
+    const detail = await getRun(new HttpRequest({ method: 'GET', url: `http://localhost/api/runs/${run.runId}`, params: { runId: run.runId } }), app.context(), app.deps);
+    expect(detail.jsonBody).toMatchObject({ runId: run.runId, status: 'succeeded', rowCount: 2100, totals: manifest.totals, check: manifest.check });
 
     expect(manifest.parquet!.map((file) => file.name)).toEqual(manifest.blobs.map((blob) => `parquet/${blob.name}.parquet`));
     const listed = await listBlobs(app);
