@@ -18,6 +18,7 @@ export interface BenchConfig {
     readonly maxDelaySeconds: number;
   };
   readonly scale: { readonly reps: number; readonly fileCount: number; readonly floorConcurrencies: readonly number[] };
+  readonly dataCheck: { readonly reps: number; readonly largeFileBytes: number; readonly smallFileBytes: number };
 }
 
 export const FULL: BenchConfig = {
@@ -33,6 +34,7 @@ export const FULL: BenchConfig = {
   // slows from about 3 ms to 18 ms by 10,000 blobs and 10,000 files take one repetition many
   // minutes: the full run lands 2,000 and projects; `--scale-files 10000` measures 10,000 once.
   scale: { reps: 3, fileCount: 2_000, floorConcurrencies: [32] },
+  dataCheck: { reps: 3, largeFileBytes: 64 * MiB, smallFileBytes: 2 * MiB },
 };
 
 export const QUICK: BenchConfig = {
@@ -42,6 +44,7 @@ export const QUICK: BenchConfig = {
   coldStart: { processes: 3 },
   polling: { reps: 2, operationSeconds: [2], retryAfterSeconds: [null, 3], initialDelaySeconds: 1, maxDelaySeconds: 2 },
   scale: { reps: 2, fileCount: 100, floorConcurrencies: [16] },
+  dataCheck: { reps: 1, largeFileBytes: 1 * MiB, smallFileBytes: 256 * 1024 },
 };
 
 export interface RunOptions {

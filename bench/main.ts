@@ -2,7 +2,7 @@
  * npm run bench [-- options]: the performance figures of the app on the embedded emulators.
  *
  *   --quick              a smoke run: seconds, tiny sizes, 2-3 repetitions
- *   --only a,b           only these figures: timeToData, memory, coldStart, polling, scale
+ *   --only a,b           only these figures: timeToData, memory, coldStart, polling, scale, dataCheck
  *   --files N            figure 1's file count (full run: 200)
  *   --file-mib M         figure 1's file size in MiB (full run: 2)
  *   --scale-files N      figure 5's file count (full run: 2,000); above 5,000, one repetition
@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run bench -- [--quick] [--only timeToData,memory,coldStart,polling,scale] [--files N] [--file-mib M] [--scale-files N] [--out PATH]\n');
+    process.stdout.write('Usage: npm run bench -- [--quick] [--only timeToData,memory,coldStart,polling,scale,dataCheck] [--files N] [--file-mib M] [--scale-files N] [--out PATH]\n');
     return 0;
   }
   const only = values.only?.split(',').map((id) => id.trim()) as FigureId[] | undefined;

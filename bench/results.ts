@@ -23,7 +23,7 @@ export interface Measurement {
   readonly floorSamples: readonly number[];
 }
 
-export type FigureId = 'timeToData' | 'memory' | 'coldStart' | 'polling' | 'scale';
+export type FigureId = 'timeToData' | 'memory' | 'coldStart' | 'polling' | 'scale' | 'dataCheck';
 
 export interface FigureResult {
   readonly id: FigureId;
@@ -47,7 +47,7 @@ export interface BenchResults {
   readonly figures: readonly FigureResult[];
 }
 
-export const FIGURE_IDS: readonly FigureId[] = ['timeToData', 'memory', 'coldStart', 'polling', 'scale'];
+export const FIGURE_IDS: readonly FigureId[] = ['timeToData', 'memory', 'coldStart', 'polling', 'scale', 'dataCheck'];
 
 export function measurement(label: string, unit: Unit, samples: readonly number[], floorLabel: string, floorSamples: readonly number[]): Measurement {
   const value = median(samples);

@@ -12,6 +12,7 @@ import { buildChild } from './child';
 import type { RunOptions } from './config';
 import type { BenchContext } from './context';
 import { coldStart } from './figures/coldStart';
+import { dataCheck } from './figures/dataCheck';
 import { memory } from './figures/memory';
 import { polling } from './figures/polling';
 import { scale } from './figures/scale';
@@ -20,7 +21,7 @@ import { withFindings } from './findings';
 import { machineInfo } from './machine';
 import { FIGURE_IDS, type BenchResults, type FigureId, type FigureResult } from './results';
 
-const FIGURES: Record<FigureId, (context: BenchContext) => Promise<FigureResult>> = { timeToData, memory, coldStart, polling, scale };
+const FIGURES: Record<FigureId, (context: BenchContext) => Promise<FigureResult>> = { timeToData, memory, coldStart, polling, scale, dataCheck };
 
 export async function runBench(options: RunOptions): Promise<BenchResults> {
   const startedAt = new Date();

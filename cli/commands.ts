@@ -13,7 +13,7 @@ export interface FlagSpec {
   readonly help: string;
 }
 
-export type CommandName = 'start' | 'worker' | 'run' | 'status' | 'backfill' | 'emulator' | 'demo';
+export type CommandName = 'start' | 'worker' | 'run' | 'status' | 'backfill' | 'report' | 'emulator' | 'demo';
 
 export interface CommandSpec {
   readonly summary: string;
@@ -83,6 +83,18 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       json: JSON_FLAG,
     },
     exitCodes: ['0  every run landed, or ended as noData or noNewData, or was skipped as landed', '1  a run failed (or could not be started)', USAGE_CODE, SERVICE_DOWN, STOPPED],
+  },
+  report: {
+    summary: "a landed run's per-customer totals, as the data check summed them",
+    description:
+      "Prints the per-customer totals of a landed run (rows and each summed cost column per customer and currency, exact decimals) and the data check's problems, as manifest.json records them. Without a flag: the latest run that landed.",
+    flags: {
+      run: { type: 'string', value: 'ID', help: 'the run (its id, from `status`)' },
+      month: { type: 'string', value: 'YYYY-MM', help: 'every run of this billing month that landed (the latest per kind, currency and attribute set)' },
+      invoice: { type: 'string', value: 'ID', help: 'every run of this invoice that landed (the latest per kind and attribute set)' },
+      json: JSON_FLAG,
+    },
+    exitCodes: ['0  printed', '1  no landed run matches (or it has no checked figures)', USAGE_CODE, SERVICE_DOWN],
   },
   emulator: {
     summary: 'run Azurite, the identity endpoint and the billing emulator; print settings',

@@ -11,7 +11,7 @@ import { createStorageClients } from '../src/adapters/storageClients';
 import { InvalidRequestError, parseRunFilter, type RunFilter } from '../src/core/requestFields';
 import { DEFAULT_GRAPH_TOKEN_SCOPE, parseSettings, type Settings } from '../src/core/settings';
 import { parseBackfillRequest, parseStartRequest, type BackfillRequest, type BackfillRequestField, type StartRequestField } from '../src/core/startRequest';
-import { KIND_DESCRIPTIONS, isBilled } from '../src/core/naming';
+import { KIND_DESCRIPTIONS, exportKeyString, isBilled } from '../src/core/naming';
 import { destinationOf, isFailure, isFinished, subjectOf, type Run, type StartRequest } from '../src/core/run';
 import { backfillItemSummary, startBackfill, type BackfillItem } from '../src/functions/backfill';
 import { createDeps, type Deps } from '../src/deps';
@@ -24,6 +24,8 @@ import { runSummary } from '../src/runSummary';
 import { COMMANDS, commandHelp, flagList, isCommand, overviewHelp, PROGRAM, type CommandName } from './commands';
 import { describeFailure, EXIT } from './failure';
 import { formatBytes, formatLogLine, formatRunTable } from './output';
+import { formatTotalsTable } from './report';
+import { runDataOf } from '../src/steps/runData';
 import { loadSettingsEnv } from './settingsSource';
 
 class UsageError extends Error {}
@@ -72,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
   if (first === 'start' || first === 'run') startRequest(FLAG_CHECK_DEFAULTS, values);
   if (first === 'status') runFilter(values);
   if (first === 'backfill') backfillRequest(FLAG_CHECK_DEFAULTS, values);
+  if (first === 'report') reportSelection(values);
   switch (first) {
     case 'start':
       return withDeps(loadSettingsEnv(process.env), (deps) => start(deps, values));
@@ -83,6 +86,8 @@ async function main(argv: string[]): Promise<number> {
       return withDeps(loadSettingsEnv(process.env), (deps) => status(deps, values));
     case 'backfill':
       return withDeps(loadSettingsEnv(process.env), (deps) => backfill(deps, values));
+    case 'report':
+      return withDeps(loadSettingsEnv(process.env), (deps) => reportTotals(deps, values));
     case 'emulator':
       return emulator();
     case 'demo':
@@ -314,6 +319,47 @@ async function status(deps: Deps, values: Values): Promise<number> {
   return EXIT.ok;
 }
 
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** report's selection: one run, a month, or (neither) the latest run that landed. */
+function reportSelection(values: Values): { runId?: string; filter: RunFilter } {
+  const runId = values.run as string | undefined;
+  const chosen = ['run', 'month', 'invoice'].filter((flag) => values[flag] !== undefined);
+  if (chosen.length > 1) throw new UsageError(`${chosen.map((flag) => `--${flag}`).join(' and ')} choose the runs in different ways: give one of them`);
+  if (runId !== undefined && !RUN_ID.test(runId)) throw new UsageError(`--run is '${runId}': expected a run id (a lower-case GUID, as \`status\` shows it)`);
+  const { billingMonth, invoiceId } = runFilter({ month: values.month, invoice: values.invoice });
+  return { ...(runId ? { runId } : {}), filter: { ...(billingMonth ? { billingMonth } : {}), ...(invoiceId ? { invoiceId } : {}) } };
+}
+
+async function reportTotals(deps: Deps, values: Values): Promise<number> {
+  const { runId, filter } = reportSelection(values);
+  await deps.ready();
+  let runs: Run[];
+  if (runId) {
+    const stored = await deps.ledger.getRun(runId);
+    runs = stored ? [stored.run] : [];
+  } else {
+    const landed = await deps.ledger.listRuns({ state: 'succeeded', ...filter });
+    // Newest first: the latest per key of the month or invoice, or the latest of all.
+    const latest = new Map<string, Run>();
+    for (const run of landed) if (!latest.has(exportKeyString(run))) latest.set(exportKeyString(run), run);
+    runs = filter.billingMonth || filter.invoiceId ? [...latest.values()] : landed.slice(0, 1);
+  }
+  const reports = [];
+  for (const run of runs) {
+    const data = await runDataOf(run, deps);
+    if (data) reports.push({ run, data });
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify({ runs: reports.map(({ run, data }) => ({ ...runSummary(run, deps), ...data })) })}\n`);
+  else if (reports.length > 0) process.stdout.write(`${reports.map(({ run, data }) => formatTotalsTable(run, data)).join('\n\n')}\n`);
+  if (reports.length === 0) {
+    const what = runId ? `run ${runId}` : filter.billingMonth ? `billing month ${filter.billingMonth}` : filter.invoiceId ? `invoice ${filter.invoiceId}` : 'the ledger';
+    process.stderr.write(`No landed run with checked figures in ${what}${runs.length > 0 ? ' (it landed before the data check, or has not landed)' : ''}.\n`);
+    return EXIT.runFailed;
+  }
+  return EXIT.ok;
+}
+
 function report(run: Run, deps: Deps, json: boolean): void {
   const summary = runSummary(run, deps);
   if (json) {
@@ -440,8 +486,11 @@ async function demo(values: Values): Promise<number> {
         `  folder     ${destinationOf(final)}\n` +
         `  manifest   ${summary.manifestUrl}\n` +
         `  run        ${final.runId} (${final.pollCount} polls, ledger table BillingExportRuns)\n` +
-        `Everything ran on local emulators; they stop now. \`${PROGRAM} emulator\` keeps them running.\n`,
+        `  parquet    ${deps.settings.outputFormats.includes('parquet') ? `${destinationOf(final)}parquet/ (one per file)` : 'off (OUTPUT_FORMATS=raw)'}\n`,
     );
+    const data = await runDataOf(final, deps);
+    if (data) process.stdout.write(`\n${formatTotalsTable(final, data)}\n`);
+    process.stdout.write(`\nEverything ran on local emulators; they stop now. \`${PROGRAM} emulator\` keeps them running.\n`);
     return EXIT.ok;
   } finally {
     await cloud?.stop();

@@ -76,6 +76,13 @@ param graphBaseUrl string = 'https://graph.microsoft.com/v1.0'
 #disable-next-line no-hardcoded-env-urls // Microsoft's billing storage, not a resource of this cloud
 param exportSourceHosts string = '.blob.core.windows.net'
 
+@allowed([
+  'raw'
+  'raw,parquet'
+])
+@description('OUTPUT_FORMATS: what lands beside the raw files, "raw" (only them) or "raw,parquet" (and a Parquet copy of each).')
+param outputFormats string = 'raw,parquet'
+
 @minLength(3)
 @maxLength(63)
 @description('PARTNER_CONTAINER: container in the destination account that the exports land in.')
@@ -302,6 +309,7 @@ var appSettings = {
   EXPORT_BILLING_PERIOD: exportBillingPeriod
   EXPORT_ATTRIBUTE_SET: exportAttributeSet
   EXPORT_SOURCE_HOSTS: exportSourceHosts
+  OUTPUT_FORMATS: outputFormats
   // Polling the export operation.
   POLL_QUEUE: pollQueue
   POLL_INITIAL_DELAY_SECONDS: pollInitialDelaySeconds

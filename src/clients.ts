@@ -5,7 +5,9 @@
  * own file, dist/clients.js).
  */
 import { DefaultAzureCredential } from '@azure/identity';
+import { createDataFiles, type DataFiles } from './adapters/dataFile';
 import { createDestination, type Destination } from './adapters/destination';
+import { createFileChecks, type FileChecks } from './adapters/fileChecks';
 import { createGraphClient, type GraphClient } from './adapters/graph';
 import { createLedger, type Ledger } from './adapters/ledger';
 import { createSeenEvents, type SeenEvents } from './adapters/seenEvents';
@@ -19,6 +21,8 @@ export interface Clients {
   readonly queue: PollQueue;
   readonly ledger: Ledger;
   readonly destination: Destination;
+  readonly dataFiles: DataFiles;
+  readonly fileChecks: FileChecks;
   readonly seenEvents: SeenEvents;
 }
 
@@ -30,6 +34,8 @@ export function createClients(settings: Settings, overrides: DepsOptions = {}): 
     queue: createPollQueue(clients.queueService, settings.pollQueue, timeouts),
     ledger: createLedger(clients.ledgerTable, timeouts),
     destination: createDestination(clients.destinationContainer, { ...timeouts, ...(overrides.copyTimeoutMs === undefined ? {} : { copyTimeoutMs: overrides.copyTimeoutMs }) }),
+    dataFiles: createDataFiles(clients.destinationContainer),
+    fileChecks: createFileChecks(clients.ledgerTable, timeouts),
     seenEvents: createSeenEvents(clients.ledgerTable, timeouts),
   };
 }

@@ -9,7 +9,9 @@
  */
 import type { InvocationContext } from '@azure/functions';
 import type { TokenCredential } from '@azure/identity';
+import type { DataFiles } from './adapters/dataFile';
 import type { Destination } from './adapters/destination';
+import type { FileChecks } from './adapters/fileChecks';
 import type { GraphClient, GraphClientOptions } from './adapters/graph';
 import type { Ledger } from './adapters/ledger';
 import { createSignatureVerifier, type SignatureVerifier } from './adapters/partnerCenterSignature';
@@ -27,6 +29,10 @@ export interface Deps {
   readonly queue: PollQueue;
   readonly ledger: Ledger;
   readonly destination: Destination;
+  /** Landed files read back for the data check (and their Parquet copies). */
+  readonly dataFiles: DataFiles;
+  /** The data check's per-file rows and merged figures, in the ledger's table. */
+  readonly fileChecks: FileChecks;
   readonly telemetry: Telemetry;
   readonly now: () => Date;
   readonly random: () => number;
@@ -94,6 +100,8 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
     queue,
     ledger,
     destination,
+    dataFiles: onFirstUse(() => loaded().then((c) => c.dataFiles), ['checkFile']),
+    fileChecks: onFirstUse(() => loaded().then((c) => c.fileChecks), ['readPlan', 'savePlan', 'listFiles', 'getFile', 'planFiles', 'markDone', 'noteAttempt', 'anyPending', 'saveSummary', 'readSummary']),
     telemetry: overrides.telemetry ?? telemetryFor(settings),
     ...(overrides.landingClaimSeconds === undefined ? {} : { landingClaimSeconds: overrides.landingClaimSeconds }),
     now: () => new Date(),

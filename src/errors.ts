@@ -142,6 +142,24 @@ export class VerificationError extends Error {
 }
 
 /** Turns anything thrown into an Error, so callers can read `.message` safely. */
+/**
+ * A landed file whose data cannot be read: it does not decompress, or a line is not JSON (or,
+ * for Parquet, holds a value its typed column cannot keep). Names the file and, when known, the
+ * line; the run fails without manifest.json.
+ */
+export class DataFileError extends Error {
+  override readonly name = 'DataFileError';
+  readonly code = 'InvalidDataFile';
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(`'${file}'${line === undefined ? '' : ` line ${line}`} ${problem}`, options);
+  }
+}
+
 export function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(String(thrown));
 }

@@ -12,7 +12,7 @@ import type { BenchResults } from '../bench/results';
 
 const root = resolve(__dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
-const FIGURES = ['timeToData', 'memory', 'coldStart', 'polling', 'scale'];
+const FIGURES = ['timeToData', 'memory', 'coldStart', 'polling', 'scale', 'dataCheck'];
 
 let workDir: string;
 let run: { code: number | null; stdout: string; stderr: string };

@@ -103,7 +103,7 @@ describe('the bundle', () => {
   const bundleFiles = () => readdirSync(bundleDir()).filter((file) => file.endsWith('.js'));
 
   it('is the entry point and the chunks it loads, minified, with no source maps unless BUNDLE_SOURCEMAP=1', () => {
-    expect(bundleFiles().sort()).toEqual(['clients.js', 'errors.js', basename(builds.bundled!.entry), 'telemetry.js'].sort());
+    expect(bundleFiles().sort()).toEqual(['clients.js', 'errors.js', basename(builds.bundled!.entry), 'parquet.js', 'telemetry.js'].sort());
     expect(readdirSync(bundleDir()).filter((file) => file.endsWith('.map'))).toEqual([]);
     const main = readFileSync(builds.bundled!.entry, 'utf8');
     expect(main).not.toContain('sourceMappingURL');
@@ -112,6 +112,9 @@ describe('the bundle', () => {
     // No Azure SDK in the entry point: their user agents (azsdk-js-*) and the core's log names.
     expect(main).not.toMatch(/azsdk-js|core-rest-pipeline|ts-http-runtime/);
     expect(readFileSync(join(bundleDir(), 'clients.js'), 'utf8')).toMatch(/azsdk-js-azure-storage-blob/);
+    // The Parquet writer waits in its own chunk for the first data check that writes Parquet.
+    expect(readFileSync(join(bundleDir(), 'parquet.js'), 'utf8')).toMatch(/TIMESTAMP_MILLIS/);
+    for (const file of ['main.js', 'clients.js']) expect(readFileSync(join(bundleDir(), file === 'main.js' ? basename(builds.bundled!.entry) : file), 'utf8'), file).not.toMatch(/num_children|hyparquet/);
 
     const mapped = join(outDir, 'mapped', 'main.js');
     execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), mapped], { cwd: root, env: { ...process.env, BUNDLE_SOURCEMAP: '1' } });

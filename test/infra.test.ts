@@ -79,6 +79,7 @@ const TRACED_SETTINGS: Readonly<Record<keyof typeof DEFAULTS | 'EXPORT_CURRENCIE
   POLL_MAX_DELAY_SECONDS: '900',
   EXPORT_DEADLINE_SECONDS: '7200',
   EXPORT_SOURCE_HOSTS: '.blob.core.windows.net,exports.example.com',
+  OUTPUT_FORMATS: 'raw',
 };
 
 /** An existing destination account in another resource group and subscription (README, Parameters). */

@@ -12,6 +12,8 @@ export interface PollMessage {
   readonly v: 1;
   readonly runId: string;
   readonly seq: number;
+  /** The data check's fan-out: which landed file (its index in the manifest) this message checks. */
+  readonly file?: number;
 }
 
 /** Far below the queue's 64 KiB: a poll message is under 100 bytes. */
@@ -20,7 +22,7 @@ export const MAX_MESSAGE_BYTES = 4096;
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function encodePollMessage(message: PollMessage): string {
-  return Buffer.from(JSON.stringify({ v: message.v, runId: message.runId, seq: message.seq }), 'utf8').toString('base64');
+  return Buffer.from(JSON.stringify({ v: message.v, runId: message.runId, seq: message.seq, ...(message.file === undefined ? {} : { file: message.file }) }), 'utf8').toString('base64');
 }
 
 export function parsePollMessage(raw: unknown): PollMessage {
@@ -30,8 +32,9 @@ export function parsePollMessage(raw: unknown): PollMessage {
   if (value.v !== 1) problems.push(`'v' is ${JSON.stringify(value.v) ?? 'missing'}: expected 1`);
   if (typeof value.runId !== 'string' || !RUN_ID.test(value.runId)) problems.push(`'runId' is ${JSON.stringify(value.runId) ?? 'missing'}: expected a lower-case GUID`);
   if (!Number.isSafeInteger(value.seq) || (value.seq as number) < 0) problems.push(`'seq' is ${JSON.stringify(value.seq) ?? 'missing'}: expected a whole number >= 0`);
+  if (value.file !== undefined && (!Number.isSafeInteger(value.file) || (value.file as number) < 0)) problems.push(`'file' is ${JSON.stringify(value.file)}: expected a whole number >= 0 (a file's index)`);
   if (problems.length > 0) throw new InvalidMessageError(`poll message is invalid: ${problems.join('; ')}`);
-  return { v: 1, runId: value.runId as string, seq: value.seq as number };
+  return { v: 1, runId: value.runId as string, seq: value.seq as number, ...(value.file === undefined ? {} : { file: value.file as number }) };
 }
 
 function parseText(text: string): unknown {
@@ -50,4 +53,9 @@ function parseText(text: string): unknown {
 /** The message that wakes the run for its current step: the one place the message is made. */
 export function pollMessageFor(run: { readonly runId: string; readonly seq: number }): PollMessage {
   return { v: 1, runId: run.runId, seq: run.seq };
+}
+
+/** The message that checks one landed file of the run's current step (the data check's fan-out). */
+export function fileCheckMessageFor(run: { readonly runId: string; readonly seq: number }, file: number): PollMessage {
+  return { v: 1, runId: run.runId, seq: run.seq, file };
 }

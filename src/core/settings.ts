@@ -13,6 +13,7 @@ import { isLoopbackHost } from './hosts';
 import { redactSecrets } from './redact';
 import { isCurrencyCode } from './requestFields';
 import { BILLED_KINDS, EXPORT_KINDS, UNBILLED_KINDS, type BilledKind, type UnbilledKind } from './naming';
+import { OUTPUT_FORMAT_CHOICES, parseOutputFormats, type OutputFormat } from './dataOutputs';
 
 export type BillingPeriod = 'current' | 'last';
 export type AttributeSet = 'full' | 'basic';
@@ -71,6 +72,8 @@ export interface Settings {
   readonly sourceHosts: readonly string[];
   /** Where Partner Center's webhook signing certificate may be downloaded from. @default ['3psostorageacct.blob.core.windows.net'] */
   readonly webhookCertificateHosts: readonly string[];
+  /** What lands: the raw files, and (by default) a Parquet copy of each. @default ['raw', 'parquet'] */
+  readonly outputFormats: readonly OutputFormat[];
   /** Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set; else events go to the log. */
   readonly applicationInsights?: ApplicationInsightsSettings;
 }
@@ -101,6 +104,7 @@ export const DEFAULTS = {
   POLL_MAX_DELAY_SECONDS: '600',
   EXPORT_DEADLINE_SECONDS: '21600',
   EXPORT_SOURCE_HOSTS: '.blob.core.windows.net',
+  OUTPUT_FORMATS: 'raw,parquet',
 } as const;
 
 /**
@@ -168,6 +172,9 @@ export function parseSettings(env: Env): Settings {
 
   const sourceHosts = parseSourceHosts(read('EXPORT_SOURCE_HOSTS', DEFAULTS.EXPORT_SOURCE_HOSTS)!, problems);
   const webhookCertificateHosts = parseWebhookCertificateHosts(read('WEBHOOK_CERTIFICATE_HOSTS', DEFAULT_WEBHOOK_CERTIFICATE_HOSTS)!, problems);
+  const outputFormatsText = read('OUTPUT_FORMATS', DEFAULTS.OUTPUT_FORMATS)!;
+  const outputFormats = parseOutputFormats(outputFormatsText) ?? [];
+  if (outputFormats.length === 0) problems.push(`OUTPUT_FORMATS is '${outputFormatsText}': expected ${OUTPUT_FORMAT_CHOICES.join(' or ')} (the raw files always land)`);
   const applicationInsights = parseApplicationInsights(read('APPLICATIONINSIGHTS_CONNECTION_STRING'), read('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'), problems);
 
   if (problems.length > 0) throw new SettingsError(problems);
@@ -189,6 +196,7 @@ export function parseSettings(env: Env): Settings {
     exportDeadlineSeconds,
     sourceHosts,
     webhookCertificateHosts,
+    outputFormats,
     ...(applicationInsights ? { applicationInsights } : {}),
   };
 }

@@ -12,6 +12,7 @@ import { isFinished, isNoData, polled } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
+import { checkLandedFile } from '../steps/checkFiles';
 import { landExport } from '../steps/landExport';
 import { answered, beginExport, endWithNoData, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from '../steps/runSteps';
 
@@ -39,7 +40,9 @@ export async function pollExport(queueEntry: unknown, context: InvocationContext
     return;
   }
 
-  await unlessSomeoneElseWon(() => advance(stored, deps, context), context, runFields(run));
+  // A message naming a file is one of the data check's (../steps/checkFiles.ts).
+  const step = message.file === undefined ? () => advance(stored, deps, context) : () => checkLandedFile(stored, message.file!, deps, context);
+  await unlessSomeoneElseWon(step, context, runFields(run));
 }
 
 function advance(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredRun> {

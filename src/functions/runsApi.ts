@@ -9,6 +9,7 @@ import { parseStartRequest, InvalidStartRequestError } from '../core/startReques
 import { InvalidRequestError, parseRunFilter, type RunFilter } from '../core/requestFields';
 import type { Deps } from '../deps';
 import { runSummary } from '../runSummary';
+import { runDataOf } from '../steps/runData';
 import { startExport } from './startExport';
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -36,7 +37,9 @@ export async function getRun(request: HttpRequest, _context: InvocationContext, 
   await deps.ready();
   const stored = await deps.ledger.getRun(runId);
   if (!stored) return { status: 404, jsonBody: { error: { code: 'RunNotFound', message: `no run ${runId} in the ledger` } } };
-  return { status: 200, jsonBody: runSummary(stored.run, deps) };
+  // A landed run also carries its checked figures: rows and per-customer totals.
+  const data = await runDataOf(stored.run, deps);
+  return { status: 200, jsonBody: { ...runSummary(stored.run, deps), ...(data ? { rowCount: data.rowCount, totals: data.totals, check: data.check } : {}) } };
 }
 
 /** Starts an export now: 202 with the run, or 409 when the month or invoice is running or has landed. */

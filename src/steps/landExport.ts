@@ -9,17 +9,18 @@ import { randomUUID } from 'node:crypto';
 import { COPIES_PENDING, CopyPendingElsewhereError, GraphRequestError, LedgerConflictError, ManifestError, OperationChangedError, StorageRequestError, VerificationError, asError } from '../errors';
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, type Manifest } from '../core/manifest';
-import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
 import { FINAL_SAVE_ATTEMPTS, FINAL_SAVE_RETRY_MS, decideLandingRetry, type LandingTrouble } from '../core/policy';
-import { buildPublicManifest, describesSameFiles, type PublicManifest } from '../core/publicManifest';
-import { isSameDataAsLanded, landingClaimedByOther, toLandingRetry, toNoNewData, toSucceeded, type Run } from '../core/run';
+import { describesSameFiles, type PublicManifest } from '../core/publicManifest';
+import { isSameDataAsLanded, landingClaimedByOther, toLandingRetry, toNoNewData, type Run } from '../core/run';
 import { noteTransientFailure } from '../core/lastError';
+import { destinationFolder } from '../core/naming';
 import { pollMessageFor } from '../core/pollMessage';
 import { redactSecrets } from '../core/redact';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
 import { claimedRun, holdClaim } from './landingClaim';
+import { startDataChecks } from './checkFiles';
 import { landAll, type LandAllResult } from './landFiles';
 import { failRun, handleGraphFailure, operationUrlOf, sendThenSave } from './runSteps';
 
@@ -76,15 +77,12 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
     throw thrown;
   }
 
-  const folder = destinationFolder(current.run, manifest.eTag);
-  const ours = buildPublicManifest(current.run, manifest, landed.landed, deps.now().toISOString());
+  // Every copy verified: the data check of each file (./checkFiles.ts) writes manifest.json.
   try {
-    await writeManifestOnce(`${folder}${MANIFEST_FILE_NAME}`, ours, deps, log);
+    return await startDataChecks(current, manifest, landed.landed, deps, log);
   } catch (thrown) {
     return landingFailed(current, thrown, deps, log);
   }
-  const outcome = { manifestETag: manifest.eTag, blobCount: ours.blobCount, destinationContainer: deps.destination.containerName, destinationFolder: folder, bytesCopied: ours.byteCount };
-  return recordSucceeded(current, (run) => toSucceeded(run, outcome, new Date(ours.copiedAt)), deps, log);
 }
 
 async function endWithNoNewData(stored: StoredRun, manifest: Manifest, deps: Deps, log: RunLogger): Promise<StoredRun> {
@@ -100,7 +98,7 @@ async function endWithNoNewData(stored: StoredRun, manifest: Manifest, deps: Dep
  * conflict the row is read again and the success recorded over it; a row already succeeded is
  * left as it is.
  */
-async function recordSucceeded(current: StoredRun, finished: (run: Run) => Run, deps: Deps, log: RunLogger): Promise<StoredRun> {
+export async function recordSucceeded(current: StoredRun, finished: (run: Run) => Run, deps: Deps, log: RunLogger): Promise<StoredRun> {
   let base = current;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -134,7 +132,7 @@ function sleep(ms: number): Promise<void> {
  * landing that died before its ledger save, a forced re-run of an unchanged month) is left as it
  * is; a different one (a landing that stopped half-way listing other files) is replaced.
  */
-async function writeManifestOnce(path: string, ours: PublicManifest, deps: Deps, log: RunLogger): Promise<void> {
+export async function writeManifestOnce(path: string, ours: PublicManifest, deps: Deps, log: RunLogger): Promise<void> {
   const result = await deps.destination.createJson(path, ours);
   if (result.created) return;
   if (describesSameFiles(result.existing, ours)) {

@@ -79,6 +79,8 @@ async function manifestEtag(app: TestApp, folder: string): Promise<string | unde
 }
 
 const finalRun = async (app: TestApp, runId: string) => (await app.deps.ledger.getRun(runId))!.run;
+/** The data check's messages (one per file) that a landing sends once its copies verify: they write manifest.json. */
+const checkFiles = async ({ app, run }: Landed) => app.work({ runIds: [run.runId] });
 
 describe('one landing at a time', () => {
   it('two deliveries of the same landing step at once: one lands, the other stands down, manifest.json is written once', async () => {
@@ -88,6 +90,7 @@ describe('one landing at a time', () => {
     cloud.proxy!.addRule(counted(manifestWrites(landed.app)));
 
     await Promise.all([pollExport(message, landed.app.context(), landed.app.deps), pollExport(message, landed.app.context(), landed.app.deps)]);
+    await checkFiles(landed);
 
     expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
     expect(injectedSince(start, /manifest\.json/)).toHaveLength(1);
@@ -118,6 +121,7 @@ describe('one landing at a time', () => {
     const message = await rewindToCopying(landed, { change: (run) => ({ ...run, landingClaimId: 'a-dead-landing', landingClaimedUntil: new Date(Date.now() - 1000).toISOString() }) });
 
     await pollExport(message, landed.app.context(), landed.app.deps);
+    await checkFiles(landed);
 
     const run = await finalRun(landed.app, landed.run.runId);
     expect(run).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
@@ -139,6 +143,7 @@ describe('one landing at a time', () => {
     await storedWhen(landed, (run) => Date.now() > Date.parse(claimed.landingClaimedUntil!) && Date.parse(run.landingClaimedUntil ?? '') > Date.now());
     await pollExport(message, landed.app.context(), landed.app.deps);
     await first;
+    await checkFiles(landed);
 
     expect(await finalRun(landed.app, landed.run.runId)).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
     expect(landed.app.logs.filter((line) => line.includes('another landing holds this run'))).toHaveLength(1);
@@ -194,7 +199,7 @@ describe('one landing at a time', () => {
     // Hold the manifest.json write long enough for another writer to change the run meanwhile.
     cloud.proxy!.addRule({ ...manifestWrites(landed.app), fault: { kind: 'delay', ms: 1500 }, times: 1 });
 
-    const landing = pollExport(message, landed.app.context(), landed.app.deps);
+    const landing = pollExport(message, landed.app.context(), landed.app.deps).then(() => checkFiles(landed));
     while (injectedSince(start, /manifest\.json/).length === 0) await new Promise((resolveSleep) => setTimeout(resolveSleep, 20));
     const stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
     await failRun(stored, 'Stalled', 'a sweeper that gave up on it', landed.app.deps, landed.app.context());
@@ -212,7 +217,7 @@ describe('one landing at a time', () => {
     const start = cloud.proxy!.injected().length;
     cloud.proxy!.addRule({ ...manifestWrites(landed.app), fault: { kind: 'delay', ms: 300 }, times: 1 });
 
-    const landing = pollExport(message, landed.app.context(), landed.app.deps);
+    const landing = pollExport(message, landed.app.context(), landed.app.deps).then(() => checkFiles(landed));
     while (injectedSince(start, /manifest\.json/).length === 0) await new Promise((resolveSleep) => setTimeout(resolveSleep, 10));
     // Once manifest.json is on its way, the ledger answers 500 to one whole save (the SDK's four tries).
     cloud.proxy!.addRule({ service: 'table', method: 'PUT', path: runRow(landed.run.runId), fault: { kind: 'status', status: 500 }, times: 4 });

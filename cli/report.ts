@@ -1,0 +1,23 @@
+/** The CLI's report: a landed run's per-customer totals as a table (numbers right-aligned, exact). */
+import type { PublicCustomerTotal } from '../src/core/publicManifest';
+import { subjectOf, type Run } from '../src/core/run';
+import type { RunData } from '../src/steps/runData';
+
+const CUSTOMER_FIELDS = new Set(['customerId', 'customerName', 'currency', 'rowCount']);
+
+/** The summed columns of these totals, in their order (billingPreTaxTotal, ... or subtotal, ...). */
+function summedColumns(totals: readonly PublicCustomerTotal[]): string[] {
+  return Object.keys(totals[0] ?? {}).filter((name) => !CUSTOMER_FIELDS.has(name));
+}
+
+export function formatTotalsTable(run: Run, data: RunData): string {
+  const title = `Run ${run.runId} (${run.kind}, ${subjectOf(run)}, ${run.attributeSet}): ${data.rowCount} rows, ${data.totals.length} customers, ${data.check.problems} problems`;
+  const summed = summedColumns(data.totals);
+  const header = ['customer', 'customer id', 'currency', 'rows', ...summed];
+  const rows = data.totals.map((total) => [total.customerName, total.customerId, total.currency, String(total.rowCount), ...summed.map((name) => String(total[name] ?? ''))]);
+  const numeric = header.map((_, column) => column >= 3);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  const examples = data.check.examples.map((example) => `  ${example.file} line ${example.line}: ${example.problem}`);
+  return [title, '', line(header), ...rows.map(line), ...(examples.length ? ['', 'Problems (first few):', ...examples] : [])].join('\n');
+}

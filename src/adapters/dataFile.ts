@@ -1,0 +1,120 @@
+/**
+ * Reading a landed export file back from the destination as a stream (never whole in memory):
+ * gunzip, split into lines, check each (../core/dataCheck.ts), and, when Parquet is wanted,
+ * hand the typed rows to the Parquet writer (./parquetFile.ts, loaded on first use: it holds the
+ * Parquet library) which uploads `parquet/<name>.parquet` beside the file as it goes. A file
+ * that does not decompress, a line that is not JSON, or a value Parquet could not keep fails
+ * with DataFileError naming the file and line; a failed Parquet upload commits nothing.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import type { ContainerClient } from '@azure/storage-blob';
+import { DataFileError, StorageRequestError } from '../errors';
+import { startFileCheck, type FileCheckResult } from '../core/dataCheck';
+import type { CellValue } from '../core/dataRow';
+import type { FamilySchema } from '../core/dataSchema';
+import { parquetPathFor } from '../core/dataOutputs';
+import { callDeadline } from './deadline';
+import { storageErrorFrom } from './storageError';
+
+/** A file is read and converted within one invocation, well inside the 30-minute function timeout. */
+export const DATA_FILE_TIMEOUT_MS = 25 * 60_000;
+/** A line longer than this is not a billing row: refused instead of buffered without end. */
+export const MAX_LINE_CHARS = 4 * 1024 * 1024;
+
+export interface ParquetWritten {
+  /** Relative to the run's folder: `parquet/<name>.parquet`. */
+  readonly name: string;
+  readonly rowCount: number;
+  readonly byteCount: number;
+}
+
+export interface DataFileOutcome {
+  readonly check: FileCheckResult;
+  readonly parquet?: ParquetWritten;
+}
+
+export interface DataFiles {
+  /** Checks `folder` + `name` (and writes its Parquet copy when `parquet`); throws DataFileError or StorageRequestError. */
+  checkFile(request: { readonly folder: string; readonly name: string; readonly schema: FamilySchema; readonly parquet: boolean }): Promise<DataFileOutcome>;
+}
+
+export function createDataFiles(container: ContainerClient, options: { readonly timeoutMs?: number } = {}): DataFiles {
+  return {
+    async checkFile({ folder, name, schema, parquet }) {
+      const { abortSignal } = callDeadline(options.timeoutMs ?? DATA_FILE_TIMEOUT_MS);
+      let body: Readable;
+      try {
+        const downloaded = await container.getBlobClient(`${folder}${name}`).download(0, undefined, { abortSignal });
+        body = downloaded.readableStreamBody as Readable;
+      } catch (thrown) {
+        const error = storageErrorFrom(thrown);
+        throw error instanceof StorageRequestError ? error.about(`'${name}'`) : error;
+      }
+      const check = startFileCheck(schema, name);
+      const lines = numberedLines(body, name);
+      async function* typedRows(): AsyncGenerator<readonly CellValue[]> {
+        for await (const { text, line } of lines) {
+          const row = check.addLine(text, line);
+          if (!row) continue;
+          if (parquet && row.untypable) throw new DataFileError(name, line, `holds a value its Parquet column cannot keep: ${row.problems.join('; ')}`);
+          yield row.values;
+        }
+      }
+      if (!parquet) {
+        for await (const _row of typedRows());
+        return { check: check.result() };
+      }
+      const { writeParquet } = await import('./parquetFile.js');
+      const parquetName = parquetPathFor(name);
+      const written = await writeParquet(typedRows(), schema, container.getBlockBlobClient(`${folder}${parquetName}`), abortSignal);
+      return { check: check.result(), parquet: { name: parquetName, ...written } };
+    },
+  };
+}
+
+/**
+ * The lines of a gzip JSON-lines stream, numbered from 1, decoded as UTF-8 across chunk
+ * boundaries. A stream that does not decompress fails naming the file and the line it stopped in.
+ */
+export async function* numberedLines(gzipped: Readable, file: string): AsyncGenerator<{ readonly text: string; readonly line: number }> {
+  const gunzip = createGunzip();
+  // The download failing (a reset, the deadline) is the storage's trouble, not the file's.
+  let downloadFailed: Error | undefined;
+  gzipped.on('error', (error) => {
+    downloadFailed = error;
+    gunzip.destroy(error);
+  });
+  gzipped.pipe(gunzip);
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  let line = 0;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      const text = rest + decoder.write(chunk);
+      let start = 0;
+      for (let newline = text.indexOf('\n', start); newline !== -1; newline = text.indexOf('\n', start)) {
+        line++;
+        yield { text: text.charCodeAt(newline - 1) === 13 ? text.slice(start, newline - 1) : text.slice(start, newline), line };
+        start = newline + 1;
+      }
+      rest = text.slice(start);
+      if (rest.length > MAX_LINE_CHARS) throw new DataFileError(file, line + 1, `is longer than ${MAX_LINE_CHARS} characters: expected one JSON object per line`);
+    }
+  } catch (thrown) {
+    if (thrown instanceof DataFileError) throw thrown;
+    const error = storageErrorFrom(thrown);
+    if (error instanceof StorageRequestError) throw error.about(`'${file}'`);
+    if (downloadFailed) {
+      throw new StorageRequestError(`'${file}': reading it from the destination stopped after line ${line}: ${error.message}`, { code: 'DownloadInterrupted', transient: true, sourceRefused: false }, { cause: error });
+    }
+    // zlib's errors (Z_BUF_ERROR "unexpected end of file" for a cut file, Z_DATA_ERROR for bytes that are not gzip).
+    throw new DataFileError(file, line + 1, `does not decompress (${(thrown as { code?: string }).code ?? 'gzip'}: ${error.message})`, { cause: error });
+  } finally {
+    gzipped.unpipe(gunzip);
+    gzipped.destroy();
+  }
+  rest += decoder.end();
+  if (rest.length > 0) yield { text: rest, line: line + 1 };
+}

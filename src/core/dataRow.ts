@@ -1,0 +1,159 @@
+/**
+ * One line of an export file, read exactly and checked against its family's schema
+ * (./dataSchema.ts): numbers keep their source text (JSON.parse's reviver sees it), keys are
+ * matched case-insensitively and through their documented other names, and each value is typed
+ * as its column says. What does not fit is a problem of the row, named; a line that is not JSON
+ * at all is the caller's to fail on.
+ */
+import { parseDecimal, shiftDecimal, toScaledInteger, type Decimal } from './decimal';
+import { ALIASES, type Column, type FamilySchema } from './dataSchema';
+
+/** A typed value: text, an exact decimal, a day (days since 1970-01-01) or an instant (ms since the epoch). */
+export type CellValue = string | Decimal | { readonly day: number } | { readonly instant: number } | null;
+
+export interface CheckedRow {
+  /** Per column of the schema, in its order. */
+  readonly values: readonly CellValue[];
+  readonly problems: readonly string[];
+  /** Whether a present value could not be typed (so a typed copy of the row would lose it). */
+  readonly untypable: boolean;
+}
+
+/** JSON.parse with every number kept as its source text. Throws SyntaxError for text that is not JSON. */
+export function parseExactJson(text: string): unknown {
+  // Node.js 22: the reviver's third argument holds the number's source text.
+  // The whole line (key '') keeps its type, so a line that is a bare number is named as one.
+  const reviver = (key: string, value: unknown, context?: { source?: string }) => (typeof value === 'number' && key !== '' && context?.source !== undefined ? context.source : value);
+  return JSON.parse(text, reviver);
+}
+
+/** The readers of one schema: a map from lower-case key to column, made once per file. */
+export interface RowReader {
+  readonly schema: FamilySchema;
+  check(parsed: unknown): CheckedRow;
+}
+
+export function rowReader(schema: FamilySchema): RowReader {
+  const columnIndex = new Map<string, number>(schema.columns.map((column, index) => [column.name.toLowerCase(), index]));
+  const keyIndexes = schema.keyFields.map((name) => ({ name, index: columnIndex.get(name.toLowerCase()) }));
+  return {
+    schema,
+    check(parsed) {
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        return { values: [], problems: [`the line is ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}: expected a JSON object`], untypable: false };
+      }
+      const raw: unknown[] = new Array<unknown>(schema.columns.length);
+      const problems: string[] = [];
+      for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+        const lower = key.toLowerCase();
+        const alias = ALIASES[lower];
+        const index = columnIndex.get(alias ? alias.column.toLowerCase() : lower);
+        if (index === undefined) continue; // an attribute this schema does not list: kept in the raw file
+        if (raw[index] !== undefined) {
+          problems.push(`'${key}' repeats ${schema.columns[index]!.name} in another spelling`);
+          continue;
+        }
+        raw[index] = alias?.percentOfRate ? { rate: value } : value;
+      }
+      const values: CellValue[] = [];
+      let untypable = false;
+      schema.columns.forEach((column, index) => {
+        const typed = typedValue(column, raw[index]);
+        if (typeof typed === 'object' && typed !== null && 'problem' in typed) {
+          problems.push(typed.problem);
+          untypable = true;
+          values.push(null);
+        } else values.push(typed);
+      });
+      for (const { name, index } of keyIndexes) {
+        if (index === undefined || raw[index] === undefined || raw[index] === null || raw[index] === '') problems.push(`${name} is missing`);
+      }
+      return { values, problems, untypable };
+    },
+  };
+}
+
+function typedValue(column: Column, value: unknown): CellValue | { readonly problem: string } {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'object' && !Array.isArray(value) && 'rate' in value) {
+    const rate = textOf((value).rate);
+    const decimal = rate === '' ? undefined : parseDecimal(rate);
+    if (rate === '') return null;
+    if (!decimal) return { problem: `${column.name} (as a rate) is '${clip(rate)}': expected a decimal number` };
+    return fitted(column, shiftDecimal(decimal, 2), rate);
+  }
+  const text = textOf(value);
+  switch (column.type.kind) {
+    case 'string':
+      return text;
+    case 'decimal': {
+      if (text === '') return null;
+      const decimal = parseDecimal(text);
+      if (!decimal) return { problem: `${column.name} is '${clip(text)}': expected a decimal number` };
+      return fitted(column, decimal, text);
+    }
+    case 'date': {
+      if (text === '') return null;
+      const day = epochDay(text);
+      return day === undefined ? { problem: `${column.name} is '${clip(text)}': expected a date (YYYY-MM-DD, midnight UTC, or M/D/YYYY)` } : { day };
+    }
+    case 'timestamp': {
+      if (text === '') return null;
+      const instant = epochMillis(text);
+      return instant === undefined ? { problem: `${column.name} is '${clip(text)}': expected an ISO 8601 date-time (or M/D/YYYY)` } : { instant };
+    }
+  }
+}
+
+function fitted(column: Column, decimal: Decimal, text: string): CellValue | { readonly problem: string } {
+  if (column.type.kind !== 'decimal') return decimal;
+  const scaled = toScaledInteger(decimal, column.type.precision, column.type.scale);
+  return typeof scaled === 'string' ? { problem: `${column.name} is '${clip(text)}': ${scaled} (DECIMAL(${column.type.precision},${column.type.scale}))` } : decimal;
+}
+
+/** A value as text: numbers are already their source text; an object or array (Tags written as JSON) its JSON. */
+function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
+
+const clip = (text: string) => (text.length > 40 ? `${text.slice(0, 40)}…` : text);
+
+const DAY = /^(\d{4})-(\d{2})-(\d{2})(?:T00:00:00(?:\.0{1,7})?(?:Z|[+-]00:00)?)?$/;
+const US_DAY = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/;
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/** Days since 1970-01-01 of a day, or undefined (a time of day is not a day). */
+export function epochDay(text: string): number | undefined {
+  const iso = DAY.exec(text);
+  const us = iso ? undefined : US_DAY.exec(text);
+  const [year, month, day] = iso ? [iso[1], iso[2], iso[3]] : us ? [us[3], us[1], us[2]] : [];
+  if (!year) return undefined;
+  const millis = validUtc(Number(year), Number(month), Number(day));
+  return millis === undefined ? undefined : millis / 86_400_000;
+}
+
+/**
+ * Milliseconds since the epoch of an ISO 8601 date-time (no zone is UTC, as Partner Center's
+ * files are), a day alone (midnight UTC) or M/D/YYYY; undefined for anything else, or a time
+ * finer than a millisecond (Parquet TIMESTAMP(ms) would lose it).
+ */
+export function epochMillis(text: string): number | undefined {
+  const us = US_DAY.exec(text);
+  if (us) return validUtc(Number(us[3]), Number(us[1]), Number(us[2]));
+  const m = INSTANT.exec(text);
+  if (!m) return undefined;
+  const day = validUtc(Number(m[1]), Number(m[2]), Number(m[3]));
+  const [hours, minutes, seconds] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  const fraction = m[7] ?? '';
+  if (day === undefined || hours > 23 || minutes > 59 || seconds > 59 || /[^0]/.test(fraction.slice(3))) return undefined;
+  const zone = m[8] && m[8] !== 'Z' ? (m[8].startsWith('-') ? -1 : 1) * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4, 6))) : 0;
+  return day + ((hours * 60 + minutes - zone) * 60 + seconds) * 1000 + Number(fraction.slice(0, 3).padEnd(3, '0'));
+}
+
+function validUtc(year: number, month: number, day: number): number | undefined {
+  const millis = Date.UTC(year, month - 1, day);
+  const date = new Date(millis);
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day ? millis : undefined;
+}

@@ -1,0 +1,90 @@
+/**
+ * Exact decimal numbers as a BigInt of digits and a scale (value = digits / 10^scale): sums of
+ * money never drift the way binary floating point does (0.1 + 0.2). Values come from the source
+ * text of a JSON number (never from a JS number), and leave as decimal strings.
+ */
+
+export interface Decimal {
+  readonly digits: bigint;
+  readonly scale: number;
+}
+
+export const ZERO: Decimal = { digits: 0n, scale: 0 };
+
+const DECIMAL_TEXT = /^([+-]?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$|^([+-]?)\.(\d+)$/;
+/** More fractional digits than any money or rate needs; refuses 1e-999999 instead of allocating it. */
+const MAX_SCALE = 40;
+const MAX_DIGITS = 60;
+
+/** The decimal a number's text means ('0.0409275', '-12', '1.5E-7'), or undefined if it is not one. */
+export function parseDecimal(text: string): Decimal | undefined {
+  const match = DECIMAL_TEXT.exec(text.trim());
+  if (!match) return undefined;
+  const sign = match[1] ?? match[5] ?? '';
+  const whole = match[2] ?? '0';
+  const fraction = match[3] ?? match[6] ?? '';
+  const exponent = Number(match[4] ?? '0');
+  let digits = (whole + fraction).replace(/^0+(?=\d)/, '');
+  let scale = fraction.length - exponent;
+  if (scale < 0) {
+    if (digits.length - scale > MAX_DIGITS) return undefined;
+    digits += '0'.repeat(-scale);
+    scale = 0;
+  }
+  if (scale > MAX_SCALE || digits.length > MAX_DIGITS) return undefined;
+  const value = BigInt(digits);
+  return normalize({ digits: sign === '-' ? -value : value, scale });
+}
+
+/** Without trailing fractional zeros: 12.50 is 12.5, so equal values compare equal. */
+function normalize(value: Decimal): Decimal {
+  let { digits, scale } = value;
+  while (scale > 0 && digits % 10n === 0n) {
+    digits /= 10n;
+    scale--;
+  }
+  return digits === 0n ? ZERO : { digits, scale };
+}
+
+export function addDecimal(a: Decimal, b: Decimal): Decimal {
+  const scale = Math.max(a.scale, b.scale);
+  return normalize({ digits: a.digits * 10n ** BigInt(scale - a.scale) + b.digits * 10n ** BigInt(scale - b.scale), scale });
+}
+
+/** value × 10^power, exactly (a rate of 0.15 as the percentage 15). */
+export function shiftDecimal(value: Decimal, power: number): Decimal {
+  if (power >= value.scale) return normalize({ digits: value.digits * 10n ** BigInt(power - value.scale), scale: 0 });
+  return normalize({ digits: value.digits, scale: value.scale - power });
+}
+
+/** The shortest exact text: '12.5', '-0.000001', '0'. */
+export function decimalText(value: Decimal): string {
+  const negative = value.digits < 0n;
+  const digits = (negative ? -value.digits : value.digits).toString().padStart(value.scale + 1, '0');
+  const whole = digits.slice(0, digits.length - value.scale);
+  const fraction = digits.slice(digits.length - value.scale);
+  return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
+}
+
+/**
+ * The value as an integer count of 10^-scale for a DECIMAL(precision, scale) column, or why it
+ * does not fit: never rounded.
+ */
+export function toScaledInteger(value: Decimal, precision: number, scale: number): bigint | string {
+  if (value.scale > scale) return `has more than ${scale} decimal places`;
+  const scaled = value.digits * 10n ** BigInt(scale - value.scale);
+  const limit = 10n ** BigInt(precision);
+  if (scaled >= limit || scaled <= -limit) return `has more than ${precision - scale} integer digits`;
+  return scaled;
+}
+
+/** Sum of decimal strings (already checked): for merging per-file totals. */
+export function sumDecimalTexts(texts: readonly string[]): string {
+  let sum = ZERO;
+  for (const text of texts) {
+    const value = parseDecimal(text);
+    if (!value) throw new RangeError(`'${text}' is not a decimal number`);
+    sum = addDecimal(sum, value);
+  }
+  return decimalText(sum);
+}

@@ -1,0 +1,160 @@
+/**
+ * The data check of a landed run, fanned out: once every copy is verified, the landing plans one
+ * check per file in the ledger (../adapters/fileChecks.ts) and sends one queue message per file
+ * (`{v, runId, seq, file}`), so many instances read the files at once and no invocation holds
+ * more than one file. Each message checks its file (and writes its Parquet copy) and records the
+ * result on the file's row; whichever finds no file left pending writes manifest.json with the
+ * merged figures and ends the run. A redelivery redoes its own file only; manifest.json is never
+ * written while a file is unchecked, and a file that cannot be read fails the run without it.
+ */
+import { DataFileError, StorageRequestError } from '../errors';
+import { mergeFileResults, type FileCheckResult } from '../core/dataCheck';
+import { rowFamilyOf, schemaFor } from '../core/dataSchema';
+import type { Manifest } from '../core/manifest';
+import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
+import { backoffDelaySeconds } from '../core/polling';
+import { fileCheckMessageFor } from '../core/pollMessage';
+import { buildPublicManifest, withDataCheck, type LandedFile } from '../core/publicManifest';
+import { randomUUID } from 'node:crypto';
+import { LANDING_CLAIM_SECONDS, landingClaimedByOther, toSucceeded, toWaiting, withClaimRenewed } from '../core/run';
+import type { DataFileOutcome } from '../adapters/dataFile';
+import type { PlannedFile } from '../adapters/fileChecks';
+import type { StoredRun } from '../adapters/ledger';
+import { mapWithConcurrency } from '../concurrency';
+import type { Deps } from '../deps';
+import { logEvent, runFields, type RunLogger } from '../runLog';
+import { recordSucceeded, writeManifestOnce } from './landExport';
+import { failRun } from './runSteps';
+
+/** How long the run waits for its files' checks before the sweeper may look at it (plus its grace). */
+export const CHECK_WAIT_SECONDS = 30 * 60;
+/** Transient storage failures one file's check meets before the run fails. */
+export const MAX_CHECK_ATTEMPTS = 5;
+/** Check messages sent at once. */
+const SEND_CONCURRENCY = 16;
+
+/** What manifest.json needs of Graph's manifest besides the files: never the SAS or the source folder. */
+type ManifestFacts = Pick<Manifest, 'id' | 'eTag' | 'schemaVersion' | 'dataFormat' | 'createdDateTime' | 'partnerTenantId' | 'partitionType'>;
+interface CheckPlan {
+  readonly manifest: ManifestFacts;
+  /** When the last copy was verified. */
+  readonly copiedAt: string;
+}
+
+/**
+ * After the landing verified every copy: plans the files' checks and sends a message for each
+ * one not checked yet (a file whose copy changed since it was checked is checked again); when
+ * none is left, finishes the run at once.
+ */
+export async function startDataChecks(stored: StoredRun, manifest: Manifest, landed: readonly LandedFile[], deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const { run } = stored;
+  const plan: CheckPlan = {
+    manifest: { id: manifest.id, eTag: manifest.eTag, schemaVersion: manifest.schemaVersion, dataFormat: manifest.dataFormat, createdDateTime: manifest.createdDateTime, partnerTenantId: manifest.partnerTenantId, partitionType: manifest.partitionType },
+    copiedAt: deps.now().toISOString(),
+  };
+  await deps.fileChecks.savePlan(run.runId, manifest.eTag, plan);
+  const wantParquet = deps.settings.outputFormats.includes('parquet');
+  const checked = new Map((await deps.fileChecks.listFiles(run.runId, manifest.eTag)).map((row) => [row.index, row]));
+  const files: PlannedFile[] = landed.map(({ blob, facts }, index) => ({
+    index,
+    name: blob.name,
+    partitionValue: blob.partitionValue,
+    byteCount: facts.contentLength,
+    ...(facts.contentMD5 ? { contentMD5: facts.contentMD5 } : {}),
+    landedEtag: facts.etag ?? '',
+  }));
+  const toCheck = files.filter((file) => {
+    const row = checked.get(file.index);
+    const outcome = row?.result as DataFileOutcome | undefined;
+    return !row || row.state !== 'done' || row.name !== file.name || row.landedEtag !== file.landedEtag || wantParquet !== (outcome?.parquet !== undefined);
+  });
+  // Every file already checked (a landing resumed after the checks): this landing's own claim finishes it.
+  if (toCheck.length === 0) return finishChecks(stored, deps, log, run.landingClaimId);
+
+  await deps.fileChecks.planFiles(run.runId, manifest.eTag, toCheck);
+  // Messages first, then the run with the step they carry (as sendThenSave): a crash between
+  // leaves messages the ledger calls stale, and the landing's own redelivery plans again.
+  // The landing is over (its claim goes): the files' messages and, at the end, one finisher take it from here.
+  const waiting = { ...toWaiting(run, CHECK_WAIT_SECONDS, deps.now()), landingClaimId: undefined, landingClaimedUntil: undefined };
+  await mapWithConcurrency(toCheck, SEND_CONCURRENCY, (file) => deps.queue.send(fileCheckMessageFor(waiting, file.index), 0));
+  const saved = await deps.ledger.saveRun(waiting, stored.etag);
+  logEvent(log, 'info', 'files landed; checking their data', { ...runFields(saved.run), files: toCheck.length, alreadyChecked: files.length - toCheck.length, parquet: wantParquet });
+  return saved;
+}
+
+/** One file's check, from its queue message; then, if it was the last, the run's end. */
+export async function checkLandedFile(stored: StoredRun, index: number, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const { run } = stored;
+  const eTag = run.manifestETag;
+  if (run.state !== 'copying' || !eTag) {
+    logEvent(log, 'info', 'file check for a run that is not checking files dropped', { ...runFields(run), file: index });
+    return stored;
+  }
+  const file = await deps.fileChecks.getFile(run.runId, eTag, index);
+  if (!file) {
+    logEvent(log, 'warn', 'file check for a file the run did not plan dropped', { ...runFields(run), file: index });
+    return stored;
+  }
+  if (file.state === 'done') return finishIfAllChecked(stored, deps, log);
+
+  const parquet = deps.settings.outputFormats.includes('parquet');
+  let outcome: DataFileOutcome;
+  try {
+    outcome = await deps.dataFiles.checkFile({ folder: destinationFolder(run, eTag), name: file.name, schema: schemaFor(rowFamilyOf(run.kind), run.attributeSet), parquet });
+  } catch (thrown) {
+    if (thrown instanceof DataFileError) return failRun(stored, thrown.code, `the data check failed: ${thrown.message}`, deps, log);
+    if (!(thrown instanceof StorageRequestError)) throw thrown;
+    const attempts = file.attempts + 1;
+    if (!thrown.transient || attempts >= MAX_CHECK_ATTEMPTS) {
+      return failRun(stored, thrown.code, `the data check of '${file.name}' failed${thrown.transient ? ` after ${attempts} attempts` : ''}: ${thrown.message}`, deps, log);
+    }
+    await deps.fileChecks.noteAttempt(run.runId, eTag, index, attempts);
+    const delaySeconds = backoffDelaySeconds(attempts - 1, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity }, deps.random);
+    await deps.queue.send(fileCheckMessageFor(run, index), delaySeconds);
+    logEvent(log, 'warn', 'file check hit a transient failure; will retry', { ...runFields(run), file: file.name, attempt: attempts, delaySeconds, error: thrown.message });
+    return stored;
+  }
+  await deps.fileChecks.markDone(run.runId, eTag, file, outcome);
+  logEvent(log, 'info', 'file checked', { ...runFields(run), file: file.name, rows: outcome.check.rowCount, problems: outcome.check.problems, ...(outcome.parquet ? { parquetBytes: outcome.parquet.byteCount } : {}) });
+  return finishIfAllChecked(stored, deps, log);
+}
+
+async function finishIfAllChecked(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  if (await deps.fileChecks.anyPending(stored.run.runId, stored.run.manifestETag!)) return stored;
+  return finishChecks(stored, deps, log);
+}
+
+/**
+ * Every file is checked: manifest.json with the merged figures, written once, and the run
+ * succeeded. Two messages that both find nothing pending write the same manifest.json; the
+ * second leaves it as it is.
+ */
+async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldClaimId?: string): Promise<StoredRun> {
+  const eTag = found.run.manifestETag!;
+  const [plan, files] = await Promise.all([deps.fileChecks.readPlan(found.run.runId, eTag) as Promise<CheckPlan | undefined>, deps.fileChecks.listFiles(found.run.runId, eTag)]);
+  if (!plan || files.some((file) => file.state !== 'done')) return found;
+  // One finisher: the last two files' messages can both find nothing pending. Each claims the
+  // run as a landing does (an ETag-conditional save); the one that loses the race stands down
+  // (LedgerConflictError), and a finisher that dies leaves a claim that runs out, after which
+  // the sweeper's revival lands the run again and finds every file checked.
+  const heldUntil = landingClaimedByOther(found.run, heldClaimId, deps.now());
+  if (heldUntil) {
+    logEvent(log, 'info', 'another delivery is finishing this run; standing down', { ...runFields(found.run), claimedUntil: heldUntil.toISOString() });
+    return found;
+  }
+  const until = new Date(deps.now().getTime() + (deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS) * 1000);
+  const stored = await deps.ledger.saveRun({ ...withClaimRenewed(found.run, until), landingClaimId: randomUUID() }, found.etag);
+  const { run } = stored;
+  const outcomes = files.map((file) => file.result as DataFileOutcome);
+  const summary = mergeFileResults(outcomes.map((outcome): FileCheckResult => outcome.check));
+  const landed: LandedFile[] = files.map((file) => ({ blob: { name: file.name, partitionValue: file.partitionValue }, facts: { contentLength: file.byteCount, ...(file.contentMD5 ? { contentMD5: file.contentMD5 } : {}) } }));
+  const manifest: Manifest = { ...plan.manifest, rootDirectory: '', sasToken: '', blobCount: files.length, blobs: landed.map(({ blob }) => blob) };
+  const checkedFiles = files.map((file, i) => ({ name: file.name, rowCount: outcomes[i]!.check.rowCount, ...(outcomes[i]!.parquet ? { parquet: outcomes[i]!.parquet } : {}) }));
+  const ours = withDataCheck(buildPublicManifest(run, manifest, landed, plan.copiedAt), checkedFiles, summary);
+  await deps.fileChecks.saveSummary(run.runId, eTag, summary);
+  const folder = destinationFolder(run, eTag);
+  await writeManifestOnce(`${folder}${MANIFEST_FILE_NAME}`, ours, deps, log);
+  logEvent(log, 'info', 'data checked; manifest.json written', { ...runFields(run), rows: summary.rowCount, customers: summary.totals.length, problems: summary.check.problems });
+  const outcome = { manifestETag: eTag, blobCount: ours.blobCount, destinationContainer: deps.destination.containerName, destinationFolder: folder, bytesCopied: ours.byteCount };
+  return recordSucceeded(stored, (current) => toSucceeded(current, outcome, new Date(ours.copiedAt)), deps, log);
+}

@@ -1,0 +1,177 @@
+/**
+ * The data check and the Parquet copy of a landed file, against real Azurite: the file streamed
+ * back, checked, and converted; the Parquet read back by DuckDB (an independent reader) and
+ * compared with exact sums the test computes itself from the emulator's rows.
+ */
+import { gzipSync } from 'node:zlib';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_STORE_ACCOUNT, startAzurite, type Azurite } from '../../emulator/azurite';
+import { reconciliationRows } from '../../emulator/reconciliationData';
+import { gzipJsonLines, usageRows } from '../../emulator/usageData';
+import { createDataFiles } from '../../src/adapters/dataFile';
+import { PARQUET_ROW_GROUP_ROWS } from '../../src/adapters/parquetFile';
+import { schemaFor, type RowFamily } from '../../src/core/dataSchema';
+import { DataFileError, StorageRequestError } from '../../src/errors';
+import { expectedTotals } from '../support/exactTotals';
+import { readBackParquet } from '../support/parquetReadBack';
+
+let azurite: Azurite;
+let container: ContainerClient;
+beforeAll(async () => {
+  azurite = await startAzurite({ accounts: [DEV_STORE_ACCOUNT] });
+  container = BlobServiceClient.fromConnectionString(azurite.connectionString(DEV_STORE_ACCOUNT.name)).getContainerClient('landed');
+  await container.create();
+}, 60_000);
+afterAll(async () => {
+  await azurite?.stop();
+});
+
+const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
+const base = { seed: 11, billingMonth: '2026-10', currency: 'EUR', partnerTenantId: TENANT } as const;
+const SUMMED: Record<RowFamily, { columns: string[]; currency: string }> = {
+  usage: { columns: ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], currency: 'BillingCurrency' },
+  reconciliation: { columns: ['Subtotal', 'TaxTotal', 'Total'], currency: 'Currency' },
+};
+let folderCount = 0;
+const newFolder = () => `unbilled-usage/2026-10/EUR/full/etag${++folderCount}/`;
+
+async function land(folder: string, name: string, bytes: Buffer): Promise<void> {
+  await container.getBlockBlobClient(`${folder}${name}`).uploadData(bytes);
+}
+async function exists(path: string): Promise<boolean> {
+  return container.getBlobClient(path).exists();
+}
+async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+describe('checkFile with Parquet: read back by DuckDB', () => {
+  it.each([
+    ['usage', 'full', () => usageRows({ ...base, attributeSet: 'full', count: 20_000 })],
+    ['usage', 'basic', () => usageRows({ ...base, attributeSet: 'basic', count: 3_000 })],
+    ['reconciliation', 'full', () => reconciliationRows({ ...base, attributeSet: 'full', usageRowCount: 4_000 })],
+    ['reconciliation', 'basic', () => reconciliationRows({ ...base, attributeSet: 'basic', usageRowCount: 4_000 })],
+  ] as const)('%s %s: every row, every column typed, every per-customer total exact', async (family, attributeSet, rowsOf) => {
+    const rows = rowsOf();
+    const folder = newFolder();
+    const name = 'part-00000-5d1c.c000.json.gz';
+    // Two gzip members, as the emulator (and Spark) write large files.
+    await land(folder, name, Buffer.concat([gzipJsonLines(rows.slice(0, 1000)), gzipJsonLines(rows.slice(1000))]));
+    const schema = schemaFor(family, attributeSet);
+
+    const outcome = await createDataFiles(container).checkFile({ folder, name, schema, parquet: true });
+
+    const expected = { rowCount: rows.length, totals: expectedTotals(rows, SUMMED[family].columns, SUMMED[family].currency) };
+    expect(outcome.check.rowCount).toBe(rows.length);
+    expect(outcome.check.problems).toBe(0);
+    expect(new Map(outcome.check.totals.map((t) => [`${t.customerId}|${t.currency}`, { rowCount: t.rowCount, sums: t.sums }]))).toEqual(expected.totals);
+    expect(outcome.parquet).toEqual({ name: `parquet/${name}.parquet`, rowCount: rows.length, byteCount: expect.any(Number) as number });
+    const parquet = await container.getBlobClient(`${folder}parquet/${name}.parquet`).downloadToBuffer();
+    expect(parquet.length).toBe(outcome.parquet!.byteCount);
+
+    const firstDate = family === 'usage' ? 'UsageDate' : 'OrderDate';
+    const readBack = await readBackParquet(parquet, schema, expected, { first: `SELECT strftime(${firstDate}, '%Y-%m-%d') AS d, CustomerName FROM read_parquet($file) LIMIT 1` });
+    expect(readBack.mismatches).toEqual([]);
+    expect(readBack.codecs).toBe('SNAPPY');
+    expect(readBack.largestRowGroup).toBeLessThanOrEqual(PARQUET_ROW_GROUP_ROWS);
+    expect(readBack.rowGroups).toBe(Math.ceil(rows.length / PARQUET_ROW_GROUP_ROWS));
+    expect(readBack.probes.first).toEqual([{ d: String(rows[0]![firstDate]).slice(0, 10), CustomerName: rows[0]!.CustomerName }]);
+  }, 120_000);
+
+  it('the read-back catches a total that is off by one millionth, a missing row and a wrong type (it can fail)', async () => {
+    const rows = usageRows({ ...base, attributeSet: 'full', count: 500 });
+    const folder = newFolder();
+    await land(folder, 'p.json.gz', gzipJsonLines(rows));
+    const schema = schemaFor('usage', 'full');
+    await createDataFiles(container).checkFile({ folder, name: 'p.json.gz', schema, parquet: true });
+    const parquet = await container.getBlobClient(`${folder}parquet/p.json.gz.parquet`).downloadToBuffer();
+
+    const nudged = rows.map((row, i) => (i === 7 ? { ...row, BillingPreTaxTotal: Number(((row.BillingPreTaxTotal as number) + 0.000001).toFixed(6)) } : row));
+    const wrongTotals = { rowCount: rows.length, totals: expectedTotals(nudged, SUMMED.usage.columns, 'BillingCurrency') };
+    const fewerRows = { rowCount: rows.length - 1, totals: expectedTotals(rows.slice(1), SUMMED.usage.columns, 'BillingCurrency') };
+    const customer = `${String(rows[7]!.CustomerId)}|EUR`;
+
+    expect((await readBackParquet(parquet, schema, wrongTotals)).mismatches).toEqual([expect.stringMatching(new RegExp(`^${customer} billingPreTaxTotal: `))]);
+    expect((await readBackParquet(parquet, schema, fewerRows)).mismatches).toContain(`rows: ${rows.length}, expected ${rows.length - 1}`);
+    const otherTypes = { ...schema, columns: schema.columns.map((column) => (column.name === 'UsageDate' ? { ...column, type: { kind: 'timestamp' as const } } : column)) };
+    expect((await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage.columns, 'BillingCurrency') })).mismatches).toEqual(['UsageDate: DATE, expected TIMESTAMP WITH TIME ZONE']);
+  }, 60_000);
+
+  it('rows missing key fields are problems, not fatal: the Parquet holds them with nulls', async () => {
+    const rows = usageRows({ ...base, attributeSet: 'full', count: 50 }).map((row, i) => (i % 10 === 3 ? { ...row, MeterId: undefined } : row));
+    const folder = newFolder();
+    await land(folder, 'm.json.gz', gzipJsonLines(rows));
+    const outcome = await createDataFiles(container).checkFile({ folder, name: 'm.json.gz', schema: schemaFor('usage', 'full'), parquet: true });
+    expect(outcome.check.problems).toBe(5);
+    expect(outcome.check.examples[0]).toEqual({ file: 'm.json.gz', line: 4, problem: 'MeterId is missing' });
+    expect(outcome.parquet?.rowCount).toBe(50);
+  });
+
+  it('lines end in CRLF or LF, with multi-byte characters across chunk boundaries, and the last line may lack its newline', async () => {
+    const rows = usageRows({ ...base, attributeSet: 'basic', count: 4000 }).map((row, i) => ({ ...row, CustomerName: `Müller & Söhne 株式会社 ${i % 3}` }));
+    const text = rows.map((row) => JSON.stringify(row)).join('\r\n');
+    const folder = newFolder();
+    await land(folder, 'crlf.json.gz', gzipSync(text));
+    const outcome = await createDataFiles(container).checkFile({ folder, name: 'crlf.json.gz', schema: schemaFor('usage', 'basic'), parquet: false });
+    expect(outcome.check.rowCount).toBe(4000);
+    expect(outcome.check.problems).toBe(0);
+    expect(new Set(outcome.check.totals.map((total) => total.customerName))).toEqual(new Set(rows.map((row) => row.CustomerName)));
+  });
+});
+
+describe('checkFile: what fails names the file and the line, and leaves no Parquet', () => {
+  const rows = usageRows({ ...base, attributeSet: 'full', count: 3000 });
+
+  it('a truncated gzip', async () => {
+    const folder = newFolder();
+    const whole = gzipJsonLines(rows);
+    await land(folder, 'cut.json.gz', whole.subarray(0, Math.floor(whole.length * 0.6)));
+    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'cut.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
+    expect(thrown).toBeInstanceOf(DataFileError);
+    expect((thrown as Error).message).toMatch(/^'cut\.json\.gz' line \d+ does not decompress \(Z_BUF_ERROR: unexpected end of file\)$/);
+    expect(await exists(`${folder}parquet/cut.json.gz.parquet`)).toBe(false);
+  });
+
+  it('a file that is not gzip at all', async () => {
+    const folder = newFolder();
+    await land(folder, 'plain.json.gz', Buffer.from(`${JSON.stringify(rows[0])}\n`));
+    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'plain.json.gz', schema: schemaFor('usage', 'full'), parquet: false }));
+    expect((thrown as Error).message).toMatch(/^'plain\.json\.gz' line 1 does not decompress \(Z_DATA_ERROR: /);
+  });
+
+  it('a broken line, after row groups that were already handed to the upload', async () => {
+    const folder = newFolder();
+    // Past two row groups, so the upload has already been given bytes when the line breaks.
+    const lines = usageRows({ ...base, attributeSet: 'full', count: 2 * PARQUET_ROW_GROUP_ROWS + 500 }).map((row) => JSON.stringify(row));
+    lines[2 * PARQUET_ROW_GROUP_ROWS + 100] = lines[2 * PARQUET_ROW_GROUP_ROWS + 100]!.slice(0, 80);
+    await land(folder, 'broken.json.gz', gzipSync(`${lines.join('\n')}\n`));
+    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'broken.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
+    expect(thrown).toBeInstanceOf(DataFileError);
+    expect((thrown as Error).message).toMatch(new RegExp(`^'broken\\.json\\.gz' line ${2 * PARQUET_ROW_GROUP_ROWS + 101} is not JSON \\(`));
+    expect(await exists(`${folder}parquet/broken.json.gz.parquet`)).toBe(false);
+  });
+
+  it('a value Parquet could not keep exactly fails the conversion; without Parquet it is a problem', async () => {
+    const folder = newFolder();
+    const bad = rows.map((row, i) => (i === 10 ? { ...row, Quantity: '0.1234567890123' } : row));
+    await land(folder, 'odd.json.gz', gzipJsonLines(bad));
+    const request = { folder, name: 'odd.json.gz', schema: schemaFor('usage', 'full') };
+    const thrown = await failureOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
+    expect((thrown as Error).message).toBe("'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '0.1234567890123': has more than 12 decimal places (DECIMAL(28,12))");
+    expect(await exists(`${folder}parquet/odd.json.gz.parquet`)).toBe(false);
+    const raw = await createDataFiles(container).checkFile({ ...request, parquet: false });
+    expect(raw.check.problems).toBe(1);
+    expect(raw.parquet).toBeUndefined();
+  });
+
+  it('a file that is not there is a storage error naming it', async () => {
+    const thrown = await failureOf(createDataFiles(container).checkFile({ folder: newFolder(), name: 'gone.json.gz', schema: schemaFor('usage', 'full'), parquet: false }));
+    expect(thrown).toBeInstanceOf(StorageRequestError);
+    expect(thrown).toMatchObject({ code: 'BlobNotFound', status: 404, transient: false });
+    expect((thrown as Error).message).toMatch(/^'gone\.json\.gz': /);
+  });
+});

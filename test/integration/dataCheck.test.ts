@@ -1,0 +1,205 @@
+/**
+ * The data check in the real flow: after the copies are verified, one queue message per file
+ * checks it and writes its Parquet copy; manifest.json, written when every file is done, carries
+ * row counts, per-customer totals and the Parquet files. Against Azurite (behind the fault
+ * proxy, to count and break requests), the identity endpoint and the billing emulator; the
+ * totals are compared with sums the test computes itself from the landed rows, and the Parquet
+ * files are read back by DuckDB.
+ */
+import { BlobServiceClient } from '@azure/storage-blob';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BILLING_SOURCE_ACCOUNT, startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
+import type { FaultRule } from '../../emulator/faultProxy';
+import { schemaFor } from '../../src/core/dataSchema';
+import { MANIFEST_FILE_NAME } from '../../src/core/naming';
+import { fileCheckMessageFor } from '../../src/core/pollMessage';
+import type { PublicManifest } from '../../src/core/publicManifest';
+import type { Run } from '../../src/core/run';
+import { HttpRequest } from '@azure/functions';
+import { pollExport } from '../../src/functions/pollExport';
+import { getRun } from '../../src/functions/runsApi';
+import { startExport } from '../../src/functions/startExport';
+import { expectedTotals } from '../support/exactTotals';
+import { readBackParquet } from '../support/parquetReadBack';
+import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
+
+let cloud: LocalCloud;
+beforeAll(async () => {
+  cloud = await startLocalCloud({ faultProxy: true });
+}, 60_000);
+afterAll(async () => {
+  await cloud?.stop();
+});
+
+const USAGE_SUMS = ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'];
+const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'JPY'];
+let nextCurrency = 0;
+
+async function landOne(app: TestApp): Promise<{ run: Run; folder: string }> {
+  const currency = CURRENCIES[nextCurrency++]!;
+  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const [final] = (await app.work({ runIds: [run.runId] })).runs;
+  return { run: final!, folder: final!.destinationFolder ?? '' };
+}
+const rowsOf = (gzipped: Buffer) =>
+  gunzipSync(gzipped)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+const byCustomer = (totals: PublicManifest['totals']) => new Map((totals ?? []).map(({ customerId, currency, rowCount, billingPreTaxTotal, pricingPreTaxTotal, quantity }) => [`${customerId}|${currency}`, { rowCount, sums: { billingPreTaxTotal, pricingPreTaxTotal, quantity } }]));
+const readManifest = async (app: TestApp, folder: string) => JSON.parse((await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString('utf8')) as PublicManifest;
+const hasManifest = (app: TestApp, folder: string) => app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).exists();
+
+describe('the data check of a landed run', () => {
+  it('checks every file through its own message, lands Parquet beside it, and manifest.json holds the exact totals of the rows', async () => {
+    cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 700, seed: 7 });
+    const app = createTestApp(cloud);
+
+    const { run, folder } = await landOne(app);
+
+    expect(run.state).toBe('succeeded');
+    const manifest = await readManifest(app, folder);
+    const landedRows = await Promise.all(manifest.blobs.map(async (blob) => rowsOf(await readBlob(app, `${folder}${blob.name}`))));
+    const allRows = landedRows.flat();
+    expect(manifest.rowCount).toBe(3 * 700);
+    expect(manifest.blobs.map((blob) => blob.rowCount)).toEqual([700, 700, 700]);
+    expect(byCustomer(manifest.totals)).toEqual(expectedTotals(allRows, USAGE_SUMS, 'BillingCurrency'));
+    expect(manifest.totals!.every((total) => typeof total.customerName === 'string' && total.customerName !== '')).toBe(true);
+    expect(manifest.check).toEqual({ problems: 0, examples: [] });
+    // One message per file did the work.
+    expect(app.logs.filter((line) => line.includes('file checked'))).toHaveLength(3);
+    // GET /api/runs/{runId} shows the same figures.
+    const detail = await getRun(new HttpRequest({ method: 'GET', url: `http://localhost/api/runs/${run.runId}`, params: { runId: run.runId } }), app.context(), app.deps);
+    expect(detail.jsonBody).toMatchObject({ runId: run.runId, status: 'succeeded', rowCount: 2100, totals: manifest.totals, check: manifest.check });
+
+    expect(manifest.parquet!.map((file) => file.name)).toEqual(manifest.blobs.map((blob) => `parquet/${blob.name}.parquet`));
+    const listed = await listBlobs(app);
+    for (const [i, file] of manifest.parquet!.entries()) {
+      expect(listed).toContain(`${folder}${file.name}`);
+      const bytes = await readBlob(app, `${folder}${file.name}`);
+      expect(file).toEqual({ name: file.name, source: manifest.blobs[i]!.name, rowCount: 700, byteCount: bytes.length });
+      const readBack = await readBackParquet(bytes, schemaFor('usage', 'full'), { rowCount: 700, totals: expectedTotals(landedRows[i]!, USAGE_SUMS, 'BillingCurrency') });
+      expect(readBack.mismatches).toEqual([]);
+    }
+  }, 120_000);
+
+  it('OUTPUT_FORMATS=raw: the data is checked and summed, and no Parquet lands', async () => {
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 100 });
+    const app = createTestApp(cloud, { OUTPUT_FORMATS: 'raw' });
+
+    const { run, folder } = await landOne(app);
+
+    expect(run.state).toBe('succeeded');
+    const manifest = await readManifest(app, folder);
+    expect(manifest.rowCount).toBe(200);
+    expect(manifest.parquet).toBeUndefined();
+    expect((await listBlobs(app)).filter((name) => name.includes('/parquet/'))).toEqual([]);
+  }, 60_000);
+});
+
+describe('a landed file that cannot be read fails the run, naming it, with no manifest.json', () => {
+  /** Starts an export, waits until its files are at the source, and replaces one with `corrupt(its bytes)`. */
+  async function exportWithCorruptSource(app: TestApp, corrupt: (bytes: Buffer) => Buffer): Promise<{ runId: string; name: string }> {
+    cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 300 });
+    const currency = CURRENCIES[nextCurrency++]!;
+    const exportsBefore = cloud.billing.exports().length;
+    const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+    // The POST is the worker's first step.
+    await app.work({ runIds: [run.runId], maxMessages: 1 });
+    const exported = cloud.billing.exports()[exportsBefore]!;
+    const source = BlobServiceClient.fromConnectionString(cloud.azurite.connectionString(BILLING_SOURCE_ACCOUNT));
+    const [container, ...folder] = exported.rootDirectory.slice(cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT).length + 1).split('/');
+    const name = exported.blobNames[1]!;
+    const blob = source.getContainerClient(container!).getBlockBlobClient(`${folder.join('/')}/${name}`);
+    for (;;) {
+      const all = await Promise.all(exported.blobNames.map((other) => source.getContainerClient(container!).getBlobClient(`${folder.join('/')}/${other}`).exists()));
+      if (all.every(Boolean)) break;
+      await new Promise((resolveSleep) => setTimeout(resolveSleep, 50));
+    }
+    await blob.uploadData(corrupt(await blob.downloadToBuffer()));
+    return { runId: run.runId, name };
+  }
+
+  it('a truncated gzip', async () => {
+    const app = createTestApp(cloud);
+    const { runId, name } = await exportWithCorruptSource(app, (bytes) => bytes.subarray(0, Math.floor(bytes.length / 2)));
+
+    const [final] = (await app.work({ runIds: [runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'failed', errorCode: 'InvalidDataFile' });
+    expect(final!.errorMessage).toMatch(new RegExp(`^the data check failed: '${name.replace(/[.]/g, '\\.')}' line \\d+ does not decompress \\(Z_BUF_ERROR: unexpected end of file\\)$`));
+    const folder = final!.destinationFolder!;
+    expect(await hasManifest(app, folder)).toBe(false);
+    expect((await listBlobs(app)).filter((blob) => blob.startsWith(folder) && !blob.includes('/parquet/'))).toHaveLength(3);
+  }, 60_000);
+
+  it('a broken line', async () => {
+    const app = createTestApp(cloud);
+    const { runId, name } = await exportWithCorruptSource(app, (bytes) => {
+      const lines = gunzipSync(bytes).toString('utf8').split('\n');
+      lines[2] = `${lines[2]!.slice(0, 50)}`;
+      return gzipSync(lines.join('\n'));
+    });
+
+    const [final] = (await app.work({ runIds: [runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'failed', errorCode: 'InvalidDataFile' });
+    expect(final!.errorMessage).toMatch(new RegExp(`^the data check failed: '${name.replace(/[.]/g, '\\.')}' line 3 is not JSON \\(`));
+    expect(await hasManifest(app, final!.destinationFolder!)).toBe(false);
+  }, 60_000);
+});
+
+describe('fan-out: each message redoes its own file only', () => {
+  const dataFileReads = (app: TestApp): FaultRule => ({
+    service: 'blob',
+    method: 'GET',
+    path: new RegExp(`^/partnerdest/${app.deps.destination.containerName}/[^?]*\\.json\\.gz(\\?|$)`),
+    fault: { kind: 'delay', ms: 0 },
+  });
+
+  it('a file whose check did not finish is checked again by its redelivery alone; manifest.json waits for it', async () => {
+    cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 200 });
+    const app = createTestApp(cloud);
+    const { run, folder } = await landOne(app);
+    const before = await readManifest(app, folder);
+    // As a crash mid-file leaves it: the run checking its files, file 1 not done, no manifest.json yet.
+    await app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).delete();
+    const stored = (await app.deps.ledger.getRun(run.runId))!;
+    const checking = await app.deps.ledger.saveRun({ ...stored.run, state: 'copying', finishedAt: undefined }, stored.etag);
+    const [, second] = await app.deps.fileChecks.listFiles(run.runId, run.manifestETag!);
+    await app.deps.fileChecks.planFiles(run.runId, run.manifestETag!, [second!]);
+    const start = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule(dataFileReads(app));
+    const reads = () => cloud.proxy!.injected().slice(start).filter((fault) => fault.method === 'GET' && fault.path.includes('.json.gz'));
+
+    // A late duplicate of another file's message: that file is done; nothing is read, and with file 1 pending no manifest.json.
+    await pollExport(fileCheckMessageFor(checking.run, 0), app.context(), app.deps);
+    expect(reads()).toEqual([]);
+    expect(await hasManifest(app, folder)).toBe(false);
+    expect((await app.deps.ledger.getRun(run.runId))!.run.state).toBe('copying');
+
+    await pollExport(fileCheckMessageFor(checking.run, 1), app.context(), app.deps);
+
+    expect(reads().map((fault) => fault.path.split('?')[0]!.split('/').pop())).toEqual([second!.name]);
+    expect((await app.deps.ledger.getRun(run.runId))!.run.state).toBe('succeeded');
+    const after = await readManifest(app, folder);
+    expect({ ...after, copiedAt: before.copiedAt }).toEqual(before);
+    cloud.proxy!.clearRules();
+  }, 60_000);
+
+  it('a transient failure reading one file retries that file; the run still lands whole', async () => {
+    cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 100 });
+    const app = createTestApp(cloud);
+    // Every try the SDK makes (4 per call) for each of the 3 files' first reads.
+    cloud.proxy!.addRule({ ...dataFileReads(app), fault: { kind: 'status', status: 503 }, times: 12 });
+
+    const { run, folder } = await landOne(app);
+
+    cloud.proxy!.clearRules();
+    expect(run.state).toBe('succeeded');
+    expect(app.logs.filter((line) => line.includes('file check hit a transient failure; will retry')).length).toBeGreaterThanOrEqual(1);
+    expect((await readManifest(app, folder)).rowCount).toBe(300);
+  }, 60_000);
+});
