@@ -3,7 +3,6 @@ import { BASIC_RECONCILIATION_ATTRIBUTES, FULL_RECONCILIATION_ATTRIBUTES, reconc
 import { BASIC_USAGE_ATTRIBUTES, FULL_USAGE_ATTRIBUTES, usageRows } from '../../emulator/usageData';
 import { MAX_PROBLEM_EXAMPLES, mergeFileResults, startFileCheck, type FileCheckResult } from '../../src/core/dataCheck';
 import { epochDay, epochMillis } from '../../src/core/dataRow';
-import { EXPORT_KINDS } from '../../src/core/naming';
 import { camelCase, rowFamilyOf, schemaFor, type RowFamily } from '../../src/core/dataSchema';
 import { addDecimal, decimalText, parseDecimal, toScaledInteger } from '../../src/core/decimal';
 import { DataFileError } from '../../src/errors';
@@ -30,10 +29,6 @@ describe('rowFamilyOf: the one mapping from a run kind to its rows', () => {
     ['unbilled-reconciliation', 'reconciliation'],
     ['billed-reconciliation', 'reconciliation'],
   ] as const)('%s rows are %s rows', (kind, family) => expect(rowFamilyOf(kind)).toBe(family));
-
-  it('knows every kind the engine exports', () => {
-    expect(EXPORT_KINDS.map((kind) => typeof rowFamilyOf(kind))).toEqual(EXPORT_KINDS.map(() => 'string'));
-  });
 });
 
 describe('schemaFor: the columns are the documented attributes of the set', () => {
