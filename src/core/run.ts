@@ -105,6 +105,26 @@ export function keyForRequest(request: StartRequest, now: Date): ExportKey {
   return { kind: request.kind, billingMonth: billingMonthFor(request.billingPeriod, now), currency: request.currency, attributeSet: request.attributeSet };
 }
 
+/**
+ * Why an unbilled run must not POST its export now, or undefined. Graph's billingPeriod is
+ * relative to the day Graph receives the POST (`current` is the month in progress, `last` the
+ * one before), and the body cannot name a month; a run whose POST is retried, or restarted after
+ * its operation was gone, on the far side of a month boundary would export another month than
+ * its key and land it in its key's folder. Such a run ends instead, saying which period names
+ * its month now.
+ */
+export function billingPeriodMovedReason(run: Run, now: Date): string | undefined {
+  if (isBilled(run)) return undefined;
+  const askedMonth = billingMonthFor(run.billingPeriod, now);
+  if (askedMonth === run.billingMonth) return undefined;
+  const last = billingMonthFor('last', now);
+  const instead = last === run.billingMonth ? `; billing period 'last' exports ${run.billingMonth} now` : `; Graph no longer exports ${run.billingMonth} as unbilled data`;
+  return (
+    `the run exports ${run.billingMonth} (billing period '${run.billingPeriod}' when it started), but billing period '${run.billingPeriod}' ` +
+    `is ${askedMonth} now (UTC), so the export was not POSTed${instead}`
+  );
+}
+
 /** Where the run's subject is named in messages: `invoice G016907411` or `month 2026-10 (EUR)`. */
 export function subjectOf(run: ExportKey): string {
   return isBilled(run) ? `invoice ${run.invoiceId}` : `month ${run.billingMonth} (${run.currency})`;
