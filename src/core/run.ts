@@ -237,7 +237,9 @@ export function decideStart(
     return { kind: 'start', supersedes: latest };
   }
   if (hasLanded(latest) && !request.force) {
-    const landed = () => ({ kind: 'skip', reason: `run ${latest.runId} already landed this ${subject} at ${destinationOf(latest) ?? '(unknown)'}`, run: latest }) as const;
+    // A noNewData run copied nothing: it found the data that landed before, and points at it.
+    const how = latest.state === 'noNewData' ? `found this ${subject}'s data unchanged; it landed at` : `already landed this ${subject} at`;
+    const landed = () => ({ kind: 'skip', reason: `run ${latest.runId} ${how} ${destinationOf(latest) ?? '(unknown)'}`, run: latest }) as const;
     if (isBilled(request) || isBilled(latest)) return landed();
     // A closed month (`last`) lands once; a `current` export is a snapshot that a later `last`
     // export of the same month must still replace.
