@@ -96,8 +96,8 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     flags: {
       ...KIND_FLAGS,
       currency: { type: 'string', value: 'CODE', help: 'ISO 4217 currency code (default: EUR)' },
-      files: { type: 'string', value: 'N', help: 'files in the emulated export (default: 4)' },
-      rows: { type: 'string', value: 'N', help: 'rows per file (default: 2000)' },
+      files: { type: 'string', value: 'N', help: 'files in the emulated export (default: 4; a reconciliation kind: at most N, holding the line items of N x --rows usage rows)' },
+      rows: { type: 'string', value: 'N', help: 'usage rows per file (default: 2000)' },
       event: {
         type: 'string',
         value: 'signed|tampered',
