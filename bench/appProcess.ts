@@ -11,6 +11,8 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { InvocationContext } from '@azure/functions';
 import { createStorageClients } from '../src/adapters/storageClients';
+import { isBilledKind, type ExportKind } from '../src/core/naming';
+import type { StartRequest } from '../src/core/run';
 import { parseSettings } from '../src/core/settings';
 import { createDeps, type Deps } from '../src/deps';
 import { startExport } from '../src/functions/startExport';
@@ -24,6 +26,9 @@ export type ChildTask =
       /** The app settings, also set as the process environment (the identity endpoint is read from there). */
       readonly env: Record<string, string>;
       readonly currency: string;
+      /** What is exported (default unbilled-usage); a billed kind exports `invoiceId`. */
+      readonly exportKind?: ExportKind;
+      readonly invoiceId?: string;
       readonly host: QueueHostOptions;
       readonly sourceAccount: string;
       /** Load, create the clients and queues, say 'ready', and start only on 'go' (so start-up work overlaps nothing measured). */
@@ -162,7 +167,7 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
     await go;
   }
 
-  const started = await startExport({ kind: 'unbilled-usage', currency: task.currency, billingPeriod: settings.billingPeriod, attributeSet: settings.attributeSet, trigger: 'cli', force: true }, deps, context);
+  const started = await startExport(startRequestFor(task, settings), deps, context);
   if (started.kind !== 'started') throw new Error(`the export did not start: ${started.reason}`);
   send({ type: 'started', runId: started.run.runId });
 
@@ -193,6 +198,15 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
       .map((entry) => ({ at: entry.endedAt! - postedAt, status: entry.operationStatus ?? `http ${entry.status ?? '?'}` })),
     maxRssBytes: maxRssBytes(),
   };
+}
+
+/** The export the timer (unbilled kinds) or an invoice-ready event (billed kinds) would start. */
+function startRequestFor(task: Extract<ChildTask, { kind: 'app' }>, settings: ReturnType<typeof parseSettings>): StartRequest {
+  const kind = task.exportKind ?? 'unbilled-usage';
+  const common = { attributeSet: settings.attributeSet, trigger: 'cli', force: true } as const;
+  if (!isBilledKind(kind)) return { kind, currency: task.currency, billingPeriod: settings.billingPeriod, ...common };
+  if (!task.invoiceId) throw new Error(`the benchmark's ${kind} export needs an invoice id`);
+  return { kind, invoiceId: task.invoiceId, ...common };
 }
 
 async function runIdle(task: Extract<ChildTask, { kind: 'idle' }>): Promise<IdleOutcome> {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { ExportRecord } from '../emulator/billingEmulator';
 import type { BillingScenario } from '../emulator/billingScenario';
-import { EXPORT_CONTAINER, readListSas } from '../emulator/exportFiles';
+import { EXPORT_CONTAINERS, readListSas } from '../emulator/exportFiles';
 import { BILLING_SOURCE_ACCOUNT, PARTNER_ACCOUNT, startLocalCloud, type LocalCloud } from '../emulator/localCloud';
 import { mapWithConcurrency } from '../src/concurrency';
 
@@ -46,15 +46,16 @@ export function exportRecord(cloud: LocalCloud, operationId?: string): ExportRec
   return record;
 }
 
-function sourceContainer(cloud: LocalCloud): ContainerClient {
+/** The source account's container of the export's kind (the emulator keeps one per kind, as Graph does). */
+function sourceContainer(cloud: LocalCloud, record: ExportRecord): ContainerClient {
   const credential = new StorageSharedKeyCredential(BILLING_SOURCE_ACCOUNT, cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT));
-  return new ContainerClient(`${cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT)}/${EXPORT_CONTAINER}`, credential);
+  return new ContainerClient(`${cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT)}/${EXPORT_CONTAINERS[record.kind]}`, credential);
 }
 
 /** Each file's URL with a read SAS, as the app builds them from the manifest. */
 export function sourceUrls(cloud: LocalCloud, record: ExportRecord): string[] {
   const credential = new StorageSharedKeyCredential(BILLING_SOURCE_ACCOUNT, cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT));
-  const sas = readListSas(credential, EXPORT_CONTAINER, new Date(Date.now() + 6 * 3600_000));
+  const sas = readListSas(credential, EXPORT_CONTAINERS[record.kind], new Date(Date.now() + 6 * 3600_000));
   return record.blobNames.map((name) => `${record.rootDirectory}/${name}?${sas}`);
 }
 
@@ -64,8 +65,8 @@ export function partnerConnectionString(cloud: LocalCloud): string {
 
 /** Deletes an export's files and a destination container, so Azurite can free their memory. */
 export async function freeExport(cloud: LocalCloud, record: ExportRecord, destinationContainers: readonly string[]): Promise<void> {
-  const source = sourceContainer(cloud);
-  const prefix = `${new URL(record.rootDirectory).pathname.split(`/${EXPORT_CONTAINER}/`)[1]}/`;
+  const source = sourceContainer(cloud, record);
+  const prefix = `${new URL(record.rootDirectory).pathname.split(`/${EXPORT_CONTAINERS[record.kind]}/`)[1]}/`;
   const names: string[] = [];
   for await (const blob of source.listBlobsFlat({ prefix })) names.push(blob.name);
   await mapWithConcurrency(names, 16, (name) => source.deleteBlob(name).then(() => undefined));

@@ -13,9 +13,10 @@ function row(figure: FigureResult, starts: string): Measurement | undefined {
 }
 
 function landingFindings(figure: FigureResult): string[] {
+  // Time to data has these rows per kind, each prefixed with it; the first kind's are read here.
   const time = figure.rows[0];
-  const requests = row(figure, 'blob requests per file');
-  const cpu = row(figure, 'app CPU per file');
+  const requests = figure.rows.find((candidate) => candidate.label.includes('blob requests per file'));
+  const cpu = figure.rows.find((candidate) => candidate.label.includes('app CPU per file'));
   const details = figure.details as Details & { landingRequestsOfMedianRun?: Record<string, number>; landingLatencyMsOfMedianRun?: Record<string, number> };
   const files = Number((figure.params as Details).fileCount);
   const blobKinds = Object.entries(details.landingRequestsOfMedianRun ?? {}).filter(([kind]) => kind.startsWith('blob '));

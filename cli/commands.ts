@@ -108,10 +108,15 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     flags: {
       ...KIND_FLAGS,
       currency: { type: 'string', value: 'CODE', help: 'ISO 4217 currency code (default: EUR)' },
-      files: { type: 'string', value: 'N', help: 'files in the emulated export (default: 4)' },
-      rows: { type: 'string', value: 'N', help: 'rows per file (default: 2000)' },
+      files: { type: 'string', value: 'N', help: 'files in the emulated export (default: 4; a reconciliation kind: at most N, holding the line items of N x --rows usage rows)' },
+      rows: { type: 'string', value: 'N', help: 'usage rows per file (default: 2000)' },
+      event: {
+        type: 'string',
+        value: 'signed|tampered',
+        help: "with --invoice (no --kind): an invoice-ready event for it, signed by the emulated Partner Center, to the app's event function, which starts each kind of BILLED_EXPORT_KINDS; tampered: the body changed after signing, refused with 401",
+      },
     },
-    exitCodes: ['0  the export landed (or ended as noData)', '1  the export failed', USAGE_CODE, SERVICE_DOWN, STOPPED],
+    exitCodes: ['0  the export landed (or ended as noData); with --event, every export the event started landed, or the tampered event was refused and started nothing', '1  the export failed, or the event was not answered as expected', USAGE_CODE, SERVICE_DOWN, STOPPED],
   },
 };
 

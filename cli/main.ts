@@ -4,14 +4,16 @@
  * (util.parseArgs, strict: a flag of another command is a usage error), runs it and turns what
  * went wrong into one line and an exit code.
  */
-import { InvocationContext } from '@azure/functions';
+import { HttpRequest, InvocationContext } from '@azure/functions';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { createStorageClients } from '../src/adapters/storageClients';
 import { InvalidRequestError, parseRunFilter, type RunFilter } from '../src/core/requestFields';
 import { DEFAULT_GRAPH_TOKEN_SCOPE, parseSettings, type Settings } from '../src/core/settings';
 import { parseBackfillRequest, parseStartRequest, type BackfillRequest, type BackfillRequestField, type StartRequestField } from '../src/core/startRequest';
-import { KIND_DESCRIPTIONS, exportKeyString, isBilled } from '../src/core/naming';
+import { INVOICE_ID_FORM, KIND_DESCRIPTIONS, exportKeyString, isBilled, parseInvoiceId } from '../src/core/naming';
+import { receivePartnerCenterEvent } from '../src/functions/invoiceEvents';
+import { startPartnerCenterEvents } from '../emulator/partnerCenterEvents';
 import { destinationOf, isFailure, isFinished, subjectOf, type Run, type StartRequest } from '../src/core/run';
 import { backfillItemSummary, startBackfill, type BackfillItem } from '../src/functions/backfill';
 import { createDeps, type Deps } from '../src/deps';
@@ -450,6 +452,7 @@ async function demo(values: Values): Promise<number> {
   // Every flag is checked before anything starts.
   const fileCount = positiveInteger(values.files, '--files', 4);
   const rowsPerFile = positiveInteger(values.rows, '--rows', 2000);
+  if (values.event !== undefined) return eventDemo(values, { fileCount, rowsPerFile });
   const request = startRequest(FLAG_CHECK_DEFAULTS, values);
   const stop = stopOnSignals();
   process.stdout.write('Starting the local cloud: Azurite, a managed-identity endpoint and the Partner Billing emulator...\n');
@@ -494,6 +497,72 @@ async function demo(values: Values): Promise<number> {
     return EXIT.ok;
   } finally {
     await cloud?.stop();
+  }
+}
+
+/**
+ * `demo --event signed|tampered --invoice ID`: the emulated Partner Center signs an invoice-ready
+ * event (its own CA and signing certificate, served on loopback) and the app's event function
+ * receives it as the Functions host hands it over (raw body bytes and headers). Signed: it starts
+ * each kind of BILLED_EXPORT_KINDS, which are then worked until they end. Tampered: 401, nothing
+ * started. The app trusts the emulated root here only: deployed, it trusts Node's root store.
+ */
+async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile: number }): Promise<number> {
+  const event = values.event;
+  if (event !== 'signed' && event !== 'tampered') throw new UsageError(`--event is '${String(event)}': expected signed or tampered`);
+  for (const flag of ['kind', 'currency'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with --event: the event starts each kind of BILLED_EXPORT_KINDS for the invoice`);
+  }
+  const invoiceId = parseInvoiceId(values.invoice);
+  if (values.invoice === undefined) throw new UsageError(`--event needs --invoice: the invoice the event announces, ${INVOICE_ID_FORM}`);
+  if (invoiceId === undefined) throw new UsageError(`--invoice is '${String(values.invoice)}': expected ${INVOICE_ID_FORM}`);
+  const stop = stopOnSignals();
+  process.stdout.write('Starting the local cloud and an emulated Partner Center webhook sender...\n');
+  let cloud: LocalCloud | undefined;
+  const sender = await startPartnerCenterEvents();
+  try {
+    cloud = await startLocalCloud({ scenario: { fileCount: size.fileCount, rowsPerFile: size.rowsPerFile, retryAfterSeconds: 1, runningPolls: 2 } });
+    if (stop.signal.aborted) return stop.exitCode();
+    const env = { ...cloud.settings, EXPORT_CURRENCIES: 'EUR', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '2', WEBHOOK_CERTIFICATE_HOSTS: '127.0.0.1' };
+    for (const name of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER']) process.env[name] = env[name as keyof typeof env];
+    const settings = parseSettings(env);
+    loaded.settings = settings;
+    const deps = createDeps(settings, { webhookTrustedRoots: [sender.rootCertificatePem] });
+    await deps.ready(); // the ledger's table, which a refused event would not create
+    const signed = sender.sign(sender.invoiceReadyEvent(invoiceId), { tamper: event === 'tampered' });
+    process.stdout.write(`  certificate  ${sender.certificateUrl} (WEBHOOK_CERTIFICATE_HOSTS=127.0.0.1)\n`);
+    process.stdout.write(`POST /api/events/partner-center: invoice-ready for ${invoiceId}, ${event === 'tampered' ? 'body changed after it was signed' : 'signed'}...\n`);
+    const request = new HttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/events/partner-center', headers: signed.headers, body: { bytes: signed.body } });
+    const answer = await receivePartnerCenterEvent(request, cliContext('partnerCenterEvents', (line) => process.stdout.write(`${line}\n`)), deps);
+    process.stdout.write(`  answered ${answer.status ?? 200} ${JSON.stringify(answer.jsonBody ?? null)}\n`);
+    const runs = await deps.ledger.listRuns({ invoiceId });
+    if (event === 'tampered') {
+      const refused = answer.status === 401 && runs.length === 0;
+      process.stdout.write(refused ? `\nRefused, and no export started for ${invoiceId}.\n` : `\nExpected 401 and no run; ${runs.length} run(s) exist for ${invoiceId}.\n`);
+      return refused ? EXIT.ok : EXIT.runFailed;
+    }
+    if ((answer.status ?? 200) !== 200 || runs.length === 0) {
+      process.stdout.write(`\nThe event started no export.\n`);
+      return EXIT.runFailed;
+    }
+    process.stdout.write(`\nThe event started ${runs.map((r) => r.kind).join(' and ')}; working them until they end...\n`);
+    const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
+      runIds: runs.map((r) => r.runId),
+      signal: stop.signal,
+      onLog: (level, line) => process.stdout.write(`${formatLogLine(level, line)}\n`),
+    });
+    if (result.stopped) return stop.exitCode();
+    const finals = runs.map((r) => result.runs.find((candidate) => candidate.runId === r.runId) ?? r);
+    process.stdout.write('\n');
+    for (const final of finals) {
+      const what = final.state === 'succeeded' ? `${final.blobCount ?? 0} file(s), ${formatBytes(final.bytesCopied)} in ${destinationOf(final)}` : `${final.errorCode ?? ''}: ${final.errorMessage ?? ''}`;
+      process.stdout.write(`${final.kind} ${invoiceId}: ${final.state} - ${what}\n`);
+    }
+    process.stdout.write('Everything ran on local emulators; they stop now.\n');
+    return finals.every((final) => final.state === 'succeeded' || final.state === 'noData' || final.state === 'noNewData') ? EXIT.ok : EXIT.runFailed;
+  } finally {
+    await cloud?.stop();
+    await sender.close();
   }
 }
 

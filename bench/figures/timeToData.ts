@@ -4,6 +4,7 @@
  * the same copies issued directly with @azure/storage-blob at the best of several concurrencies.
  * Also figure 5 (scale) with many small files: the same measurement, plus requests per file.
  */
+import { EXPORT_KINDS, isBilledKind, type ExportKind } from '../../src/core/naming';
 import type { AppOutcome, FloorOutcome } from '../appProcess';
 import { runChild } from '../child';
 import { appEnv, exportRecord, partnerConnectionString, sourceUrls, withCloud } from '../cloud';
@@ -17,7 +18,12 @@ export interface LandingParams {
   /** null: the emulator's natural size (one row per file here, about 1 KiB). */
   readonly fileSizeBytes: number | null;
   readonly floorConcurrencies: readonly number[];
+  /** What the app exports (default unbilled-usage); the emulator sizes every kind by the same knobs. */
+  readonly exportKind?: ExportKind;
 }
+
+/** The invoice a billed kind exports: the emulator's newest EUR invoice, in its catalogue on any date. */
+const BENCH_INVOICE_ID = 'G000000001';
 
 export interface LandingRun {
   readonly app: readonly AppOutcome[];
@@ -27,6 +33,8 @@ export interface LandingRun {
   readonly floorSeconds: Readonly<Record<string, number[]>>;
   readonly bestConcurrency: number;
   readonly bytesPerExport: number;
+  /** Files per export, as the manifest listed them. */
+  readonly fileCount: number;
 }
 
 /** Runs the app and the floor `reps` times on fresh exports in one local cloud. */
@@ -43,18 +51,24 @@ export async function measureLanding(context: BenchContext, label: string, param
   const app: AppOutcome[] = [];
   const floor: FloorOutcome[] = [];
   let bytesPerExport = 0;
+  let fileCount = params.fileCount;
   for (let rep = 0; rep < params.reps; rep++) {
     // A fresh local cloud per repetition: Azurite slows down with every blob it holds, and its
     // memory is freed only when it exits. A new seed: new files, a new eTag, a new folder.
     await withCloud({ ...scenario, seed: rep + 1 }, async (cloud) => {
       const env = appEnv(cloud, 'EUR');
       context.progress(`${label}: repetition ${rep + 1}/${params.reps}: the app lands ${params.fileCount} files`);
-      const outcome = await runChild<AppOutcome>(context.childFile, { kind: 'app', env, currency: 'EUR', host: context.host, sourceAccount: context.sourceAccount }).done;
-      if (outcome.state !== 'succeeded' || outcome.blobCount !== params.fileCount || outcome.timeline.succeededAtGraph === undefined || outcome.timeline.manifestWritten === undefined) {
-        throw new Error(`${label}: the run ended ${outcome.state} with ${outcome.blobCount} files${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`);
+      const exportKind = params.exportKind ?? 'unbilled-usage';
+      const subject = isBilledKind(exportKind) ? { exportKind, invoiceId: BENCH_INVOICE_ID } : { exportKind };
+      const outcome = await runChild<AppOutcome>(context.childFile, { kind: 'app', env, currency: 'EUR', ...subject, host: context.host, sourceAccount: context.sourceAccount }).done;
+      const record = exportRecord(cloud);
+      if (record.kind !== exportKind) throw new Error(`${label}: the emulator's latest export is ${record.kind}, not ${exportKind}`);
+      // A reconciliation export spreads its line items over at most fileCount files: the manifest says how many.
+      if (outcome.state !== 'succeeded' || outcome.blobCount !== record.blobNames.length || outcome.timeline.succeededAtGraph === undefined || outcome.timeline.manifestWritten === undefined) {
+        throw new Error(`${label}: the run ended ${outcome.state} with ${outcome.blobCount} of ${record.blobNames.length} files${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`);
       }
       app.push(outcome);
-      const record = exportRecord(cloud);
+      fileCount = record.blobNames.length;
       bytesPerExport = record.totalBytes;
 
       // The floor copies the very same files, concurrencies in a rotating order.
@@ -78,6 +92,7 @@ export async function measureLanding(context: BenchContext, label: string, param
     floorSeconds,
     bestConcurrency,
     bytesPerExport,
+    fileCount,
   };
 }
 
@@ -88,13 +103,14 @@ export function blobRequestsPerFile(outcome: AppOutcome, fileCount: number): num
   return (blob.reduce((sum, [, count]) => sum + count, 0) - 1) / fileCount;
 }
 
-export function landingRows(run: LandingRun, label: string, fileCount: number): Measurement[] {
+/** The time, requests and CPU rows of a landing; `prefix` (e.g. 'billed-usage: ') names the kind on each. */
+export function landingRows(run: LandingRun, label: string, fileCount: number, prefix = ''): Measurement[] {
   const floorLabel = `direct copies, best concurrency (${run.bestConcurrency})`;
   const floorSamples = run.floor.map((outcome) => outcome.requestsPerFile);
   return [
-    measurement(label, 's', run.appSeconds, floorLabel, run.floorSeconds[String(run.bestConcurrency)]!),
-    measurement('blob requests per file while landing', 'requests/file', run.app.map((outcome) => blobRequestsPerFile(outcome, fileCount)), 'one copy request per file', floorSamples),
-    measurement('app CPU per file while landing', 'ms', run.app.map((outcome) => outcome.landingCpuMs / outcome.blobCount), 'CPU per direct copy', run.floor.map((outcome) => outcome.cpuMsPerFile)),
+    measurement(`${prefix}${label}`, 's', run.appSeconds, floorLabel, run.floorSeconds[String(run.bestConcurrency)]!),
+    measurement(`${prefix}blob requests per file while landing`, 'requests/file', run.app.map((outcome) => blobRequestsPerFile(outcome, fileCount)), 'one copy request per file', floorSamples),
+    measurement(`${prefix}app CPU per file while landing`, 'ms', run.app.map((outcome) => outcome.landingCpuMs / outcome.blobCount), 'CPU per direct copy', run.floor.map((outcome) => outcome.cpuMsPerFile)),
   ];
 }
 
@@ -120,16 +136,19 @@ function landingSeconds(outcome: AppOutcome): number {
 export async function timeToData(context: BenchContext): Promise<FigureResult> {
   const started = performance.now();
   const params = context.config.timeToData;
-  const sizeLabel = `${params.fileCount} × ${formatSize(params.fileSizeBytes)}`;
-  const run = await measureLanding(context, 'time to data', { ...params });
-  const rows = landingRows(run, `${sizeLabel}: succeeded → manifest.json`, params.fileCount);
+  // Every kind: they share the landing, but not the source container, the layout or the file contents.
+  const runs: Array<{ exportKind: ExportKind; run: LandingRun }> = [];
+  for (const exportKind of EXPORT_KINDS) runs.push({ exportKind, run: await measureLanding(context, `time to data (${exportKind})`, { ...params, exportKind }) });
+  const rows = runs.flatMap(({ exportKind, run }) => landingRows(run, `${run.fileCount} × ${formatSize(params.fileSizeBytes)}: succeeded → manifest.json`, run.fileCount, `${exportKind}: `));
+  const [first] = runs;
   return {
     id: 'timeToData',
     title: 'Time to data',
-    params: { ...params, copyEngine: "Azurite's in-memory copy (by reference, synchronous)" },
+    params: { ...params, kinds: EXPORT_KINDS, billedInvoiceId: BENCH_INVOICE_ID, copyEngine: "Azurite's in-memory copy (by reference, synchronous)" },
     rows,
     findings: [],
-    details: landingDetails(run),
+    // The first kind's details at the top (what the findings read), every kind's by kind.
+    details: { ...landingDetails(first!.run), byKind: Object.fromEntries(runs.map(({ exportKind, run }) => [exportKind, landingDetails(run)])) },
     durationSeconds: (performance.now() - started) / 1000,
   };
 }

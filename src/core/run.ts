@@ -105,6 +105,26 @@ export function keyForRequest(request: StartRequest, now: Date): ExportKey {
   return { kind: request.kind, billingMonth: billingMonthFor(request.billingPeriod, now), currency: request.currency, attributeSet: request.attributeSet };
 }
 
+/**
+ * Why an unbilled run must not POST its export now, or undefined. Graph's billingPeriod is
+ * relative to the day Graph receives the POST (`current` is the month in progress, `last` the
+ * one before), and the body cannot name a month; a run whose POST is retried, or restarted after
+ * its operation was gone, on the far side of a month boundary would export another month than
+ * its key and land it in its key's folder. Such a run ends instead, saying which period names
+ * its month now.
+ */
+export function billingPeriodMovedReason(run: Run, now: Date): string | undefined {
+  if (isBilled(run)) return undefined;
+  const askedMonth = billingMonthFor(run.billingPeriod, now);
+  if (askedMonth === run.billingMonth) return undefined;
+  const last = billingMonthFor('last', now);
+  const instead = last === run.billingMonth ? `; billing period 'last' exports ${run.billingMonth} now` : `; Graph no longer exports ${run.billingMonth} as unbilled data`;
+  return (
+    `the run exports ${run.billingMonth} (billing period '${run.billingPeriod}' when it started), but billing period '${run.billingPeriod}' ` +
+    `is ${askedMonth} now (UTC), so the export was not POSTed${instead}`
+  );
+}
+
 /** Where the run's subject is named in messages: `invoice G016907411` or `month 2026-10 (EUR)`. */
 export function subjectOf(run: ExportKey): string {
   return isBilled(run) ? `invoice ${run.invoiceId}` : `month ${run.billingMonth} (${run.currency})`;
@@ -217,7 +237,9 @@ export function decideStart(
     return { kind: 'start', supersedes: latest };
   }
   if (hasLanded(latest) && !request.force) {
-    const landed = () => ({ kind: 'skip', reason: `run ${latest.runId} already landed this ${subject} at ${destinationOf(latest) ?? '(unknown)'}`, run: latest }) as const;
+    // A noNewData run copied nothing: it found the data that landed before, and points at it.
+    const how = latest.state === 'noNewData' ? `found this ${subject}'s data unchanged; it landed at` : `already landed this ${subject} at`;
+    const landed = () => ({ kind: 'skip', reason: `run ${latest.runId} ${how} ${destinationOf(latest) ?? '(unknown)'}`, run: latest }) as const;
     if (isBilled(request) || isBilled(latest)) return landed();
     // A closed month (`last`) lands once; a `current` export is a snapshot that a later `last`
     // export of the same month must still replace.

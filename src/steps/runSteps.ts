@@ -13,7 +13,7 @@ import { pollMessageFor } from '../core/pollMessage';
 import { decideStartRetry, mayRestart } from '../core/policy';
 import { nextPoll, queueDelaySeconds } from '../core/polling';
 import { redactSecrets } from '../core/redact';
-import { toFailed, toNoData, toPolling, toRestarting, toWaiting, type Run } from '../core/run';
+import { billingPeriodMovedReason, toFailed, toNoData, toPolling, toRestarting, toWaiting, type Run } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
@@ -23,6 +23,8 @@ export type Step = (stored: StoredRun, deps: Deps, log: RunLogger) => Promise<St
 /** POSTs the export and schedules the first poll. */
 export const beginExport: Step = async (stored, deps, log) => {
   const { run } = stored;
+  const periodMoved = billingPeriodMovedReason(run, deps.now());
+  if (periodMoved) return failRun(stored, 'BillingPeriodMoved', periodMoved, deps, log);
   let operationUrl: string;
   try {
     ({ operationUrl } = await deps.graph.startExport(exportRequestFor(run)));

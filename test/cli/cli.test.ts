@@ -174,6 +174,24 @@ describe('npm run -s cli', () => {
     expect(outcome.stdout).toMatch(/folder {5}billing-exports\/billed-reconciliation\/G000000001\/full\/[A-Za-z0-9]+\//);
   }, 120_000);
 
+  it('demo --event signed starts and lands both billed exports of the invoice; --event tampered is refused with 401 and starts nothing', async () => {
+    const signed = await cli(['demo', '--event', 'signed', '--invoice', 'G000000001', '--files', '2', '--rows', '10'], {});
+    expect(signed.code, signed.stderr).toBe(0);
+    expect(signed.stdout).toMatch(/answered 200 \{"invoiceId":"G000000001","started":true/);
+    expect(signed.stdout).toMatch(/^billed-usage G000000001: succeeded - 2 file\(s\), .* in billing-exports\/billed-usage\/G000000001\/full\/[A-Za-z0-9]+\/$/m);
+    expect(signed.stdout).toMatch(/^billed-reconciliation G000000001: succeeded - 2 file\(s\), .* in billing-exports\/billed-reconciliation\/G000000001\/full\/[A-Za-z0-9]+\/$/m);
+
+    const tampered = await cli(['demo', '--event', 'tampered', '--invoice', 'G000000001', '--files', '2', '--rows', '10'], {});
+    expect(tampered.code, tampered.stdout + tampered.stderr).toBe(0);
+    expect(tampered.stdout).toContain('answered 401 {"error":{"code":"BadSignature"');
+    expect(tampered.stdout).toContain('Refused, and no export started for G000000001.');
+    expect(tampered.stdout).not.toContain('run starting');
+
+    const misused = await cli(['demo', '--event', 'signed', '--kind', 'billed-usage', '--invoice', 'G000000001'], {});
+    expect(misused.code).toBe(2);
+    expect(misused.stderr.trim()).toBe('--kind does not go with --event: the event starts each kind of BILLED_EXPORT_KINDS for the invoice');
+  }, 180_000);
+
   it('backfill refuses bad invoice ids, unbilled kinds and no invoices before reading the settings', async () => {
     const bad = await cli(['backfill', '--invoices', 'G000000004,INV-1', '--kinds', 'unbilled-usage'], {});
     expect(bad.code).toBe(2);

@@ -57,9 +57,14 @@ describe('decideStart for an invoice', () => {
   const billed = (overrides: Partial<BilledRun>): Run => aBilledRun({ runId: 'b1', ...overrides });
 
   it('lands an invoice once: a replayed event or a backfill starts nothing, a forced one does', () => {
+    const reasons = {
+      succeeded: 'run b1 already landed this invoice at c/billed-usage/G016907411/full/e1/',
+      // It copied nothing, so it is not said to have landed the invoice.
+      noNewData: "run b1 found this invoice's data unchanged; it landed at c/billed-usage/G016907411/full/e1/",
+    };
     for (const state of ['succeeded', 'noNewData'] as const) {
       const landed = billed({ state, startedAt: '2026-12-07T05:00:00.000Z', destinationContainer: 'c', destinationFolder: 'billed-usage/G016907411/full/e1/' });
-      expect(decideStart(landed, invoice, new Date('2027-03-01T00:00:00Z'), deadline)).toMatchObject({ kind: 'skip', reason: 'run b1 already landed this invoice at c/billed-usage/G016907411/full/e1/' });
+      expect(decideStart(landed, invoice, new Date('2027-03-01T00:00:00Z'), deadline)).toMatchObject({ kind: 'skip', reason: reasons[state] });
       expect(decideStart(landed, { ...invoice, force: true }, now, deadline)).toEqual({ kind: 'start' });
     }
   });
