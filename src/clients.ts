@@ -34,7 +34,7 @@ export function createClients(settings: Settings, overrides: DepsOptions = {}): 
     queue: createPollQueue(clients.queueService, settings.pollQueue, timeouts),
     ledger: createLedger(clients.ledgerTable, timeouts),
     destination: createDestination(clients.destinationContainer, { ...timeouts, ...(overrides.copyTimeoutMs === undefined ? {} : { copyTimeoutMs: overrides.copyTimeoutMs }) }),
-    dataFiles: createDataFiles(clients.destinationContainer),
+    dataFiles: createDataFiles(clients.destinationContainer, overrides.storageCallTimeoutMs === undefined ? {} : { idleTimeoutMs: overrides.storageCallTimeoutMs }),
     fileChecks: createFileChecks(clients.ledgerTable, timeouts),
     seenEvents: createSeenEvents(clients.ledgerTable, timeouts),
   };

@@ -78,7 +78,7 @@ export async function dataCheck(context: BenchContext): Promise<FigureResult> {
     const floorLabel = 'gunzip + line parse (JSON.parse), one process';
     return {
       id: 'dataCheck',
-      title: '6. Data check and Parquet',
+      title: 'Data check and Parquet',
       params: { ...params, largeGzipBytes: files.large.length, smallGzipBytes: files.small.length, rows: samples.floor[0]!.rows },
       rows: [
         measurement(`${size}: time to checked data, s per GiB`, 's', perGiB(samples.check), floorLabel, perGiB(samples.floor)),
@@ -86,7 +86,7 @@ export async function dataCheck(context: BenchContext): Promise<FigureResult> {
         measurement(`peak RSS, check + Parquet, ${size}`, 'MiB', samples.parquet.map((p) => p.peakRssMiB), `the same, ${(files.small.length / 2 ** 20).toFixed(1)} MiB gzip`, samples.smallParquet.map((p) => p.peakRssMiB)),
       ],
       findings: [
-        `Parquet rows per second: ${round(median(samples.parquet.map((p) => p.rows / p.seconds)), 0)}; checked rows per second: ${round(median(samples.check.map((p) => p.rows / p.seconds)), 0)}; floor: ${round(median(samples.floor.map((p) => p.rows / p.seconds)), 0)}.`,
+        `rows per second: ${Math.round(median(samples.parquet.map((p) => p.rows / p.seconds)))} with Parquet, ${Math.round(median(samples.check.map((p) => p.rows / p.seconds)))} checked only, ${Math.round(median(samples.floor.map((p) => p.rows / p.seconds)))} at the floor.`,
       ],
       details: { samples },
       durationSeconds: round((performance.now() - started) / 1000, 1),

@@ -15,7 +15,7 @@ import { startFileCheck, type FileCheckResult } from '../core/dataCheck';
 import type { CellValue } from '../core/dataRow';
 import type { FamilySchema } from '../core/dataSchema';
 import { parquetPathFor } from '../core/dataOutputs';
-import { callDeadline } from './deadline';
+import { STORAGE_CALL_TIMEOUT_MS, callDeadline } from './deadline';
 import { storageErrorFrom } from './storageError';
 
 /** A file is read and converted within one invocation, well inside the 30-minute function timeout. */
@@ -40,7 +40,11 @@ export interface DataFiles {
   checkFile(request: { readonly folder: string; readonly name: string; readonly schema: FamilySchema; readonly parquet: boolean }): Promise<DataFileOutcome>;
 }
 
-export function createDataFiles(container: ContainerClient, options: { readonly timeoutMs?: number } = {}): DataFiles {
+/**
+ * `timeoutMs`: the whole file's deadline; `idleTimeoutMs`: how long the download may send nothing
+ * before it counts as stalled (a connection that hangs mid-body), default STORAGE_CALL_TIMEOUT_MS.
+ */
+export function createDataFiles(container: ContainerClient, options: { readonly timeoutMs?: number; readonly idleTimeoutMs?: number } = {}): DataFiles {
   return {
     async checkFile({ folder, name, schema, parquet }) {
       const { abortSignal } = callDeadline(options.timeoutMs ?? DATA_FILE_TIMEOUT_MS);
@@ -53,7 +57,7 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
         throw error instanceof StorageRequestError ? error.about(`'${name}'`) : error;
       }
       const check = startFileCheck(schema, name);
-      const lines = numberedLines(body, name);
+      const lines = numberedLines(body, name, options.idleTimeoutMs);
       async function* typedRows(): AsyncGenerator<readonly CellValue[]> {
         for await (const { text, line } of lines) {
           const row = check.addLine(text, line);
@@ -78,8 +82,17 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
  * The lines of a gzip JSON-lines stream, numbered from 1, decoded as UTF-8 across chunk
  * boundaries. A stream that does not decompress fails naming the file and the line it stopped in.
  */
-export async function* numberedLines(gzipped: Readable, file: string): AsyncGenerator<{ readonly text: string; readonly line: number }> {
+export async function* numberedLines(gzipped: Readable, file: string, idleTimeoutMs = STORAGE_CALL_TIMEOUT_MS): AsyncGenerator<{ readonly text: string; readonly line: number }> {
   const gunzip = createGunzip();
+  // A body that stops arriving (a connection hung mid-file) fails like a call past its deadline.
+  let idle: NodeJS.Timeout | undefined;
+  const stillArriving = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => gzipped.destroy(Object.assign(new Error(`no bytes for ${idleTimeoutMs} ms`), { name: 'TimeoutError' })), idleTimeoutMs);
+    idle.unref();
+  };
+  stillArriving();
+  gzipped.on('data', stillArriving);
   // The download failing (a reset, the deadline) is the storage's trouble, not the file's.
   let downloadFailed: Error | undefined;
   gzipped.on('error', (error) => {
@@ -112,6 +125,7 @@ export async function* numberedLines(gzipped: Readable, file: string): AsyncGene
     // zlib's errors (Z_BUF_ERROR "unexpected end of file" for a cut file, Z_DATA_ERROR for bytes that are not gzip).
     throw new DataFileError(file, line + 1, `does not decompress (${(thrown as { code?: string }).code ?? 'gzip'}: ${error.message})`, { cause: error });
   } finally {
+    clearTimeout(idle);
     gzipped.unpipe(gunzip);
     gzipped.destroy();
   }

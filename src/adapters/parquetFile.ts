@@ -79,6 +79,8 @@ function writerRow(columns: readonly Column[], values: readonly CellValue[]): Re
 function streamingWriter(ByteWriterClass: typeof ByteWriter, sink: PassThrough, counted: { bytes: number }): ByteWriter {
   const writer = new ByteWriterClass(CHUNK_BYTES * 2);
   const push = () => {
+    // The upload failed and destroyed the sink: stop writing (the caller reports the upload's error).
+    if (sink.destroyed) throw sink.errored ?? new Error('the Parquet upload stopped');
     if (writer.index === 0) return;
     sink.write(new Uint8Array(writer.buffer.slice(0, writer.index)));
     counted.bytes += writer.index;
@@ -107,8 +109,13 @@ export async function writeParquet(rows: AsyncIterable<readonly CellValue[]>, sc
   const hyparquet = await import('hyparquet-writer');
   const sink = new PassThrough();
   const upload = target.uploadStream(sink, UPLOAD_BLOCK_BYTES, UPLOAD_CONCURRENCY, { blobHTTPHeaders: { blobContentType: 'application/vnd.apache.parquet' }, abortSignal });
-  // Until it is awaited below, a failed upload must not be an unhandled rejection.
-  upload.catch(() => undefined);
+  // An upload that fails stops taking bytes: the writer, waiting for the sink to drain, must
+  // hear of it (the sink's error rejects its wait) instead of waiting for ever.
+  let uploadFailed: Error | undefined;
+  upload.catch((error: unknown) => {
+    uploadFailed ??= error instanceof Error ? error : new Error(String(error));
+    sink.destroy(uploadFailed);
+  });
   const counted = { bytes: 0 };
   let rowCount = 0;
   async function* writerRows() {
@@ -128,9 +135,13 @@ export async function writeParquet(rows: AsyncIterable<readonly CellValue[]>, sc
       createdBy: 'partner-billing-export',
     });
   } catch (thrown) {
-    // The upload ends without committing its blocks: no partial Parquet file lands.
-    sink.destroy(thrown instanceof Error ? thrown : new Error(String(thrown)));
-    throw thrown;
+    // The upload ends without committing its blocks: no partial Parquet file lands. A failure
+    // of the upload itself is the storage error it was, not the writer's echo of it.
+    if (thrown !== uploadFailed) {
+      uploadFailed = thrown instanceof Error ? thrown : new Error(String(thrown));
+      sink.destroy(uploadFailed);
+      throw thrown;
+    }
   }
   try {
     await upload;

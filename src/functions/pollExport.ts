@@ -16,6 +16,8 @@ import { checkLandedFile } from '../steps/checkFiles';
 import { landExport } from '../steps/landExport';
 import { answered, beginExport, endWithNoData, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from '../steps/runSteps';
 
+const EARLY_FILE_CHECK_DELAY_SECONDS = 1;
+
 export async function pollExport(queueEntry: unknown, context: InvocationContext, deps: Deps): Promise<void> {
   let message: PollMessage;
   try {
@@ -35,6 +37,14 @@ export async function pollExport(queueEntry: unknown, context: InvocationContext
     return;
   }
   const { run } = stored;
+  if (message.file !== undefined && !isFinished(run) && message.seq === run.seq + 1) {
+    // A file check sent just before the save that makes its step current (messages first, then
+    // the run): early, not stale. It comes back in a moment; if that save never happens, the
+    // landing's own redelivery plans the checks again.
+    await deps.queue.send(message, EARLY_FILE_CHECK_DELAY_SECONDS);
+    logEvent(context, 'info', 'file check arrived before its step was saved; again shortly', { runId: run.runId, seq: message.seq, currentSeq: run.seq, file: message.file });
+    return;
+  }
   if (isFinished(run) || message.seq !== run.seq) {
     logEvent(context, 'info', 'stale message dropped', { runId: run.runId, state: run.state, seq: message.seq, currentSeq: run.seq });
     return;

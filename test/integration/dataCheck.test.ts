@@ -189,6 +189,42 @@ describe('fan-out: each message redoes its own file only', () => {
     cloud.proxy!.clearRules();
   }, 60_000);
 
+  it('a file check that arrives before its step is saved (messages go first) comes back, instead of being dropped as stale', async () => {
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 50 });
+    const app = createTestApp(cloud);
+    const { run, folder } = await landOne(app);
+    await app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).delete();
+    const stored = (await app.deps.ledger.getRun(run.runId))!;
+    // As between the landing's sends and its save: the run one step behind its file messages.
+    const behind = await app.deps.ledger.saveRun({ ...stored.run, state: 'copying', finishedAt: undefined }, stored.etag);
+    const files = await app.deps.fileChecks.listFiles(run.runId, run.manifestETag!);
+    await app.deps.fileChecks.planFiles(run.runId, run.manifestETag!, files);
+    const early = { ...behind.run, seq: behind.run.seq + 1 };
+
+    for (const file of files) await pollExport(fileCheckMessageFor(early, file.index), app.context(), app.deps);
+    expect(app.logs.filter((line) => line.includes('file check arrived before its step was saved'))).toHaveLength(2);
+    await app.deps.ledger.saveRun(early, behind.etag);
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+
+    expect(final!.state).toBe('succeeded');
+    expect((await readManifest(app, folder)).rowCount).toBe(100);
+  }, 60_000);
+
+  it('a Parquet upload that fails beyond the SDK retries is retried with its file, not waited on for ever', async () => {
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 100 });
+    const app = createTestApp(cloud);
+    // Every try (4 per call) of the first upload request of both files' Parquet copies.
+    cloud.proxy!.addRule({ service: 'blob', method: 'PUT', path: /\/parquet\/[^?]*\.parquet(\?|$)/, fault: { kind: 'status', status: 500 }, times: 8 });
+
+    const { run, folder } = await landOne(app);
+
+    cloud.proxy!.clearRules();
+    expect(run.state).toBe('succeeded');
+    expect(app.logs.filter((line) => line.includes('file check hit a transient failure; will retry') && line.includes('.parquet'))).not.toEqual([]);
+    const manifest = await readManifest(app, folder);
+    expect(manifest.parquet!.map((file) => file.rowCount)).toEqual([100, 100]);
+  }, 60_000);
+
   it('a transient failure reading one file retries that file; the run still lands whole', async () => {
     cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 100 });
     const app = createTestApp(cloud);
