@@ -59,7 +59,10 @@ export function rowReader(schema: FamilySchema): RowReader {
       let untypable = false;
       schema.columns.forEach((column, index) => {
         const typed = typedValue(column, raw[index]);
-        if (typeof typed === 'object' && typed !== null && 'problem' in typed) {
+        if (typeof typed === 'object' && typed !== null && 'rounded' in typed) {
+          problems.push(typed.problem);
+          values.push(typed.rounded);
+        } else if (typeof typed === 'object' && typed !== null && 'problem' in typed) {
           problems.push(typed.problem);
           untypable = true;
           values.push(null);
@@ -73,7 +76,7 @@ export function rowReader(schema: FamilySchema): RowReader {
   };
 }
 
-function typedValue(column: Column, value: unknown): CellValue | { readonly problem: string } {
+function typedValue(column: Column, value: unknown): ReturnType<typeof fitted> {
   if (value === undefined || value === null) return null;
   if (typeof value === 'object' && !Array.isArray(value) && 'rate' in value) {
     const rate = textOf((value).rate);
@@ -105,10 +108,18 @@ function typedValue(column: Column, value: unknown): CellValue | { readonly prob
   }
 }
 
-function fitted(column: Column, decimal: Decimal, text: string): CellValue | { readonly problem: string } {
+/**
+ * The exact value, or why its column cannot hold it. More decimal places than the column has is
+ * not fatal: a JSON number written from a binary double (0.0024749999999999998) has that many, the
+ * totals keep the exact value and the Parquet copy keeps it rounded; the row reports it.
+ */
+function fitted(column: Column, decimal: Decimal, text: string): CellValue | { readonly problem: string } | { readonly rounded: Decimal; readonly problem: string } {
   if (column.type.kind !== 'decimal') return decimal;
-  const scaled = toScaledInteger(decimal, column.type.precision, column.type.scale);
-  return typeof scaled === 'string' ? { problem: `${column.name} is '${clip(text)}': ${scaled} (DECIMAL(${column.type.precision},${column.type.scale}))` } : decimal;
+  const { precision, scale } = column.type;
+  const scaled = toScaledInteger(decimal, precision, scale);
+  if (typeof scaled === 'string') return { problem: `${column.name} is '${clip(text)}': ${scaled} (DECIMAL(${precision},${scale}))` };
+  if (decimal.scale > scale) return { rounded: decimal, problem: `${column.name} is '${clip(text)}': more than ${scale} decimal places; the Parquet copy keeps it rounded to ${scale} (DECIMAL(${precision},${scale}))` };
+  return decimal;
 }
 
 /** A value as text: numbers are already their source text; an object or array (Tags written as JSON) its JSON. */

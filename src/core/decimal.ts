@@ -67,12 +67,25 @@ export function decimalText(value: Decimal): string {
 }
 
 /**
- * The value as an integer count of 10^-scale for a DECIMAL(precision, scale) column, or why it
- * does not fit: never rounded.
+ * The value rounded to `scale` decimal places, half away from zero (as SQL's CAST to DECIMAL
+ * rounds): for a typed copy whose column has fewer places than the source text.
+ */
+export function roundToScale(value: Decimal, scale: number): Decimal {
+  if (value.scale <= scale) return value;
+  const divisor = 10n ** BigInt(value.scale - scale);
+  const magnitude = value.digits < 0n ? -value.digits : value.digits;
+  let quotient = magnitude / divisor;
+  if ((magnitude % divisor) * 2n >= divisor) quotient += 1n;
+  return normalize({ digits: value.digits < 0n ? -quotient : quotient, scale });
+}
+
+/**
+ * The value as an integer count of 10^-scale for a DECIMAL(precision, scale) column, rounded to
+ * `scale` places (half away from zero), or why it does not fit: too many integer digits.
  */
 export function toScaledInteger(value: Decimal, precision: number, scale: number): bigint | string {
-  if (value.scale > scale) return `has more than ${scale} decimal places`;
-  const scaled = value.digits * 10n ** BigInt(scale - value.scale);
+  const rounded = roundToScale(value, scale);
+  const scaled = rounded.digits * 10n ** BigInt(scale - rounded.scale);
   const limit = 10n ** BigInt(precision);
   if (scaled >= limit || scaled <= -limit) return `has more than ${precision - scale} integer digits`;
   return scaled;

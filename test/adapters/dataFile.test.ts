@@ -155,13 +155,32 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     expect(await exists(`${folder}parquet/broken.json.gz.parquet`)).toBe(false);
   });
 
-  it('a value Parquet could not keep exactly fails the conversion; without Parquet it is a problem', async () => {
+  it('a value with more decimal places than its column is a problem, not fatal: exact in the totals, rounded in the Parquet copy', async () => {
     const folder = newFolder();
-    const bad = rows.map((row, i) => (i === 10 ? { ...row, Quantity: '0.1234567890123' } : row));
+    // A JSON number written from a binary double, as an API gateway or another serializer may write it.
+    const odd = rows.map((row, i) => (i === 10 ? { ...row, Quantity: 0.0024749999999999998 } : row));
+    await land(folder, 'double.json.gz', gzipJsonLines(odd));
+    const schema = schemaFor('usage', 'full');
+    const outcome = await createDataFiles(container).checkFile({ folder, name: 'double.json.gz', schema, parquet: true });
+    expect(outcome.check.problems).toBe(1);
+    expect(outcome.check.examples).toEqual([
+      { file: 'double.json.gz', line: 11, problem: "Quantity is '0.0024749999999999998': more than 12 decimal places; the Parquet copy keeps it rounded to 12 (DECIMAL(28,12))" },
+    ]);
+    const customer = `${String(odd[10]!.CustomerId)}|${String(odd[10]!.BillingCurrency)}`;
+    const exact = expectedTotalsWith(odd, 10, '0.0024749999999999998');
+    expect(outcome.check.totals.find((t) => `${t.customerId}|${t.currency}` === customer)?.sums.quantity).toBe(exact);
+    const parquet = await container.getBlobClient(`${folder}parquet/double.json.gz.parquet`).downloadToBuffer();
+    const readBack = await readBackParquet(parquet, schema, { rowCount: odd.length, totals: new Map() }, { odd: 'SELECT Quantity::VARCHAR AS q FROM read_parquet($file) LIMIT 1 OFFSET 10' });
+    expect(readBack.probes.odd).toEqual([{ q: '0.002475000000' }]);
+  });
+
+  it('a value its Parquet column cannot hold at all (too many integer digits) fails the conversion; without Parquet it is a problem', async () => {
+    const folder = newFolder();
+    const bad = rows.map((row, i) => (i === 10 ? { ...row, Quantity: '12345678901234567' } : row));
     await land(folder, 'odd.json.gz', gzipJsonLines(bad));
     const request = { folder, name: 'odd.json.gz', schema: schemaFor('usage', 'full') };
     const thrown = await failureOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
-    expect((thrown as Error).message).toBe("'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '0.1234567890123': has more than 12 decimal places (DECIMAL(28,12))");
+    expect((thrown as Error).message).toBe("'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '12345678901234567': has more than 16 integer digits (DECIMAL(28,12))");
     expect(await exists(`${folder}parquet/odd.json.gz.parquet`)).toBe(false);
     const raw = await createDataFiles(container).checkFile({ ...request, parquet: false });
     expect(raw.check.problems).toBe(1);
@@ -175,3 +194,19 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     expect((thrown as Error).message).toMatch(/^'gone\.json\.gz': /);
   });
 });
+
+/** The exact sum of Quantity for row `index`'s customer, with that row's quantity taken as `text` (BigInt, 19 places). */
+function expectedTotalsWith(rows: readonly Record<string, unknown>[], index: number, text: string): string {
+  const scale = 19;
+  const scaled = (value: string) => {
+    const [whole = '0', fraction = ''] = value.split('.');
+    return BigInt(whole + fraction.padEnd(scale, '0'));
+  };
+  const customer = rows[index]!.CustomerId;
+  let sum = 0n;
+  rows.forEach((row, i) => {
+    if (row.CustomerId === customer) sum += scaled(i === index ? text : String(row.Quantity));
+  });
+  const digits = sum.toString().padStart(scale + 1, '0');
+  return `${digits.slice(0, -scale)}.${digits.slice(-scale)}`.replace(/\.?0+$/, '');
+}

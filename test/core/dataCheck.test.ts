@@ -71,7 +71,11 @@ describe('exact decimals', () => {
   it.each([
     ['0.846202666', 28, 12, 846202666000n],
     ['-1.5', 9, 4, -15000n],
-    ['0.0000000000001', 28, 12, 'has more than 12 decimal places'],
+    ['0.0000000000001', 28, 12, 0n],
+    ['0.0000000000005', 28, 12, 1n],
+    ['-0.0000000000005', 28, 12, -1n],
+    ['0.0024749999999999998', 28, 12, 2475000000n],
+    ['9999999999999999.9999999999995', 28, 12, 'has more than 16 integer digits'],
     ['12345678901234567', 28, 12, 'has more than 16 integer digits'],
     ['100000', 9, 4, 'has more than 5 integer digits'],
   ] as const)('%s as DECIMAL(%i,%i) is %s', (text, precision, scale, expected) => expect(toScaledInteger(parseDecimal(text)!, precision, scale)).toBe(expected));
@@ -157,7 +161,7 @@ describe('startFileCheck: each problem is found, named with file and line, and c
     ['usage', 'full', { ...usageRow, CustomerName: '' }, 'CustomerName is missing'],
     ['usage', 'full', without(usageRow, 'MeterId'), 'MeterId is missing'],
     ['usage', 'full', { ...usageRow, Quantity: 'lots' }, "Quantity is 'lots': expected a decimal number"],
-    ['usage', 'full', { ...usageRow, UnitPrice: 0.0000000000001 }, "UnitPrice is '1e-13': has more than 12 decimal places (DECIMAL(28,12))"],
+    ['usage', 'full', { ...usageRow, UnitPrice: 0.0000000000001 }, "UnitPrice is '1e-13': more than 12 decimal places; the Parquet copy keeps it rounded to 12 (DECIMAL(28,12))"],
     ['usage', 'full', { ...usageRow, UsageDate: '2026-10-14T13:00:00Z' }, "UsageDate is '2026-10-14T13:00:00Z': expected a date (YYYY-MM-DD, midnight UTC, or M/D/YYYY)"],
     ['usage', 'full', { ...usageRow, ChargeStartDate: 'soon' }, "ChargeStartDate is 'soon': expected an ISO 8601 date-time (or M/D/YYYY)"],
     ['usage', 'full', { ...usageRow, customerid: 'e0c1b3f5-0000-0000-0000-000000000000' }, "'customerid' repeats CustomerId in another spelling"],
