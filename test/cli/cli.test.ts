@@ -203,7 +203,7 @@ describe('npm run -s cli', () => {
   it('exits 2 on bad usage, naming what was typed and what is expected', async () => {
     const unknown = await cli(['launch'], appSettings());
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("unknown command 'launch': expected one of start, worker, run, status, emulator, demo");
+    expect(unknown.stderr).toContain("unknown command 'launch': expected one of start, worker, run, status, report, emulator, demo");
 
     const badPeriod = await cli(['start', '--period', 'yesterday'], appSettings());
     expect(badPeriod.code).toBe(2);
