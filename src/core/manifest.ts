@@ -8,7 +8,8 @@
  */
 import { ManifestError } from '../errors';
 import { isAllowedHost, isLoopbackHost } from './hosts';
-import { MANIFEST_FILE_NAME, isAppFileName } from './naming';
+import { PARQUET_FOLDER } from './dataOutputs';
+import { MANIFEST_FILE_NAME, isAppFileName, isInParquetFolder } from './naming';
 import { describeJsonValue, isRecord } from './jsonValue';
 
 export interface ManifestBlob {
@@ -133,6 +134,7 @@ function blobNameProblem(name: string): string | undefined {
   if (name.split('/').some((segment) => segment === '..' || segment === '.' || segment === '')) {
     return "has an empty, '.' or '..' path segment: expected a name inside the export's folder";
   }
+  if (isInParquetFolder(name)) return `is in the ${PARQUET_FOLDER} folder where this app writes its Parquet copies: expected a data file outside it`;
   if (isAppFileName(name)) return `is named like the ${MANIFEST_FILE_NAME} this app writes last: expected a data file (consumers trigger on ${MANIFEST_FILE_NAME})`;
   return undefined;
 }

@@ -7,6 +7,7 @@
  *   {container}/{unbilled kind}/{YYYY-MM}/{CURRENCY}/{attributeSet}/{manifest eTag}/{file}
  *   {container}/{billed kind}/{invoiceId}/{attributeSet}/{manifest eTag}/{file}
  */
+import { PARQUET_FOLDER } from './dataOutputs';
 import { createHash } from 'node:crypto';
 import type { AttributeSet, BillingPeriod } from './settings';
 
@@ -45,11 +46,17 @@ export const MANIFEST_FILE_NAME = 'manifest.json';
  * Whether a file name from Graph's manifest could pass for a file this app writes: consumers
  * trigger on `manifest.json`, so a listed file called that (in any casing, in any subfolder, or
  * with the trailing dots and spaces some tools drop) could overwrite ours or fire their trigger
- * before every file is verified. Such a manifest is refused.
+ * before every file is verified. The same goes for a file in `parquet/`, beside which the Parquet
+ * copies land. Such a manifest is refused.
  */
 export function isAppFileName(blobName: string): boolean {
   const last = blobName.split('/').pop() ?? '';
-  return last.replace(/[. ]+$/, '').toLowerCase() === MANIFEST_FILE_NAME;
+  return last.replace(/[. ]+$/, '').toLowerCase() === MANIFEST_FILE_NAME || isInParquetFolder(blobName);
+}
+
+/** Whether a name lies in the run folder's `parquet/` (in any casing), where the app writes its Parquet copies. */
+export function isInParquetFolder(blobName: string): boolean {
+  return blobName.replace(/^\/+/, '').toLowerCase().startsWith(PARQUET_FOLDER);
 }
 
 /** Unbilled data: one month in one currency. */

@@ -45,11 +45,11 @@ describe('revivalsWithoutProgress', () => {
 });
 
 describe('names the app writes itself', () => {
-  it.each(['manifest.json', 'Manifest.JSON', 'MANIFEST.json', 'sub/manifest.json', 'a/b/MaNiFeSt.JsOn', 'manifest.json.', 'manifest.json ', 'manifest.json. .'])('%s passes for the app manifest', (name) => {
+  it.each(['manifest.json', 'Manifest.JSON', 'MANIFEST.json', 'sub/manifest.json', 'a/b/MaNiFeSt.JsOn', 'manifest.json.', 'manifest.json ', 'manifest.json. .', 'parquet/part-0.json.gz.parquet', 'Parquet/x.json.gz', '/parquet/y'])('%s passes for a file the app writes', (name) => {
     expect(isAppFileName(name)).toBe(true);
   });
 
-  it.each(['manifest.json.gz', 'part-00000-manifest.json', 'manifest-json', 'manifest.jsonl', 'manifest.json/part-0.json.gz'])('%s does not', (name) => {
+  it.each(['manifest.json.gz', 'part-00000-manifest.json', 'manifest-json', 'manifest.jsonl', 'manifest.json/part-0.json.gz', 'part-0.parquet', 'sub/parquet/part-0.json.gz', 'parquetry/part-0.json.gz'])('%s does not', (name) => {
     expect(isAppFileName(name)).toBe(false);
   });
 
@@ -58,17 +58,21 @@ describe('names the app writes itself', () => {
       eTag: 'e1',
       rootDirectory: 'https://acct.blob.core.windows.net/c/dir',
       sasToken: 'sv=1&sig=x',
-      blobCount: 2,
+      blobCount: 3,
       blobs: [
         { name: 'part-0.json.gz', partitionValue: 'default' },
         { name: 'nested/Manifest.Json', partitionValue: 'default' },
+        { name: 'parquet/part-0.json.gz.parquet', partitionValue: 'default' },
       ],
     };
     expect(() => parseManifest(body, ['.blob.core.windows.net'])).toThrow(ManifestError);
     try {
       parseManifest(body, ['.blob.core.windows.net']);
     } catch (error) {
-      expect((error as ManifestError).problems).toEqual([`blobs[1].name 'nested/Manifest.Json' is named like the ${MANIFEST_FILE_NAME} this app writes last: expected a data file (consumers trigger on ${MANIFEST_FILE_NAME})`]);
+      expect((error as ManifestError).problems).toEqual([
+        `blobs[1].name 'nested/Manifest.Json' is named like the ${MANIFEST_FILE_NAME} this app writes last: expected a data file (consumers trigger on ${MANIFEST_FILE_NAME})`,
+        "blobs[2].name 'parquet/part-0.json.gz.parquet' is in the parquet/ folder where this app writes its Parquet copies: expected a data file outside it",
+      ]);
     }
   });
 });
