@@ -191,7 +191,11 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
     landingLatencyMs: requests.medianLatencyByKind(landingFrom, landingTo),
     landingCpuMs: (timeline.cpuAtManifest ?? Number.NaN) - (timeline.cpuAtSuccess ?? Number.NaN),
     landingNewConnections: requests.countByKind(landingFrom, landingTo, (entry) => entry.newConnection === true),
-    failedRequests: countBy(requests.entries.filter((entry) => (entry.status ?? 0) >= 400 || entry.endedAt === undefined).map((entry) => `${entry.kind} ${entry.status ?? 'no answer'}`)),
+    failedRequests: countBy(
+      requests.entries
+        .filter((entry) => (entry.status ?? 0) >= 400 || entry.endedAt === undefined)
+        .map((entry) => `${entry.kind} ${entry.status ?? 'no answer'}`),
+    ),
     randomDraws,
     operationPolls: requests.entries
       .filter((entry) => entry.kind === 'graph GET operation' && entry.endedAt !== undefined)
@@ -256,7 +260,10 @@ if (process.send) {
   process.once('message', (task: ChildTask) => {
     run(task, send).then(
       (outcome) => process.send!({ type: 'done', outcome } satisfies ChildMessage, () => process.exit(0)),
-      (error: unknown) => process.send!({ type: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies ChildMessage, () => process.exit(1)),
+      (error: unknown) =>
+        process.send!({ type: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies ChildMessage, () =>
+          process.exit(1),
+        ),
     );
   });
 }

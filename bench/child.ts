@@ -12,7 +12,10 @@ export const ROOT = resolve(__dirname, '..');
 /** Bundles bench/appProcess.ts (and the chunks it loads) into `outDir` with scripts/bundle.mjs; returns the file to fork. */
 export function buildChild(outDir: string): string {
   const outfile = join(outDir, 'appProcess.js');
-  const bundling = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), outfile, join(ROOT, 'bench', 'appProcess.ts')], { cwd: ROOT, encoding: 'utf8' });
+  const bundling = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), outfile, join(ROOT, 'bench', 'appProcess.ts')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   if (bundling.status !== 0) throw new Error(`bundling the app process failed: ${bundling.stderr.trim() || bundling.stdout.trim()}`);
   return outfile;
 }

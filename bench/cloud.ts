@@ -12,7 +12,28 @@ import { BILLING_SOURCE_ACCOUNT, PARTNER_ACCOUNT, startLocalCloud, type LocalClo
 import { mapWithConcurrency } from '../src/concurrency';
 
 /** Currencies for runs that must not share a ledger key (concurrent runs of one figure). */
-export const CURRENCIES = ['EUR', 'USD', 'GBP', 'JPY', 'AUD', 'CAD', 'CHF', 'DKK', 'NOK', 'SEK', 'NZD', 'BRL', 'INR', 'PLN', 'CZK', 'HUF', 'ZAR', 'SGD', 'HKD', 'MXN'] as const;
+export const CURRENCIES = [
+  'EUR',
+  'USD',
+  'GBP',
+  'JPY',
+  'AUD',
+  'CAD',
+  'CHF',
+  'DKK',
+  'NOK',
+  'SEK',
+  'NZD',
+  'BRL',
+  'INR',
+  'PLN',
+  'CZK',
+  'HUF',
+  'ZAR',
+  'SGD',
+  'HKD',
+  'MXN',
+] as const;
 
 export async function withCloud<T>(scenario: Partial<BillingScenario>, body: (cloud: LocalCloud) => Promise<T>): Promise<T> {
   const cloud = await startLocalCloud({ scenario });

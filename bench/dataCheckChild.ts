@@ -24,7 +24,12 @@ async function main([mode, ...args]: string[]): Promise<void> {
     const [connection, containerName, blob] = args as [string, string, string];
     const container = BlobServiceClient.fromConnectionString(connection).getContainerClient(containerName);
     const slash = blob.lastIndexOf('/') + 1;
-    const outcome = await createDataFiles(container).checkFile({ folder: blob.slice(0, slash), name: blob.slice(slash), schema: schemaFor('usage', 'full'), parquet: mode === 'parquet' });
+    const outcome = await createDataFiles(container).checkFile({
+      folder: blob.slice(0, slash),
+      name: blob.slice(slash),
+      schema: schemaFor('usage', 'full'),
+      parquet: mode === 'parquet',
+    });
     rows = outcome.check.rowCount;
   } else throw new Error(`mode is '${mode}': expected floor, check or parquet`);
   const seconds = (performance.now() - started) / 1000;

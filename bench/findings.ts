@@ -23,12 +23,20 @@ function landingFindings(figure: FigureResult): string[] {
   const latency = details.landingLatencyMsOfMedianRun ?? {};
   const findings: string[] = [];
   if (time && requests) {
-    const perKind = blobKinds.map(([kind, count]) => `${kind.slice(5)} ${count >= files ? `${fixed(count / files)}/file` : `${count}×`}${latency[kind] === undefined ? '' : ` (${fixed(latency[kind], 0)} ms)`}`).join(', ');
+    const perKind = blobKinds
+      .map(
+        ([kind, count]) =>
+          `${kind.slice(5)} ${count >= files ? `${fixed(count / files)}/file` : `${count}×`}${latency[kind] === undefined ? '' : ` (${fixed(latency[kind], 0)} ms)`}`,
+      )
+      .join(', ');
     findings.push(
       `The app took ${fixed(time.value)} s against ${fixed(time.floor)} s for the bare copies (${fixed(time.ratio ?? Number.NaN)}×), with ${fixed(requests.value)} blob requests per file where the copy alone is 1: ${perKind} (median latency under load in brackets).`,
     );
   }
-  if (cpu) findings.push(`The app spends ${fixed(cpu.value, 1)} ms of CPU per file while landing, against ${fixed(cpu.floor, 1)} ms per bare copy: the Azure SDK's cost per request, times the requests.`);
+  if (cpu)
+    findings.push(
+      `The app spends ${fixed(cpu.value, 1)} ms of CPU per file while landing, against ${fixed(cpu.floor, 1)} ms per bare copy: the Azure SDK's cost per request, times the requests.`,
+    );
   return findings;
 }
 
@@ -47,7 +55,10 @@ export function withFindings(figure: FigureResult): FigureResult {
       break;
     case 'memory': {
       const large = figure.rows[1];
-      if (large) findings.push(`large / small = ${fixed(large.ratio ?? Number.NaN)}: the peak RSS does not grow with the bytes copied, since the copies are server side.`);
+      if (large)
+        findings.push(
+          `large / small = ${fixed(large.ratio ?? Number.NaN)}: the peak RSS does not grow with the bytes copied, since the copies are server side.`,
+        );
       break;
     }
     case 'coldStart': {

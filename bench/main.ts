@@ -37,7 +37,9 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run bench -- [--quick] [--only timeToData,memory,coldStart,polling,scale,dataCheck] [--files N] [--file-mib M] [--scale-files N] [--out PATH]\n');
+    process.stdout.write(
+      'Usage: npm run bench -- [--quick] [--only timeToData,memory,coldStart,polling,scale,dataCheck] [--files N] [--file-mib M] [--scale-files N] [--out PATH]\n',
+    );
     return 0;
   }
   const only = values.only?.split(',').map((id) => id.trim()) as FigureId[] | undefined;
@@ -49,7 +51,11 @@ async function main(argv: string[]): Promise<number> {
   if (files !== undefined || fileMib !== undefined) {
     config = {
       ...config,
-      timeToData: { ...config.timeToData, ...(files === undefined ? {} : { fileCount: Math.round(files) }), ...(fileMib === undefined ? {} : { fileSizeBytes: Math.round(fileMib * 1024 * 1024) }) },
+      timeToData: {
+        ...config.timeToData,
+        ...(files === undefined ? {} : { fileCount: Math.round(files) }),
+        ...(fileMib === undefined ? {} : { fileSizeBytes: Math.round(fileMib * 1024 * 1024) }),
+      },
     };
   }
 

@@ -31,10 +31,18 @@ export interface PolicyDistribution {
 
 /** One schedule, with `random` drawing the jitter. */
 export function idealSchedule(policyCase: PolicyCase, random: () => number): PolicyOutcome {
-  const policy: PollingPolicy = { initialDelaySeconds: policyCase.initialDelaySeconds, maxDelaySeconds: policyCase.maxDelaySeconds, deadlineSeconds: 24 * 3600 };
+  const policy: PollingPolicy = {
+    initialDelaySeconds: policyCase.initialDelaySeconds,
+    maxDelaySeconds: policyCase.maxDelaySeconds,
+    deadlineSeconds: 24 * 3600,
+  };
   const startedAt = new Date(0);
   const wait = (attempt: number, now: number, retryAfterSeconds?: number): number => {
-    const decision = nextPoll({ attempt, startedAt, now: new Date(now * 1000), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) }, policy, random);
+    const decision = nextPoll(
+      { attempt, startedAt, now: new Date(now * 1000), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) },
+      policy,
+      random,
+    );
     if (decision.kind !== 'wait') throw new Error(decision.reason);
     return decision.delaySeconds;
   };

@@ -51,7 +51,10 @@ const RIGHT_ALIGNED = new Set<keyof Line>(['value', 'floor', 'ratio']);
 export function formatTable(results: BenchResults): string {
   const rows = [HEADER, ...lines(results)];
   const widths = COLUMNS.map((column) => Math.max(...rows.map((row) => row[column].length)));
-  const render = (row: Line) => COLUMNS.map((column, index) => (RIGHT_ALIGNED.has(column) ? row[column].padStart(widths[index]!) : row[column].padEnd(widths[index]!))).join('  ').trimEnd();
+  const render = (row: Line) =>
+    COLUMNS.map((column, index) => (RIGHT_ALIGNED.has(column) ? row[column].padStart(widths[index]!) : row[column].padEnd(widths[index]!)))
+      .join('  ')
+      .trimEnd();
   const rule = widths.map((width) => '-'.repeat(width)).join('  ');
   return [
     `partner-billing-export benchmarks (${results.mode}), ${results.startedAt}, ${results.durationSeconds.toFixed(0)} s`,

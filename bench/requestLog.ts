@@ -56,12 +56,21 @@ export class RequestLog {
     globalThis.fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
       const url = new URL(input instanceof Request ? input.url : String(input));
       const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
-      const what = /\/operations\//.test(url.pathname) ? 'operation' : /\/manifests\//.test(url.pathname) ? 'manifest' : /\/export$/.test(url.pathname) ? 'export' : 'other';
+      const what = /\/operations\//.test(url.pathname)
+        ? 'operation'
+        : /\/manifests\//.test(url.pathname)
+          ? 'manifest'
+          : /\/export$/.test(url.pathname)
+            ? 'export'
+            : 'other';
       const entry: RequestEntry = { service: 'graph', kind: `graph ${method} ${what}`, path: url.pathname, startedAt: performance.now() };
       this.entries.push(entry);
       const response = await original(input, init);
       if (what === 'operation' && response.ok) {
-        const body = (await response.clone().json().catch(() => undefined)) as { status?: unknown } | undefined;
+        const body = (await response
+          .clone()
+          .json()
+          .catch(() => undefined)) as { status?: unknown } | undefined;
         if (typeof body?.status === 'string') entry.operationStatus = body.status;
       }
       this.ended(entry, response.status);

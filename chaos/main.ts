@@ -37,7 +37,16 @@ export function formatReport(report: ChaosReport): string {
     ['timer firings that failed', String(report.timerFailures)],
     ['exports never started (every firing failed)', String(report.exportsNeverStarted)],
     ['runs succeeded', String(report.runsSucceeded)],
-    ['runs failed with a reason', `${report.runsFailedWithReason}${Object.keys(report.failureReasons).length ? ` (${Object.entries(report.failureReasons).map(([code, n]) => `${code}: ${n}`).join(', ')})` : ''}`],
+    [
+      'runs failed with a reason',
+      `${report.runsFailedWithReason}${
+        Object.keys(report.failureReasons).length
+          ? ` (${Object.entries(report.failureReasons)
+              .map(([code, n]) => `${code}: ${n}`)
+              .join(', ')})`
+          : ''
+      }`,
+    ],
     ['export restarts (operation gone)', String(report.restarts)],
     ['stalled runs revived', String(report.revivals)],
     ['orphaned Graph operations', String(report.orphanedGraphOperations)],

@@ -58,7 +58,10 @@ const SLOW_DELIVERY_SECONDS = 20;
  * and the revival's write makes a delivery still in flight conflict and throw its step away:
  * three in a row failed healthy runs as Stalled (5 of 500 at rate 0.2).
  */
-export function chaosStallGraceSeconds(host: Pick<QueueHostOptions, 'visibilityTimeoutSeconds'> = queueHostOptions(), leaseSeconds = WORKER_LEASE_SECONDS): number {
+export function chaosStallGraceSeconds(
+  host: Pick<QueueHostOptions, 'visibilityTimeoutSeconds'> = queueHostOptions(),
+  leaseSeconds = WORKER_LEASE_SECONDS,
+): number {
   return host.visibilityTimeoutSeconds + 2 * leaseSeconds + SLOW_DELIVERY_SECONDS;
 }
 
@@ -98,14 +101,157 @@ export const MUST_BE_ZERO = ['runsStuck', 'incompleteManifests', 'duplicateExpor
  * of a chaos run is a key of its own.
  */
 const CURRENCIES = [
-  'EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'PLN', 'CZK', 'HUF', 'JPY', 'AUD', 'CAD', 'NZD', 'SGD', 'HKD', 'MXN', 'BRL', 'INR', 'ZAR',
-  'ILS', 'TRY', 'THB', 'KRW', 'AED', 'AFN', 'ALL', 'AMD', 'AOA', 'ARS', 'AWG', 'AZN', 'BAM', 'BBD', 'BDT', 'BGN', 'BHD', 'BIF', 'BMD', 'BND',
-  'BOB', 'BSD', 'BTN', 'BWP', 'BYN', 'BZD', 'CDF', 'CLP', 'CNY', 'COP', 'CRC', 'CUP', 'CVE', 'DJF', 'DOP', 'DZD', 'EGP', 'ERN', 'ETB', 'FJD',
-  'FKP', 'GEL', 'GHS', 'GIP', 'GMD', 'GNF', 'GTQ', 'GYD', 'HNL', 'HTG', 'IDR', 'IQD', 'IRR', 'ISK', 'JMD', 'JOD', 'KES', 'KGS', 'KHR', 'KMF',
-  'KWD', 'KYD', 'KZT', 'LAK', 'LBP', 'LKR', 'LRD', 'LSL', 'LYD', 'MAD', 'MDL', 'MGA', 'MKD', 'MMK', 'MNT', 'MOP', 'MRU', 'MUR', 'MVR', 'MWK',
-  'MYR', 'MZN', 'NAD', 'NGN', 'NIO', 'NPR', 'OMR', 'PAB', 'PEN', 'PGK', 'PHP', 'PKR', 'PYG', 'QAR', 'RON', 'RSD', 'RUB', 'RWF', 'SAR', 'SBD',
-  'SCR', 'SDG', 'SHP', 'SLE', 'SOS', 'SRD', 'SSP', 'STN', 'SYP', 'SZL', 'TJS', 'TMT', 'TND', 'TOP', 'TTD', 'TWD', 'TZS', 'UAH', 'UGX', 'UYU',
-  'UZS', 'VES', 'VND', 'VUV', 'WST', 'XAF', 'XCD', 'XOF', 'XPF', 'YER', 'ZMW',
+  'EUR',
+  'USD',
+  'GBP',
+  'CHF',
+  'SEK',
+  'NOK',
+  'DKK',
+  'PLN',
+  'CZK',
+  'HUF',
+  'JPY',
+  'AUD',
+  'CAD',
+  'NZD',
+  'SGD',
+  'HKD',
+  'MXN',
+  'BRL',
+  'INR',
+  'ZAR',
+  'ILS',
+  'TRY',
+  'THB',
+  'KRW',
+  'AED',
+  'AFN',
+  'ALL',
+  'AMD',
+  'AOA',
+  'ARS',
+  'AWG',
+  'AZN',
+  'BAM',
+  'BBD',
+  'BDT',
+  'BGN',
+  'BHD',
+  'BIF',
+  'BMD',
+  'BND',
+  'BOB',
+  'BSD',
+  'BTN',
+  'BWP',
+  'BYN',
+  'BZD',
+  'CDF',
+  'CLP',
+  'CNY',
+  'COP',
+  'CRC',
+  'CUP',
+  'CVE',
+  'DJF',
+  'DOP',
+  'DZD',
+  'EGP',
+  'ERN',
+  'ETB',
+  'FJD',
+  'FKP',
+  'GEL',
+  'GHS',
+  'GIP',
+  'GMD',
+  'GNF',
+  'GTQ',
+  'GYD',
+  'HNL',
+  'HTG',
+  'IDR',
+  'IQD',
+  'IRR',
+  'ISK',
+  'JMD',
+  'JOD',
+  'KES',
+  'KGS',
+  'KHR',
+  'KMF',
+  'KWD',
+  'KYD',
+  'KZT',
+  'LAK',
+  'LBP',
+  'LKR',
+  'LRD',
+  'LSL',
+  'LYD',
+  'MAD',
+  'MDL',
+  'MGA',
+  'MKD',
+  'MMK',
+  'MNT',
+  'MOP',
+  'MRU',
+  'MUR',
+  'MVR',
+  'MWK',
+  'MYR',
+  'MZN',
+  'NAD',
+  'NGN',
+  'NIO',
+  'NPR',
+  'OMR',
+  'PAB',
+  'PEN',
+  'PGK',
+  'PHP',
+  'PKR',
+  'PYG',
+  'QAR',
+  'RON',
+  'RSD',
+  'RUB',
+  'RWF',
+  'SAR',
+  'SBD',
+  'SCR',
+  'SDG',
+  'SHP',
+  'SLE',
+  'SOS',
+  'SRD',
+  'SSP',
+  'STN',
+  'SYP',
+  'SZL',
+  'TJS',
+  'TMT',
+  'TND',
+  'TOP',
+  'TTD',
+  'TWD',
+  'TZS',
+  'UAH',
+  'UGX',
+  'UYU',
+  'UZS',
+  'VES',
+  'VND',
+  'VUV',
+  'WST',
+  'XAF',
+  'XCD',
+  'XOF',
+  'XPF',
+  'YER',
+  'ZMW',
 ];
 const KEY_SHAPES: ReadonlyArray<{ readonly billingPeriod: BillingPeriod; readonly attributeSet: AttributeSet }> = [
   { billingPeriod: 'last', attributeSet: 'full' },
@@ -128,8 +274,12 @@ interface ChaosExport {
 
 /** Export i: every currency once in the first shape, then again in the next, and so on. */
 function chaosExports(runs: number): ChaosExport[] {
-  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_CHAOS_RUNS) throw new RangeError(`runs is ${runs}: expected a whole number from 1 to ${MAX_CHAOS_RUNS} (distinct export keys)`);
-  return Array.from({ length: runs }, (_, index) => ({ currency: CURRENCIES[index % CURRENCIES.length]!, ...KEY_SHAPES[Math.floor(index / CURRENCIES.length)]! }));
+  if (!Number.isInteger(runs) || runs < 1 || runs > MAX_CHAOS_RUNS)
+    throw new RangeError(`runs is ${runs}: expected a whole number from 1 to ${MAX_CHAOS_RUNS} (distinct export keys)`);
+  return Array.from({ length: runs }, (_, index) => ({
+    currency: CURRENCIES[index % CURRENCIES.length]!,
+    ...KEY_SHAPES[Math.floor(index / CURRENCIES.length)]!,
+  }));
 }
 
 const root = resolve(__dirname, '..');
@@ -176,7 +326,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const fire = (request: ChaosExport) => startExport({ kind: 'unbilled-usage', ...request, trigger: 'timer' }, deps, context);
     const started = (await mapWithConcurrency(exports, START_CONCURRENCY, (request) => Promise.allSettled([fire(request), fire(request)]))).flat();
     timerFailures = started.filter((outcome) => outcome.status === 'rejected').length;
-    const keysOfThisRun = new Set(exports.map((request) => exportKeyString({ kind: 'unbilled-usage', billingMonth: billingMonthFor(request.billingPeriod, new Date(began)), ...request })));
+    const keysOfThisRun = new Set(
+      exports.map((request) => exportKeyString({ kind: 'unbilled-usage', billingMonth: billingMonthFor(request.billingPeriod, new Date(began)), ...request })),
+    );
     log(`started ${exports.length} exports (${timerFailures} timer firings failed, as they may under faults) in ${Math.round((Date.now() - began) / 1000)} s`);
 
     const spawnWorker = () => {
@@ -226,11 +378,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await new Promise((resolveSleep) => setTimeout(resolveSleep, 1000));
           continue;
         }
-        const unstarted = exports.filter((request) => !runs.some((run) => 'currency' in run && run.currency === request.currency && run.billingPeriod === request.billingPeriod && run.attributeSet === request.attributeSet));
+        const unstarted = exports.filter(
+          (request) =>
+            !runs.some(
+              (run) =>
+                'currency' in run &&
+                run.currency === request.currency &&
+                run.billingPeriod === request.billingPeriod &&
+                run.attributeSet === request.attributeSet,
+            ),
+        );
         allFinished = unstarted.length === 0 && runs.every(isFinished);
         if (allFinished && workers.size === 0) break;
         if (Date.now() >= nextProgress) {
-          log(`${Math.round((Date.now() - began) / 1000)} s: ${runs.filter(isFinished).length} of ${exports.length} runs finished, ${workers.size} workers, ${workerKills} killed so far`);
+          log(
+            `${Math.round((Date.now() - began) / 1000)} s: ${runs.filter(isFinished).length} of ${exports.length} runs finished, ${workers.size} workers, ${workerKills} killed so far`,
+          );
           nextProgress = Date.now() + 15_000;
         }
         if (Date.now() > deadline) break;
@@ -243,7 +406,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         // days would; spaced past the grace a crashed start's claim on the key is given.
         if (unstarted.length > 0 && laterFiringRounds < MAX_LATER_FIRINGS && Date.now() >= nextLaterFiring) {
           laterFiringRounds++;
-          const again = await mapWithConcurrency(unstarted, START_CONCURRENCY, (request) => fire(request).then(() => true, () => false));
+          const again = await mapWithConcurrency(unstarted, START_CONCURRENCY, (request) =>
+            fire(request).then(
+              () => true,
+              () => false,
+            ),
+          );
           timerFailures += again.filter((ok) => !ok).length;
           nextLaterFiring = Date.now() + LATER_FIRING_INTERVAL_MS;
         }
@@ -265,7 +433,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const run of failed) failureReasons[run.errorCode ?? 'unknown'] = (failureReasons[run.errorCode ?? 'unknown'] ?? 0) + 1;
 
     // One text to search: with hundreds of runs, per-chunk searches would be secrets × chunks.
-    const everything = [...captured, JSON.stringify(await deps.ledger.listRuns()), ...(await queueTexts(clients.queueService, settings.pollQueue)), ...(await destinationTexts(clients.destinationContainer))].join('\n');
+    const everything = [
+      ...captured,
+      JSON.stringify(await deps.ledger.listRuns()),
+      ...(await queueTexts(clients.queueService, settings.pollQueue)),
+      ...(await destinationTexts(clients.destinationContainer)),
+    ].join('\n');
     const secrets = new Set([...cloud.authority.issued(), ...cloud.billing.sasSignatures(), ...cloud.billing.sasSignatures().map(encodeURIComponent)]);
     const secretsFound = [...secrets].filter((secret) => everything.includes(secret)).length;
 
@@ -340,7 +513,10 @@ async function incompleteManifests(container: ReturnType<typeof createStorageCli
   for (const name of sizes.keys()) {
     if (!name.endsWith(MANIFEST_FILE_NAME)) continue;
     const folder = name.slice(0, -MANIFEST_FILE_NAME.length);
-    const manifest = JSON.parse((await container.getBlobClient(name).downloadToBuffer()).toString('utf8')) as { blobCount: number; blobs: Array<{ name: string; byteCount: number }> };
+    const manifest = JSON.parse((await container.getBlobClient(name).downloadToBuffer()).toString('utf8')) as {
+      blobCount: number;
+      blobs: Array<{ name: string; byteCount: number }>;
+    };
     const complete = manifest.blobs.length === manifest.blobCount && manifest.blobs.every((blob) => sizes.get(`${folder}${blob.name}`) === blob.byteCount);
     if (!complete) incomplete++;
   }

@@ -51,7 +51,10 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     summary: 'work the poll queue like the Functions host, until no run is in progress',
     description:
       "Runs the queue function against the real queue the way the Functions host does (host.json's batchSize, visibilityTimeout, maxDequeueCount), leasing each message and renewing the lease while it works, until no run is in progress. SIGINT/SIGTERM: it takes no more messages, makes the ones in hand visible again at once and exits.",
-    flags: { 'lease-seconds': { type: 'string', value: 'N', help: 'how long a received message stays hidden, renewed every third of it (default: 30)' }, json: JSON_FLAG },
+    flags: {
+      'lease-seconds': { type: 'string', value: 'N', help: 'how long a received message stays hidden, renewed every third of it (default: 30)' },
+      json: JSON_FLAG,
+    },
     exitCodes: ['0  every run it worked on succeeded', '1  a run it worked on failed', USAGE_CODE, SERVICE_DOWN, STOPPED],
   },
   run: {
@@ -82,7 +85,13 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       force: { type: 'boolean', help: 'export invoices that already landed again (the same data ends as noNewData)' },
       json: JSON_FLAG,
     },
-    exitCodes: ['0  every run landed, or ended as noData or noNewData, or was skipped as landed', '1  a run failed (or could not be started)', USAGE_CODE, SERVICE_DOWN, STOPPED],
+    exitCodes: [
+      '0  every run landed, or ended as noData or noNewData, or was skipped as landed',
+      '1  a run failed (or could not be started)',
+      USAGE_CODE,
+      SERVICE_DOWN,
+      STOPPED,
+    ],
   },
   report: {
     summary: "a landed run's per-customer totals, as the data check summed them",
@@ -98,17 +107,23 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   },
   emulator: {
     summary: 'run Azurite, the identity endpoint and the billing emulator; print settings',
-    description: 'Starts the local cloud (Azurite, a managed-identity endpoint, the Partner Billing emulator) and prints the settings that point the app or `func start` at it. Runs until SIGINT/SIGTERM, then stops everything it started.',
+    description:
+      'Starts the local cloud (Azurite, a managed-identity endpoint, the Partner Billing emulator) and prints the settings that point the app or `func start` at it. Runs until SIGINT/SIGTERM, then stops everything it started.',
     flags: {},
     exitCodes: ['0  stopped by SIGINT/SIGTERM, everything it started stopped', SERVICE_DOWN],
   },
   demo: {
     summary: 'the emulators plus `run`, with progress and a summary',
-    description: "Starts the local cloud, exports and lands one month (or, with a billed --kind, one invoice: the emulator's newest EUR invoice is G000000001) from it, prints a summary and stops the local cloud again.",
+    description:
+      "Starts the local cloud, exports and lands one month (or, with a billed --kind, one invoice: the emulator's newest EUR invoice is G000000001) from it, prints a summary and stops the local cloud again.",
     flags: {
       ...KIND_FLAGS,
       currency: { type: 'string', value: 'CODE', help: 'ISO 4217 currency code (default: EUR)' },
-      files: { type: 'string', value: 'N', help: 'files in the emulated export (default: 4; a reconciliation kind: at most N, holding the line items of N x --rows usage rows)' },
+      files: {
+        type: 'string',
+        value: 'N',
+        help: 'files in the emulated export (default: 4; a reconciliation kind: at most N, holding the line items of N x --rows usage rows)',
+      },
       rows: { type: 'string', value: 'N', help: 'usage rows per file (default: 2000)' },
       event: {
         type: 'string',
@@ -116,7 +131,13 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         help: "with --invoice (no --kind): an invoice-ready event for it, signed by the emulated Partner Center, to the app's event function, which starts each kind of BILLED_EXPORT_KINDS; tampered: the body changed after signing, refused with 401",
       },
     },
-    exitCodes: ['0  the export landed (or ended as noData); with --event, every export the event started landed, or the tampered event was refused and started nothing', '1  the export failed, or the event was not answered as expected', USAGE_CODE, SERVICE_DOWN, STOPPED],
+    exitCodes: [
+      '0  the export landed (or ended as noData); with --event, every export the event started landed, or the tampered event was refused and started nothing',
+      '1  the export failed, or the event was not answered as expected',
+      USAGE_CODE,
+      SERVICE_DOWN,
+      STOPPED,
+    ],
   },
 };
 

@@ -79,7 +79,8 @@ function storageEndpoints(connection: StorageConnection): string[] {
   const account = /AccountName=([^;]+)/i.exec(connection.connectionString)?.[1];
   const suffix = /EndpointSuffix=([^;]+)/i.exec(connection.connectionString)?.[1] ?? 'core.windows.net';
   const derived = account ? ['blob', 'queue', 'table'].map((service) => `https://${account}.${service}.${suffix}`) : [];
-  if (/UseDevelopmentStorage=true/i.test(connection.connectionString)) derived.push(...['10000', '10001', '10002'].map((port) => `http://127.0.0.1:${port}/devstoreaccount1`));
+  if (/UseDevelopmentStorage=true/i.test(connection.connectionString))
+    derived.push(...['10000', '10001', '10002'].map((port) => `http://127.0.0.1:${port}/devstoreaccount1`));
   return [...endpointsIn(connection.connectionString), ...endpointsIn(derived.join(' '))];
 }
 
@@ -101,11 +102,17 @@ function normalised(url: string): string | undefined {
  * One line for an error a command could not get past, and its exit code: 3 (a service could
  * not be reached or refused; or an internal error). Bad usage and settings are handled before.
  */
-export function describeFailure(error: unknown, settings: Settings | undefined, env: Record<string, string | undefined> = {}): { line: string; exitCode: number } {
+export function describeFailure(
+  error: unknown,
+  settings: Settings | undefined,
+  env: Record<string, string | undefined> = {},
+): { line: string; exitCode: number } {
   const facts = factsOf(error);
   const where = facts.url ? redactUrl(facts.url) : undefined;
   const setting = facts.url ? settingFor(facts.url, settings, env) : undefined;
-  const check = setting ? `check ${setting} and that the service is running and reachable from here` : 'check the settings that name it and that the service is running and reachable from here';
+  const check = setting
+    ? `check ${setting} and that the service is running and reachable from here`
+    : 'check the settings that name it and that the service is running and reachable from here';
   const network = facts.code ? NETWORK_PROBLEMS[facts.code] : undefined;
   if (network) {
     return { line: `Could not reach ${where ?? 'a service'}: ${network} (${facts.code}); ${check}.`, exitCode: EXIT.unavailable };
@@ -117,5 +124,8 @@ export function describeFailure(error: unknown, settings: Settings | undefined, 
   }
   // Not a service's answer: a defect or an unforeseen condition. One line still, without secrets.
   const message = redactSecrets(facts.message.split('\n', 1)[0] ?? '');
-  return { line: `Internal error: ${message}${where ? ` (while calling ${where})` : ''}. Please report it with the command you ran.`, exitCode: EXIT.unavailable };
+  return {
+    line: `Internal error: ${message}${where ? ` (while calling ${where})` : ''}. Please report it with the command you ran.`,
+    exitCode: EXIT.unavailable,
+  };
 }

@@ -42,7 +42,12 @@ const START_FLAGS: Readonly<Record<StartRequestField, string>> = {
   force: '--force',
 };
 /** How the backfill request's fields are named on the command line. */
-const BACKFILL_FLAGS: Readonly<Record<BackfillRequestField, string>> = { invoiceIds: '--invoices', kinds: '--kinds', attributeSet: '--attribute-set', force: '--force' };
+const BACKFILL_FLAGS: Readonly<Record<BackfillRequestField, string>> = {
+  invoiceIds: '--invoices',
+  kinds: '--kinds',
+  attributeSet: '--attribute-set',
+  force: '--force',
+};
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -65,7 +70,11 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (!isCommand(first)) {
-    throw new UsageError(first.startsWith('-') ? `expected a command before '${first}': one of ${Object.keys(COMMANDS).join(', ')}` : `unknown command '${first}': expected one of ${Object.keys(COMMANDS).join(', ')}`);
+    throw new UsageError(
+      first.startsWith('-')
+        ? `expected a command before '${first}': one of ${Object.keys(COMMANDS).join(', ')}`
+        : `unknown command '${first}': expected one of ${Object.keys(COMMANDS).join(', ')}`,
+    );
   }
   const values = parseFlags(first, rest);
   if (values.help) {
@@ -117,7 +126,9 @@ function parseFlags(command: CommandName, args: string[]): Values {
     }
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       const flag = /'(--?[\w-]+)/.exec(message)?.[1] ?? 'a flag';
-      throw new UsageError(COMMANDS[command].flags[flag.replace(/^--/, '')]?.type === 'boolean' ? `${flag} takes no value; ${hint}` : `${flag} needs a value; ${hint}`);
+      throw new UsageError(
+        COMMANDS[command].flags[flag.replace(/^--/, '')]?.type === 'boolean' ? `${flag} takes no value; ${hint}` : `${flag} needs a value; ${hint}`,
+      );
     }
     throw thrown;
   }
@@ -176,7 +187,13 @@ function startRequest(settings: Pick<Settings, 'currencies' | 'billingPeriod' | 
 
 /** backfill's flags as POST /api/backfill's body: the same parser, naming the flags. */
 function backfillRequest(settings: Pick<Settings, 'billedExportKinds' | 'attributeSet'>, values: Values): BackfillRequest {
-  const list = (value: string | boolean | undefined) => (typeof value === 'string' ? value.split(',').map((item) => item.trim()).filter(Boolean) : value);
+  const list = (value: string | boolean | undefined) =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean)
+      : value;
   try {
     return parseBackfillRequest(
       {
@@ -241,7 +258,11 @@ interface ExportOutcome {
  * The one sequence of `start`, `run` and `demo`: start the export as the timer does, then (unless
  * only starting) work its poll messages as the host does until it has finished or we are told to stop.
  */
-async function exportOnce(deps: Deps, request: StartRequest, io: { work: boolean; signal?: AbortSignal; write?: (line: string) => void; onWait?: (line: string) => void }): Promise<ExportOutcome> {
+async function exportOnce(
+  deps: Deps,
+  request: StartRequest,
+  io: { work: boolean; signal?: AbortSignal; write?: (line: string) => void; onWait?: (line: string) => void },
+): Promise<ExportOutcome> {
   const write = io.write ?? stderrLine;
   const outcome = await startExport(request, deps, cliContext('startExports', write));
   const skipped = outcome.kind === 'skipped' ? outcome.reason : undefined;
@@ -260,7 +281,9 @@ async function start(deps: Deps, values: Values): Promise<number> {
   if (outcome.skipped) process.stderr.write(`Not started: ${outcome.skipped}\n`);
   report(outcome.run, deps, values.json === true);
   if (values.json !== true && !isFinished(outcome.run)) {
-    process.stdout.write(`Next: \`${PROGRAM} worker\` polls the export and lands it (or run the app with \`func start\`); \`${PROGRAM} status\` shows where it is.\n`);
+    process.stdout.write(
+      `Next: \`${PROGRAM} worker\` polls the export and lands it (or run the app with \`func start\`); \`${PROGRAM} status\` shows where it is.\n`,
+    );
   }
   return outcome.run.state === 'failed' ? EXIT.runFailed : EXIT.ok;
 }
@@ -282,7 +305,9 @@ async function worker(deps: Deps, values: Values): Promise<number> {
     process.stdout.write(`${JSON.stringify({ messagesProcessed, messagesPoisoned, leasesLost, runs: result.runs.map((r) => runSummary(r, deps)) })}\n`);
   } else {
     const ending = result.stopped ? 'stopped; the messages in hand are visible again' : 'no run in progress';
-    process.stdout.write(`Processed ${result.messagesProcessed} message(s); ${ending}.${failed.length ? ` Failed: ${failed.map((r) => `${r.runId} (${r.errorCode}: ${r.errorMessage})`).join(', ')}` : ''}\n`);
+    process.stdout.write(
+      `Processed ${result.messagesProcessed} message(s); ${ending}.${failed.length ? ` Failed: ${failed.map((r) => `${r.runId} (${r.errorCode}: ${r.errorMessage})`).join(', ')}` : ''}\n`,
+    );
   }
   if (result.stopped) return stop.exitCode();
   return failed.length > 0 ? EXIT.runFailed : EXIT.ok;
@@ -303,7 +328,12 @@ async function run(deps: Deps, values: Values): Promise<number> {
 function runFilter(values: Values): RunFilter {
   try {
     return parseRunFilter(
-      { month: values.month as string | undefined, status: values.state as string | undefined, kind: values.kind as string | undefined, invoice: values.invoice as string | undefined },
+      {
+        month: values.month as string | undefined,
+        status: values.state as string | undefined,
+        kind: values.kind as string | undefined,
+        invoice: values.invoice as string | undefined,
+      },
       { month: '--month', status: '--state', kind: '--kind', invoice: '--invoice' },
     );
   } catch (thrown) {
@@ -355,7 +385,13 @@ async function reportTotals(deps: Deps, values: Values): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify({ runs: reports.map(({ run, data }) => ({ ...runSummary(run, deps), ...data })) })}\n`);
   else if (reports.length > 0) process.stdout.write(`${reports.map(({ run, data }) => formatTotalsTable(run, data)).join('\n\n')}\n`);
   if (reports.length === 0) {
-    const what = runId ? `run ${runId}` : filter.billingMonth ? `billing month ${filter.billingMonth}` : filter.invoiceId ? `invoice ${filter.invoiceId}` : 'the ledger';
+    const what = runId
+      ? `run ${runId}`
+      : filter.billingMonth
+        ? `billing month ${filter.billingMonth}`
+        : filter.invoiceId
+          ? `invoice ${filter.invoiceId}`
+          : 'the ledger';
     process.stderr.write(`No landed run with checked figures in ${what}${runs.length > 0 ? ' (it landed before the data check, or has not landed)' : ''}.\n`);
     return EXIT.runFailed;
   }
@@ -377,7 +413,9 @@ function report(run: Run, deps: Deps, json: boolean): void {
 
 /** `billed-usage, invoice G016907411, full` or `unbilled-usage, 2026-10, last period, EUR, full`. */
 function describeRun(run: Run): string {
-  return isBilled(run) ? `${run.kind}, invoice ${run.invoiceId}, ${run.attributeSet}` : `${run.kind}, ${run.billingMonth}, ${run.billingPeriod} period, ${run.currency}, ${run.attributeSet}`;
+  return isBilled(run)
+    ? `${run.kind}, invoice ${run.invoiceId}, ${run.attributeSet}`
+    : `${run.kind}, ${run.billingMonth}, ${run.billingPeriod} period, ${run.currency}, ${run.attributeSet}`;
 }
 
 /**
@@ -389,7 +427,12 @@ async function backfill(deps: Deps, values: Values): Promise<number> {
   const stop = stopOnSignals();
   const context = cliContext('backfill');
   const items = await startBackfill(request, deps, context, (item, done, total) => {
-    const what = item.outcome === 'error' ? `not started: ${item.reason}` : item.outcome === 'skipped' ? `skipped: ${item.reason ?? ''}` : `started run ${item.run.runId} (${item.run.state})`;
+    const what =
+      item.outcome === 'error'
+        ? `not started: ${item.reason}`
+        : item.outcome === 'skipped'
+          ? `skipped: ${item.reason ?? ''}`
+          : `started run ${item.run.runId} (${item.run.state})`;
     stderrLine(formatLogLine('info', `backfill ${done}/${total}: ${item.kind} ${item.invoiceId} ${what}`));
   });
   const pending = items.flatMap((item) => (item.outcome === 'started' && !isFinished(item.run) ? [item.run.runId] : []));
@@ -415,9 +458,13 @@ async function backfill(deps: Deps, values: Values): Promise<number> {
   const failed = finished.filter((item) => item.outcome === 'error' || (item.outcome === 'started' && isFailure(item.run)));
   if (values.json) {
     const counts = Object.fromEntries(states);
-    process.stdout.write(`${JSON.stringify({ invoices: request.invoiceIds.length, kinds: request.kinds, runs: finished.length, counts, stopped, items: finished.map((item) => backfillItemSummary(item, deps)) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ invoices: request.invoiceIds.length, kinds: request.kinds, runs: finished.length, counts, stopped, items: finished.map((item) => backfillItemSummary(item, deps)) })}\n`,
+    );
   } else {
-    process.stdout.write(`Backfill of ${request.invoiceIds.length} invoice(s) x ${request.kinds.join(', ')}: ${[...states].map(([label, count]) => `${count} ${label}`).join(', ')}${stopped ? ' (stopped before every run ended)' : ''}\n`);
+    process.stdout.write(
+      `Backfill of ${request.invoiceIds.length} invoice(s) x ${request.kinds.join(', ')}: ${[...states].map(([label, count]) => `${count} ${label}`).join(', ')}${stopped ? ' (stopped before every run ended)' : ''}\n`,
+    );
     for (const item of failed) {
       process.stdout.write(`  ${item.kind} ${item.invoiceId}: ${item.outcome === 'error' ? item.reason : `${item.run.errorCode}: ${item.run.errorMessage}`}\n`);
     }
@@ -431,7 +478,13 @@ async function emulator(): Promise<number> {
   const cloud = await startLocalCloud();
   try {
     // The emulator checks the token's audience the way Graph does, so the scope is Graph's, as deployed.
-    const settings = { ...cloud.settings, GRAPH_TOKEN_SCOPE: DEFAULT_GRAPH_TOKEN_SCOPE, EXPORT_CURRENCIES: 'EUR,USD', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '5' };
+    const settings = {
+      ...cloud.settings,
+      GRAPH_TOKEN_SCOPE: DEFAULT_GRAPH_TOKEN_SCOPE,
+      EXPORT_CURRENCIES: 'EUR,USD',
+      POLL_INITIAL_DELAY_SECONDS: '1',
+      POLL_MAX_DELAY_SECONDS: '5',
+    };
     process.stdout.write('Local cloud running: Azurite, the managed-identity endpoint and the Partner Billing emulator.\n\n');
     process.stderr.write(`${describeInvoices(new Date())}\n`);
     process.stdout.write(`Environment (for \`${PROGRAM} run\` in another shell):\n`);
@@ -439,7 +492,9 @@ async function emulator(): Promise<number> {
     process.stdout.write('\nlocal.settings.json (for `func start`):\n');
     process.stdout.write(`${JSON.stringify({ IsEncrypted: false, Values: { FUNCTIONS_WORKER_RUNTIME: 'node', ...settings } }, null, 2)}\n`);
     process.stdout.write('\nPress Ctrl+C to stop.\n');
-    await new Promise<void>((resolveStop) => (stop.signal.aborted ? resolveStop() : stop.signal.addEventListener('abort', () => resolveStop(), { once: true })));
+    await new Promise<void>((resolveStop) =>
+      stop.signal.aborted ? resolveStop() : stop.signal.addEventListener('abort', () => resolveStop(), { once: true }),
+    );
   } finally {
     await cloud.stop();
   }
@@ -460,8 +515,15 @@ async function demo(values: Values): Promise<number> {
   try {
     cloud = await startLocalCloud({ scenario: { fileCount, rowsPerFile, retryAfterSeconds: 1, runningPolls: 2 } });
     if (stop.signal.aborted) return stop.exitCode();
-    const env = { ...cloud.settings, EXPORT_CURRENCIES: isBilled(request) ? 'EUR' : request.currency, POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '2' };
-    process.stdout.write(`  Graph (emulated)      ${cloud.settings.GRAPH_BASE_URL}\n  Managed identity      ${cloud.settings.IDENTITY_ENDPOINT}\n  Azurite blob/queue/table on 127.0.0.1:${cloud.azurite.blobPort}/${cloud.azurite.queuePort}/${cloud.azurite.tablePort}\n\n`);
+    const env = {
+      ...cloud.settings,
+      EXPORT_CURRENCIES: isBilled(request) ? 'EUR' : request.currency,
+      POLL_INITIAL_DELAY_SECONDS: '1',
+      POLL_MAX_DELAY_SECONDS: '2',
+    };
+    process.stdout.write(
+      `  Graph (emulated)      ${cloud.settings.GRAPH_BASE_URL}\n  Managed identity      ${cloud.settings.IDENTITY_ENDPOINT}\n  Azurite blob/queue/table on 127.0.0.1:${cloud.azurite.blobPort}/${cloud.azurite.queuePort}/${cloud.azurite.tablePort}\n\n`,
+    );
     for (const name of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER']) process.env[name] = env[name as keyof typeof env];
     const settings = parseSettings(env);
     loaded.settings = settings;
@@ -511,7 +573,8 @@ async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile:
   const event = values.event;
   if (event !== 'signed' && event !== 'tampered') throw new UsageError(`--event is '${String(event)}': expected signed or tampered`);
   for (const flag of ['kind', 'currency'] as const) {
-    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with --event: the event starts each kind of BILLED_EXPORT_KINDS for the invoice`);
+    if (values[flag] !== undefined)
+      throw new UsageError(`--${flag} does not go with --event: the event starts each kind of BILLED_EXPORT_KINDS for the invoice`);
   }
   const invoiceId = parseInvoiceId(values.invoice);
   if (values.invoice === undefined) throw new UsageError(`--event needs --invoice: the invoice the event announces, ${INVOICE_ID_FORM}`);
@@ -523,7 +586,13 @@ async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile:
   try {
     cloud = await startLocalCloud({ scenario: { fileCount: size.fileCount, rowsPerFile: size.rowsPerFile, retryAfterSeconds: 1, runningPolls: 2 } });
     if (stop.signal.aborted) return stop.exitCode();
-    const env = { ...cloud.settings, EXPORT_CURRENCIES: 'EUR', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '2', WEBHOOK_CERTIFICATE_HOSTS: '127.0.0.1' };
+    const env = {
+      ...cloud.settings,
+      EXPORT_CURRENCIES: 'EUR',
+      POLL_INITIAL_DELAY_SECONDS: '1',
+      POLL_MAX_DELAY_SECONDS: '2',
+      WEBHOOK_CERTIFICATE_HOSTS: '127.0.0.1',
+    };
     for (const name of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER']) process.env[name] = env[name as keyof typeof env];
     const settings = parseSettings(env);
     loaded.settings = settings;
@@ -531,14 +600,27 @@ async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile:
     await deps.ready(); // the ledger's table, which a refused event would not create
     const signed = sender.sign(sender.invoiceReadyEvent(invoiceId), { tamper: event === 'tampered' });
     process.stdout.write(`  certificate  ${sender.certificateUrl} (WEBHOOK_CERTIFICATE_HOSTS=127.0.0.1)\n`);
-    process.stdout.write(`POST /api/events/partner-center: invoice-ready for ${invoiceId}, ${event === 'tampered' ? 'body changed after it was signed' : 'signed'}...\n`);
-    const request = new HttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/events/partner-center', headers: signed.headers, body: { bytes: signed.body } });
-    const answer = await receivePartnerCenterEvent(request, cliContext('partnerCenterEvents', (line) => process.stdout.write(`${line}\n`)), deps);
+    process.stdout.write(
+      `POST /api/events/partner-center: invoice-ready for ${invoiceId}, ${event === 'tampered' ? 'body changed after it was signed' : 'signed'}...\n`,
+    );
+    const request = new HttpRequest({
+      method: 'POST',
+      url: 'http://127.0.0.1/api/events/partner-center',
+      headers: signed.headers,
+      body: { bytes: signed.body },
+    });
+    const answer = await receivePartnerCenterEvent(
+      request,
+      cliContext('partnerCenterEvents', (line) => process.stdout.write(`${line}\n`)),
+      deps,
+    );
     process.stdout.write(`  answered ${answer.status ?? 200} ${JSON.stringify(answer.jsonBody ?? null)}\n`);
     const runs = await deps.ledger.listRuns({ invoiceId });
     if (event === 'tampered') {
       const refused = answer.status === 401 && runs.length === 0;
-      process.stdout.write(refused ? `\nRefused, and no export started for ${invoiceId}.\n` : `\nExpected 401 and no run; ${runs.length} run(s) exist for ${invoiceId}.\n`);
+      process.stdout.write(
+        refused ? `\nRefused, and no export started for ${invoiceId}.\n` : `\nExpected 401 and no run; ${runs.length} run(s) exist for ${invoiceId}.\n`,
+      );
       return refused ? EXIT.ok : EXIT.runFailed;
     }
     if ((answer.status ?? 200) !== 200 || runs.length === 0) {
@@ -555,7 +637,10 @@ async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile:
     const finals = runs.map((r) => result.runs.find((candidate) => candidate.runId === r.runId) ?? r);
     process.stdout.write('\n');
     for (const final of finals) {
-      const what = final.state === 'succeeded' ? `${final.blobCount ?? 0} file(s), ${formatBytes(final.bytesCopied)} in ${destinationOf(final)}` : `${final.errorCode ?? ''}: ${final.errorMessage ?? ''}`;
+      const what =
+        final.state === 'succeeded'
+          ? `${final.blobCount ?? 0} file(s), ${formatBytes(final.bytesCopied)} in ${destinationOf(final)}`
+          : `${final.errorCode ?? ''}: ${final.errorMessage ?? ''}`;
       process.stdout.write(`${final.kind} ${invoiceId}: ${final.state} - ${what}\n`);
     }
     process.stdout.write('Everything ran on local emulators; they stop now.\n');
@@ -568,7 +653,8 @@ async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile:
 
 function positiveInteger(value: string | boolean | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${name} is '${String(value)}': expected a whole number, at least 1`);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < 1)
+    throw new UsageError(`${name} is '${String(value)}': expected a whole number, at least 1`);
   return Number(value);
 }
 

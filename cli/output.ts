@@ -18,14 +18,18 @@ export function formatRunTable(runs: readonly Run[], filtered = false): string {
         ? `${run.errorCode}: ${run.errorMessage ?? ''}`
         : run.state === 'noNewData'
           ? `unchanged since the last landing (eTag ${run.manifestETag ?? '?'})`
-        : run.lastErrorCode
-          ? `waiting: ${run.lastErrorCode} (${run.lastErrorCount ?? 1}x): ${run.lastErrorMessage ?? ''}`
-          : '',
+          : run.lastErrorCode
+            ? `waiting: ${run.lastErrorCode} (${run.lastErrorCount ?? 1}x): ${run.lastErrorMessage ?? ''}`
+            : '',
     run.runId,
   ]);
   const header = ['started (UTC)', 'kind', 'invoice or month', 'set', 'state', 'polls', 'result', 'run id'];
   const widths = header.map((title, column) => Math.min(60, Math.max(title.length, ...rows.map((row) => row[column]!.length))));
-  const line = (cells: string[]) => cells.map((cell, column) => (cell.length > widths[column]! ? `${cell.slice(0, widths[column]! - 1)}…` : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (cell.length > widths[column]! ? `${cell.slice(0, widths[column]! - 1)}…` : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 

@@ -14,10 +14,20 @@ export function formatTotalsTable(run: Run, data: RunData): string {
   const title = `Run ${run.runId} (${run.kind}, ${subjectOf(run)}, ${run.attributeSet}): ${data.rowCount} rows, ${data.totals.length} customers, ${data.check.problems} problems`;
   const summed = summedColumns(data.totals);
   const header = ['customer', 'customer id', 'currency', 'rows', ...summed];
-  const rows = data.totals.map((total) => [total.customerName, total.customerId, total.currency, String(total.rowCount), ...summed.map((name) => String(total[name] ?? ''))]);
+  const rows = data.totals.map((total) => [
+    total.customerName,
+    total.customerId,
+    total.currency,
+    String(total.rowCount),
+    ...summed.map((name) => String(total[name] ?? '')),
+  ]);
   const numeric = header.map((_, column) => column >= 3);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (numeric[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
   const examples = data.check.examples.map((example) => `  ${example.file} line ${example.line}: ${example.problem}`);
   return [title, '', line(header), ...rows.map(line), ...(examples.length ? ['', 'Problems (first few):', ...examples] : [])].join('\n');
 }

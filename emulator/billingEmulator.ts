@@ -202,7 +202,13 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       return sendGraphError(response, 405, 'MethodNotAllowed', message, { Allow: route.method });
     }
     if (!verification.ok) {
-      return sendGraphError(response, verification.status, verification.code, verification.reason, verification.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+      return sendGraphError(
+        response,
+        verification.status,
+        verification.code,
+        verification.reason,
+        verification.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {},
+      );
     }
 
     const fault = faults.take(route.kind);
@@ -225,7 +231,11 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
         const retryAfter =
           fault.retryAfterSeconds === undefined
             ? {}
-            : { 'Retry-After': fault.retryAfterAsDate ? new Date(now().getTime() + fault.retryAfterSeconds * 1000).toUTCString() : String(fault.retryAfterSeconds) };
+            : {
+                'Retry-After': fault.retryAfterAsDate
+                  ? new Date(now().getTime() + fault.retryAfterSeconds * 1000).toUTCString()
+                  : String(fault.retryAfterSeconds),
+              };
         sendGraphError(response, fault.status, GRAPH_ERROR_CODES[fault.status] ?? `Http${fault.status}`, `Injected fault: HTTP ${fault.status}.`, retryAfter);
         return true;
       }
@@ -295,7 +305,12 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
       return sendGraphError(response, 400, 'BadRequest', 'Write requests (excluding DELETE) must contain the Content-Type header declaration.');
     }
     if (contentType.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
-      return sendGraphError(response, 415, 'UnsupportedMediaType', `The Content-Type '${contentType}' is not supported: send the parameters as application/json.`);
+      return sendGraphError(
+        response,
+        415,
+        'UnsupportedMediaType',
+        `The Content-Type '${contentType}' is not supported: send the parameters as application/json.`,
+      );
     }
     let body: unknown;
     try {

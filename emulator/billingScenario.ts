@@ -116,7 +116,8 @@ export function resolveScenario(overrides: Partial<BillingScenario> = {}): Billi
   }
   if (!scenario.failure.code || !scenario.failure.message) problems.push('failure needs a non-empty code and message');
   const badCurrencies = scenario.noDataCurrencies.filter((currency) => !/^[A-Z]{3}$/.test(currency));
-  if (badCurrencies.length > 0) problems.push(`noDataCurrencies has ${JSON.stringify(badCurrencies)}: expected upper-case 3-letter ISO 4217 codes such as "NOK"`);
+  if (badCurrencies.length > 0)
+    problems.push(`noDataCurrencies has ${JSON.stringify(badCurrencies)}: expected upper-case 3-letter ISO 4217 codes such as "NOK"`);
   if (scenario.invoiceErrors !== 'failedOperation' && scenario.invoiceErrors !== 'badRequest') {
     problems.push(`invoiceErrors is '${String(scenario.invoiceErrors)}': expected 'failedOperation' or 'badRequest'`);
   }
@@ -127,7 +128,10 @@ export function resolveScenario(overrides: Partial<BillingScenario> = {}): Billi
   }
   wholeNumber('fileCount', scenario.fileCount, 1);
   wholeNumber('rowsPerFile', scenario.rowsPerFile, 1);
-  if (scenario.fileSizeBytes !== null && (!Number.isInteger(scenario.fileSizeBytes) || scenario.fileSizeBytes < 1 || scenario.fileSizeBytes > MAX_FILE_SIZE_BYTES)) {
+  if (
+    scenario.fileSizeBytes !== null &&
+    (!Number.isInteger(scenario.fileSizeBytes) || scenario.fileSizeBytes < 1 || scenario.fileSizeBytes > MAX_FILE_SIZE_BYTES)
+  ) {
     problems.push(`fileSizeBytes is ${scenario.fileSizeBytes}: expected null or a whole number of bytes from 1 to ${MAX_FILE_SIZE_BYTES}`);
   }
   wholeNumber('seed', scenario.seed, 0);

@@ -78,12 +78,10 @@ export function customersFor(seed: number, currency: string): Customer[] {
     location: profile.location,
     meterRegion: profile.meterRegion,
     azurePlanId: deterministicUuid(seed, 'azure-plan', profile.short),
-    azureSubscriptions: SUBSCRIPTION_ENVIRONMENTS.slice(0, integerBetween(random, 1, SUBSCRIPTION_ENVIRONMENTS.length)).map(
-      ({ environment, label }) => ({
-        id: deterministicUuid(seed, 'azure-subscription', profile.short, environment),
-        name: `${profile.name.split(' ')[0]} ${label}`,
-        environment,
-      }),
-    ),
+    azureSubscriptions: SUBSCRIPTION_ENVIRONMENTS.slice(0, integerBetween(random, 1, SUBSCRIPTION_ENVIRONMENTS.length)).map(({ environment, label }) => ({
+      id: deterministicUuid(seed, 'azure-subscription', profile.short, environment),
+      name: `${profile.name.split(' ')[0]} ${label}`,
+      environment,
+    })),
   }));
 }

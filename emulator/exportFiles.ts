@@ -106,13 +106,24 @@ export function planExport({ request, scenario, partnerTenantId, requestedAt }: 
   const billed = 'invoice' in request ? request.invoice : undefined;
   const { billingMonth, currency, usageThrough } = periodOf(request, requestedAt);
   const scope: RowScope = {
-    seed, billingMonth, currency, attributeSet, partnerTenantId,
+    seed,
+    billingMonth,
+    currency,
+    attributeSet,
+    partnerTenantId,
     ...(usageThrough ? { usageThrough } : {}),
     ...(billed ? { invoiceNumber: billed.id, invoiceVersion: billed.version } : {}),
   };
-  const source = kind === 'unbilled-usage' || kind === 'billed-usage' ? usageSource(scope, fileCount, rowsPerFile) : reconciliationSource(scope, fileCount, rowsPerFile);
+  const source =
+    kind === 'unbilled-usage' || kind === 'billed-usage' ? usageSource(scope, fileCount, rowsPerFile) : reconciliationSource(scope, fileCount, rowsPerFile);
   const folders = billed
-    ? ['v1', `PartnerTenantId=${partnerTenantId}`, `BillingMonth=${compactMonth(billingMonth)}`, `InvoiceId=${billed.id}`, `InvoiceVersion=${minuteStamp(new Date(billed.versionIssuedAt))}`]
+    ? [
+        'v1',
+        `PartnerTenantId=${partnerTenantId}`,
+        `BillingMonth=${compactMonth(billingMonth)}`,
+        `InvoiceId=${billed.id}`,
+        `InvoiceVersion=${minuteStamp(new Date(billed.versionIssuedAt))}`,
+      ]
     : ['v1', minuteStamp(requestedAt), `PartnerTenantId=${partnerTenantId}`, `BillingMonth=${compactMonth(billingMonth)}`, `Currency=${currency}`];
   const directory = [...folders, `Fragment=${attributeSet}`, 'PartitionType=default'].join('/');
   // What names this data version. Unbilled usage keeps the key it always had; a month-to-date usage

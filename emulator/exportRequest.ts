@@ -113,10 +113,7 @@ export const NO_DATA_AVAILABLE: Readonly<OperationError> = Object.freeze({ code:
  * What Graph makes of an accepted order: an export of some data, or a failure. `synchronous`
  * failures are answered 400 at once (no operation); the others by a failedOperation.
  */
-export type ResolvedExport = (
-  | { kind: 'export'; subject: ExportSubject }
-  | { kind: 'failed'; error: OperationError; synchronous: boolean }
-) & {
+export type ResolvedExport = ({ kind: 'export'; subject: ExportSubject } | { kind: 'failed'; error: OperationError; synchronous: boolean }) & {
   /** YYYY-MM of the data; '' for an unknown invoice. */
   billingMonth: string;
   /** ISO 4217 of the data; '' for an unknown invoice. */

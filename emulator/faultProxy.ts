@@ -374,7 +374,8 @@ function sendStorageError(service: StorageService, request: IncomingMessage, res
   if (response.destroyed) return;
   const status = fault.status;
   const retryAfterSeconds = 'retryAfterSeconds' in fault ? fault.retryAfterSeconds : undefined;
-  const { code, message } = 'code' in fault ? { code: fault.code, message: fault.message ?? CODE_MESSAGES[fault.code] ?? fault.code } : ERROR_TEXT[fault.status];
+  const { code, message } =
+    'code' in fault ? { code: fault.code, message: fault.message ?? CODE_MESSAGES[fault.code] ?? fault.code } : ERROR_TEXT[fault.status];
   const requestId = randomUUID();
   const fullMessage = `${message}\nRequestId:${requestId}\nTime:${new Date().toISOString()}`;
   const body =
@@ -414,11 +415,17 @@ function validateRule(rule: FaultRule): void {
       return;
     case 'status':
       if (fault.status === 409 || fault.status === 412) {
-        if (typeof fault.code !== 'string' || !/^[A-Za-z]+$/.test(fault.code)) throw new RangeError(`a ${fault.status} status fault needs the service's error code, got ${String(fault.code)}`);
+        if (typeof fault.code !== 'string' || !/^[A-Za-z]+$/.test(fault.code))
+          throw new RangeError(`a ${fault.status} status fault needs the service's error code, got ${String(fault.code)}`);
         return;
       }
-      if (fault.status !== 500 && fault.status !== 503) throw new RangeError(`a status fault is 500, 503, 409 or 412, got ${String((fault as { status: unknown }).status)}`);
-      if ('retryAfterSeconds' in fault && fault.retryAfterSeconds !== undefined && !(Number.isInteger(fault.retryAfterSeconds) && fault.retryAfterSeconds >= 0)) {
+      if (fault.status !== 500 && fault.status !== 503)
+        throw new RangeError(`a status fault is 500, 503, 409 or 412, got ${String((fault as { status: unknown }).status)}`);
+      if (
+        'retryAfterSeconds' in fault &&
+        fault.retryAfterSeconds !== undefined &&
+        !(Number.isInteger(fault.retryAfterSeconds) && fault.retryAfterSeconds >= 0)
+      ) {
         throw new RangeError(`retryAfterSeconds must be a non-negative integer, got ${String(fault.retryAfterSeconds)}`);
       }
       return;

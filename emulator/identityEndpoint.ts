@@ -35,7 +35,12 @@ const SUPPORTED_API_VERSION = '2019-08-01';
 const UNSUPPORTED_IDENTITY_SELECTORS = ['object_id', 'principal_id'];
 
 /** Resource principals of the partner tenant: Microsoft Graph, Storage, Azure Monitor, Resource Manager. */
-export const KNOWN_RESOURCES: readonly string[] = [...GRAPH_AUDIENCES, 'https://storage.azure.com', 'https://monitor.azure.com', 'https://management.azure.com'];
+export const KNOWN_RESOURCES: readonly string[] = [
+  ...GRAPH_AUDIENCES,
+  'https://storage.azure.com',
+  'https://monitor.azure.com',
+  'https://management.azure.com',
+];
 
 export interface IdentityEndpointOptions {
   /** Whether the app has a system-assigned identity (a request without client_id). @default true */
@@ -75,7 +80,12 @@ export async function startIdentityEndpoint(authority: TokenAuthority, options: 
     ungranted: new Set((options.ungrantedClientIds ?? [EMULATED_UNGRANTED_CLIENT_ID]).map((id) => id.toLowerCase())),
     tenantId: options.tenantId ?? EMULATED_PARTNER_TENANT_ID,
     // Azure resource IDs compare without regard to case.
-    resourceIds: new Map(Object.entries(options.userAssignedResourceIds ?? { [EMULATED_USER_ASSIGNED_RESOURCE_ID]: EMULATED_USER_ASSIGNED_CLIENT_ID }).map(([id, client]) => [id.toLowerCase(), client])),
+    resourceIds: new Map(
+      Object.entries(options.userAssignedResourceIds ?? { [EMULATED_USER_ASSIGNED_RESOURCE_ID]: EMULATED_USER_ASSIGNED_CLIENT_ID }).map(([id, client]) => [
+        id.toLowerCase(),
+        client,
+      ]),
+    ),
     resources: new Set((options.resources ?? KNOWN_RESOURCES).map(withoutTrailingSlash)),
   };
   const server = createServer((request, response) => answer(request, response, authority, secret, assigned));
@@ -129,7 +139,8 @@ function answer(request: IncomingMessage, response: ServerResponse, authority: T
     return sendError(response, 400, 'BadRequest', 'client_id and mi_res_id are both given: expected one of them');
   }
   const clientId = resourceId === undefined ? (query.get('client_id') ?? undefined) : assigned.resourceIds.get(resourceId.toLowerCase());
-  const unassigned = resourceId !== undefined ? clientId === undefined : clientId === undefined ? !assigned.systemAssigned : !assigned.clientIds.has(clientId.toLowerCase());
+  const unassigned =
+    resourceId !== undefined ? clientId === undefined : clientId === undefined ? !assigned.systemAssigned : !assigned.clientIds.has(clientId.toLowerCase());
   if (unassigned) {
     // App Service's own words and shape (statusCode/message/correlationId) for an identity the app does not have.
     return sendJson(response, 400, { statusCode: 400, message: 'Unable to load the proper Managed Identity.', correlationId: randomUUID() });

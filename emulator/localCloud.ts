@@ -75,7 +75,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     });
     started.push(azurite);
     const proxy = options.faultProxy
-      ? await startFaultProxy({ azurite, ...(typeof options.faultProxy === 'object' && options.faultProxy.seed !== undefined ? { seed: options.faultProxy.seed } : {}) })
+      ? await startFaultProxy({
+          azurite,
+          ...(typeof options.faultProxy === 'object' && options.faultProxy.seed !== undefined ? { seed: options.faultProxy.seed } : {}),
+        })
       : undefined;
     if (proxy) started.push(proxy);
     const storage = proxy ?? azurite;

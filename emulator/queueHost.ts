@@ -103,7 +103,11 @@ export async function runWorker(deps: Deps, queueService: QueueServiceClient, op
     runs: (await finalRuns(deps, [...seen])).filter((run) => named.has(run.runId) || !run.finishedAt || run.finishedAt >= began),
     stopped: options.signal?.aborted ?? false,
   });
-  const stopped = options.signal ? new Promise<void>((resolveStop) => (options.signal!.aborted ? resolveStop() : options.signal!.addEventListener('abort', () => resolveStop(), { once: true }))) : new Promise<void>(() => undefined);
+  const stopped = options.signal
+    ? new Promise<void>((resolveStop) =>
+        options.signal!.aborted ? resolveStop() : options.signal!.addEventListener('abort', () => resolveStop(), { once: true }),
+      )
+    : new Promise<void>(() => undefined);
 
   for (;;) {
     if (options.signal?.aborted) {
@@ -203,7 +207,10 @@ async function workOn(message: DequeuedMessageItem, work: WorkContext): Promise<
   } catch (thrown) {
     if (isLostLease(thrown)) return lost();
     // Anything else (storage trouble): the message reappears when its lease runs out, as in the host.
-    work.onLog?.('warning', `message ${message.messageId}: could not settle it (${thrown instanceof Error ? thrown.message : String(thrown)}); it reappears when its lease runs out`);
+    work.onLog?.(
+      'warning',
+      `message ${message.messageId}: could not settle it (${thrown instanceof Error ? thrown.message : String(thrown)}); it reappears when its lease runs out`,
+    );
   }
 }
 
@@ -226,18 +233,21 @@ interface Lease {
 function holdLease(queue: QueueClient, message: DequeuedMessageItem, leaseSeconds: number): Lease {
   const state = { popReceipt: message.popReceipt, lost: false, givenBack: false };
   let renewing: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    renewing = renewing.then(async () => {
-      if (state.lost) return;
-      try {
-        const renewed = await queue.updateMessage(message.messageId, state.popReceipt, undefined, leaseSeconds);
-        if (renewed.popReceipt) state.popReceipt = renewed.popReceipt;
-      } catch (thrown) {
-        if (isLostLease(thrown)) state.lost = true;
-        // Other trouble: try again at the next tick, while the lease still holds.
-      }
-    });
-  }, Math.max(1000, (leaseSeconds * 1000) / 3));
+  const timer = setInterval(
+    () => {
+      renewing = renewing.then(async () => {
+        if (state.lost) return;
+        try {
+          const renewed = await queue.updateMessage(message.messageId, state.popReceipt, undefined, leaseSeconds);
+          if (renewed.popReceipt) state.popReceipt = renewed.popReceipt;
+        } catch (thrown) {
+          if (isLostLease(thrown)) state.lost = true;
+          // Other trouble: try again at the next tick, while the lease still holds.
+        }
+      });
+    },
+    Math.max(1000, (leaseSeconds * 1000) / 3),
+  );
   return {
     get popReceipt() {
       return state.popReceipt;
@@ -284,7 +294,9 @@ const OVERDUE_AFTER_MS = 5000;
 
 /** One line on what the worker waits for; the key changes only when the wait does. */
 function describeWait(runs: readonly Run[], now: Date, leaseSeconds: number): { key: string; line: string } {
-  const due = runs.map((run) => ({ run, at: run.nextActionAt ? Date.parse(run.nextActionAt) : undefined })).sort((a, b) => (a.at ?? Infinity) - (b.at ?? Infinity));
+  const due = runs
+    .map((run) => ({ run, at: run.nextActionAt ? Date.parse(run.nextActionAt) : undefined }))
+    .sort((a, b) => (a.at ?? Infinity) - (b.at ?? Infinity));
   const next = due[0]!;
   const what = `run ${next.run.runId} (${next.run.state})`;
   const others = runs.length > 1 ? ` and ${runs.length - 1} more run(s) in progress` : '';
@@ -297,7 +309,14 @@ function describeWait(runs: readonly Run[], now: Date, leaseSeconds: number): { 
     const by = new Date(now.getTime() + leaseSeconds * 1000).toISOString();
     line = `waiting for ${what}${others}: its message was due at ${new Date(next.at).toISOString()} and is still hidden, so a worker holds it, or held it and stopped; the queue gives it back when that lease runs out (with a ${leaseSeconds} s lease, by about ${by})`;
   }
-  return { key: runs.map((run) => `${run.runId}:${run.state}:${run.seq}:${run.nextActionAt ?? ''}`).sort().join(',') + (next.at !== undefined && next.at <= now.getTime() - OVERDUE_AFTER_MS ? ':overdue' : ''), line };
+  return {
+    key:
+      runs
+        .map((run) => `${run.runId}:${run.state}:${run.seq}:${run.nextActionAt ?? ''}`)
+        .sort()
+        .join(',') + (next.at !== undefined && next.at <= now.getTime() - OVERDUE_AFTER_MS ? ':overdue' : ''),
+    line,
+  };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -306,16 +325,16 @@ function sleep(ms: number): Promise<void> {
 
 type Delivery = 'done' | 'retry' | 'poison';
 
-async function deliver(
-  message: DequeuedMessageItem,
-  deps: Deps,
-  host: QueueHostOptions,
-  onLog: WorkerOptions['onLog'],
-): Promise<Delivery> {
+async function deliver(message: DequeuedMessageItem, deps: Deps, host: QueueHostOptions, onLog: WorkerOptions['onLog']): Promise<Delivery> {
   const context = new InvocationContext({
     functionName: 'pollExport',
     invocationId: randomUUID(),
-    triggerMetadata: { id: message.messageId, dequeueCount: message.dequeueCount, insertionTime: message.insertedOn.toISOString(), expirationTime: message.expiresOn.toISOString() },
+    triggerMetadata: {
+      id: message.messageId,
+      dequeueCount: message.dequeueCount,
+      insertionTime: message.insertedOn.toISOString(),
+      expirationTime: message.expiresOn.toISOString(),
+    },
     logHandler: (level, ...args) => onLog?.(level, args.map(String).join(' ')),
   });
   // As the host's QueueProcessor.BeginProcessingMessageAsync (Azure/azure-sdk-for-net,
@@ -324,7 +343,9 @@ async function deliver(
   // earlier deliveries died with their process (a failure that returned would have poisoned it at
   // MaxDequeueCount, in CompleteProcessingMessageAsync), so running it again could only die again.
   if (message.dequeueCount > host.maxDequeueCount) {
-    context.error(`message ${message.messageId} was dequeued ${message.dequeueCount} times, more than maxDequeueCount (${host.maxDequeueCount}); moved to the poison queue without running the function`);
+    context.error(
+      `message ${message.messageId} was dequeued ${message.dequeueCount} times, more than maxDequeueCount (${host.maxDequeueCount}); moved to the poison queue without running the function`,
+    );
     return 'poison';
   }
   const entry = decodeLikeTheHost(message.messageText);
@@ -386,4 +407,3 @@ function timeSpanSeconds(value: string): number {
   const [, days = '0', hours = '0', minutes = '0', seconds = '0'] = match;
   return ((Number(days) * 24 + Number(hours)) * 60 + Number(minutes)) * 60 + Number(seconds);
 }
-

@@ -15,24 +15,76 @@ import { isoDate, parseBillingMonth, round, usageRows, usdExchangeRate, type Att
 
 /** Every attribute of a reconciliation row with attributeSet=full, as the Graph docs spell them. */
 export const FULL_RECONCILIATION_ATTRIBUTES = [
-  'PartnerId', 'CustomerId', 'CustomerName', 'CustomerDomainName', 'CustomerCountry', 'InvoiceNumber', 'MpnId',
-  'Tier2MpnId', 'OrderId', 'OrderDate', 'ProductId', 'SkuId', 'AvailabilityId', 'SkuName', 'ProductName', 'ChargeType',
-  'UnitPrice', 'Quantity', 'Subtotal', 'TaxTotal', 'Total', 'Currency', 'PriceAdjustmentDescription', 'PublisherName',
-  'PublisherId', 'SubscriptionDescription', 'SubscriptionId', 'ChargeStartDate', 'ChargeEndDate', 'TermAndBillingCycle',
-  'EffectiveUnitPrice', 'UnitType', 'AlternateId', 'BillableQuantity', 'BillingFrequency', 'PricingCurrency',
-  'PCToBCExchangeRate', 'PCToBCExchangeRateDate', 'MeterDescription', 'ReservationOrderId', 'CreditReasonCode',
-  'SubscriptionStartDate', 'SubscriptionEndDate', 'ReferenceId', 'ProductQualifiers', 'PromotionId', 'ProductCategory',
+  'PartnerId',
+  'CustomerId',
+  'CustomerName',
+  'CustomerDomainName',
+  'CustomerCountry',
+  'InvoiceNumber',
+  'MpnId',
+  'Tier2MpnId',
+  'OrderId',
+  'OrderDate',
+  'ProductId',
+  'SkuId',
+  'AvailabilityId',
+  'SkuName',
+  'ProductName',
+  'ChargeType',
+  'UnitPrice',
+  'Quantity',
+  'Subtotal',
+  'TaxTotal',
+  'Total',
+  'Currency',
+  'PriceAdjustmentDescription',
+  'PublisherName',
+  'PublisherId',
+  'SubscriptionDescription',
+  'SubscriptionId',
+  'ChargeStartDate',
+  'ChargeEndDate',
+  'TermAndBillingCycle',
+  'EffectiveUnitPrice',
+  'UnitType',
+  'AlternateId',
+  'BillableQuantity',
+  'BillingFrequency',
+  'PricingCurrency',
+  'PCToBCExchangeRate',
+  'PCToBCExchangeRateDate',
+  'MeterDescription',
+  'ReservationOrderId',
+  'CreditReasonCode',
+  'SubscriptionStartDate',
+  'SubscriptionEndDate',
+  'ReferenceId',
+  'ProductQualifiers',
+  'PromotionId',
+  'ProductCategory',
 ] as const;
 
 export type ReconciliationAttribute = (typeof FULL_RECONCILIATION_ATTRIBUTES)[number];
 
 /** The attributes the Graph table marks Basic = No; every other one is in basic too. */
 const FULL_ONLY: ReadonlySet<ReconciliationAttribute> = new Set([
-  'CustomerDomainName', 'CustomerCountry', 'MpnId', 'Quantity', 'PublisherId', 'SubscriptionDescription', 'UnitType',
-  'AlternateId', 'BillingFrequency', 'PCToBCExchangeRateDate', 'MeterDescription', 'ProductQualifiers',
+  'CustomerDomainName',
+  'CustomerCountry',
+  'MpnId',
+  'Quantity',
+  'PublisherId',
+  'SubscriptionDescription',
+  'UnitType',
+  'AlternateId',
+  'BillingFrequency',
+  'PCToBCExchangeRateDate',
+  'MeterDescription',
+  'ProductQualifiers',
 ]);
 
-export const BASIC_RECONCILIATION_ATTRIBUTES: readonly ReconciliationAttribute[] = FULL_RECONCILIATION_ATTRIBUTES.filter((attribute) => !FULL_ONLY.has(attribute));
+export const BASIC_RECONCILIATION_ATTRIBUTES: readonly ReconciliationAttribute[] = FULL_RECONCILIATION_ATTRIBUTES.filter(
+  (attribute) => !FULL_ONLY.has(attribute),
+);
 
 export interface ReconciliationRowsOptions {
   seed: number;
@@ -74,10 +126,46 @@ interface LicenceProduct {
 }
 
 const LICENCE_PRODUCTS: readonly LicenceProduct[] = [
-  { productId: 'CFQ7TTC0LCHC', skuId: '0002', availabilityId: 'CFQ7TTC0LCHC0002', productName: 'Microsoft 365 Business Premium', skuName: 'Microsoft 365 Business Premium', unitPrice: 22, seats: [5, 120], term: 'One-Year commitment for monthly billing' },
-  { productId: 'CFQ7TTC0LFLX', skuId: '0002', availabilityId: 'CFQ7TTC0LFLX0002', productName: 'Microsoft 365 E3', skuName: 'Microsoft 365 E3', unitPrice: 36, seats: [10, 250], term: 'One-Year commitment for monthly billing' },
-  { productId: 'CFQ7TTC0LH18', skuId: '0001', availabilityId: 'CFQ7TTC0LH180001', productName: 'Exchange Online (Plan 1)', skuName: 'Exchange Online (Plan 1)', unitPrice: 4.8, seats: [5, 60], term: 'One-Month commitment for monthly billing' },
-  { productId: 'CFQ7TTC0LHXM', skuId: '0001', availabilityId: 'CFQ7TTC0LHXM0001', productName: 'Dynamics 365 Sales Professional', skuName: 'Dynamics 365 Sales Professional', unitPrice: 65, seats: [2, 25], term: 'One-Year commitment for monthly billing' },
+  {
+    productId: 'CFQ7TTC0LCHC',
+    skuId: '0002',
+    availabilityId: 'CFQ7TTC0LCHC0002',
+    productName: 'Microsoft 365 Business Premium',
+    skuName: 'Microsoft 365 Business Premium',
+    unitPrice: 22,
+    seats: [5, 120],
+    term: 'One-Year commitment for monthly billing',
+  },
+  {
+    productId: 'CFQ7TTC0LFLX',
+    skuId: '0002',
+    availabilityId: 'CFQ7TTC0LFLX0002',
+    productName: 'Microsoft 365 E3',
+    skuName: 'Microsoft 365 E3',
+    unitPrice: 36,
+    seats: [10, 250],
+    term: 'One-Year commitment for monthly billing',
+  },
+  {
+    productId: 'CFQ7TTC0LH18',
+    skuId: '0001',
+    availabilityId: 'CFQ7TTC0LH180001',
+    productName: 'Exchange Online (Plan 1)',
+    skuName: 'Exchange Online (Plan 1)',
+    unitPrice: 4.8,
+    seats: [5, 60],
+    term: 'One-Month commitment for monthly billing',
+  },
+  {
+    productId: 'CFQ7TTC0LHXM',
+    skuId: '0001',
+    availabilityId: 'CFQ7TTC0LHXM0001',
+    productName: 'Dynamics 365 Sales Professional',
+    skuName: 'Dynamics 365 Sales Professional',
+    unitPrice: 65,
+    seats: [2, 25],
+    term: 'One-Year commitment for monthly billing',
+  },
 ];
 
 /** Every reconciliation line item of one month and currency (or one invoice), deterministic. */
@@ -95,7 +183,12 @@ export function reconciliationRows(options: ReconciliationRowsOptions): Array<Re
   };
   const customers = new Map(customersFor(seed, currency).map((customer) => [customer.id, customer]));
   const usage = usageRows({
-    seed, billingMonth, currency, attributeSet: 'full', count: usageRowCount, partnerTenantId,
+    seed,
+    billingMonth,
+    currency,
+    attributeSet: 'full',
+    count: usageRowCount,
+    partnerTenantId,
     ...(options.usageThrough ? { usageThrough: options.usageThrough } : {}),
     ...(options.invoiceNumber ? { invoiceNumber: options.invoiceNumber } : {}),
   });
@@ -256,7 +349,15 @@ function azurePlanLines(
       MeterDescription: `${first.ProductName as string} ${first.MeterName as string} (${first.Unit as string})`,
       SubscriptionStartDate: isoDate({ ...line.month, year: line.month.year - 1 }, 1),
       SubscriptionEndDate: '',
-      ReferenceId: deterministicUuid(line.seed, 'reference', line.month.year, line.month.month, first.EntitlementId as string, first.MeterId as string, effectiveUnitPrice),
+      ReferenceId: deterministicUuid(
+        line.seed,
+        'reference',
+        line.month.year,
+        line.month.month,
+        first.EntitlementId as string,
+        first.MeterId as string,
+        effectiveUnitPrice,
+      ),
       ProductQualifiers: '[]',
       ProductCategory: 'Azure',
     };

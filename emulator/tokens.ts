@@ -16,7 +16,8 @@ export const EMULATED_ISSUER = 'https://sts.local.test/';
 /** The client id of the one user-assigned identity the emulated app has (AZURE_CLIENT_ID may name it). */
 export const EMULATED_USER_ASSIGNED_CLIENT_ID = '3c9d2e1f-8a7b-4c6d-9e5f-0a1b2c3d4e5f';
 /** That identity's Azure resource ID (what `__managedIdentityResourceId` names). */
-export const EMULATED_USER_ASSIGNED_RESOURCE_ID = '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-billing/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-billing';
+export const EMULATED_USER_ASSIGNED_RESOURCE_ID =
+  '/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-billing/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-billing';
 
 /**
  * The audiences Microsoft Graph accepts: its URL and its application id. Graph checks `aud`
@@ -59,8 +60,7 @@ export interface IssuedToken {
  * valid token without the permission (Graph's answer to a missing app role).
  */
 export type TokenVerification =
-  | { ok: true; claims: TokenClaims }
-  | { ok: false; reason: string; status: 401 | 403; code: 'InvalidAuthenticationToken' | 'Authorization_RequestDenied' };
+  { ok: true; claims: TokenClaims } | { ok: false; reason: string; status: 401 | 403; code: 'InvalidAuthenticationToken' | 'Authorization_RequestDenied' };
 
 /** What a resource asks of a token beyond signature, time and audience. */
 export interface TokenRequirements {
@@ -149,7 +149,12 @@ export function createTokenAuthority(options: TokenAuthorityOptions = {}): Token
         return invalid(`the token was issued in tenant '${claims.tid}': expected the partner tenant '${required.tenantId}'`);
       }
       if (required.role !== undefined && !(Array.isArray(claims.roles) && claims.roles.includes(required.role))) {
-        return { ok: false, reason: `the token's roles are [${(claims.roles ?? []).join(', ')}]: expected the application permission ${required.role}`, status: 403, code: 'Authorization_RequestDenied' };
+        return {
+          ok: false,
+          reason: `the token's roles are [${(claims.roles ?? []).join(', ')}]: expected the application permission ${required.role}`,
+          status: 403,
+          code: 'Authorization_RequestDenied',
+        };
       }
       return { ok: true, claims };
     },

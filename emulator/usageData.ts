@@ -11,15 +11,60 @@ import { deterministicUuid, integerBetween, pick, seededRandom, seedFrom, type R
 
 /** Every attribute of a usage row with attributeSet=full, as the Graph docs spell them. */
 export const FULL_USAGE_ATTRIBUTES = [
-  'AdditionalInfo', 'AvailabilityId', 'BenefitID', 'BenefitOrderID', 'BenefitType', 'BillingCurrency',
-  'BillingPreTaxTotal', 'ChargeEndDate', 'ChargeStartDate', 'ChargeType', 'ConsumedService', 'CreditPercentage',
-  'CreditType', 'CustomerCountry', 'CustomerDomainName', 'CustomerId', 'CustomerName', 'EffectiveUnitPrice',
-  'EntitlementDescription', 'EntitlementId', 'InvoiceNumber', 'MeterCategory', 'MeterId', 'MeterName', 'MeterRegion',
-  'MeterSubCategory', 'MeterType', 'MpnId', 'PartnerEarnedCreditPercentage', 'PartnerId', 'PartnerName',
-  'PCToBCExchangeRate', 'PricingCurrency', 'PricingPreTaxTotal', 'ProductId', 'ProductName', 'PublisherId',
-  'PublisherName', 'Quantity', 'ResourceGroup', 'ResourceLocation', 'ResourceURI', 'ServiceInfo1', 'ServiceInfo2',
-  'SkuId', 'SkuName', 'SubscriptionDescription', 'SubscriptionId', 'Tags', 'Tier2MpnId', 'Unit', 'UnitPrice',
-  'UnitType', 'UsageDate',
+  'AdditionalInfo',
+  'AvailabilityId',
+  'BenefitID',
+  'BenefitOrderID',
+  'BenefitType',
+  'BillingCurrency',
+  'BillingPreTaxTotal',
+  'ChargeEndDate',
+  'ChargeStartDate',
+  'ChargeType',
+  'ConsumedService',
+  'CreditPercentage',
+  'CreditType',
+  'CustomerCountry',
+  'CustomerDomainName',
+  'CustomerId',
+  'CustomerName',
+  'EffectiveUnitPrice',
+  'EntitlementDescription',
+  'EntitlementId',
+  'InvoiceNumber',
+  'MeterCategory',
+  'MeterId',
+  'MeterName',
+  'MeterRegion',
+  'MeterSubCategory',
+  'MeterType',
+  'MpnId',
+  'PartnerEarnedCreditPercentage',
+  'PartnerId',
+  'PartnerName',
+  'PCToBCExchangeRate',
+  'PricingCurrency',
+  'PricingPreTaxTotal',
+  'ProductId',
+  'ProductName',
+  'PublisherId',
+  'PublisherName',
+  'Quantity',
+  'ResourceGroup',
+  'ResourceLocation',
+  'ResourceURI',
+  'ServiceInfo1',
+  'ServiceInfo2',
+  'SkuId',
+  'SkuName',
+  'SubscriptionDescription',
+  'SubscriptionId',
+  'Tags',
+  'Tier2MpnId',
+  'Unit',
+  'UnitPrice',
+  'UnitType',
+  'UsageDate',
   // Not in the Graph table, but in Microsoft's sample model and the Partner Center field list.
   'PCToBCExchangeRateDate',
 ] as const;
@@ -28,11 +73,36 @@ export type UsageAttribute = (typeof FULL_USAGE_ATTRIBUTES)[number];
 
 /** The attributes the Graph table marks Basic = Yes. */
 export const BASIC_USAGE_ATTRIBUTES: readonly UsageAttribute[] = [
-  'AdditionalInfo', 'BenefitOrderID', 'BenefitType', 'BillingCurrency', 'BillingPreTaxTotal', 'ChargeEndDate',
-  'ChargeStartDate', 'ChargeType', 'CreditPercentage', 'CreditType', 'CustomerId', 'CustomerName', 'EffectiveUnitPrice',
-  'EntitlementId', 'InvoiceNumber', 'PartnerId', 'PartnerName', 'PCToBCExchangeRate', 'PricingCurrency',
-  'PricingPreTaxTotal', 'ProductId', 'PublisherName', 'Quantity', 'ResourceURI', 'SkuId', 'SkuName', 'SubscriptionId',
-  'UnitPrice', 'UnitType', 'UsageDate',
+  'AdditionalInfo',
+  'BenefitOrderID',
+  'BenefitType',
+  'BillingCurrency',
+  'BillingPreTaxTotal',
+  'ChargeEndDate',
+  'ChargeStartDate',
+  'ChargeType',
+  'CreditPercentage',
+  'CreditType',
+  'CustomerId',
+  'CustomerName',
+  'EffectiveUnitPrice',
+  'EntitlementId',
+  'InvoiceNumber',
+  'PartnerId',
+  'PartnerName',
+  'PCToBCExchangeRate',
+  'PricingCurrency',
+  'PricingPreTaxTotal',
+  'ProductId',
+  'PublisherName',
+  'Quantity',
+  'ResourceURI',
+  'SkuId',
+  'SkuName',
+  'SubscriptionId',
+  'UnitPrice',
+  'UnitType',
+  'UsageDate',
 ];
 
 export type AttributeSet = 'full' | 'basic';
@@ -64,8 +134,19 @@ const PRICING_CURRENCY = 'USD';
 
 /** USD → billing-currency rates; other currencies get a stable made-up rate. */
 const USD_EXCHANGE_RATES: Readonly<Record<string, number>> = {
-  USD: 1, EUR: 0.923614, GBP: 0.789127, INR: 83.214503, JPY: 151.372, AUD: 1.521349, CAD: 1.367102,
-  CHF: 0.882317, DKK: 6.891204, NOK: 10.634215, SEK: 10.441736, NZD: 1.659843, BRL: 5.051128,
+  USD: 1,
+  EUR: 0.923614,
+  GBP: 0.789127,
+  INR: 83.214503,
+  JPY: 151.372,
+  AUD: 1.521349,
+  CAD: 1.367102,
+  CHF: 0.882317,
+  DKK: 6.891204,
+  NOK: 10.634215,
+  SEK: 10.441736,
+  NZD: 1.659843,
+  BRL: 5.051128,
 };
 
 /**
@@ -73,8 +154,18 @@ const USD_EXCHANGE_RATES: Readonly<Record<string, number>> = {
  * meter's US East list price, by MeterRegion.
  */
 const REGIONAL_PRICE_FACTORS: Readonly<Record<string, number>> = {
-  'US East': 1, 'US West 2': 1, 'EU West': 1.07, 'DE West Central': 1.1, 'FR Central': 1.1, 'UK South': 1.08,
-  'JA East': 1.18, 'AU East': 1.2, 'CA Central': 1.08, 'CH North': 1.25, 'IN Central': 0.96, 'Zone 1': 1,
+  'US East': 1,
+  'US West 2': 1,
+  'EU West': 1.07,
+  'DE West Central': 1.1,
+  'FR Central': 1.1,
+  'UK South': 1.08,
+  'JA East': 1.18,
+  'AU East': 1.2,
+  'CA Central': 1.08,
+  'CH North': 1.25,
+  'IN Central': 0.96,
+  'Zone 1': 1,
 };
 
 interface Meter {
@@ -102,42 +193,118 @@ interface Meter {
 
 const METERS: readonly Meter[] = [
   {
-    category: 'Storage', subCategory: 'Tables', name: 'LRS Data Stored', unit: '1 GB/Month', unitPrice: 0.045,
-    quantity: [0.001, 2.5], productId: 'DZH318Z0BNZ5', productName: 'Tables', skuId: '006G', skuName: 'Tables - LRS',
-    availabilityId: 'DZH318Z08B80', consumedService: 'Microsoft.Storage', resourceType: 'Microsoft.Storage/storageAccounts', resourcePrefix: 'st',
+    category: 'Storage',
+    subCategory: 'Tables',
+    name: 'LRS Data Stored',
+    unit: '1 GB/Month',
+    unitPrice: 0.045,
+    quantity: [0.001, 2.5],
+    productId: 'DZH318Z0BNZ5',
+    productName: 'Tables',
+    skuId: '006G',
+    skuName: 'Tables - LRS',
+    availabilityId: 'DZH318Z08B80',
+    consumedService: 'Microsoft.Storage',
+    resourceType: 'Microsoft.Storage/storageAccounts',
+    resourcePrefix: 'st',
   },
   {
-    category: 'Storage', subCategory: 'General Block Blob v2', name: 'Hot LRS Data Stored', unit: '1 GB/Month', unitPrice: 0.0184,
-    quantity: [0.5, 120], productId: 'DZH318Z0BPS6', productName: 'General Block Blob v2', skuId: '0001', skuName: 'Hot LRS',
-    availabilityId: 'DZH318Z0BDZC', consumedService: 'Microsoft.Storage', resourceType: 'Microsoft.Storage/storageAccounts', resourcePrefix: 'st',
+    category: 'Storage',
+    subCategory: 'General Block Blob v2',
+    name: 'Hot LRS Data Stored',
+    unit: '1 GB/Month',
+    unitPrice: 0.0184,
+    quantity: [0.5, 120],
+    productId: 'DZH318Z0BPS6',
+    productName: 'General Block Blob v2',
+    skuId: '0001',
+    skuName: 'Hot LRS',
+    availabilityId: 'DZH318Z0BDZC',
+    consumedService: 'Microsoft.Storage',
+    resourceType: 'Microsoft.Storage/storageAccounts',
+    resourcePrefix: 'st',
   },
   {
-    category: 'Virtual Machines', subCategory: 'Dsv5 Series', name: 'D2s v5', unit: '1 Hour', unitPrice: 0.096,
-    quantity: [1, 24], productId: 'DZH318Z0CSHC', productName: 'Virtual Machines Dsv5 Series', skuId: '000R', skuName: 'D2s v5',
-    availabilityId: 'DZH318Z0C6M1', consumedService: 'Microsoft.Compute', resourceType: 'Microsoft.Compute/virtualMachines', resourcePrefix: 'vm-',
+    category: 'Virtual Machines',
+    subCategory: 'Dsv5 Series',
+    name: 'D2s v5',
+    unit: '1 Hour',
+    unitPrice: 0.096,
+    quantity: [1, 24],
+    productId: 'DZH318Z0CSHC',
+    productName: 'Virtual Machines Dsv5 Series',
+    skuId: '000R',
+    skuName: 'D2s v5',
+    availabilityId: 'DZH318Z0C6M1',
+    consumedService: 'Microsoft.Compute',
+    resourceType: 'Microsoft.Compute/virtualMachines',
+    resourcePrefix: 'vm-',
     serviceType: 'Standard_D2s_v5',
   },
   {
-    category: 'Bandwidth', subCategory: 'Rtn Preference: MGN', name: 'Standard Data Transfer Out', unit: '1 GB', unitPrice: 0.087,
-    quantity: [0.01, 40], productId: 'DZH318Z0BNVX', productName: 'Rtn Preference: MGN', skuId: '0001', skuName: 'Standard',
-    availabilityId: 'DZH318Z0BNQ4', consumedService: 'Microsoft.Network', resourceType: 'Microsoft.Network/publicIPAddresses', resourcePrefix: 'pip-',
+    category: 'Bandwidth',
+    subCategory: 'Rtn Preference: MGN',
+    name: 'Standard Data Transfer Out',
+    unit: '1 GB',
+    unitPrice: 0.087,
+    quantity: [0.01, 40],
+    productId: 'DZH318Z0BNVX',
+    productName: 'Rtn Preference: MGN',
+    skuId: '0001',
+    skuName: 'Standard',
+    availabilityId: 'DZH318Z0BNQ4',
+    consumedService: 'Microsoft.Network',
+    resourceType: 'Microsoft.Network/publicIPAddresses',
+    resourcePrefix: 'pip-',
     region: 'Zone 1',
   },
   {
-    category: 'SQL Database', subCategory: 'General Purpose - Compute Gen5', name: 'vCore', unit: '1 Hour', unitPrice: 0.2522,
-    quantity: [2, 48], productId: 'DZH318Z0BQ4Q', productName: 'SQL Database Single/Elastic Pool General Purpose - Compute Gen5',
-    skuId: '000D', skuName: 'vCore', availabilityId: 'DZH318Z0BPHG', consumedService: 'Microsoft.Sql',
-    resourceType: 'Microsoft.Sql/servers', resourcePrefix: 'sql-',
+    category: 'SQL Database',
+    subCategory: 'General Purpose - Compute Gen5',
+    name: 'vCore',
+    unit: '1 Hour',
+    unitPrice: 0.2522,
+    quantity: [2, 48],
+    productId: 'DZH318Z0BQ4Q',
+    productName: 'SQL Database Single/Elastic Pool General Purpose - Compute Gen5',
+    skuId: '000D',
+    skuName: 'vCore',
+    availabilityId: 'DZH318Z0BPHG',
+    consumedService: 'Microsoft.Sql',
+    resourceType: 'Microsoft.Sql/servers',
+    resourcePrefix: 'sql-',
   },
   {
-    category: 'Azure App Service', subCategory: 'Premium v3 Plan', name: 'P1 v3 App', unit: '1 Hour', unitPrice: 0.2,
-    quantity: [24, 24], productId: 'DZH318Z0BQ5T', productName: 'Azure App Service Premium v3 Plan', skuId: '0014', skuName: 'P1 v3',
-    availabilityId: 'DZH318Z0BR0P', consumedService: 'Microsoft.Web', resourceType: 'Microsoft.Web/serverfarms', resourcePrefix: 'plan-',
+    category: 'Azure App Service',
+    subCategory: 'Premium v3 Plan',
+    name: 'P1 v3 App',
+    unit: '1 Hour',
+    unitPrice: 0.2,
+    quantity: [24, 24],
+    productId: 'DZH318Z0BQ5T',
+    productName: 'Azure App Service Premium v3 Plan',
+    skuId: '0014',
+    skuName: 'P1 v3',
+    availabilityId: 'DZH318Z0BR0P',
+    consumedService: 'Microsoft.Web',
+    resourceType: 'Microsoft.Web/serverfarms',
+    resourcePrefix: 'plan-',
   },
   {
-    category: 'Key Vault', subCategory: 'Key Vault', name: 'Operations', unit: '10K', unitPrice: 0.03,
-    quantity: [0.01, 12], productId: 'DZH318Z0BQPS', productName: 'Key Vault', skuId: '0001', skuName: 'Standard',
-    availabilityId: 'DZH318Z0BQ3N', consumedService: 'Microsoft.KeyVault', resourceType: 'Microsoft.KeyVault/vaults', resourcePrefix: 'kv-',
+    category: 'Key Vault',
+    subCategory: 'Key Vault',
+    name: 'Operations',
+    unit: '10K',
+    unitPrice: 0.03,
+    quantity: [0.01, 12],
+    productId: 'DZH318Z0BQPS',
+    productName: 'Key Vault',
+    skuId: '0001',
+    skuName: 'Standard',
+    availabilityId: 'DZH318Z0BQ3N',
+    consumedService: 'Microsoft.KeyVault',
+    resourceType: 'Microsoft.KeyVault/vaults',
+    resourcePrefix: 'kv-',
   },
 ];
 
@@ -197,7 +364,6 @@ function lastUsageDayOf(month: BillingMonth, usageThrough: string | undefined): 
   return day;
 }
 
-
 /** The meter's list price in its region: the US East price times the region's factor. */
 function regionalUnitPrice(meter: Meter, meterRegion: string): number {
   const factor = REGIONAL_PRICE_FACTORS[meterRegion] ?? 1 + (seedFrom('region-price', meterRegion) % 30) / 100;
@@ -206,7 +372,7 @@ function regionalUnitPrice(meter: Meter, meterRegion: string): number {
 }
 
 export function usdExchangeRate(currency: string): number {
-  return USD_EXCHANGE_RATES[currency] ?? round(0.5 + seedFrom('exchange-rate', currency) / 2 ** 32 * 9.5, 6);
+  return USD_EXCHANGE_RATES[currency] ?? round(0.5 + (seedFrom('exchange-rate', currency) / 2 ** 32) * 9.5, 6);
 }
 
 interface RowContext {
@@ -220,7 +386,16 @@ interface RowContext {
   invoiceNumber: string;
 }
 
-function fullRow({ random, month, lastUsageDay, customers, currency, exchangeRate, partnerTenantId, invoiceNumber }: RowContext): Record<UsageAttribute, string | number> {
+function fullRow({
+  random,
+  month,
+  lastUsageDay,
+  customers,
+  currency,
+  exchangeRate,
+  partnerTenantId,
+  invoiceNumber,
+}: RowContext): Record<UsageAttribute, string | number> {
   const customer = pick(random, customers);
   const subscription = pick(random, customer.azureSubscriptions);
   const meter = pick(random, METERS);

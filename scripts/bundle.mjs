@@ -35,7 +35,13 @@ const chunkImports = {
       const chunk = chunkBySource.get(`${target}.ts`) ?? chunkBySource.get(target);
       if (!chunk) return undefined;
       if (chunk.lazy && args.kind !== 'dynamic-import') {
-        return { errors: [{ text: `${chunk.source} is loaded on first use: import it with import('./${path.basename(chunk.source, '.ts')}.js') or 'import type', not ${args.kind}` }] };
+        return {
+          errors: [
+            {
+              text: `${chunk.source} is loaded on first use: import it with import('./${path.basename(chunk.source, '.ts')}.js') or 'import type', not ${args.kind}`,
+            },
+          ],
+        };
       }
       return { path: `./${chunk.file}`, external: true };
     });
@@ -46,10 +52,7 @@ const outdir = path.dirname(outfile);
 // A map left by an earlier BUNDLE_SOURCEMAP=1 build would otherwise be deployed with the new code.
 for (const name of [path.basename(outfile), ...CHUNKS.map((chunk) => chunk.file)]) fs.rmSync(path.join(outdir, `${name}.map`), { force: true });
 const result = await build({
-  entryPoints: [
-    { in: entry, out: path.basename(outfile, '.js') },
-    ...CHUNKS.map((chunk) => ({ in: chunk.source, out: path.basename(chunk.file, '.js') })),
-  ],
+  entryPoints: [{ in: entry, out: path.basename(outfile, '.js') }, ...CHUNKS.map((chunk) => ({ in: chunk.source, out: path.basename(chunk.file, '.js') }))],
   outdir,
   bundle: true,
   platform: 'node',

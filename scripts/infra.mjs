@@ -23,7 +23,12 @@ const armJson = join(root, 'build', 'infra', 'main.json');
  * read, and whatever else it or scripts/bicep.sh prints is passed through.
  */
 function bicep(args) {
-  const result = spawnSync('bash', [join(root, 'scripts', 'bicep.sh'), ...args], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync('bash', [join(root, 'scripts', 'bicep.sh'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
   if (result.error) throw result.error;
   const out = splitSarif(result.stdout);
   const err = splitSarif(result.stderr);
@@ -108,10 +113,14 @@ mkdirSync(dirname(armJson), { recursive: true });
 check('bicep build', bicep(['build', 'infra/main.bicep', '--outfile', armJson, '--diagnostics-format', 'sarif']));
 console.log(`bicep build: ${relative(root, armJson)} (${((Date.now() - started) / 1000).toFixed(1)} s with lint)`);
 
-const vitest = spawnSync(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--config', 'vitest.infra.config.mts', ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: 'inherit',
-  env: { ...process.env, INFRA_ARM_JSON: armJson },
-});
+const vitest = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--config', 'vitest.infra.config.mts', ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, INFRA_ARM_JSON: armJson },
+  },
+);
 if (vitest.error) throw vitest.error;
 process.exit(vitest.status ?? 1);

@@ -12,7 +12,8 @@ const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8'));
 const entryDir = path.dirname(pkg.main);
 const bundleFiles = [path.basename(pkg.main), ...CHUNKS.map((chunk) => chunk.file)];
 const missing = bundleFiles.filter((file) => !fs.existsSync(path.join(entryDir, file)));
-if (missing.length > 0) throw new Error(`${missing.map((file) => path.join(entryDir, file)).join(', ')} (package.json main and its chunks) not built: run npm run build first`);
+if (missing.length > 0)
+  throw new Error(`${missing.map((file) => path.join(entryDir, file)).join(', ')} (package.json main and its chunks) not built: run npm run build first`);
 
 fs.rmSync(staging, { recursive: true, force: true });
 fs.mkdirSync(path.join(staging, entryDir), { recursive: true });
@@ -23,4 +24,6 @@ for (const file of fs.readdirSync(entryDir).filter((name) => bundleFiles.some((b
 fs.copyFileSync('host.json', path.join(staging, 'host.json'));
 const { name, version, license, type, main } = pkg;
 fs.writeFileSync(path.join(staging, 'package.json'), `${JSON.stringify({ name, version, private: true, license, type, main }, null, 2)}\n`);
-console.log(`Staged ${staging}: host.json, package.json, ${main} and its chunks ${CHUNKS.map((chunk) => chunk.file).join(', ')} (self-contained, no node_modules)`);
+console.log(
+  `Staged ${staging}: host.json, package.json, ${main} and its chunks ${CHUNKS.map((chunk) => chunk.file).join(', ')} (self-contained, no node_modules)`,
+);

@@ -46,10 +46,18 @@ export function createAzureMonitorTelemetry(options: AzureMonitorOptions): Telem
   };
   // service.name becomes the cloud role name in Application Insights.
   const resource = resourceFromAttributes({ 'service.name': 'partner-billing-export' });
-  const loggerProvider = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter: new AzureMonitorLogExporter(exporterOptions) })] });
+  const loggerProvider = new LoggerProvider({
+    resource,
+    processors: [new BatchLogRecordProcessor({ exporter: new AzureMonitorLogExporter(exporterOptions) })],
+  });
   const meterProvider = new MeterProvider({
     resource,
-    readers: [new PeriodicExportingMetricReader({ exporter: new AzureMonitorMetricExporter(exporterOptions), exportIntervalMillis: options.metricIntervalMs ?? 60_000 })],
+    readers: [
+      new PeriodicExportingMetricReader({
+        exporter: new AzureMonitorMetricExporter(exporterOptions),
+        exportIntervalMillis: options.metricIntervalMs ?? 60_000,
+      }),
+    ],
   });
   const logger = loggerProvider.getLogger('partner-billing-export');
   const meter = meterProvider.getMeter('partner-billing-export');
@@ -68,7 +76,12 @@ export function createAzureMonitorTelemetry(options: AzureMonitorOptions): Telem
       });
       if (isFinished(run)) {
         // Metric dimensions stay few: per kind and state (an invoice id would be a series per invoice).
-        const attributes = { kind: run.kind, ...('currency' in run ? { currency: run.currency, billingMonth: run.billingMonth } : {}), attributeSet: run.attributeSet, state: run.state };
+        const attributes = {
+          kind: run.kind,
+          ...('currency' in run ? { currency: run.currency, billingMonth: run.billingMonth } : {}),
+          attributeSet: run.attributeSet,
+          state: run.state,
+        };
         if (typeof dimensions.durationSeconds === 'number') duration.record(dimensions.durationSeconds, attributes);
         polls.record(run.pollCount, attributes);
         if (run.state === 'succeeded') bytesCopied.add(run.bytesCopied, attributes);

@@ -30,11 +30,22 @@ export function createClients(settings: Settings, overrides: DepsOptions = {}): 
   const clients = createStorageClients(settings);
   const timeouts = overrides.storageCallTimeoutMs === undefined ? {} : { callTimeoutMs: overrides.storageCallTimeoutMs };
   return {
-    graph: createGraphClient({ ...overrides.graph, baseUrl: settings.graphBaseUrl, tokenScope: settings.graphTokenScope, credential: overrides.graphCredential ?? new DefaultAzureCredential() }),
+    graph: createGraphClient({
+      ...overrides.graph,
+      baseUrl: settings.graphBaseUrl,
+      tokenScope: settings.graphTokenScope,
+      credential: overrides.graphCredential ?? new DefaultAzureCredential(),
+    }),
     queue: createPollQueue(clients.queueService, settings.pollQueue, timeouts),
     ledger: createLedger(clients.ledgerTable, timeouts),
-    destination: createDestination(clients.destinationContainer, { ...timeouts, ...(overrides.copyTimeoutMs === undefined ? {} : { copyTimeoutMs: overrides.copyTimeoutMs }) }),
-    dataFiles: createDataFiles(clients.destinationContainer, overrides.storageCallTimeoutMs === undefined ? {} : { idleTimeoutMs: overrides.storageCallTimeoutMs }),
+    destination: createDestination(clients.destinationContainer, {
+      ...timeouts,
+      ...(overrides.copyTimeoutMs === undefined ? {} : { copyTimeoutMs: overrides.copyTimeoutMs }),
+    }),
+    dataFiles: createDataFiles(
+      clients.destinationContainer,
+      overrides.storageCallTimeoutMs === undefined ? {} : { idleTimeoutMs: overrides.storageCallTimeoutMs },
+    ),
     fileChecks: createFileChecks(clients.ledgerTable, timeouts),
     seenEvents: createSeenEvents(clients.ledgerTable, timeouts),
   };

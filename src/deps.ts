@@ -92,7 +92,10 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
       return clients.destination.url(blobPath);
     },
   };
-  const webhookSignature = createSignatureVerifier({ certificateHosts: settings.webhookCertificateHosts, trustedRoots: overrides.webhookTrustedRoots ?? rootCertificates });
+  const webhookSignature = createSignatureVerifier({
+    certificateHosts: settings.webhookCertificateHosts,
+    trustedRoots: overrides.webhookTrustedRoots ?? rootCertificates,
+  });
   let readiness: Promise<void> | undefined;
   const deps: Deps = {
     settings,
@@ -101,7 +104,10 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
     ledger,
     destination,
     dataFiles: onFirstUse(() => loaded().then((c) => c.dataFiles), ['checkFile']),
-    fileChecks: onFirstUse(() => loaded().then((c) => c.fileChecks), ['readPlan', 'savePlan', 'listFiles', 'getFile', 'planFiles', 'markDone', 'noteAttempt', 'anyPending', 'saveSummary', 'readSummary']),
+    fileChecks: onFirstUse(
+      () => loaded().then((c) => c.fileChecks),
+      ['readPlan', 'savePlan', 'listFiles', 'getFile', 'planFiles', 'markDone', 'noteAttempt', 'anyPending', 'saveSummary', 'readSummary'],
+    ),
     telemetry: overrides.telemetry ?? telemetryFor(settings),
     ...(overrides.landingClaimSeconds === undefined ? {} : { landingClaimSeconds: overrides.landingClaimSeconds }),
     now: () => new Date(),

@@ -64,4 +64,9 @@ app.http('backfill', {
 });
 
 // Partner Center cannot send a function key: the event's signature is what is checked (./functions/invoiceEvents).
-app.http('partnerCenterEvents', { methods: ['POST'], authLevel: 'anonymous', route: 'events/partner-center', handler: (request, context) => flushingTelemetry(receivePartnerCenterEvent(request, context, deps)) });
+app.http('partnerCenterEvents', {
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  route: 'events/partner-center',
+  handler: (request, context) => flushingTelemetry(receivePartnerCenterEvent(request, context, deps)),
+});

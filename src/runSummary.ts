@@ -56,7 +56,9 @@ export function runSummary(run: Run, deps: Pick<Deps, 'destination'>): RunSummar
     manifestUrl: hasLanded(run) && folder !== undefined ? deps.destination.url(`${folder}${MANIFEST_FILE_NAME}`) : null,
     ...(run.state === 'failed' ? { error: { code: run.errorCode ?? 'unknown', message: run.errorMessage ?? '' } } : {}),
     ...(run.state === 'noData' ? { reason: { code: run.errorCode ?? 'unknown', message: run.errorMessage ?? '' } } : {}),
-    ...(run.state === 'noNewData' ? { reason: { code: 'NoNewData', message: `the data (eTag ${run.manifestETag ?? '?'}) landed before, at ${destinationOf(run) ?? '(unknown)'}` } } : {}),
+    ...(run.state === 'noNewData'
+      ? { reason: { code: 'NoNewData', message: `the data (eTag ${run.manifestETag ?? '?'}) landed before, at ${destinationOf(run) ?? '(unknown)'}` } }
+      : {}),
     ...(!isFinished(run) && run.lastErrorCode
       ? { lastError: { code: run.lastErrorCode, message: run.lastErrorMessage ?? '', count: run.lastErrorCount ?? 1, at: run.lastErrorAt ?? null } }
       : {}),

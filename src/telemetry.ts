@@ -61,7 +61,9 @@ export function deferredTelemetry(load: () => Promise<Telemetry>): Telemetry {
         loading.then(
           (loaded) => loaded.runChanged(log, run, extra),
           (error: unknown) => {
-            logEvent(log, 'error', 'telemetry not sent to Application Insights: its exporter did not load', { reason: error instanceof Error ? error.message : String(error) });
+            logEvent(log, 'error', 'telemetry not sent to Application Insights: its exporter did not load', {
+              reason: error instanceof Error ? error.message : String(error),
+            });
             consoleTelemetry.runChanged(log, run, extra);
           },
         ),

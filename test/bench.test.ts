@@ -21,7 +21,10 @@ let results: BenchResults;
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'pbe-bench-test-'));
   run = await new Promise((resolveRun, reject) => {
-    const child = spawn(tsx, [join(root, 'bench', 'main.ts'), '--quick', '--out', join(workDir, 'results.json')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(tsx, [join(root, 'bench', 'main.ts'), '--quick', '--out', join(workDir, 'results.json')], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -47,7 +50,9 @@ describe('npm run bench -- --quick', () => {
 
   it('writes JSON with the machine and every figure', () => {
     expect(results).toMatchObject({ format: 'partner-billing-export/bench/1', mode: 'quick' });
-    expect(results.machine).toEqual(expect.objectContaining({ cpuModel: expect.any(String), cores: expect.any(Number), memoryBytes: expect.any(Number), node: process.version }));
+    expect(results.machine).toEqual(
+      expect.objectContaining({ cpuModel: expect.any(String), cores: expect.any(Number), memoryBytes: expect.any(Number), node: process.version }),
+    );
     expect(results.figures.map((figure) => figure.id)).toEqual(FIGURES);
   });
 
@@ -71,11 +76,18 @@ describe('npm run bench -- --quick', () => {
     const labels = (id: string) => results.figures.find((figure) => figure.id === id)!.rows.map((row) => row.label);
     // Issue 10: the time-to-data figure holds for every kind, so each kind has its own rows.
     for (const kind of ['unbilled-usage', 'unbilled-reconciliation', 'billed-usage', 'billed-reconciliation']) {
-      expect(labels('timeToData')).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${kind}: .*succeeded → manifest\\.json$`)), `${kind}: blob requests per file while landing`]));
+      expect(labels('timeToData')).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(new RegExp(`^${kind}: .*succeeded → manifest\\.json$`)),
+          `${kind}: blob requests per file while landing`,
+        ]),
+      );
     }
     expect(labels('memory')).toHaveLength(2);
     expect(labels('coldStart')).toEqual(expect.arrayContaining([expect.stringMatching(/^bundled/), expect.stringMatching(/^unbundled/)]));
-    expect(labels('polling')).toEqual(expect.arrayContaining([expect.stringMatching(/no Retry-After: operation GETs/), expect.stringMatching(/Retry-After \d+ s: completed → noticed/)]));
+    expect(labels('polling')).toEqual(
+      expect.arrayContaining([expect.stringMatching(/no Retry-After: operation GETs/), expect.stringMatching(/Retry-After \d+ s: completed → noticed/)]),
+    );
     expect(labels('scale')).toEqual(expect.arrayContaining(['blob requests per file while landing']));
     expect(results.figures.find((figure) => figure.id === 'scale')!.details).toHaveProperty('fanOut');
   });

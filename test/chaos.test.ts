@@ -21,8 +21,8 @@ describe('chaos (fixed seed)', () => {
   }, 360_000);
 });
 
-describe('the chaos sweeper\'s grace', () => {
-  it('outlasts a failed delivery\'s redelivery (host.json visibilityTimeout) plus two killed workers\' leases', () => {
+describe("the chaos sweeper's grace", () => {
+  it("outlasts a failed delivery's redelivery (host.json visibilityTimeout) plus two killed workers' leases", () => {
     const { visibilityTimeoutSeconds } = queueHostOptions();
 
     expect(visibilityTimeoutSeconds).toBeGreaterThan(0);

@@ -8,7 +8,14 @@ import { parseSettings } from '../src/core/settings';
 import { createDeps } from '../src/deps';
 import { GraphRequestError } from '../src/errors';
 
-const settings = () => parseSettings({ AzureWebJobsStorage: 'UseDevelopmentStorage=true', PARTNER_STORAGE: 'UseDevelopmentStorage=true', EXPORT_CURRENCIES: 'EUR', POLL_QUEUE: 'my-polls', PARTNER_CONTAINER: 'my-exports' });
+const settings = () =>
+  parseSettings({
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    PARTNER_STORAGE: 'UseDevelopmentStorage=true',
+    EXPORT_CURRENCIES: 'EUR',
+    POLL_QUEUE: 'my-polls',
+    PARTNER_CONTAINER: 'my-exports',
+  });
 /** A credential that is never asked: the calls below are refused before any token is needed. */
 const graphCredential = { getToken: () => Promise.reject(new Error('no token expected')) };
 
@@ -21,7 +28,9 @@ describe('createDeps', () => {
 
   it('refuses a blob URL before the storage clients are loaded, saying what to do', () => {
     const deps = createDeps(settings(), { graphCredential });
-    expect(() => deps.destination.url('2026-10/manifest.json')).toThrow("The URL of '2026-10/manifest.json' was asked for before the storage clients were loaded: await deps.ready() first");
+    expect(() => deps.destination.url('2026-10/manifest.json')).toThrow(
+      "The URL of '2026-10/manifest.json' was asked for before the storage clients were loaded: await deps.ready() first",
+    );
   });
 
   it('loads the clients on the first call, which then answers as the adapter does', async () => {

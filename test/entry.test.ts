@@ -20,7 +20,16 @@ const root = resolve(__dirname, '..');
 /** What the entry point needs to start (no connection is made while loading). */
 const MINIMAL_SETTINGS = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', PARTNER_STORAGE: 'UseDevelopmentStorage=true', EXPORT_CURRENCIES: 'EUR' };
 /** The packages that the first call on a client or the first telemetry event loads, not the cold start. */
-const LOADED_ON_FIRST_USE = ['@azure/storage-blob', '@azure/storage-queue', '@azure/data-tables', '@azure/identity', '@azure/msal-node', '@azure/monitor-opentelemetry-exporter', '@opentelemetry/sdk-logs', '@opentelemetry/sdk-metrics'];
+const LOADED_ON_FIRST_USE = [
+  '@azure/storage-blob',
+  '@azure/storage-queue',
+  '@azure/data-tables',
+  '@azure/identity',
+  '@azure/msal-node',
+  '@azure/monitor-opentelemetry-exporter',
+  '@opentelemetry/sdk-logs',
+  '@opentelemetry/sdk-metrics',
+];
 let outDir: string;
 const builds: Record<string, { entry: string; nodePath?: string }> = {};
 
@@ -28,7 +37,11 @@ beforeAll(() => {
   outDir = mkdtempSync(join(tmpdir(), 'pbe-build-'));
   const bundle = join(outDir, 'bundled', packageJson.main.replace(/^dist\//, ''));
   execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), bundle], { cwd: root });
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(outDir, 'tsc')], { cwd: root });
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(outDir, 'tsc')],
+    { cwd: root },
+  );
   builds.bundled = { entry: bundle };
   builds.unbundled = { entry: join(outDir, 'tsc', 'src', 'index.js'), nodePath: join(root, 'node_modules') };
 });
@@ -54,12 +67,26 @@ describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) 
     });
     expect(result.status, result.stderr).toBe(0);
     const { registrations } = JSON.parse(result.stdout) as { registrations: Array<{ name: string; bindings: Record<string, Record<string, unknown>> }> };
-    expect(registrations.map((r) => r.name)).toEqual(['startExports', 'pollExport', 'reviveStalledRuns', 'listRuns', 'getRun', 'startRun', 'backfill', 'partnerCenterEvents']);
+    expect(registrations.map((r) => r.name)).toEqual([
+      'startExports',
+      'pollExport',
+      'reviveStalledRuns',
+      'listRuns',
+      'getRun',
+      'startRun',
+      'backfill',
+      'partnerCenterEvents',
+    ]);
     const [timer, queue, revive, list, get, start, backfill, partnerCenter] = registrations;
     expect(Object.values(revive!.bindings)).toContainEqual(expect.objectContaining({ type: 'timerTrigger', schedule: '0 */10 * * * *' }));
-    expect(Object.values(timer!.bindings)).toContainEqual(expect.objectContaining({ type: 'timerTrigger', direction: 'in', schedule: '0 30 5 4 * *', runOnStartup: false }));
-    expect(Object.values(queue!.bindings)).toContainEqual(expect.objectContaining({ type: 'queueTrigger', direction: 'in', queueName: 'my-polls', connection: 'AzureWebJobsStorage' }));
-    const http = (registration: (typeof registrations)[number] | undefined) => Object.values(registration!.bindings).find((binding) => binding.type === 'httpTrigger');
+    expect(Object.values(timer!.bindings)).toContainEqual(
+      expect.objectContaining({ type: 'timerTrigger', direction: 'in', schedule: '0 30 5 4 * *', runOnStartup: false }),
+    );
+    expect(Object.values(queue!.bindings)).toContainEqual(
+      expect.objectContaining({ type: 'queueTrigger', direction: 'in', queueName: 'my-polls', connection: 'AzureWebJobsStorage' }),
+    );
+    const http = (registration: (typeof registrations)[number] | undefined) =>
+      Object.values(registration!.bindings).find((binding) => binding.type === 'httpTrigger');
     expect(http(list)).toMatchObject({ authLevel: 'function', route: 'runs', methods: ['GET'] });
     expect(http(get)).toMatchObject({ authLevel: 'function', route: 'runs/{runId}', methods: ['GET'] });
     expect(http(start)).toMatchObject({ authLevel: 'function', route: 'runs', methods: ['POST'] });
@@ -90,7 +117,12 @@ describe.each(['bundled', 'unbundled'])('the %s Functions entry point', (build) 
     if (build === 'bundled') {
       // The bundle reads its entry point and the shared errors; its other chunks wait for first use.
       const entryDir = dirname(builds.bundled!.entry);
-      expect(loaded.filter((file) => file.startsWith(entryDir)).map((file) => relative(entryDir, file)).sort()).toEqual(['errors.js', basename(builds.bundled!.entry)].sort());
+      expect(
+        loaded
+          .filter((file) => file.startsWith(entryDir))
+          .map((file) => relative(entryDir, file))
+          .sort(),
+      ).toEqual(['errors.js', basename(builds.bundled!.entry)].sort());
       expect(packages).toEqual([]);
     } else {
       expect(loaded.some((file) => file.endsWith(join('src', 'clients.js')) || file.endsWith(join('src', 'azureMonitor.js')))).toBe(false);
@@ -114,7 +146,8 @@ describe('the bundle', () => {
     expect(readFileSync(join(bundleDir(), 'clients.js'), 'utf8')).toMatch(/azsdk-js-azure-storage-blob/);
     // The Parquet writer waits in its own chunk for the first data check that writes Parquet.
     expect(readFileSync(join(bundleDir(), 'parquet.js'), 'utf8')).toMatch(/TIMESTAMP_MILLIS/);
-    for (const file of ['main.js', 'clients.js']) expect(readFileSync(join(bundleDir(), file === 'main.js' ? basename(builds.bundled!.entry) : file), 'utf8'), file).not.toMatch(/num_children|hyparquet/);
+    for (const file of ['main.js', 'clients.js'])
+      expect(readFileSync(join(bundleDir(), file === 'main.js' ? basename(builds.bundled!.entry) : file), 'utf8'), file).not.toMatch(/num_children|hyparquet/);
 
     const mapped = join(outDir, 'mapped', 'main.js');
     execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), mapped], { cwd: root, env: { ...process.env, BUNDLE_SOURCEMAP: '1' } });
@@ -123,8 +156,13 @@ describe('the bundle', () => {
   });
 
   it("defines each of the app's error classes in one file, so instanceof holds across the chunks", () => {
-    const sourceFiles = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
-    const errorClasses = sourceFiles(join(root, 'src')).flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/class (\w+) extends Error\b/g)].map((m) => m[1]!));
+    const sourceFiles = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+      );
+    const errorClasses = sourceFiles(join(root, 'src')).flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(/class (\w+) extends Error\b/g)].map((m) => m[1]!),
+    );
     expect(errorClasses).toEqual(expect.arrayContaining(['GraphRequestError', 'LedgerConflictError']));
     const contents = Object.fromEntries(bundleFiles().map((file) => [file, readFileSync(join(bundleDir(), file), 'utf8')]));
     for (const name of errorClasses) {

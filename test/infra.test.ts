@@ -53,7 +53,12 @@ const template = JSON.parse(readFileSync(armJsonPath, 'utf8')) as Template;
 const parametersFile = read('infra/main.parameters.json');
 
 const SUBSCRIPTION_ID = '5a1b2c3d-0000-4000-8000-00000000a001';
-const CONTEXT = { subscriptionId: SUBSCRIPTION_ID, tenantId: '7e9d8c7b-0000-4000-8000-00000000b001', deploymentName: 'billing-test-1700000000', location: 'westeurope' };
+const CONTEXT = {
+  subscriptionId: SUBSCRIPTION_ID,
+  tenantId: '7e9d8c7b-0000-4000-8000-00000000b001',
+  deploymentName: 'billing-test-1700000000',
+  location: 'westeurope',
+};
 
 /** The azd environment after `azd env new` and the README's two `azd env set` (Deploy, step 1). */
 const AZD_ENV: Readonly<Record<string, string>> = {
@@ -127,7 +132,7 @@ function parts(deployment: Deployment) {
   const accounts = resourcesOf(deployment, 'Microsoft.Storage/storageAccounts');
   const deploymentStorage = props(site).functionAppConfig?.deployment?.storage?.value as string;
   const appStorage = accounts.find((account) => deploymentStorage?.startsWith(runtimeRef(account.id, 'primaryEndpoints', 'blob')));
-  if (!appStorage) throw new Error('no storage account holds the Function App\'s deployment package');
+  if (!appStorage) throw new Error("no storage account holds the Function App's deployment package");
   return {
     site,
     identity,
@@ -184,13 +189,16 @@ const IDENTITY_BASED_ENVIRONMENT: Readonly<Record<string, string>> = {
 /** Runs parseSettings on a Proxy that records every name it reads: the names the app supports. */
 function settingsTheAppReads(): Set<string> {
   const names = new Set<string>();
-  const environment = new Proxy<Record<string, string | undefined>>({}, {
-    get(_target, name) {
-      if (typeof name !== 'string') return undefined;
-      names.add(name);
-      return IDENTITY_BASED_ENVIRONMENT[name];
+  const environment = new Proxy<Record<string, string | undefined>>(
+    {},
+    {
+      get(_target, name) {
+        if (typeof name !== 'string') return undefined;
+        names.add(name);
+        return IDENTITY_BASED_ENVIRONMENT[name];
+      },
     },
-  });
+  );
   parseSettings(environment);
   return names;
 }
@@ -217,12 +225,20 @@ const ALTERNATIVES_NOT_SET: Readonly<Record<string, string>> = {
 const READ_ELSEWHERE: Readonly<Record<string, string>> = {
   AZURE_CLIENT_ID: '@azure/identity: DefaultAzureCredential selects the user-assigned identity for the Graph token',
   APPLICATIONINSIGHTS_CONNECTION_STRING: 'the Functions host sends its own telemetry (requests, host logs) there',
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'the Functions host\'s Entra ID auth for that telemetry; the component has local auth disabled',
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "the Functions host's Entra ID auth for that telemetry; the component has local auth disabled",
   AzureWebJobsStorage__blobServiceUri: 'the Functions host: timer leases, host locks and function keys (the app itself uses queue and table)',
 };
 
 /** Platform settings Flex Consumption does not accept: the runtime is in functionAppConfig. */
-const NOT_ON_FLEX = ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'WEBSITE_TIME_ZONE', 'TZ'];
+const NOT_ON_FLEX = [
+  'FUNCTIONS_WORKER_RUNTIME',
+  'FUNCTIONS_EXTENSION_VERSION',
+  'WEBSITE_RUN_FROM_PACKAGE',
+  'WEBSITE_CONTENTSHARE',
+  'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+  'WEBSITE_TIME_ZONE',
+  'TZ',
+];
 
 describe('the Function App settings', () => {
   const deployment = provision(AZD_ENV);
@@ -235,8 +251,13 @@ describe('the Function App settings', () => {
     }
     const expected = new Set([...appReads].filter((name) => !(name in ALTERNATIVES_NOT_SET)).concat(Object.keys(READ_ELSEWHERE)));
     const missing = [...expected].filter((name) => !(name in settings)).sort();
-    const extra = Object.keys(settings).filter((name) => !expected.has(name)).sort();
-    expect({ missing, extra }, `app settings: missing ${missing.join(', ') || 'none'}; not read by the app ${extra.join(', ') || 'none'}`).toEqual({ missing: [], extra: [] });
+    const extra = Object.keys(settings)
+      .filter((name) => !expected.has(name))
+      .sort();
+    expect({ missing, extra }, `app settings: missing ${missing.join(', ') || 'none'}; not read by the app ${extra.join(', ') || 'none'}`).toEqual({
+      missing: [],
+      extra: [],
+    });
   });
 
   it('leave out connection strings and the settings Flex Consumption rejects', () => {
@@ -263,15 +284,18 @@ describe('the Function App settings', () => {
     expect(site.body.identity).toEqual({ type: 'UserAssigned', userAssignedIdentities: { [identity.id]: {} } });
   });
 
-  it('are the app\'s defaults when the azd environment does not set them', () => {
+  it("are the app's defaults when the azd environment does not set them", () => {
     for (const [name, appDefault] of Object.entries(DEFAULTS)) expect(settings[name], name).toBe(appDefault);
     expect(settings.EXPORT_CURRENCIES).toBe(AZD_ENV.EXPORT_CURRENCIES);
   });
 
   it('are the azd environment variables of the same name when it sets them, and nothing else changes', () => {
-    for (const [name, value] of Object.entries(TRACED_SETTINGS)) expect(value, `${name}: pick a value other than the default`).not.toBe(DEFAULTS[name as keyof typeof DEFAULTS]);
+    for (const [name, value] of Object.entries(TRACED_SETTINGS))
+      expect(value, `${name}: pick a value other than the default`).not.toBe(DEFAULTS[name as keyof typeof DEFAULTS]);
     const traced = parts(provision({ ...AZD_ENV, ...TRACED_SETTINGS })).settings;
-    const changed = Object.keys(traced).filter((name) => traced[name] !== settings[name]).sort();
+    const changed = Object.keys(traced)
+      .filter((name) => traced[name] !== settings[name])
+      .sort();
     expect(changed).toEqual(Object.keys(TRACED_SETTINGS).sort());
     for (const [name, value] of Object.entries(TRACED_SETTINGS)) expect(traced[name], name).toBe(value);
   });
@@ -287,7 +311,12 @@ describe('the Function App settings', () => {
       queueServiceUri: `https://${appStorage.name}.queue.core.windows.net`,
       tableServiceUri: `https://${appStorage.name}.table.core.windows.net`,
     });
-    expect(parsed.partnerStorage).toEqual({ kind: 'identity', credential: 'managedidentity', clientId: CLIENT_ID, blobServiceUri: `https://${destination}.blob.core.windows.net` });
+    expect(parsed.partnerStorage).toEqual({
+      kind: 'identity',
+      credential: 'managedidentity',
+      clientId: CLIENT_ID,
+      blobServiceUri: `https://${destination}.blob.core.windows.net`,
+    });
     expect(parsed.applicationInsights?.entraId).toEqual({ clientId: CLIENT_ID });
     expect(parsed.currencies).toEqual(['EUR', 'USD']);
     expect(parseSettings(deployed(parts(provision({ ...AZD_ENV, ...TRACED_SETTINGS })).settings)).currencies).toEqual(['EUR', 'USD', 'GBP']);
@@ -331,10 +360,14 @@ function roleAssignments(deployment: Deployment, resourceNames: Record<string, s
 }
 
 describe('the role assignments', () => {
-  it('give the app\'s identity the documented built-in roles on the resources they are for, and no more', () => {
+  it("give the app's identity the documented built-in roles on the resources they are for, and no more", () => {
     const deployment = provision(AZD_ENV);
     const { appStorage, newDestinations, applicationInsights } = parts(deployment);
-    const names = { [appStorage.id]: 'the app storage account', [newDestinations[0]!.id]: 'the destination account', [applicationInsights.id]: 'Application Insights' };
+    const names = {
+      [appStorage.id]: 'the app storage account',
+      [newDestinations[0]!.id]: 'the destination account',
+      [applicationInsights.id]: 'Application Insights',
+    };
     expect(roleAssignments(deployment, names).sort()).toEqual(
       [
         // The destination, where the exports land.
@@ -364,15 +397,21 @@ describe('the storage accounts and monitoring', () => {
 
   it('take no keys and no anonymous reads, over HTTPS and TLS 1.2', () => {
     for (const account of resourcesOf(deployment, 'Microsoft.Storage/storageAccounts')) {
-      expect(props(account), account.name).toMatchObject({ allowSharedKeyAccess: false, allowBlobPublicAccess: false, minimumTlsVersion: 'TLS1_2', supportsHttpsTrafficOnly: true });
+      expect(props(account), account.name).toMatchObject({
+        allowSharedKeyAccess: false,
+        allowBlobPublicAccess: false,
+        minimumTlsVersion: 'TLS1_2',
+        supportsHttpsTrafficOnly: true,
+      });
     }
-    for (const container of resourcesOf(deployment, 'Microsoft.Storage/storageAccounts/blobServices/containers')) expect(props(container).publicAccess, container.name).toBe('None');
+    for (const container of resourcesOf(deployment, 'Microsoft.Storage/storageAccounts/blobServices/containers'))
+      expect(props(container).publicAccess, container.name).toBe('None');
     // Nothing reads a key or builds a SAS: no list*() call anywhere in the template.
     expect([...functionsCalled(template).keys()].filter((name) => /^list/i.test(name))).toEqual([]);
     expect(JSON.stringify(deployment.resources)).not.toMatch(/AccountKey=|SharedAccessSignature/);
   });
 
-  it('let the destination accept copies from Microsoft\'s storage account', () => {
+  it("let the destination accept copies from Microsoft's storage account", () => {
     const destination = props(newDestinations[0]!);
     // Unset means "from any storage account"; AAD or PrivateLink make every copy fail (403 CannotVerifyCopySource).
     expect(destination).not.toHaveProperty('allowedCopyScope');
@@ -383,7 +422,9 @@ describe('the storage accounts and monitoring', () => {
     const service = resourcesOf(deployment, 'Microsoft.Storage/storageAccounts/blobServices').find((s) => s.name === `${newDestinations[0]!.name}/default`)!;
     expect(props(service).deleteRetentionPolicy).toMatchObject({ enabled: true });
     expect(props(service).containerDeleteRetentionPolicy).toMatchObject({ enabled: true });
-    expect(resourcesOf(deployment, 'Microsoft.Storage/storageAccounts/blobServices/containers').map((c) => c.name)).toContain(`${newDestinations[0]!.name}/default/${DEFAULTS.PARTNER_CONTAINER}`);
+    expect(resourcesOf(deployment, 'Microsoft.Storage/storageAccounts/blobServices/containers').map((c) => c.name)).toContain(
+      `${newDestinations[0]!.name}/default/${DEFAULTS.PARTNER_CONTAINER}`,
+    );
     expect(appStorage.name).not.toBe(newDestinations[0]!.name);
   });
 
@@ -394,7 +435,10 @@ describe('the storage accounts and monitoring', () => {
 
   it('allow no user name and password publishing', () => {
     const policies = resourcesOf(deployment, 'Microsoft.Web/sites/basicPublishingCredentialsPolicies');
-    expect(policies.map((p) => [p.name.split('/').pop(), props(p).allow]).sort()).toEqual([['ftp', false], ['scm', false]]);
+    expect(policies.map((p) => [p.name.split('/').pop(), props(p).allow]).sort()).toEqual([
+      ['ftp', false],
+      ['scm', false],
+    ]);
     expect(props(parts(deployment).site).httpsOnly).toBe(true);
   });
 });
@@ -444,11 +488,17 @@ describe('the bindings of the entry point, loaded with the deployed settings', (
   });
 
   const bindingsOf = (type: string): Array<Record<string, unknown> & { function: string }> =>
-    registrations.flatMap((registration) => Object.values(registration.bindings).filter((binding) => binding.type === type).map((binding) => ({ ...binding, function: registration.name })));
+    registrations.flatMap((registration) =>
+      Object.values(registration.bindings)
+        .filter((binding) => binding.type === type)
+        .map((binding) => ({ ...binding, function: registration.name })),
+    );
 
   it('name only app settings that the deployment sets (%SETTING% expressions)', () => {
     const expressions = registrations.flatMap((registration) =>
-      Object.values(registration.bindings).flatMap((binding) => Object.values(binding).flatMap((value) => (typeof value === 'string' ? [...value.matchAll(/%([^%]+)%/g)].map((m) => m[1]!) : []))),
+      Object.values(registration.bindings).flatMap((binding) =>
+        Object.values(binding).flatMap((value) => (typeof value === 'string' ? [...value.matchAll(/%([^%]+)%/g)].map((m) => m[1]!) : [])),
+      ),
     );
     for (const name of expressions) expect(settings, `binding expression %${name}%`).toHaveProperty(name);
   });
@@ -458,7 +508,8 @@ describe('the bindings of the entry point, loaded with the deployed settings', (
     expect(triggers.map((t) => t.function)).toEqual(['pollExport']);
     for (const trigger of triggers) {
       const connection = trigger.connection as string;
-      for (const suffix of ['__queueServiceUri', '__credential', '__clientId']) expect(settings, `${connection}${suffix}`).toHaveProperty(`${connection}${suffix}`);
+      for (const suffix of ['__queueServiceUri', '__credential', '__clientId'])
+        expect(settings, `${connection}${suffix}`).toHaveProperty(`${connection}${suffix}`);
       expect(settings, `${connection} (connection string)`).not.toHaveProperty(connection);
       expect(trigger.queueName).toBe(settings.POLL_QUEUE);
     }
@@ -478,7 +529,14 @@ describe('the bindings of the entry point, loaded with the deployed settings', (
 /** Whether a .funcignore (gitignore syntax: the subset it uses) excludes a path. */
 function ignoredBy(ignoreFile: string, path: string): boolean {
   const toRegExp = (glob: string) =>
-    new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\/?/g, '\uE000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\uE000/g, '.*')}$`);
+    new RegExp(
+      `^${glob
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*\*\/?/g, '\uE000')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')
+        .replace(/\uE000/g, '.*')}$`,
+    );
   const segments = path.split('/');
   const prefixes = segments.map((_, i) => segments.slice(0, i + 1).join('/'));
   let ignored = false;
@@ -514,7 +572,6 @@ function azureYamlService(): { name: string; fields: Map<string, string>; hook: 
   return { name: service[1]!, fields, hook };
 }
 
-
 describe('packaging', () => {
   const service = azureYamlService();
   const { site, plan, appStorage, identity } = parts(provision(AZD_ENV));
@@ -527,7 +584,17 @@ describe('packaging', () => {
 
   it('keeps sources, tests, tools and node_modules out of a package, and the bundle in (.funcignore)', () => {
     const ignore = read('.funcignore');
-    for (const path of ['node_modules/@azure/identity/package.json', 'src/index.ts', 'test/infra.test.ts', 'cli/main.ts', 'emulator/azurite.ts', 'tsconfig.json', 'local.settings.json', 'vitest.infra.config.mts', 'build/infra/main.json']) {
+    for (const path of [
+      'node_modules/@azure/identity/package.json',
+      'src/index.ts',
+      'test/infra.test.ts',
+      'cli/main.ts',
+      'emulator/azurite.ts',
+      'tsconfig.json',
+      'local.settings.json',
+      'vitest.infra.config.mts',
+      'build/infra/main.json',
+    ]) {
       expect(ignoredBy(ignore, path), `.funcignore should exclude ${path}`).toBe(true);
     }
     for (const path of [packageJson.main, `${packageJson.main}.map`, 'host.json', 'package.json']) {
@@ -565,9 +632,11 @@ describe('packaging', () => {
     expect(Number(/^>=(\d+)/.exec(packageJson.engines.node)?.[1])).toBeLessThanOrEqual(22);
   });
 
-  it('takes the package from a container in the app storage account, with the app\'s identity', () => {
+  it("takes the package from a container in the app storage account, with the app's identity", () => {
     const storage = props(site).functionAppConfig.deployment.storage as { type: string; value: string; authentication: Record<string, string> };
-    const container = resourcesOf(provision(AZD_ENV), 'Microsoft.Storage/storageAccounts/blobServices/containers').find((c) => storage.value === `${runtimeRef(appStorage.id, 'primaryEndpoints', 'blob')}${c.name.split('/').pop()}`);
+    const container = resourcesOf(provision(AZD_ENV), 'Microsoft.Storage/storageAccounts/blobServices/containers').find(
+      (c) => storage.value === `${runtimeRef(appStorage.id, 'primaryEndpoints', 'blob')}${c.name.split('/').pop()}`,
+    );
     expect(container?.name, 'the deployment container').toMatch(new RegExp(`^${appStorage.name}/default/`));
     expect(storage.type).toBe('blobContainer');
     expect(storage.authentication).toEqual({ type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identity.id });
@@ -576,7 +645,10 @@ describe('packaging', () => {
   it('builds with npm ci and npm run build before packaging, on every platform', () => {
     for (const platform of ['posix', 'windows'] as const) {
       const hook = service.hook(platform);
-      const commands = hook.split('\n').map((line) => line.trim()).filter((line) => /^(npm|node) /.test(line));
+      const commands = hook
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => /^(npm|node) /.test(line));
       expect(commands, `${platform} hook`).toEqual(['npm ci', 'npm run build', 'node scripts/stage-package.mjs']);
     }
   });
@@ -586,7 +658,8 @@ describe('packaging', () => {
     mkdirSync(join(project, 'dist'), { recursive: true });
     writeFileSync(join(project, 'package.json'), read('package.json'));
     writeFileSync(join(project, 'host.json'), read('host.json'));
-    for (const file of ['main.js', 'main.js.map', 'main.js.LEGAL.txt', 'clients.js', 'telemetry.js', 'errors.js']) writeFileSync(join(project, 'dist', file), `// ${file}\n`);
+    for (const file of ['main.js', 'main.js.map', 'main.js.LEGAL.txt', 'clients.js', 'telemetry.js', 'errors.js'])
+      writeFileSync(join(project, 'dist', file), `// ${file}\n`);
     writeFileSync(join(project, 'dist', 'unrelated.js'), '// not part of the bundle\n');
 
     execFileSync(process.execPath, [join(root, 'scripts', 'stage-package.mjs')], { cwd: project, stdio: 'pipe' });
@@ -595,9 +668,24 @@ describe('packaging', () => {
     const files = (function list(dir: string): string[] {
       return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(join(dir, e.name)) : [relative(staged, join(dir, e.name))]));
     })(staged).sort();
-    expect(files).toEqual(['dist/clients.js', 'dist/errors.js', 'dist/main.js', 'dist/main.js.LEGAL.txt', 'dist/main.js.map', 'dist/telemetry.js', 'host.json', 'package.json']);
+    expect(files).toEqual([
+      'dist/clients.js',
+      'dist/errors.js',
+      'dist/main.js',
+      'dist/main.js.LEGAL.txt',
+      'dist/main.js.map',
+      'dist/telemetry.js',
+      'host.json',
+      'package.json',
+    ]);
     const stagedPackage = JSON.parse(readFileSync(join(staged, 'package.json'), 'utf8')) as Record<string, unknown>;
-    expect(stagedPackage).toEqual({ name: packageJson.name, version: packageJson.version, private: true, license: packageJson.license, main: packageJson.main });
+    expect(stagedPackage).toEqual({
+      name: packageJson.name,
+      version: packageJson.version,
+      private: true,
+      license: packageJson.license,
+      main: packageJson.main,
+    });
     expect(readFileSync(join(staged, 'host.json'), 'utf8')).toBe(read('host.json'));
     expect(existsSync(join(staged, 'node_modules'))).toBe(false);
   });
@@ -658,7 +746,14 @@ function stepDeps(overrides: Record<string, unknown>): Deps {
   return { now: () => new Date('2026-11-05T06:00:00Z'), telemetry: consoleTelemetry, ready: () => Promise.resolve(), ...overrides } as unknown as Deps;
 }
 
-type AlertRule = { displayName: string; severity: number; scopes: string[]; overrideQueryTimeRange?: string; criteria: { allOf: Array<{ query: string; dimensions: Array<{ name: string }> }> }; actions: { actionGroups: string[] } };
+type AlertRule = {
+  displayName: string;
+  severity: number;
+  scopes: string[];
+  overrideQueryTimeRange?: string;
+  criteria: { allOf: Array<{ query: string; dimensions: Array<{ name: string }> }> };
+  actions: { actionGroups: string[] };
+};
 
 function alertRules(deployment: Deployment): { runFailed?: AlertRule; missingMonth?: AlertRule; all: AlertRule[] } {
   const all = resourcesOf(deployment, 'Microsoft.Insights/scheduledQueryRules').map((rule) => props(rule) as AlertRule);
@@ -709,22 +804,32 @@ describe('the alerts', () => {
   });
 
   it('find last month landed in the lines the app logs, by currency', async () => {
-    expect(missingMonthQuery).toContain('Message startswith "run succeeded {" or Message startswith "run noNewData {" or Message startswith "export not started {"');
+    expect(missingMonthQuery).toContain(
+      'Message startswith "run succeeded {" or Message startswith "run noNewData {" or Message startswith "export not started {"',
+    );
     expect(missingMonthQuery).toContain('tostring(Fields.kind)');
     expect(missingMonthQuery).toContain('tostring(Key[0])');
     expect(missingMonthQuery).toContain('join kind=leftanti LandedCurrencies on Kind, Currency');
     const succeeded = capture();
     consoleTelemetry.runChanged(succeeded.logger, landedRun);
-    expect(succeeded.lines).toEqual([expect.objectContaining({ message: 'run succeeded', fields: expect.objectContaining({ billingMonth: '2026-10', currency: 'EUR' }) })]);
+    expect(succeeded.lines).toEqual([
+      expect.objectContaining({ message: 'run succeeded', fields: expect.objectContaining({ billingMonth: '2026-10', currency: 'EUR' }) }),
+    ]);
     expect(missingMonthQuery).toContain('tostring(Fields.billingMonth)');
     expect(missingMonthQuery).toContain('tostring(Fields.currency)');
     // A firing that finds the month landed logs "export not started" with the key and the
     // reason; the query reads month and currency from the key.
     const skipped = capture();
     const ledger = { latestForKey: () => Promise.resolve({ latest: { run: landedRun, etag: 'e4' }, keyEtag: 'k1' }) };
-    const outcome = await startExport({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' }, stepDeps({ ledger, settings: { exportDeadlineSeconds: 21_600 } }), skipped.logger);
+    const outcome = await startExport(
+      { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'timer' },
+      stepDeps({ ledger, settings: { exportDeadlineSeconds: 21_600 } }),
+      skipped.logger,
+    );
     expect(outcome.kind).toBe('skipped');
-    expect(skipped.lines).toEqual([{ level: 'info', message: 'export not started', fields: { key: exportKeyString(landedRun), reason: expect.stringContaining('already landed') } }]);
+    expect(skipped.lines).toEqual([
+      { level: 'info', message: 'export not started', fields: { key: exportKeyString(landedRun), reason: expect.stringContaining('already landed') } },
+    ]);
     expect(String(skipped.lines[0]!.fields.key).split('|').slice(1, 3)).toEqual(['2026-10', 'EUR']);
     expect(missingMonthQuery).toContain('tostring(Key[1])');
     expect(missingMonthQuery).toContain('tostring(Key[2])');
@@ -762,7 +867,7 @@ describe('the alerts', () => {
     expect(firingDays.some((day) => day === defaultDeadline - 1 || (day === defaultDeadline - 2 && Number(hour) >= 3))).toBe(true);
   });
 
-  it('leave out the dead man\'s switch when the app exports the month to date', () => {
+  it("leave out the dead man's switch when the app exports the month to date", () => {
     const current = alertRules(provision({ ...AZD_ENV, EXPORT_BILLING_PERIOD: 'current' }));
     expect(current.runFailed).toBeDefined();
     expect(current.missingMonth).toBeUndefined();
@@ -808,7 +913,7 @@ function afterProvision(env: Readonly<Record<string, string>>, deployment: Deplo
 const AZD_OWN_VARIABLES = ['AZURE_LOCATION', 'AZURE_RESOURCE_GROUP'];
 
 describe('azd provision, run again', () => {
-  it('finds no output named like a variable that main.parameters.json reads, except azd\'s own', () => {
+  it("finds no output named like a variable that main.parameters.json reads, except azd's own", () => {
     const variables = new Set([...parameterVariables().values()].map(({ variable }) => variable));
     const fedBack = Object.keys(template.outputs ?? {}).filter((output) => variables.has(output) && !AZD_OWN_VARIABLES.includes(output));
     expect(fedBack, 'azd would pass these outputs back in as parameters on the next provision').toEqual([]);
@@ -825,7 +930,7 @@ describe('azd provision, run again', () => {
     expect(second.outputs).toEqual(first.outputs);
   });
 
-  it('would not, with an output that names the destination account as the user\'s (issue 13)', () => {
+  it("would not, with an output that names the destination account as the user's (issue 13)", () => {
     // The check above is the one that matters; this shows it catches the old output name.
     const first = provision(AZD_ENV);
     const oldOutput = { DESTINATION_STORAGE_ACCOUNT_NAME: parts(first).newDestinations[0]!.name };
@@ -833,11 +938,14 @@ describe('azd provision, run again', () => {
     expect(parts(second).newDestinations, 'the account the first provision created drops out of the template').toEqual([]);
   });
 
-  it('reads every template parameter from the environment, defaulting to the template\'s defaults', () => {
+  it("reads every template parameter from the environment, defaulting to the template's defaults", () => {
     const mappings = parameterVariables();
     expect([...mappings.keys()].sort()).toEqual(Object.keys(template.parameters ?? {}).sort());
     const variables = [...mappings.values()].map(({ variable }) => variable);
-    expect(variables.filter((v, i) => variables.indexOf(v) !== i), 'variables read twice').toEqual([]);
+    expect(
+      variables.filter((v, i) => variables.indexOf(v) !== i),
+      'variables read twice',
+    ).toEqual([]);
     for (const [name, { defaultValue }] of mappings) {
       const templateDefault = template.parameters?.[name]?.defaultValue;
       if (defaultValue !== undefined) expect(defaultValue, `${name}: the file's default is the template's`).toBe(String(templateDefault));

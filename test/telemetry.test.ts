@@ -45,7 +45,29 @@ let chunk: typeof AzureMonitorModule;
 function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
   const directory = mkdtempSync(join(tmpdir(), 'pbe-tls-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(directory, 'key.pem'), '-out', join(directory, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(directory, 'key.pem'),
+        '-out',
+        join(directory, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(directory, 'key.pem')), cert: readFileSync(join(directory, 'cert.pem')) };
   } finally {
     rmSync(directory, { recursive: true, force: true });
@@ -56,7 +78,10 @@ beforeAll(async () => {
   bundleDir = mkdtempSync(join(tmpdir(), 'pbe-telemetry-'));
   const root = resolve(__dirname, '..');
   // The probe is bundled like the entry point (with the same chunks beside it), away from node_modules.
-  execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), join(bundleDir, 'probe.js'), join(root, 'test', 'support', 'telemetryProbe.ts')], { cwd: root, stdio: 'pipe' });
+  execFileSync(process.execPath, [join(root, 'scripts', 'bundle.mjs'), join(bundleDir, 'probe.js'), join(root, 'test', 'support', 'telemetryProbe.ts')], {
+    cwd: root,
+    stdio: 'pipe',
+  });
   chunk = createRequire(__filename)(join(bundleDir, 'telemetry.js')) as typeof AzureMonitorModule;
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
   server = createServer(selfSignedCertificate(), (request, response) => {
@@ -66,9 +91,16 @@ beforeAll(async () => {
       paths.push(request.url ?? '');
       const body = Buffer.concat(chunks);
       const text = (request.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString('utf8');
-      const items = text.trim().startsWith('[') ? (JSON.parse(text) as Envelope[]) : text.trim().split('\n').map((line) => JSON.parse(line) as Envelope);
+      const items = text.trim().startsWith('[')
+        ? (JSON.parse(text) as Envelope[])
+        : text
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line) as Envelope);
       received.push(...items);
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ itemsReceived: items.length, itemsAccepted: items.length, errors: [] }));
+      response
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ itemsReceived: items.length, itemsAccepted: items.length, errors: [] }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -106,7 +138,16 @@ describe('Application Insights telemetry', () => {
 
     telemetry.runChanged(log, run({ state: 'polling', pollCount: 0, bytesCopied: 0, finishedAt: undefined }));
     telemetry.runChanged(log, run({}));
-    telemetry.runChanged(log, run({ runId: '7fe687d7-1e0f-4bd6-9091-4672691f64bc', state: 'failed', errorCode: '5000', errorMessage: 'copy of https://x.blob.core.windows.net/c/f.gz?sv=1&sig=SECRET failed', bytesCopied: 0 }));
+    telemetry.runChanged(
+      log,
+      run({
+        runId: '7fe687d7-1e0f-4bd6-9091-4672691f64bc',
+        state: 'failed',
+        errorCode: '5000',
+        errorMessage: 'copy of https://x.blob.core.windows.net/c/f.gz?sv=1&sig=SECRET failed',
+        bytesCopied: 0,
+      }),
+    );
     await telemetry.flush();
 
     expect(paths.every((path) => path.startsWith('/v2.1/track') || path.startsWith('/v2/track'))).toBe(true);
@@ -136,7 +177,14 @@ describe('Application Insights telemetry', () => {
   });
 
   it('loads the exporter on the first event when the app is configured for it, and sends the events in order', async () => {
-    const deps = createDeps(parseSettings({ AzureWebJobsStorage: 'UseDevelopmentStorage=true', PARTNER_STORAGE: 'UseDevelopmentStorage=true', EXPORT_CURRENCIES: 'EUR', APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString() }));
+    const deps = createDeps(
+      parseSettings({
+        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+        PARTNER_STORAGE: 'UseDevelopmentStorage=true',
+        EXPORT_CURRENCIES: 'EUR',
+        APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString(),
+      }),
+    );
     const runId = '8fe687d7-1e0f-4bd6-9091-4672691f64bc';
 
     deps.telemetry.runChanged(new InvocationContext(), run({ runId, state: 'starting', pollCount: 0, bytesCopied: 0, finishedAt: undefined }));
@@ -153,7 +201,18 @@ describe('Application Insights telemetry', () => {
       new Promise<string[]>((resolveLoaded, rejectLoaded) => {
         const child = spawn(process.execPath, [join(bundleDir, 'probe.js')], {
           cwd: bundleDir,
-          env: { PATH: process.env.PATH ?? '', AzureWebJobsStorage: 'UseDevelopmentStorage=true', PARTNER_STORAGE: 'UseDevelopmentStorage=true', EXPORT_CURRENCIES: 'EUR', PROBE_RUN_ID: runId, APPLICATION_INSIGHTS_NO_STATSBEAT: 'true', APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true', APPLICATIONINSIGHTS_SDKSTATS_DISABLED: 'true', NODE_TLS_REJECT_UNAUTHORIZED: '0', ...insights },
+          env: {
+            PATH: process.env.PATH ?? '',
+            AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+            PARTNER_STORAGE: 'UseDevelopmentStorage=true',
+            EXPORT_CURRENCIES: 'EUR',
+            PROBE_RUN_ID: runId,
+            APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
+            APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
+            APPLICATIONINSIGHTS_SDKSTATS_DISABLED: 'true',
+            NODE_TLS_REJECT_UNAUTHORIZED: '0',
+            ...insights,
+          },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let stdout = '';

@@ -63,8 +63,14 @@ function startOnce(build: Build, cwd: string): Promise<Sample> {
         const result = { ...loaded, names: loaded.registrations.map((registration) => registration.name) };
         // Other functions may join over time; the two this app is about must be there.
         const missing = build.expected.filter((name) => !result.names.includes(name));
-        if (missing.length > 0 || (build.expected.length === 0 && result.names.length > 0)) throw new Error(`registered [${result.names.join(', ')}], expected [${build.expected.join(', ')}]`);
-        resolveSample({ ms: result.registered - spawnedAt, loadMs: result.registered - result.required, nodeMs: result.scriptStart - spawnedAt, functions: result.names });
+        if (missing.length > 0 || (build.expected.length === 0 && result.names.length > 0))
+          throw new Error(`registered [${result.names.join(', ')}], expected [${build.expected.join(', ')}]`);
+        resolveSample({
+          ms: result.registered - spawnedAt,
+          loadMs: result.registered - result.required,
+          nodeMs: result.scriptStart - spawnedAt,
+          functions: result.names,
+        });
       } catch (error) {
         rejectSample(new Error(`cold start of the ${build.name} entry point failed: ${error instanceof Error ? error.message : String(error)}`));
       }
@@ -78,7 +84,11 @@ function buildEntryPoints(workDir: string): { bundled: string; unbundled: string
   const bundling = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), bundled], { cwd: ROOT, encoding: 'utf8' });
   if (bundling.status !== 0 || !existsSync(bundled)) throw new Error(`scripts/bundle.mjs failed: ${bundling.stderr || bundling.stdout}`);
   const tscOut = join(workDir, 'tsc');
-  const compiling = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', tscOut], { cwd: ROOT, encoding: 'utf8' });
+  const compiling = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', tscOut],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   const unbundled = join(tscOut, 'src', 'index.js');
   // tsc emits even with type errors (someone may be mid-edit); only a missing output is fatal.
   if (!existsSync(unbundled)) throw new Error(`tsc -p tsconfig.build.json produced no src/index.js: ${compiling.stdout}`);
@@ -97,7 +107,11 @@ function firstUseOnce(chunk: string, cwd: string): Promise<number> {
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', rejectMs);
-    child.on('close', (code) => (code === 0 && Number.isFinite(Number(stdout)) ? resolveMs(Number(stdout)) : rejectMs(new Error(`importing ${chunk} failed (exit code ${code}): ${stderr.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 && Number.isFinite(Number(stdout))
+        ? resolveMs(Number(stdout))
+        : rejectMs(new Error(`importing ${chunk} failed (exit code ${code}): ${stderr.trim()}`)),
+    );
   });
 }
 
@@ -142,7 +156,12 @@ export async function coldStart(context: BenchContext): Promise<FigureResult> {
   return {
     id: 'coldStart',
     title: 'Cold start (require of main → functions registered)',
-    params: { processes, bundle: `scripts/bundle.mjs → ${packageJson.main} (+ chunks loaded on first use)`, unbundled: 'tsc -p tsconfig.build.json → src/index.js, NODE_PATH=node_modules', technique: 'test/entry.test.ts stand-in @azure/functions-core' },
+    params: {
+      processes,
+      bundle: `scripts/bundle.mjs → ${packageJson.main} (+ chunks loaded on first use)`,
+      unbundled: 'tsc -p tsconfig.build.json → src/index.js, NODE_PATH=node_modules',
+      technique: 'test/entry.test.ts stand-in @azure/functions-core',
+    },
     rows: [
       measurement(`bundled (${packageJson.main}): require → functions registered`, 'ms', loadMs('bundled'), bareLabel, ms('bare')),
       measurement(`bundled (${packageJson.main}): spawn → functions registered`, 'ms', ms('bundled'), bareLabel, ms('bare')),

@@ -35,11 +35,24 @@ function exportFile(bytes: number): Buffer {
   const members: Buffer[] = [];
   let size = 0;
   for (let start = 0; size < bytes; start += 20_000) {
-    const rows = usageRows({ seed: 6, billingMonth: '2026-10', currency: 'EUR', attributeSet: 'full', count: 20_000, startIndex: start, partnerTenantId: '0e195b37-4574-4539-bc42-0e539b9684c0' });
+    const rows = usageRows({
+      seed: 6,
+      billingMonth: '2026-10',
+      currency: 'EUR',
+      attributeSet: 'full',
+      count: 20_000,
+      startIndex: start,
+      partnerTenantId: '0e195b37-4574-4539-bc42-0e539b9684c0',
+    });
     let member = gzipSync(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
     if (size + member.length > bytes) {
       const keep = Math.max(1, Math.floor(((bytes - size) / member.length) * rows.length));
-      member = gzipSync(rows.slice(0, keep).map((row) => `${JSON.stringify(row)}\n`).join(''));
+      member = gzipSync(
+        rows
+          .slice(0, keep)
+          .map((row) => `${JSON.stringify(row)}\n`)
+          .join(''),
+      );
     }
     members.push(member);
     size += member.length;
@@ -67,7 +80,9 @@ export async function dataCheck(context: BenchContext): Promise<FigureResult> {
     }
     const samples = { floor: [] as Pass[], check: [] as Pass[], parquet: [] as Pass[], smallParquet: [] as Pass[] };
     for (let rep = 0; rep < params.reps; rep++) {
-      context.progress(`dataCheck: repetition ${rep + 1}/${params.reps}: ${(files.large.length / 2 ** 20).toFixed(1)} MiB gzip, floor / check / check + Parquet / 2 MiB Parquet`);
+      context.progress(
+        `dataCheck: repetition ${rep + 1}/${params.reps}: ${(files.large.length / 2 ** 20).toFixed(1)} MiB gzip, floor / check / check + Parquet / 2 MiB Parquet`,
+      );
       samples.floor.push(await pass(['floor', join(context.workDir, 'large.json.gz')]));
       samples.check.push(await pass(['check', connection, 'datacheck', 'run/large.json.gz']));
       samples.parquet.push(await pass(['parquet', connection, 'datacheck', 'run/large.json.gz']));
@@ -83,7 +98,13 @@ export async function dataCheck(context: BenchContext): Promise<FigureResult> {
       rows: [
         measurement(`${size}: time to checked data, s per GiB`, 's', perGiB(samples.check), floorLabel, perGiB(samples.floor)),
         measurement(`${size}: time to Parquet, s per GiB`, 's', perGiB(samples.parquet), floorLabel, perGiB(samples.floor)),
-        measurement(`peak RSS, check + Parquet, ${size}`, 'MiB', samples.parquet.map((p) => p.peakRssMiB), `the same, ${(files.small.length / 2 ** 20).toFixed(1)} MiB gzip`, samples.smallParquet.map((p) => p.peakRssMiB)),
+        measurement(
+          `peak RSS, check + Parquet, ${size}`,
+          'MiB',
+          samples.parquet.map((p) => p.peakRssMiB),
+          `the same, ${(files.small.length / 2 ** 20).toFixed(1)} MiB gzip`,
+          samples.smallParquet.map((p) => p.peakRssMiB),
+        ),
       ],
       findings: [
         `rows per second: ${Math.round(median(samples.parquet.map((p) => p.rows / p.seconds)))} with Parquet, ${Math.round(median(samples.check.map((p) => p.rows / p.seconds)))} checked only, ${Math.round(median(samples.floor.map((p) => p.rows / p.seconds)))} at the floor.`,

@@ -33,8 +33,15 @@ export async function memory(context: BenchContext): Promise<FigureResult> {
         cloud.billing.setScenario({ ...base, fileSizeBytes, seed: rep * 2 + (size === 'small' ? 1 : 2) });
         const env = appEnv(cloud, 'EUR');
         context.progress(`memory: repetition ${rep + 1}/${params.reps}: ${size} export (${params.fileCount} × ${formatSize(fileSizeBytes)})`);
-        const outcome = await runChild<AppOutcome>(context.childFile, { kind: 'app', env, currency: 'EUR', host: context.host, sourceAccount: context.sourceAccount }).done;
-        if (outcome.state !== 'succeeded') throw new Error(`memory: the ${size} run ended ${outcome.state}${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`);
+        const outcome = await runChild<AppOutcome>(context.childFile, {
+          kind: 'app',
+          env,
+          currency: 'EUR',
+          host: context.host,
+          sourceAccount: context.sourceAccount,
+        }).done;
+        if (outcome.state !== 'succeeded')
+          throw new Error(`memory: the ${size} run ended ${outcome.state}${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`);
         samples.push(outcome.maxRssBytes);
         bytes[size] = outcome.bytesCopied;
         await freeExport(cloud, exportRecord(cloud), [env.PARTNER_CONTAINER!]);
@@ -45,7 +52,11 @@ export async function memory(context: BenchContext): Promise<FigureResult> {
     return {
       id: 'memory',
       title: 'Memory (peak RSS of the app process)',
-      params: { ...params, process: 'bench/appProcess.ts bundled like dist/main.js, plain node, emulators in other processes', measuredWith: 'process.resourceUsage().maxRSS at exit' },
+      params: {
+        ...params,
+        process: 'bench/appProcess.ts bundled like dist/main.js, plain node, emulators in other processes',
+        measuredWith: 'process.resourceUsage().maxRSS at exit',
+      },
       rows: [
         measurement(`peak RSS, ${smallLabel}`, 'MiB', toMiB(small), 'the app loaded with its clients, no run', toMiB(idle)),
         measurement(`peak RSS, ${formatSize(bytes.large ?? 0)} export (${params.fileCount} files)`, 'MiB', toMiB(large), `the ${smallLabel}`, toMiB(small)),

@@ -31,13 +31,33 @@ export async function polling(context: BenchContext): Promise<FigureResult> {
   const cases: CaseResult[] = [];
   for (const operationSeconds of params.operationSeconds) {
     for (const retryAfterSeconds of params.retryAfterSeconds) {
-      const policyCase: PolicyCase = { operationSeconds, retryAfterSeconds, initialDelaySeconds: params.initialDelaySeconds, maxDelaySeconds: params.maxDelaySeconds };
-      cases.push({ policyCase, policy: policyDistribution(policyCase), gets: [], noticeDelaySeconds: [], idealGets: [], idealNoticeDelaySeconds: [], pollTimes: [] });
+      const policyCase: PolicyCase = {
+        operationSeconds,
+        retryAfterSeconds,
+        initialDelaySeconds: params.initialDelaySeconds,
+        maxDelaySeconds: params.maxDelaySeconds,
+      };
+      cases.push({
+        policyCase,
+        policy: policyDistribution(policyCase),
+        gets: [],
+        noticeDelaySeconds: [],
+        idealGets: [],
+        idealNoticeDelaySeconds: [],
+        pollTimes: [],
+      });
     }
   }
   if (cases.length > CURRENCIES.length) throw new Error(`polling: at most ${CURRENCIES.length} cases run at once`);
 
-  const scenarioOf = ({ operationSeconds, retryAfterSeconds }: PolicyCase) => ({ fileCount: 1, rowsPerFile: 1, runningPolls: 0, notStartedPolls: 0, readyAfterSeconds: operationSeconds, retryAfterSeconds });
+  const scenarioOf = ({ operationSeconds, retryAfterSeconds }: PolicyCase) => ({
+    fileCount: 1,
+    rowsPerFile: 1,
+    runningPolls: 0,
+    notStartedPolls: 0,
+    readyAfterSeconds: operationSeconds,
+    retryAfterSeconds,
+  });
   await withCloud({}, async (cloud) => {
     for (let rep = 0; rep < params.reps; rep++) {
       context.progress(`polling: repetition ${rep + 1}/${params.reps}: ${cases.length} operations of ${params.operationSeconds.join(', ')} s at once`);
@@ -46,7 +66,10 @@ export async function polling(context: BenchContext): Promise<FigureResult> {
       const runs: Array<ChildRun<AppOutcome>> = cases.map((_, index) =>
         runChild<AppOutcome>(context.childFile, {
           kind: 'app',
-          env: appEnv(cloud, CURRENCIES[index]!, { POLL_INITIAL_DELAY_SECONDS: String(params.initialDelaySeconds), POLL_MAX_DELAY_SECONDS: String(params.maxDelaySeconds) }),
+          env: appEnv(cloud, CURRENCIES[index]!, {
+            POLL_INITIAL_DELAY_SECONDS: String(params.initialDelaySeconds),
+            POLL_MAX_DELAY_SECONDS: String(params.maxDelaySeconds),
+          }),
           currency: CURRENCIES[index]!,
           host: context.host,
           sourceAccount: context.sourceAccount,
@@ -64,7 +87,8 @@ export async function polling(context: BenchContext): Promise<FigureResult> {
         const result = cases[index]!;
         const polls = outcome.operationPolls;
         const success = polls.find((poll) => !['notStarted', 'running'].includes(poll.status));
-        if (outcome.state !== 'succeeded' || !success) throw new Error(`polling: the run ended ${outcome.state}${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`);
+        if (outcome.state !== 'succeeded' || !success)
+          throw new Error(`polling: the run ended ${outcome.state}${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`);
         result.gets.push(polls.length);
         result.noticeDelaySeconds.push(success.at / 1000 - result.policyCase.operationSeconds);
         const ideal = idealSchedule(result.policyCase, replay(outcome.randomDraws));

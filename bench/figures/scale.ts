@@ -25,7 +25,12 @@ export async function scale(context: BenchContext): Promise<FigureResult> {
   const started = performance.now();
   const params = context.config.scale;
   const label = `${params.fileCount.toLocaleString('en-US')} files`;
-  const run = await measureLanding(context, `scale (${label})`, { reps: params.reps, fileCount: params.fileCount, fileSizeBytes: null, floorConcurrencies: params.floorConcurrencies });
+  const run = await measureLanding(context, `scale (${label})`, {
+    reps: params.reps,
+    fileCount: params.fileCount,
+    fileSizeBytes: null,
+    floorConcurrencies: params.floorConcurrencies,
+  });
   const landingSeconds = median(run.appSeconds);
   const limitSeconds = functionTimeoutSeconds();
   const requestsPerFile = median(run.app.map((outcome) => blobRequestsPerFile(outcome, params.fileCount)));

@@ -60,12 +60,26 @@ export async function measureLanding(context: BenchContext, label: string, param
       context.progress(`${label}: repetition ${rep + 1}/${params.reps}: the app lands ${params.fileCount} files`);
       const exportKind = params.exportKind ?? 'unbilled-usage';
       const subject = isBilledKind(exportKind) ? { exportKind, invoiceId: BENCH_INVOICE_ID } : { exportKind };
-      const outcome = await runChild<AppOutcome>(context.childFile, { kind: 'app', env, currency: 'EUR', ...subject, host: context.host, sourceAccount: context.sourceAccount }).done;
+      const outcome = await runChild<AppOutcome>(context.childFile, {
+        kind: 'app',
+        env,
+        currency: 'EUR',
+        ...subject,
+        host: context.host,
+        sourceAccount: context.sourceAccount,
+      }).done;
       const record = exportRecord(cloud);
       if (record.kind !== exportKind) throw new Error(`${label}: the emulator's latest export is ${record.kind}, not ${exportKind}`);
       // A reconciliation export spreads its line items over at most fileCount files: the manifest says how many.
-      if (outcome.state !== 'succeeded' || outcome.blobCount !== record.blobNames.length || outcome.timeline.succeededAtGraph === undefined || outcome.timeline.manifestWritten === undefined) {
-        throw new Error(`${label}: the run ended ${outcome.state} with ${outcome.blobCount} of ${record.blobNames.length} files${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`);
+      if (
+        outcome.state !== 'succeeded' ||
+        outcome.blobCount !== record.blobNames.length ||
+        outcome.timeline.succeededAtGraph === undefined ||
+        outcome.timeline.manifestWritten === undefined
+      ) {
+        throw new Error(
+          `${label}: the run ended ${outcome.state} with ${outcome.blobCount} of ${record.blobNames.length} files${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`,
+        );
       }
       app.push(outcome);
       fileCount = record.blobNames.length;
@@ -77,14 +91,22 @@ export async function measureLanding(context: BenchContext, label: string, param
       context.progress(`${label}: repetition ${rep + 1}/${params.reps}: direct copies at concurrency ${concurrencies.join(', ')}`);
       const floorContainer = `floor-${rep}-${Date.now()}`;
       floor.push(
-        await runChild<FloorOutcome>(context.childFile, { kind: 'floor', destinationConnectionString: partnerConnectionString(cloud), container: floorContainer, sources: sourceUrls(cloud, record), concurrencies }).done,
+        await runChild<FloorOutcome>(context.childFile, {
+          kind: 'floor',
+          destinationConnectionString: partnerConnectionString(cloud),
+          container: floorContainer,
+          sources: sourceUrls(cloud, record),
+          concurrencies,
+        }).done,
       );
     });
   }
 
   const floorSeconds: Record<string, number[]> = {};
   for (const concurrency of params.floorConcurrencies) floorSeconds[String(concurrency)] = floor.map((outcome) => outcome.seconds[String(concurrency)]!);
-  const bestConcurrency = params.floorConcurrencies.reduce((best, concurrency) => (median(floorSeconds[String(concurrency)]!) < median(floorSeconds[String(best)]!) ? concurrency : best));
+  const bestConcurrency = params.floorConcurrencies.reduce((best, concurrency) =>
+    median(floorSeconds[String(concurrency)]!) < median(floorSeconds[String(best)]!) ? concurrency : best,
+  );
   return {
     app,
     floor,
@@ -109,8 +131,20 @@ export function landingRows(run: LandingRun, label: string, fileCount: number, p
   const floorSamples = run.floor.map((outcome) => outcome.requestsPerFile);
   return [
     measurement(`${prefix}${label}`, 's', run.appSeconds, floorLabel, run.floorSeconds[String(run.bestConcurrency)]!),
-    measurement(`${prefix}blob requests per file while landing`, 'requests/file', run.app.map((outcome) => blobRequestsPerFile(outcome, fileCount)), 'one copy request per file', floorSamples),
-    measurement(`${prefix}app CPU per file while landing`, 'ms', run.app.map((outcome) => outcome.landingCpuMs / outcome.blobCount), 'CPU per direct copy', run.floor.map((outcome) => outcome.cpuMsPerFile)),
+    measurement(
+      `${prefix}blob requests per file while landing`,
+      'requests/file',
+      run.app.map((outcome) => blobRequestsPerFile(outcome, fileCount)),
+      'one copy request per file',
+      floorSamples,
+    ),
+    measurement(
+      `${prefix}app CPU per file while landing`,
+      'ms',
+      run.app.map((outcome) => outcome.landingCpuMs / outcome.blobCount),
+      'CPU per direct copy',
+      run.floor.map((outcome) => outcome.cpuMsPerFile),
+    ),
   ];
 }
 
@@ -138,8 +172,11 @@ export async function timeToData(context: BenchContext): Promise<FigureResult> {
   const params = context.config.timeToData;
   // Every kind: they share the landing, but not the source container, the layout or the file contents.
   const runs: Array<{ exportKind: ExportKind; run: LandingRun }> = [];
-  for (const exportKind of EXPORT_KINDS) runs.push({ exportKind, run: await measureLanding(context, `time to data (${exportKind})`, { ...params, exportKind }) });
-  const rows = runs.flatMap(({ exportKind, run }) => landingRows(run, `${run.fileCount} × ${formatSize(params.fileSizeBytes)}: succeeded → manifest.json`, run.fileCount, `${exportKind}: `));
+  for (const exportKind of EXPORT_KINDS)
+    runs.push({ exportKind, run: await measureLanding(context, `time to data (${exportKind})`, { ...params, exportKind }) });
+  const rows = runs.flatMap(({ exportKind, run }) =>
+    landingRows(run, `${run.fileCount} × ${formatSize(params.fileSizeBytes)}: succeeded → manifest.json`, run.fileCount, `${exportKind}: `),
+  );
   const [first] = runs;
   return {
     id: 'timeToData',

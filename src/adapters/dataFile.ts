@@ -82,7 +82,11 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
  * The lines of a gzip JSON-lines stream, numbered from 1, decoded as UTF-8 across chunk
  * boundaries. A stream that does not decompress fails naming the file and the line it stopped in.
  */
-export async function* numberedLines(gzipped: Readable, file: string, idleTimeoutMs = STORAGE_CALL_TIMEOUT_MS): AsyncGenerator<{ readonly text: string; readonly line: number }> {
+export async function* numberedLines(
+  gzipped: Readable,
+  file: string,
+  idleTimeoutMs = STORAGE_CALL_TIMEOUT_MS,
+): AsyncGenerator<{ readonly text: string; readonly line: number }> {
   const gunzip = createGunzip();
   // A body that stops arriving (a connection hung mid-file) fails like a call past its deadline.
   let idle: NodeJS.Timeout | undefined;
@@ -113,14 +117,19 @@ export async function* numberedLines(gzipped: Readable, file: string, idleTimeou
         start = newline + 1;
       }
       rest = text.slice(start);
-      if (rest.length > MAX_LINE_CHARS) throw new DataFileError(file, line + 1, `is longer than ${MAX_LINE_CHARS} characters: expected one JSON object per line`);
+      if (rest.length > MAX_LINE_CHARS)
+        throw new DataFileError(file, line + 1, `is longer than ${MAX_LINE_CHARS} characters: expected one JSON object per line`);
     }
   } catch (thrown) {
     if (thrown instanceof DataFileError) throw thrown;
     const error = storageErrorFrom(thrown);
     if (error instanceof StorageRequestError) throw error.about(`'${file}'`);
     if (downloadFailed) {
-      throw new StorageRequestError(`'${file}': reading it from the destination stopped after line ${line}: ${error.message}`, { code: 'DownloadInterrupted', transient: true, sourceRefused: false }, { cause: error });
+      throw new StorageRequestError(
+        `'${file}': reading it from the destination stopped after line ${line}: ${error.message}`,
+        { code: 'DownloadInterrupted', transient: true, sourceRefused: false },
+        { cause: error },
+      );
     }
     // zlib's errors (Z_BUF_ERROR "unexpected end of file" for a cut file, Z_DATA_ERROR for bytes that are not gzip).
     throw new DataFileError(file, line + 1, `does not decompress (${(thrown as { code?: string }).code ?? 'gzip'}: ${error.message})`, { cause: error });

@@ -56,7 +56,10 @@ export interface Destination {
    * fires exactly one blob-created event; when one exists, returns it (its ETag and parsed text)
    * instead.
    */
-  createJson(blobPath: string, value: unknown): Promise<{ readonly created: true } | { readonly created: false; readonly etag: string; readonly existing: unknown }>;
+  createJson(
+    blobPath: string,
+    value: unknown,
+  ): Promise<{ readonly created: true } | { readonly created: false; readonly etag: string; readonly existing: unknown }>;
   /** Replaces a JSON blob if it is still the version `etag` (If-Match). */
   replaceJson(blobPath: string, value: unknown, etag: string): Promise<void>;
   url(blobPath: string): string;

@@ -117,68 +117,89 @@ export function createFileChecks(table: TableClient, options: { readonly callTim
   });
 
   return {
-    readPlan: (runId, eTag) => classified(async () => {
-      const row = await getRow(partitionOf(runId), `${versionOf(eTag)}|plan`);
-      return row ? jsonOf(row, undefined) : undefined;
-    }),
+    readPlan: (runId, eTag) =>
+      classified(async () => {
+        const row = await getRow(partitionOf(runId), `${versionOf(eTag)}|plan`);
+        return row ? jsonOf(row, undefined) : undefined;
+      }),
 
-    savePlan: (runId, eTag, plan) => classified(async () => {
-      const partitionKey = partitionOf(runId);
-      const rowKey = `${versionOf(eTag)}|plan`;
-      await table.upsertEntity({ partitionKey, rowKey, ...(await withJson(partitionKey, rowKey, plan)) }, 'Replace', deadline());
-    }),
+    savePlan: (runId, eTag, plan) =>
+      classified(async () => {
+        const partitionKey = partitionOf(runId);
+        const rowKey = `${versionOf(eTag)}|plan`;
+        await table.upsertEntity({ partitionKey, rowKey, ...(await withJson(partitionKey, rowKey, plan)) }, 'Replace', deadline());
+      }),
 
-    listFiles: (runId, eTag) => classified(async () => {
-      const prefix = `${versionOf(eTag)}|file|`;
-      const rows = new Map<string, TableEntity>();
-      const filter = `PartitionKey eq '${partitionOf(runId)}' and RowKey ge '${prefix}' and RowKey lt '${prefix}~'`;
-      for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter }, ...deadline() })) rows.set(entity.rowKey, entity);
-      const files: FileCheckRow[] = [];
-      for (const [key, entity] of rows) if (FILE_KEY.test(key)) files.push(await fileOf(entity, rows));
-      return files.sort((a, b) => a.index - b.index);
-    }),
+    listFiles: (runId, eTag) =>
+      classified(async () => {
+        const prefix = `${versionOf(eTag)}|file|`;
+        const rows = new Map<string, TableEntity>();
+        const filter = `PartitionKey eq '${partitionOf(runId)}' and RowKey ge '${prefix}' and RowKey lt '${prefix}~'`;
+        for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter }, ...deadline() })) rows.set(entity.rowKey, entity);
+        const files: FileCheckRow[] = [];
+        for (const [key, entity] of rows) if (FILE_KEY.test(key)) files.push(await fileOf(entity, rows));
+        return files.sort((a, b) => a.index - b.index);
+      }),
 
-    getFile: (runId, eTag, index) => classified(async () => {
-      const row = await getRow(partitionOf(runId), fileKey(eTag, index));
-      return row ? fileOf(row) : undefined;
-    }),
+    getFile: (runId, eTag, index) =>
+      classified(async () => {
+        const row = await getRow(partitionOf(runId), fileKey(eTag, index));
+        return row ? fileOf(row) : undefined;
+      }),
 
-    planFiles: (runId, eTag, files) => classified(async () => {
-      const partitionKey = partitionOf(runId);
-      for (let at = 0; at < files.length; at += BATCH_ROWS) {
-        const actions: TransactionAction[] = files.slice(at, at + BATCH_ROWS).map((file) => ['upsert', { partitionKey, rowKey: fileKey(eTag, file.index), ...plannedProperties(file), state: 'pending', attempts: 0, jsonRows: 0 }, 'Replace']);
-        await table.submitTransaction(actions, deadline());
-      }
-    }),
+    planFiles: (runId, eTag, files) =>
+      classified(async () => {
+        const partitionKey = partitionOf(runId);
+        for (let at = 0; at < files.length; at += BATCH_ROWS) {
+          const actions: TransactionAction[] = files
+            .slice(at, at + BATCH_ROWS)
+            .map((file) => [
+              'upsert',
+              { partitionKey, rowKey: fileKey(eTag, file.index), ...plannedProperties(file), state: 'pending', attempts: 0, jsonRows: 0 },
+              'Replace',
+            ]);
+          await table.submitTransaction(actions, deadline());
+        }
+      }),
 
-    markDone: (runId, eTag, file, result) => classified(async () => {
-      const partitionKey = partitionOf(runId);
-      const rowKey = fileKey(eTag, file.index);
-      await table.upsertEntity({ partitionKey, rowKey, ...plannedProperties(file), state: 'done', ...(await withJson(partitionKey, rowKey, result)) }, 'Merge', deadline());
-    }),
+    markDone: (runId, eTag, file, result) =>
+      classified(async () => {
+        const partitionKey = partitionOf(runId);
+        const rowKey = fileKey(eTag, file.index);
+        await table.upsertEntity(
+          { partitionKey, rowKey, ...plannedProperties(file), state: 'done', ...(await withJson(partitionKey, rowKey, result)) },
+          'Merge',
+          deadline(),
+        );
+      }),
 
-    noteAttempt: (runId, eTag, index, attempts) => classified(async () => {
-      await table.upsertEntity({ partitionKey: partitionOf(runId), rowKey: fileKey(eTag, index), attempts }, 'Merge', deadline());
-    }),
+    noteAttempt: (runId, eTag, index, attempts) =>
+      classified(async () => {
+        await table.upsertEntity({ partitionKey: partitionOf(runId), rowKey: fileKey(eTag, index), attempts }, 'Merge', deadline());
+      }),
 
-    anyPending: (runId, eTag) => classified(async () => {
-      const prefix = `${versionOf(eTag)}|file|`;
-      const filter = `PartitionKey eq '${partitionOf(runId)}' and RowKey ge '${prefix}' and RowKey lt '${prefix}~' and state eq 'pending'`;
-      // The service may answer a filtered query with an empty page and a continuation.
-      for await (const page of table.listEntities({ queryOptions: { filter, select: ['RowKey'] }, ...deadline() }).byPage({ maxPageSize: 1 })) if (page.length > 0) return true;
-      return false;
-    }),
+    anyPending: (runId, eTag) =>
+      classified(async () => {
+        const prefix = `${versionOf(eTag)}|file|`;
+        const filter = `PartitionKey eq '${partitionOf(runId)}' and RowKey ge '${prefix}' and RowKey lt '${prefix}~' and state eq 'pending'`;
+        // The service may answer a filtered query with an empty page and a continuation.
+        for await (const page of table.listEntities({ queryOptions: { filter, select: ['RowKey'] }, ...deadline() }).byPage({ maxPageSize: 1 }))
+          if (page.length > 0) return true;
+        return false;
+      }),
 
-    saveSummary: (runId, eTag, summary) => classified(async () => {
-      const partitionKey = partitionOf(runId);
-      const rowKey = `${versionOf(eTag)}|summary`;
-      await table.upsertEntity({ partitionKey, rowKey, ...(await withJson(partitionKey, rowKey, summary)) }, 'Replace', deadline());
-    }),
+    saveSummary: (runId, eTag, summary) =>
+      classified(async () => {
+        const partitionKey = partitionOf(runId);
+        const rowKey = `${versionOf(eTag)}|summary`;
+        await table.upsertEntity({ partitionKey, rowKey, ...(await withJson(partitionKey, rowKey, summary)) }, 'Replace', deadline());
+      }),
 
-    readSummary: (runId, eTag) => classified(async () => {
-      const row = await getRow(partitionOf(runId), `${versionOf(eTag)}|summary`);
-      return row ? jsonOf(row, undefined) : undefined;
-    }),
+    readSummary: (runId, eTag) =>
+      classified(async () => {
+        const row = await getRow(partitionOf(runId), `${versionOf(eTag)}|summary`);
+        return row ? jsonOf(row, undefined) : undefined;
+      }),
   };
 }
 

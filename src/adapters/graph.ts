@@ -85,7 +85,8 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       throw permanent(`${what} '${redactUrl(url)}' is not a URL`, 'InvalidUrl');
     }
     // Credentials in a URL are never followed (fetch refuses them anyway, quoting them in its error).
-    if (parsed.username !== '' || parsed.password !== '') throw permanent(`${what} '${redactUrl(parsed.href)}' carries credentials: expected a URL without user information`, 'InvalidUrl');
+    if (parsed.username !== '' || parsed.password !== '')
+      throw permanent(`${what} '${redactUrl(parsed.href)}' carries credentials: expected a URL without user information`, 'InvalidUrl');
     if (parsed.origin === base.origin) return parsed;
     if (parsed.origin === GRAPH_ORIGIN) {
       // A proxy passed Graph's own URL through: reach it the way the app reaches Graph. The path
@@ -95,10 +96,7 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       throughBase.search = parsed.search;
       return throughBase;
     }
-    throw permanent(
-      `${what} '${redactUrl(parsed.href)}' is not on the Graph origin ${base.origin}; refusing to send it the token`,
-      'ForeignOrigin',
-    );
+    throw permanent(`${what} '${redactUrl(parsed.href)}' is not on the Graph origin ${base.origin}; refusing to send it the token`, 'ForeignOrigin');
   }
 
   async function bearerToken(): Promise<string> {
@@ -160,10 +158,15 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
         surelyNotAccepted = connectionRefused(thrown);
       }
       const hint = failure.details.retryAfterSeconds;
-      const waitSeconds = Math.max(hint ?? 0, backoffDelaySeconds(attempt, { initialDelaySeconds: 1, maxDelaySeconds: maxWaitSeconds, deadlineSeconds: Infinity }, Math.random));
+      const waitSeconds = Math.max(
+        hint ?? 0,
+        backoffDelaySeconds(attempt, { initialDelaySeconds: 1, maxDelaySeconds: maxWaitSeconds, deadlineSeconds: Infinity }, Math.random),
+      );
       const safeToRepeat = method === 'GET' || surelyNotAccepted;
       if (!failure.transient || !safeToRepeat || attempt + 1 >= attempts || waitSeconds > maxWaitSeconds) {
-        throw method === 'POST' && failure.transient && !surelyNotAccepted ? new GraphRequestError(failure.message, { ...failure.details, mayHaveBeenTaken: true }, { cause: failure.cause }) : failure;
+        throw method === 'POST' && failure.transient && !surelyNotAccepted
+          ? new GraphRequestError(failure.message, { ...failure.details, mayHaveBeenTaken: true }, { cause: failure.cause })
+          : failure;
       }
       await sleep(waitSeconds * 1000);
     }
@@ -214,8 +217,17 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
 function identityError(thrown: unknown, scope: string): GraphRequestError {
   const error = asError(thrown);
   // By name as well: a bundle can hold two copies of @azure/identity.
-  const causes = error instanceof AggregateAuthenticationError || error.name === 'AggregateAuthenticationError' ? (error as AggregateAuthenticationError).errors.map(asError) : [error];
-  const refused = causes.some((cause) => cause instanceof AuthenticationError || cause instanceof AuthenticationRequiredError || cause.name === 'AuthenticationError' || cause.name === 'AuthenticationRequiredError');
+  const causes =
+    error instanceof AggregateAuthenticationError || error.name === 'AggregateAuthenticationError'
+      ? (error as AggregateAuthenticationError).errors.map(asError)
+      : [error];
+  const refused = causes.some(
+    (cause) =>
+      cause instanceof AuthenticationError ||
+      cause instanceof AuthenticationRequiredError ||
+      cause.name === 'AuthenticationError' ||
+      cause.name === 'AuthenticationRequiredError',
+  );
   const managedIdentity = causes.filter((cause) => cause.message.startsWith('ManagedIdentityCredential'));
   const detail = (managedIdentity.length > 0 ? managedIdentity : causes).map((cause) => cause.message.replace(/\s+/g, ' ').trim()).join(' | ');
   const message = `the managed identity ${refused ? 'was refused' : 'could not provide'} a token for ${scope}: ${detail.slice(0, 1000)}`;
@@ -240,10 +252,12 @@ async function errorFromResponse(response: Response, method: string, url: URL): 
   }
   const transient = isTransientStatus(response.status);
   const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), new Date());
-  return new GraphRequestError(
-    redactSecrets(`${method} ${redactUrl(url.href)} failed with ${response.status} ${code}${detail ? `: ${detail}` : ''}`),
-    { status: response.status, code, transient, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) },
-  );
+  return new GraphRequestError(redactSecrets(`${method} ${redactUrl(url.href)} failed with ${response.status} ${code}${detail ? `: ${detail}` : ''}`), {
+    status: response.status,
+    code,
+    transient,
+    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+  });
 }
 
 /** fetch failed before the request left: nothing listened, so Graph cannot have taken it. */
@@ -256,8 +270,12 @@ function networkError(thrown: unknown, method: string, url: URL, timeoutMs: numb
   const error = asError(thrown);
   const timedOut = error.name === 'TimeoutError' || error.name === 'AbortError';
   const reason = timedOut ? `no answer within ${timeoutMs} ms` : `${error.message}${error.cause ? ` (${asError(error.cause).message})` : ''}`;
-  return new GraphRequestError(redactSecrets(`${method} ${redactUrl(url.href)} failed: ${reason}`), {
-    code: timedOut ? 'Timeout' : 'NetworkError',
-    transient: true,
-  }, { cause: error });
+  return new GraphRequestError(
+    redactSecrets(`${method} ${redactUrl(url.href)} failed: ${reason}`),
+    {
+      code: timedOut ? 'Timeout' : 'NetworkError',
+      transient: true,
+    },
+    { cause: error },
+  );
 }

@@ -30,14 +30,22 @@ const UPLOAD_CONCURRENCY = 2;
 type SchemaElement = NonNullable<Parameters<typeof parquetWriteRows>[0]['schema']>[number];
 
 export function parquetSchemaOf(schema: FamilySchema): SchemaElement[] {
-  return [{ name: 'root', num_children: schema.columns.length }, ...schema.columns.map((column): SchemaElement => ({ name: column.name, repetition_type: 'OPTIONAL', ...elementOf(column) }))];
+  return [
+    { name: 'root', num_children: schema.columns.length },
+    ...schema.columns.map((column): SchemaElement => ({ name: column.name, repetition_type: 'OPTIONAL', ...elementOf(column) })),
+  ];
 }
 
 function elementOf(column: Column): Omit<SchemaElement, 'name'> {
   const type = column.type;
   switch (type.kind) {
     case 'decimal': {
-      const decimal = { converted_type: 'DECIMAL', precision: type.precision, scale: type.scale, logical_type: { type: 'DECIMAL', precision: type.precision, scale: type.scale } } as const;
+      const decimal = {
+        converted_type: 'DECIMAL',
+        precision: type.precision,
+        scale: type.scale,
+        logical_type: { type: 'DECIMAL', precision: type.precision, scale: type.scale },
+      } as const;
       return type.precision <= 9 ? { type: 'INT32', ...decimal } : { type: 'FIXED_LEN_BYTE_ARRAY', type_length: bytesFor(type.precision), ...decimal };
     }
     case 'date':
@@ -104,11 +112,19 @@ function streamingWriter(ByteWriterClass: typeof ByteWriter, sink: PassThrough, 
   return writer;
 }
 
-export async function writeParquet(rows: AsyncIterable<readonly CellValue[]>, schema: FamilySchema, target: BlockBlobClient, abortSignal: AbortSignal): Promise<{ rowCount: number; byteCount: number }> {
+export async function writeParquet(
+  rows: AsyncIterable<readonly CellValue[]>,
+  schema: FamilySchema,
+  target: BlockBlobClient,
+  abortSignal: AbortSignal,
+): Promise<{ rowCount: number; byteCount: number }> {
   // An ES module: imported, not required, from this CommonJS code.
   const hyparquet = await import('hyparquet-writer');
   const sink = new PassThrough();
-  const upload = target.uploadStream(sink, UPLOAD_BLOCK_BYTES, UPLOAD_CONCURRENCY, { blobHTTPHeaders: { blobContentType: 'application/vnd.apache.parquet' }, abortSignal });
+  const upload = target.uploadStream(sink, UPLOAD_BLOCK_BYTES, UPLOAD_CONCURRENCY, {
+    blobHTTPHeaders: { blobContentType: 'application/vnd.apache.parquet' },
+    abortSignal,
+  });
   // An upload that fails stops taking bytes: the writer, waiting for the sink to drain, must
   // hear of it (the sink's error rejects its wait) instead of waiting for ever.
   let uploadFailed: Error | undefined;

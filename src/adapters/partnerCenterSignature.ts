@@ -207,13 +207,17 @@ export function createSignatureVerifier(options: SignatureVerifierOptions): Sign
       }
       if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
         await response.body?.cancel();
-        if (hop >= MAX_REDIRECTS) throw new WebhookSignatureError('CertificateUnavailable', `${what} at ${redactUrl(start.href)} redirects more than ${MAX_REDIRECTS} times`);
+        if (hop >= MAX_REDIRECTS)
+          throw new WebhookSignatureError('CertificateUnavailable', `${what} at ${redactUrl(start.href)} redirects more than ${MAX_REDIRECTS} times`);
         url = new URL(response.headers.get('location')!, url);
         continue;
       }
       if (response.status !== 200) {
         await response.body?.cancel();
-        throw new WebhookSignatureError('CertificateUnavailable', `${what} at ${redactUrl(url.href)} answered HTTP ${response.status}: expected 200 with the certificate`);
+        throw new WebhookSignatureError(
+          'CertificateUnavailable',
+          `${what} at ${redactUrl(url.href)} answered HTTP ${response.status}: expected 200 with the certificate`,
+        );
       }
       return readBounded(response, maxBytes, what, url);
     }
@@ -225,15 +229,22 @@ export function createSignatureVerifier(options: SignatureVerifierOptions): Sign
       const algorithm = headers.get('x-ms-signature-algorithm')?.trim();
       if (!algorithm) throw new WebhookSignatureError('BadSignature', `the X-MS-Signature-Algorithm header is missing: expected '${SIGNATURE_ALGORITHM}'`);
       if (algorithm.toLowerCase() !== SIGNATURE_ALGORITHM) {
-        throw new WebhookSignatureError('BadSignature', `the X-MS-Signature-Algorithm header is '${algorithm.slice(0, 40)}': expected '${SIGNATURE_ALGORITHM}'`);
+        throw new WebhookSignatureError(
+          'BadSignature',
+          `the X-MS-Signature-Algorithm header is '${algorithm.slice(0, 40)}': expected '${SIGNATURE_ALGORITHM}'`,
+        );
       }
       const certificateUrl = headers.get('x-ms-certificate-url')?.trim();
-      if (!certificateUrl) throw new WebhookSignatureError('BadSignature', 'the X-MS-Certificate-Url header is missing: expected the https URL of the signing certificate');
+      if (!certificateUrl)
+        throw new WebhookSignatureError('BadSignature', 'the X-MS-Certificate-Url header is missing: expected the https URL of the signing certificate');
       let url: URL;
       try {
         url = new URL(certificateUrl);
       } catch {
-        throw new WebhookSignatureError('CertificateHostNotAllowed', `the X-MS-Certificate-Url header is not an absolute URL: expected https://<allowed host>/...`);
+        throw new WebhookSignatureError(
+          'CertificateHostNotAllowed',
+          `the X-MS-Certificate-Url header is not an absolute URL: expected https://<allowed host>/...`,
+        );
       }
       // The URL (and each redirect) is checked against the allow-list before anything is downloaded.
       // RSA PKCS#1 v1.5 with SHA-256 over the exact bytes received.
@@ -286,11 +297,18 @@ function signatureFrom(headers: RequestHeaders): Buffer {
 function checkLeaf(leaf: X509Certificate, at: Date, url: URL): void {
   const where = redactUrl(url.href);
   if (!isValidAt(leaf, at)) {
-    throw new WebhookSignatureError('UntrustedCertificate', `the signing certificate at ${where} is not valid now (valid ${leaf.validFrom} to ${leaf.validTo})`);
+    throw new WebhookSignatureError(
+      'UntrustedCertificate',
+      `the signing certificate at ${where} is not valid now (valid ${leaf.validFrom} to ${leaf.validTo})`,
+    );
   }
-  if (leaf.ca) throw new WebhookSignatureError('UntrustedCertificate', `the certificate at ${where} is a CA certificate: expected a signing (end-entity) certificate`);
+  if (leaf.ca)
+    throw new WebhookSignatureError('UntrustedCertificate', `the certificate at ${where} is a CA certificate: expected a signing (end-entity) certificate`);
   if (leaf.publicKey.asymmetricKeyType !== 'rsa') {
-    throw new WebhookSignatureError('UntrustedCertificate', `the certificate at ${where} has a ${leaf.publicKey.asymmetricKeyType ?? 'unknown'} key: expected RSA for rsa-sha256`);
+    throw new WebhookSignatureError(
+      'UntrustedCertificate',
+      `the certificate at ${where} has a ${leaf.publicKey.asymmetricKeyType ?? 'unknown'} key: expected RSA for rsa-sha256`,
+    );
   }
   const subjectOrg = organisation(leaf.subject);
   const issuerOrg = organisation(leaf.issuer);

@@ -85,16 +85,18 @@ export function createSeenEvents(table: TableClient, options: { readonly callTim
     },
 
     async markStarted(identity, now) {
-      await classified(() => table.updateEntity(
-        {
-          partitionKey: PARTITION,
-          rowKey: rowKey(identity),
-          state: 'started',
-          startedAt: now.toISOString(),
-        },
-        'Merge',
-        deadline(),
-      ));
+      await classified(() =>
+        table.updateEntity(
+          {
+            partitionKey: PARTITION,
+            rowKey: rowKey(identity),
+            state: 'started',
+            startedAt: now.toISOString(),
+          },
+          'Merge',
+          deadline(),
+        ),
+      );
     },
 
     async release(identity) {

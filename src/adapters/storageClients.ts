@@ -20,7 +20,9 @@ export const LEDGER_TABLE = 'BillingExportRuns';
  * retried by the layers above.
  */
 const retryOptions = { maxTries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 8000 };
-const tableOptions = { retryOptions: { maxRetries: retryOptions.maxTries - 1, retryDelayInMs: retryOptions.retryDelayInMs, maxRetryDelayInMs: retryOptions.maxRetryDelayInMs } };
+const tableOptions = {
+  retryOptions: { maxRetries: retryOptions.maxTries - 1, retryDelayInMs: retryOptions.retryDelayInMs, maxRetryDelayInMs: retryOptions.maxRetryDelayInMs },
+};
 
 export interface StorageClients {
   readonly queueService: QueueServiceClient;
@@ -38,7 +40,10 @@ export function createStorageClients(settings: Settings): StorageClients {
         : new QueueServiceClient(app.queueServiceUri!, credentialFor(app), { retryOptions }),
     ledgerTable:
       app.kind === 'connectionString'
-        ? TableClient.fromConnectionString(app.connectionString, LEDGER_TABLE, { ...tableOptions, allowInsecureConnection: usesPlainHttp(app.connectionString) })
+        ? TableClient.fromConnectionString(app.connectionString, LEDGER_TABLE, {
+            ...tableOptions,
+            allowInsecureConnection: usesPlainHttp(app.connectionString),
+          })
         : new TableClient(app.tableServiceUri!, LEDGER_TABLE, credentialFor(app), tableOptions),
     destinationContainer: (partner.kind === 'connectionString'
       ? BlobServiceClient.fromConnectionString(partner.connectionString, { retryOptions })

@@ -45,14 +45,27 @@ export function storageErrorFrom(thrown: unknown, options: { readonly copySource
     const message = redactSecrets(thrown.message.trim() || `${code}${status ? ` (HTTP ${status})` : ''}`);
     // The request's URL without its query (no SAS), so a reader can say which endpoint failed.
     const url = typeof thrown.request?.url === 'string' ? redactUrl(thrown.request.url) : undefined;
-    const cause = Object.assign(new Error(message), { name: 'RestError', code, ...(status === undefined ? {} : { statusCode: status }), ...(url ? { url } : {}) });
+    const cause = Object.assign(new Error(message), {
+      name: 'RestError',
+      code,
+      ...(status === undefined ? {} : { statusCode: status }),
+      ...(url ? { url } : {}),
+    });
     const sourceRefused = options.copySource === true && SOURCE_REFUSAL_CODES.has(code);
-    return new StorageRequestError(message, { code, ...(status === undefined ? {} : { status }), transient: isTransientStatus(status) || sourceRefused, sourceRefused }, { cause });
+    return new StorageRequestError(
+      message,
+      { code, ...(status === undefined ? {} : { status }), transient: isTransientStatus(status) || sourceRefused, sourceRefused },
+      { cause },
+    );
   }
   const error = asError(thrown);
   // A call past its deadline: a transient failure like a dropped connection.
   if (error.name === 'AbortError' || error.name === 'TimeoutError') {
-    return new StorageRequestError(`no answer within the call's deadline: ${redactSecrets(error.message)}`, { code: 'Timeout', transient: true, sourceRefused: false }, { cause: error });
+    return new StorageRequestError(
+      `no answer within the call's deadline: ${redactSecrets(error.message)}`,
+      { code: 'Timeout', transient: true, sourceRefused: false },
+      { cause: error },
+    );
   }
   // Not the SDK's: a bug or an unexpected failure, passed on stripped of secrets (and so without
   // the original as its cause, whose text may quote a SAS).

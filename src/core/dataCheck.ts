@@ -86,7 +86,7 @@ export function startFileCheck(schema: FamilySchema, file: string): DataCheck {
       for (const problem of row.problems) note(line, problem);
       if (row.values.length === 0) return undefined;
       rowCount++;
-      const textAt = (index: number) => (index < 0 ? '' : (row.values[index] as string | null) ?? '');
+      const textAt = (index: number) => (index < 0 ? '' : ((row.values[index] as string | null) ?? ''));
       const customerId = textAt(customerIdAt).toLowerCase();
       const currency = textAt(currencyAt).toUpperCase();
       const key = `${customerId}|${currency}`;
@@ -163,5 +163,7 @@ export function mergeFileResults(results: readonly FileCheckResult[]): RunDataSu
 
 /** By customer name, then id and currency: a stable order for manifest.json and the report. */
 function sortTotals(totals: CustomerTotal[]): CustomerTotal[] {
-  return totals.sort((a, b) => a.customerName.localeCompare(b.customerName, 'en') || a.customerId.localeCompare(b.customerId) || a.currency.localeCompare(b.currency));
+  return totals.sort(
+    (a, b) => a.customerName.localeCompare(b.customerName, 'en') || a.customerId.localeCompare(b.customerId) || a.currency.localeCompare(b.currency),
+  );
 }

@@ -23,7 +23,8 @@ export interface CheckedRow {
 export function parseExactJson(text: string): unknown {
   // Node.js 22: the reviver's third argument holds the number's source text.
   // The whole line (key '') keeps its type, so a line that is a bare number is named as one.
-  const reviver = (key: string, value: unknown, context?: { source?: string }) => (typeof value === 'number' && key !== '' && context?.source !== undefined ? context.source : value);
+  const reviver = (key: string, value: unknown, context?: { source?: string }) =>
+    typeof value === 'number' && key !== '' && context?.source !== undefined ? context.source : value;
   return JSON.parse(text, reviver);
 }
 
@@ -40,7 +41,11 @@ export function rowReader(schema: FamilySchema): RowReader {
     schema,
     check(parsed) {
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        return { values: [], problems: [`the line is ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}: expected a JSON object`], untypable: false };
+        return {
+          values: [],
+          problems: [`the line is ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}: expected a JSON object`],
+          untypable: false,
+        };
       }
       const raw: unknown[] = new Array<unknown>(schema.columns.length);
       const problems: string[] = [];
@@ -79,7 +84,7 @@ export function rowReader(schema: FamilySchema): RowReader {
 function typedValue(column: Column, value: unknown): ReturnType<typeof fitted> {
   if (value === undefined || value === null) return null;
   if (typeof value === 'object' && !Array.isArray(value) && 'rate' in value) {
-    const rate = textOf((value).rate);
+    const rate = textOf(value.rate);
     const decimal = rate === '' ? undefined : parseDecimal(rate);
     if (rate === '') return null;
     if (!decimal) return { problem: `${column.name} (as a rate) is '${clip(rate)}': expected a decimal number` };
@@ -113,12 +118,20 @@ function typedValue(column: Column, value: unknown): ReturnType<typeof fitted> {
  * not fatal: a JSON number written from a binary double (0.0024749999999999998) has that many, the
  * totals keep the exact value and the Parquet copy keeps it rounded; the row reports it.
  */
-function fitted(column: Column, decimal: Decimal, text: string): CellValue | { readonly problem: string } | { readonly rounded: Decimal; readonly problem: string } {
+function fitted(
+  column: Column,
+  decimal: Decimal,
+  text: string,
+): CellValue | { readonly problem: string } | { readonly rounded: Decimal; readonly problem: string } {
   if (column.type.kind !== 'decimal') return decimal;
   const { precision, scale } = column.type;
   const scaled = toScaledInteger(decimal, precision, scale);
   if (typeof scaled === 'string') return { problem: `${column.name} is '${clip(text)}': ${scaled} (DECIMAL(${precision},${scale}))` };
-  if (decimal.scale > scale) return { rounded: decimal, problem: `${column.name} is '${clip(text)}': more than ${scale} decimal places; the Parquet copy keeps it rounded to ${scale} (DECIMAL(${precision},${scale}))` };
+  if (decimal.scale > scale)
+    return {
+      rounded: decimal,
+      problem: `${column.name} is '${clip(text)}': more than ${scale} decimal places; the Parquet copy keeps it rounded to ${scale} (DECIMAL(${precision},${scale}))`,
+    };
   return decimal;
 }
 

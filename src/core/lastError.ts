@@ -8,9 +8,7 @@
 import { boundedFailureExhausted } from './policy';
 import type { Run } from './run';
 
-export type TransientFailureDecision =
-  | { readonly kind: 'retry'; readonly run: Run }
-  | { readonly kind: 'giveUp'; readonly run: Run; readonly tries: number };
+export type TransientFailureDecision = { readonly kind: 'retry'; readonly run: Run } | { readonly kind: 'giveUp'; readonly run: Run; readonly tries: number };
 
 /** Records a transient failure on the run and says whether it is still worth another try. */
 export function noteTransientFailure(run: Run, failure: { readonly code: string; readonly message: string }, now: Date): TransientFailureDecision {

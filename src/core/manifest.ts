@@ -135,6 +135,7 @@ function blobNameProblem(name: string): string | undefined {
     return "has an empty, '.' or '..' path segment: expected a name inside the export's folder";
   }
   if (isInParquetFolder(name)) return `is in the ${PARQUET_FOLDER} folder where this app writes its Parquet copies: expected a data file outside it`;
-  if (isAppFileName(name)) return `is named like the ${MANIFEST_FILE_NAME} this app writes last: expected a data file (consumers trigger on ${MANIFEST_FILE_NAME})`;
+  if (isAppFileName(name))
+    return `is named like the ${MANIFEST_FILE_NAME} this app writes last: expected a data file (consumers trigger on ${MANIFEST_FILE_NAME})`;
   return undefined;
 }

@@ -107,9 +107,7 @@ export function billingMonthFor(period: BillingPeriod, now: Date): string {
  * ledger has used, so existing keys keep working) or `billed-usage|G016907411|full`.
  */
 export function exportKeyString(key: ExportKey): string {
-  return isBilled(key)
-    ? [key.kind, key.invoiceId, key.attributeSet].join('|')
-    : [key.kind, key.billingMonth, key.currency, key.attributeSet].join('|');
+  return isBilled(key) ? [key.kind, key.invoiceId, key.attributeSet].join('|') : [key.kind, key.billingMonth, key.currency, key.attributeSet].join('|');
 }
 
 /** Only the fields of the key, whatever else the value carries (a run, a request). */
@@ -125,7 +123,10 @@ export function exportKeyOf(value: ExportKey): ExportKey {
  */
 export function eTagSegment(eTag: string): string {
   if (/^[A-Za-z0-9._-]{1,100}$/.test(eTag) && !/^\.+$/.test(eTag)) return eTag;
-  const readable = eTag.replace(/[^A-Za-z0-9_]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60);
+  const readable = eTag
+    .replace(/[^A-Za-z0-9_]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60);
   const hash = createHash('sha256').update(eTag).digest('hex').slice(0, 12);
   return readable ? `${readable}-${hash}` : hash;
 }
@@ -138,7 +139,10 @@ export function destinationFolder(key: ExportKey, eTag: string): string {
 
 /** What Graph is asked for: the kind's export action and its documented body. */
 export type ExportRequest =
-  | { readonly kind: UnbilledKind; readonly body: { readonly currencyCode: string; readonly billingPeriod: BillingPeriod; readonly attributeSet: AttributeSet } }
+  | {
+      readonly kind: UnbilledKind;
+      readonly body: { readonly currencyCode: string; readonly billingPeriod: BillingPeriod; readonly attributeSet: AttributeSet };
+    }
   | { readonly kind: BilledKind; readonly body: { readonly invoiceId: string; readonly attributeSet: AttributeSet } };
 
 /** The export request of a key: `{invoiceId, attributeSet}` for billed kinds, `{currencyCode, billingPeriod, attributeSet}` for unbilled ones. */

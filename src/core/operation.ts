@@ -9,9 +9,7 @@
  */
 import { describeJsonValue, isRecord } from './jsonValue';
 
-export type ManifestLocation =
-  | { readonly kind: 'inline'; readonly manifest: unknown }
-  | { readonly kind: 'link'; readonly url: string };
+export type ManifestLocation = { readonly kind: 'inline'; readonly manifest: unknown } | { readonly kind: 'link'; readonly url: string };
 
 export type OperationState =
   | { readonly kind: 'pending'; readonly status: 'notStarted' | 'running' }
@@ -85,8 +83,6 @@ function failed(body: Record<string, unknown>): OperationState {
   const error = isRecord(body.error) ? body.error : {};
   const code = typeof error.code === 'string' || typeof error.code === 'number' ? String(error.code) : 'unknown';
   const message =
-    typeof error.message === 'string' && error.message.trim() !== ''
-      ? error.message
-      : 'Graph reported the export failed without an error message';
+    typeof error.message === 'string' && error.message.trim() !== '' ? error.message : 'Graph reported the export failed without an error message';
   return { kind: 'failed', code, message };
 }

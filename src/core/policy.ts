@@ -83,8 +83,10 @@ export function decideLandingRetry(
 ): LandingDecision {
   const copyWaits = (run.copyWaits ?? 0) + (trouble.stillCopying ? 1 : 0);
   const landingAttempts = (run.landingAttempts ?? 0) + (trouble.stillCopying ? 0 : 1);
-  if (copyWaits > MAX_COPY_WAITS) return { kind: 'fail', code: trouble.code, message: `copying files did not finish after ${MAX_COPY_WAITS} waits: ${trouble.message}` };
-  if (landingAttempts >= MAX_LANDING_ATTEMPTS) return { kind: 'fail', code: trouble.code, message: `copying files failed after ${landingAttempts} attempts: ${trouble.message}` };
+  if (copyWaits > MAX_COPY_WAITS)
+    return { kind: 'fail', code: trouble.code, message: `copying files did not finish after ${MAX_COPY_WAITS} waits: ${trouble.message}` };
+  if (landingAttempts >= MAX_LANDING_ATTEMPTS)
+    return { kind: 'fail', code: trouble.code, message: `copying files failed after ${landingAttempts} attempts: ${trouble.message}` };
   const backoff = backoffDelaySeconds(Math.max(0, landingAttempts - 1), { ...delays, deadlineSeconds: Infinity }, random);
   return { kind: 'retry', landingAttempts, copyWaits, delaySeconds: Math.max(trouble.retryAfterSeconds ?? 0, backoff) };
 }

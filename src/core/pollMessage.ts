@@ -22,7 +22,10 @@ export const MAX_MESSAGE_BYTES = 4096;
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function encodePollMessage(message: PollMessage): string {
-  return Buffer.from(JSON.stringify({ v: message.v, runId: message.runId, seq: message.seq, ...(message.file === undefined ? {} : { file: message.file }) }), 'utf8').toString('base64');
+  return Buffer.from(
+    JSON.stringify({ v: message.v, runId: message.runId, seq: message.seq, ...(message.file === undefined ? {} : { file: message.file }) }),
+    'utf8',
+  ).toString('base64');
 }
 
 export function parsePollMessage(raw: unknown): PollMessage {
@@ -30,9 +33,12 @@ export function parsePollMessage(raw: unknown): PollMessage {
   if (!isRecord(value)) throw new InvalidMessageError(`poll message is ${describeJsonValue(value)}: expected a JSON object {v, runId, seq}`);
   const problems: string[] = [];
   if (value.v !== 1) problems.push(`'v' is ${JSON.stringify(value.v) ?? 'missing'}: expected 1`);
-  if (typeof value.runId !== 'string' || !RUN_ID.test(value.runId)) problems.push(`'runId' is ${JSON.stringify(value.runId) ?? 'missing'}: expected a lower-case GUID`);
-  if (!Number.isSafeInteger(value.seq) || (value.seq as number) < 0) problems.push(`'seq' is ${JSON.stringify(value.seq) ?? 'missing'}: expected a whole number >= 0`);
-  if (value.file !== undefined && (!Number.isSafeInteger(value.file) || (value.file as number) < 0)) problems.push(`'file' is ${JSON.stringify(value.file)}: expected a whole number >= 0 (a file's index)`);
+  if (typeof value.runId !== 'string' || !RUN_ID.test(value.runId))
+    problems.push(`'runId' is ${JSON.stringify(value.runId) ?? 'missing'}: expected a lower-case GUID`);
+  if (!Number.isSafeInteger(value.seq) || (value.seq as number) < 0)
+    problems.push(`'seq' is ${JSON.stringify(value.seq) ?? 'missing'}: expected a whole number >= 0`);
+  if (value.file !== undefined && (!Number.isSafeInteger(value.file) || (value.file as number) < 0))
+    problems.push(`'file' is ${JSON.stringify(value.file)}: expected a whole number >= 0 (a file's index)`);
   if (problems.length > 0) throw new InvalidMessageError(`poll message is invalid: ${problems.join('; ')}`);
   return { v: 1, runId: value.runId as string, seq: value.seq as number, ...(value.file === undefined ? {} : { file: value.file as number }) };
 }

@@ -11,9 +11,7 @@ export interface PollingPolicy {
   readonly deadlineSeconds: number;
 }
 
-export type NextPoll =
-  | { readonly kind: 'wait'; readonly delaySeconds: number }
-  | { readonly kind: 'giveUp'; readonly reason: string };
+export type NextPoll = { readonly kind: 'wait'; readonly delaySeconds: number } | { readonly kind: 'giveUp'; readonly reason: string };
 
 /** Jitter takes up to this fraction off each delay, so many runs do not poll in lock step. */
 const JITTER_FRACTION = 0.2;

@@ -111,7 +111,10 @@ function subjectOf(run: Run): PublicManifestSubject {
 export function describesSameFiles(existing: unknown, ours: PublicManifest): boolean {
   if (typeof existing !== 'object' || existing === null) return false;
   const other = existing as Partial<PublicManifest>;
-  const key = (blobs: unknown) => JSON.stringify((Array.isArray(blobs) ? (blobs as PublicManifestBlob[]) : []).map(({ name, byteCount, contentMD5 }) => [name, byteCount, contentMD5 ?? null]));
+  const key = (blobs: unknown) =>
+    JSON.stringify(
+      (Array.isArray(blobs) ? (blobs as PublicManifestBlob[]) : []).map(({ name, byteCount, contentMD5 }) => [name, byteCount, contentMD5 ?? null]),
+    );
   return other.manifestFormat === MANIFEST_FORMAT && other.eTag === ours.eTag && key(other.blobs) === key(ours.blobs);
 }
 
@@ -128,7 +131,9 @@ export interface CheckedFile {
  */
 export function withDataCheck(manifest: PublicManifest, files: readonly CheckedFile[], summary: RunDataSummary): PublicManifest {
   const byName = new Map(files.map((file) => [file.name, file]));
-  const parquet = files.flatMap((file) => (file.parquet ? [{ name: file.parquet.name, source: file.name, rowCount: file.parquet.rowCount, byteCount: file.parquet.byteCount }] : []));
+  const parquet = files.flatMap((file) =>
+    file.parquet ? [{ name: file.parquet.name, source: file.name, rowCount: file.parquet.rowCount, byteCount: file.parquet.byteCount }] : [],
+  );
   return {
     ...manifest,
     blobs: manifest.blobs.map((blob) => {

@@ -12,7 +12,6 @@ export { RUN_STATES };
 /** How each field is named in error messages, e.g. `{ billingPeriod: "'billingPeriod'" }` or `{ billingPeriod: '--period' }`. */
 export type FieldNames<Field extends string> = Readonly<Record<Field, string>>;
 
-
 /** Currency codes as the runtime knows them (ISO 4217, from ICU), so `EUT` is not one. */
 const ISO_4217 = new Set(Intl.supportedValuesOf('currency'));
 
@@ -59,13 +58,19 @@ export function oneOf(choices: readonly string[]): string {
  * throws InvalidRequestError naming every bad one.
  */
 export function parseRunFilter(
-  input: { readonly month?: string | undefined; readonly status?: string | undefined; readonly kind?: string | undefined; readonly invoice?: string | undefined },
+  input: {
+    readonly month?: string | undefined;
+    readonly status?: string | undefined;
+    readonly kind?: string | undefined;
+    readonly invoice?: string | undefined;
+  },
   names: FieldNames<RunFilterField> = QUERY_FILTER_NAMES,
 ): RunFilter {
   const problems: string[] = [];
   const { month, status, kind, invoice } = input;
   if (month !== undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) problems.push(`${names.month} is ${shown(month)}: expected YYYY-MM`);
-  if (status !== undefined && !(RUN_STATES as readonly string[]).includes(status)) problems.push(`${names.status} is ${shown(status)}: expected ${oneOf(RUN_STATES)}`);
+  if (status !== undefined && !(RUN_STATES as readonly string[]).includes(status))
+    problems.push(`${names.status} is ${shown(status)}: expected ${oneOf(RUN_STATES)}`);
   if (kind !== undefined && !isExportKind(kind)) problems.push(`${names.kind} is ${shown(kind)}: expected ${oneOf(EXPORT_KINDS)}`);
   const invoiceId = invoice === undefined ? undefined : parseInvoiceId(invoice);
   if (invoice !== undefined && invoiceId === undefined) problems.push(`${names.invoice} is ${shown(invoice)}: expected ${INVOICE_ID_FORM}`);

@@ -118,7 +118,8 @@ export function billingPeriodMovedReason(run: Run, now: Date): string | undefine
   const askedMonth = billingMonthFor(run.billingPeriod, now);
   if (askedMonth === run.billingMonth) return undefined;
   const last = billingMonthFor('last', now);
-  const instead = last === run.billingMonth ? `; billing period 'last' exports ${run.billingMonth} now` : `; Graph no longer exports ${run.billingMonth} as unbilled data`;
+  const instead =
+    last === run.billingMonth ? `; billing period 'last' exports ${run.billingMonth} now` : `; Graph no longer exports ${run.billingMonth} as unbilled data`;
   return (
     `the run exports ${run.billingMonth} (billing period '${run.billingPeriod}' when it started), but billing period '${run.billingPeriod}' ` +
     `is ${askedMonth} now (UTC), so the export was not POSTed${instead}`
@@ -153,9 +154,14 @@ export function hasLanded(run: Pick<Run, 'state'>): boolean {
 }
 
 /** What the key had landed as of `run` (eTag and container): its own data if it landed, else what it started with. */
-export function landedDataOf(run: Pick<Run, 'state' | 'manifestETag' | 'destinationContainer' | 'lastLandedETag' | 'lastLandedContainer'>): { readonly lastLandedETag: string; readonly lastLandedContainer: string } | undefined {
-  if (hasLanded(run) && run.manifestETag !== undefined && run.destinationContainer !== undefined) return { lastLandedETag: run.manifestETag, lastLandedContainer: run.destinationContainer };
-  return run.lastLandedETag !== undefined && run.lastLandedContainer !== undefined ? { lastLandedETag: run.lastLandedETag, lastLandedContainer: run.lastLandedContainer } : undefined;
+export function landedDataOf(
+  run: Pick<Run, 'state' | 'manifestETag' | 'destinationContainer' | 'lastLandedETag' | 'lastLandedContainer'>,
+): { readonly lastLandedETag: string; readonly lastLandedContainer: string } | undefined {
+  if (hasLanded(run) && run.manifestETag !== undefined && run.destinationContainer !== undefined)
+    return { lastLandedETag: run.manifestETag, lastLandedContainer: run.destinationContainer };
+  return run.lastLandedETag !== undefined && run.lastLandedContainer !== undefined
+    ? { lastLandedETag: run.lastLandedETag, lastLandedContainer: run.lastLandedContainer }
+    : undefined;
 }
 
 /** Whether Graph's data for the run (eTag) is what the key already landed in `container`. */
@@ -216,13 +222,7 @@ export const CLAIM_GRACE_SECONDS = 120;
  * once, and the `current` period's data grows daily, so a landing blocks only the same UTC day.
  * A run that failed or found no data does not block: the next firing tries again.
  */
-export function decideStart(
-  latest: Run | undefined,
-  request: StartRequest,
-  now: Date,
-  deadlineSeconds: number,
-  keyClaimedAt?: string,
-): StartDecision {
+export function decideStart(latest: Run | undefined, request: StartRequest, now: Date, deadlineSeconds: number, keyClaimedAt?: string): StartDecision {
   const subject = isBilled(request) ? 'invoice' : 'month';
   if (!latest) {
     const claimAgeSeconds = keyClaimedAt ? (now.getTime() - Date.parse(keyClaimedAt)) / 1000 : Infinity;
@@ -278,7 +278,14 @@ export function newRun(request: StartRequest, runId: string, now: Date, latest?:
     ...landed,
   } as const;
   if (isBilled(request)) return { kind: request.kind, invoiceId: request.invoiceId, attributeSet: request.attributeSet, ...details };
-  return { kind: request.kind, billingMonth: billingMonthFor(request.billingPeriod, now), currency: request.currency, attributeSet: request.attributeSet, billingPeriod: request.billingPeriod, ...details };
+  return {
+    kind: request.kind,
+    billingMonth: billingMonthFor(request.billingPeriod, now),
+    currency: request.currency,
+    attributeSet: request.attributeSet,
+    billingPeriod: request.billingPeriod,
+    ...details,
+  };
 }
 
 /** Graph accepted the export: the run polls its operation (the operation's id is the URL's last segment). */
@@ -307,7 +314,15 @@ export function toWaiting(run: Run, delaySeconds: number, now: Date): Run {
 
 /** Graph forgot the operation: the export is started again (one restart more). */
 export function toRestarting(run: Run, now: Date): Run {
-  return { ...run, ...NO_CLAIM, state: 'starting', operationUrl: undefined, operationId: undefined, restarts: (run.restarts ?? 0) + 1, updatedAt: now.toISOString() };
+  return {
+    ...run,
+    ...NO_CLAIM,
+    state: 'starting',
+    operationUrl: undefined,
+    operationId: undefined,
+    restarts: (run.restarts ?? 0) + 1,
+    updatedAt: now.toISOString(),
+  };
 }
 
 /**
@@ -316,7 +331,13 @@ export function toRestarting(run: Run, now: Date): Run {
  */
 export function toCopying(
   run: Run,
-  landing: { readonly manifestETag: string; readonly partnerTenantId: string; readonly blobCount: number; readonly destinationContainer: string; readonly destinationFolder: string },
+  landing: {
+    readonly manifestETag: string;
+    readonly partnerTenantId: string;
+    readonly blobCount: number;
+    readonly destinationContainer: string;
+    readonly destinationFolder: string;
+  },
   claim: { readonly id: string; readonly until: Date },
   now: Date,
 ): Run {
@@ -337,7 +358,13 @@ export function toLandingRetry(run: Run, counts: { readonly landingAttempts: num
 /** The files and manifest.json landed. */
 export function toSucceeded(
   run: Run,
-  landed: { readonly manifestETag: string; readonly blobCount: number; readonly destinationContainer: string; readonly destinationFolder: string; readonly bytesCopied: number },
+  landed: {
+    readonly manifestETag: string;
+    readonly blobCount: number;
+    readonly destinationContainer: string;
+    readonly destinationFolder: string;
+    readonly bytesCopied: number;
+  },
   now: Date,
 ): Run {
   const at = now.toISOString();
@@ -359,14 +386,28 @@ export function toFailed(run: Run, code: string, message: string, now: Date): Ru
  */
 export function toNoData(run: Run, code: string, message: string, now: Date): Run {
   const at = now.toISOString();
-  return { ...run, ...NO_CLAIM, ...NO_LAST_ERROR, state: 'noData', errorCode: code, errorMessage: message, nextActionAt: undefined, updatedAt: at, finishedAt: at };
+  return {
+    ...run,
+    ...NO_CLAIM,
+    ...NO_LAST_ERROR,
+    state: 'noData',
+    errorCode: code,
+    errorMessage: message,
+    nextActionAt: undefined,
+    updatedAt: at,
+    finishedAt: at,
+  };
 }
 
 /**
  * Graph's data has the eTag the key already landed: nothing is copied, and the run points at the
  * folder where that data is (the layout is deterministic).
  */
-export function toNoNewData(run: Run, found: { readonly manifestETag: string; readonly blobCount: number; readonly destinationContainer: string; readonly destinationFolder: string }, now: Date): Run {
+export function toNoNewData(
+  run: Run,
+  found: { readonly manifestETag: string; readonly blobCount: number; readonly destinationContainer: string; readonly destinationFolder: string },
+  now: Date,
+): Run {
   const at = now.toISOString();
   return { ...run, ...NO_CLAIM, ...NO_LAST_ERROR, ...NO_ERROR, ...found, state: 'noNewData', nextActionAt: undefined, updatedAt: at, finishedAt: at };
 }

@@ -86,7 +86,8 @@ export function runFromRecord(stored: Readonly<Record<string, unknown>>, row: st
   const run: Record<string, unknown> = {};
   const problems: string[] = [];
   const kind = record.kind;
-  const variant: Variant | undefined = typeof kind === 'string' && (EXPORT_KINDS as readonly string[]).includes(kind) ? (isBilledKind(kind as ExportKind) ? 'billed' : 'unbilled') : undefined;
+  const variant: Variant | undefined =
+    typeof kind === 'string' && (EXPORT_KINDS as readonly string[]).includes(kind) ? (isBilledKind(kind as ExportKind) ? 'billed' : 'unbilled') : undefined;
   for (const [name, { kind: type, required, of }] of Object.entries(RUN_FIELDS) as [string, { kind: FieldKind; required: boolean; of: Variant }][]) {
     // A field of the other variant is not this run's (and a row of an unknown kind is reported by 'kind').
     if (of !== 'all' && of !== variant) continue;
@@ -95,7 +96,12 @@ export function runFromRecord(stored: Readonly<Record<string, unknown>>, row: st
       if (required) problems.push(`'${name}' is missing`);
       continue;
     }
-    const fits = type === 'string' ? typeof value === 'string' : type === 'number' ? typeof value === 'number' && Number.isFinite(value) : typeof value === 'string' && type.includes(value);
+    const fits =
+      type === 'string'
+        ? typeof value === 'string'
+        : type === 'number'
+          ? typeof value === 'number' && Number.isFinite(value)
+          : typeof value === 'string' && type.includes(value);
     if (!fits) {
       const expected = type === 'string' ? 'a string' : type === 'number' ? 'a number' : `one of ${type.map((k) => `'${k}'`).join(', ')}`;
       problems.push(`'${name}' is ${JSON.stringify(value)?.slice(0, 60) ?? typeof value}: expected ${expected}`);

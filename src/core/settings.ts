@@ -145,8 +145,19 @@ export function parseSettings(env: Env): Settings {
 
   const currencies = parseCurrencies(read('EXPORT_CURRENCIES'), problems);
   const exportKinds = parseKinds(read('EXPORT_KINDS', DEFAULTS.EXPORT_KINDS)!, 'EXPORT_KINDS', UNBILLED_KINDS, 'BILLED_EXPORT_KINDS', problems);
-  const billedExportKinds = parseKinds(read('BILLED_EXPORT_KINDS', DEFAULTS.BILLED_EXPORT_KINDS)!, 'BILLED_EXPORT_KINDS', BILLED_KINDS, 'EXPORT_KINDS', problems);
-  const billingPeriod = parseChoice(read('EXPORT_BILLING_PERIOD', DEFAULTS.EXPORT_BILLING_PERIOD)!, 'EXPORT_BILLING_PERIOD', ['current', 'last'] as const, problems);
+  const billedExportKinds = parseKinds(
+    read('BILLED_EXPORT_KINDS', DEFAULTS.BILLED_EXPORT_KINDS)!,
+    'BILLED_EXPORT_KINDS',
+    BILLED_KINDS,
+    'EXPORT_KINDS',
+    problems,
+  );
+  const billingPeriod = parseChoice(
+    read('EXPORT_BILLING_PERIOD', DEFAULTS.EXPORT_BILLING_PERIOD)!,
+    'EXPORT_BILLING_PERIOD',
+    ['current', 'last'] as const,
+    problems,
+  );
   const attributeSet = parseChoice(read('EXPORT_ATTRIBUTE_SET', DEFAULTS.EXPORT_ATTRIBUTE_SET)!, 'EXPORT_ATTRIBUTE_SET', ['full', 'basic'] as const, problems);
 
   const pollQueue = read('POLL_QUEUE', DEFAULTS.POLL_QUEUE)!;
@@ -156,7 +167,11 @@ export function parseSettings(env: Env): Settings {
     );
   }
 
-  const pollInitialDelaySeconds = parseSeconds(read('POLL_INITIAL_DELAY_SECONDS', DEFAULTS.POLL_INITIAL_DELAY_SECONDS)!, 'POLL_INITIAL_DELAY_SECONDS', problems);
+  const pollInitialDelaySeconds = parseSeconds(
+    read('POLL_INITIAL_DELAY_SECONDS', DEFAULTS.POLL_INITIAL_DELAY_SECONDS)!,
+    'POLL_INITIAL_DELAY_SECONDS',
+    problems,
+  );
   const pollMaxDelaySeconds = parseSeconds(read('POLL_MAX_DELAY_SECONDS', DEFAULTS.POLL_MAX_DELAY_SECONDS)!, 'POLL_MAX_DELAY_SECONDS', problems);
   const exportDeadlineSeconds = parseSeconds(read('EXPORT_DEADLINE_SECONDS', DEFAULTS.EXPORT_DEADLINE_SECONDS)!, 'EXPORT_DEADLINE_SECONDS', problems);
   if (pollInitialDelaySeconds > pollMaxDelaySeconds) {
@@ -174,8 +189,13 @@ export function parseSettings(env: Env): Settings {
   const webhookCertificateHosts = parseWebhookCertificateHosts(read('WEBHOOK_CERTIFICATE_HOSTS', DEFAULT_WEBHOOK_CERTIFICATE_HOSTS)!, problems);
   const outputFormatsText = read('OUTPUT_FORMATS', DEFAULTS.OUTPUT_FORMATS)!;
   const outputFormats = parseOutputFormats(outputFormatsText) ?? [];
-  if (outputFormats.length === 0) problems.push(`OUTPUT_FORMATS is '${outputFormatsText}': expected ${OUTPUT_FORMAT_CHOICES.join(' or ')} (the raw files always land)`);
-  const applicationInsights = parseApplicationInsights(read('APPLICATIONINSIGHTS_CONNECTION_STRING'), read('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'), problems);
+  if (outputFormats.length === 0)
+    problems.push(`OUTPUT_FORMATS is '${outputFormatsText}': expected ${OUTPUT_FORMAT_CHOICES.join(' or ')} (the raw files always land)`);
+  const applicationInsights = parseApplicationInsights(
+    read('APPLICATIONINSIGHTS_CONNECTION_STRING'),
+    read('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'),
+    problems,
+  );
 
   if (problems.length > 0) throw new SettingsError(problems);
   return {
@@ -201,16 +221,27 @@ export function parseSettings(env: Env): Settings {
   };
 }
 
-function parseApplicationInsights(connectionString: string | undefined, authentication: string | undefined, problems: string[]): ApplicationInsightsSettings | undefined {
+function parseApplicationInsights(
+  connectionString: string | undefined,
+  authentication: string | undefined,
+  problems: string[],
+): ApplicationInsightsSettings | undefined {
   if (!connectionString) return undefined;
   if (!/(^|;)\s*(InstrumentationKey|IngestionEndpoint)=/i.test(connectionString)) {
-    problems.push("APPLICATIONINSIGHTS_CONNECTION_STRING is not an Application Insights connection string: expected 'InstrumentationKey=...;IngestionEndpoint=...'");
+    problems.push(
+      "APPLICATIONINSIGHTS_CONNECTION_STRING is not an Application Insights connection string: expected 'InstrumentationKey=...;IngestionEndpoint=...'",
+    );
   }
   if (!authentication) return { connectionString };
-  const parts = new Map(authentication.split(';').filter(Boolean).map((part) => {
-    const [name = '', ...value] = part.split('=');
-    return [name.trim().toLowerCase(), value.join('=').trim()] as const;
-  }));
+  const parts = new Map(
+    authentication
+      .split(';')
+      .filter(Boolean)
+      .map((part) => {
+        const [name = '', ...value] = part.split('=');
+        return [name.trim().toLowerCase(), value.join('=').trim()] as const;
+      }),
+  );
   const clientId = parts.get('clientid');
   if (parts.get('authorization')?.toUpperCase() !== 'AAD' || (clientId !== undefined && !isGuid(clientId))) {
     problems.push(`APPLICATIONINSIGHTS_AUTHENTICATION_STRING is '${authentication}': expected 'Authorization=AAD' or 'ClientId=<guid>;Authorization=AAD'`);
@@ -235,7 +266,9 @@ function parseTokenScope(value: string, problems: string[]): string {
     }
   }
   if (!valid) {
-    problems.push(`GRAPH_TOKEN_SCOPE is '${value}': expected one scope '<resource>/.default' with an https URL or application id as the resource, such as ${DEFAULT_GRAPH_TOKEN_SCOPE}`);
+    problems.push(
+      `GRAPH_TOKEN_SCOPE is '${value}': expected one scope '<resource>/.default' with an https URL or application id as the resource, such as ${DEFAULT_GRAPH_TOKEN_SCOPE}`,
+    );
   }
   return value;
 }
@@ -304,8 +337,14 @@ type StorageService = 'blob' | 'queue' | 'table';
 function parseStorageConnection(read: Read, name: string, services: readonly StorageService[], problems: string[]): StorageConnection | undefined {
   const connectionString = read(name);
   if (connectionString) {
-    if (!/^UseDevelopmentStorage=true$/i.test(connectionString) && !/(^|;)\s*AccountName=/i.test(connectionString) && !/(^|;)\s*(Blob|Queue|Table)Endpoint=/i.test(connectionString)) {
-      problems.push(`${name} is not a storage connection string: expected 'AccountName=...;AccountKey=...' (or endpoints), or use the identity-based ${name}__... settings`);
+    if (
+      !/^UseDevelopmentStorage=true$/i.test(connectionString) &&
+      !/(^|;)\s*AccountName=/i.test(connectionString) &&
+      !/(^|;)\s*(Blob|Queue|Table)Endpoint=/i.test(connectionString)
+    ) {
+      problems.push(
+        `${name} is not a storage connection string: expected 'AccountName=...;AccountKey=...' (or endpoints), or use the identity-based ${name}__... settings`,
+      );
     }
     return { kind: 'connectionString', connectionString };
   }
@@ -328,12 +367,15 @@ function parseStorageConnection(read: Read, name: string, services: readonly Sto
     }
     const uri = accountName ? `https://${accountName}.${service}.core.windows.net` : explicit;
     if (!uri) continue;
-    if (!isHttpUrl(uri)) problems.push(`${key} is '${redactSecrets(uri)}': expected an absolute https URL such as https://<account>.${service}.core.windows.net`);
+    if (!isHttpUrl(uri))
+      problems.push(`${key} is '${redactSecrets(uri)}': expected an absolute https URL such as https://<account>.${service}.core.windows.net`);
     uris[service] = uri.replace(/\/+$/, '');
   }
   const missing = services.filter((service) => !uris[service]);
   if (missing.length > 0) {
-    problems.push(`${name} is missing: expected ${name} (a connection string), or ${name}__accountName, or ${missing.map((s) => `${name}__${s}ServiceUri`).join(' and ')}`);
+    problems.push(
+      `${name} is missing: expected ${name} (a connection string), or ${name}__accountName, or ${missing.map((s) => `${name}__${s}ServiceUri`).join(' and ')}`,
+    );
     return undefined;
   }
 
@@ -387,10 +429,15 @@ function parseCurrencies(value: string | undefined, problems: string[]): string[
     problems.push("EXPORT_CURRENCIES is missing: expected comma-separated ISO 4217 codes such as 'EUR' or 'EUR,USD'");
     return [];
   }
-  const codes = value.split(',').map((code) => code.trim()).filter(Boolean);
+  const codes = value
+    .split(',')
+    .map((code) => code.trim())
+    .filter(Boolean);
   const invalid = codes.filter((code) => !isCurrencyCode(code));
   if (codes.length === 0 || invalid.length > 0) {
-    problems.push(`EXPORT_CURRENCIES is '${value}': expected comma-separated ISO 4217 currency codes such as 'EUR,USD'${invalid.length ? ` ('${invalid.join("', '")}' ${invalid.length > 1 ? 'are not ISO 4217 codes' : 'is not an ISO 4217 code'})` : ''}`);
+    problems.push(
+      `EXPORT_CURRENCIES is '${value}': expected comma-separated ISO 4217 currency codes such as 'EUR,USD'${invalid.length ? ` ('${invalid.join("', '")}' ${invalid.length > 1 ? 'are not ISO 4217 codes' : 'is not an ISO 4217 code'})` : ''}`,
+    );
   }
   return [...new Set(codes.map((code) => code.toUpperCase()))];
 }
@@ -400,7 +447,10 @@ function parseCurrencies(value: string | undefined, problems: string[]): string[
  * belonging there (the timer starts unbilled kinds per currency, invoices start billed kinds).
  */
 function parseKinds<T extends string>(value: string, name: string, allowed: readonly T[], otherSetting: string, problems: string[]): T[] {
-  const kinds = value.split(',').map((kind) => kind.trim().toLowerCase()).filter(Boolean);
+  const kinds = value
+    .split(',')
+    .map((kind) => kind.trim().toLowerCase())
+    .filter(Boolean);
   const other = kinds.filter((kind) => !(allowed as readonly string[]).includes(kind) && (EXPORT_KINDS as readonly string[]).includes(kind));
   const unknown = kinds.filter((kind) => !(EXPORT_KINDS as readonly string[]).includes(kind));
   if (kinds.length === 0 || other.length > 0 || unknown.length > 0) {
@@ -431,10 +481,15 @@ function parseSeconds(value: string, name: string, problems: string[]): number {
 }
 
 function parseSourceHosts(value: string, problems: string[]): string[] {
-  const hosts = value.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean);
+  const hosts = value
+    .split(',')
+    .map((host) => host.trim().toLowerCase())
+    .filter(Boolean);
   const invalid = hosts.filter((host) => !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host));
   if (hosts.length === 0 || invalid.length > 0) {
-    problems.push(`EXPORT_SOURCE_HOSTS is '${value}': expected comma-separated host names (exact) or suffixes starting with a dot, such as '.blob.core.windows.net'`);
+    problems.push(
+      `EXPORT_SOURCE_HOSTS is '${value}': expected comma-separated host names (exact) or suffixes starting with a dot, such as '.blob.core.windows.net'`,
+    );
   }
   return hosts;
 }
@@ -443,9 +498,14 @@ function parseSourceHosts(value: string, problems: string[]): string[] {
 export const DEFAULT_WEBHOOK_CERTIFICATE_HOSTS = '3psostorageacct.blob.core.windows.net';
 
 function parseWebhookCertificateHosts(value: string, problems: string[]): string[] {
-  const hosts = value.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean);
+  const hosts = value
+    .split(',')
+    .map((host) => host.trim().toLowerCase())
+    .filter(Boolean);
   if (hosts.length === 0 || hosts.some((host) => !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host))) {
-    problems.push(`WEBHOOK_CERTIFICATE_HOSTS is '${value}': expected comma-separated host names (exact) or suffixes starting with a dot, such as '${DEFAULT_WEBHOOK_CERTIFICATE_HOSTS}'`);
+    problems.push(
+      `WEBHOOK_CERTIFICATE_HOSTS is '${value}': expected comma-separated host names (exact) or suffixes starting with a dot, such as '${DEFAULT_WEBHOOK_CERTIFICATE_HOSTS}'`,
+    );
   }
   return hosts;
 }

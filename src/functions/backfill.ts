@@ -26,7 +26,12 @@ export type BackfillItem =
 /** One item done, `done` of `total`. */
 export type BackfillProgress = (item: BackfillItem, done: number, total: number) => void;
 
-export async function startBackfill(request: BackfillRequest, deps: Deps, log: RunLogger, onProgress: BackfillProgress = () => undefined): Promise<BackfillItem[]> {
+export async function startBackfill(
+  request: BackfillRequest,
+  deps: Deps,
+  log: RunLogger,
+  onProgress: BackfillProgress = () => undefined,
+): Promise<BackfillItem[]> {
   const items: BackfillItem[] = [];
   const total = request.invoiceIds.length * request.kinds.length;
   let lastStartAt: number | undefined;
@@ -38,7 +43,10 @@ export async function startBackfill(request: BackfillRequest, deps: Deps, log: R
       try {
         const outcome = await startExport({ kind, invoiceId, attributeSet: request.attributeSet, trigger: 'backfill', force: request.force }, deps, log);
         if (outcome.kind === 'started') lastStartAt = Date.now();
-        item = outcome.kind === 'started' ? { invoiceId, kind, outcome: 'started', run: outcome.run } : { invoiceId, kind, outcome: 'skipped', run: outcome.run, reason: outcome.reason };
+        item =
+          outcome.kind === 'started'
+            ? { invoiceId, kind, outcome: 'started', run: outcome.run }
+            : { invoiceId, kind, outcome: 'skipped', run: outcome.run, reason: outcome.reason };
       } catch (thrown) {
         lastStartAt = Date.now();
         item = { invoiceId, kind, outcome: 'error', reason: thrown instanceof Error ? thrown.message : String(thrown) };
@@ -52,7 +60,10 @@ export async function startBackfill(request: BackfillRequest, deps: Deps, log: R
 }
 
 /** An item as the API and `backfill --json` show it. */
-export function backfillItemSummary(item: BackfillItem, deps: Pick<Deps, 'destination'>): { readonly invoiceId: string; readonly kind: BilledKind; readonly outcome: BackfillItem['outcome']; readonly reason?: string; readonly run?: RunSummary } {
+export function backfillItemSummary(
+  item: BackfillItem,
+  deps: Pick<Deps, 'destination'>,
+): { readonly invoiceId: string; readonly kind: BilledKind; readonly outcome: BackfillItem['outcome']; readonly reason?: string; readonly run?: RunSummary } {
   return {
     invoiceId: item.invoiceId,
     kind: item.kind,
@@ -72,7 +83,8 @@ export async function backfillApi(request: HttpRequest, context: InvocationConte
   try {
     backfill = parseBackfillRequest(JSON.parse(text) as unknown, deps.settings);
   } catch (thrown) {
-    if (thrown instanceof SyntaxError) return badRequest('the body is not JSON: expected {"invoiceIds": ["G016907411"], "kinds": ["billed-usage", "billed-reconciliation"], "force": false}');
+    if (thrown instanceof SyntaxError)
+      return badRequest('the body is not JSON: expected {"invoiceIds": ["G016907411"], "kinds": ["billed-usage", "billed-reconciliation"], "force": false}');
     if (thrown instanceof InvalidStartRequestError) return badRequest(thrown.message);
     throw thrown;
   }

@@ -19,7 +19,8 @@ import type { Deps } from '../deps';
 const RETRY_AFTER_SECONDS = '60';
 
 export async function receivePartnerCenterEvent(request: HttpRequest, context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
-  if (Number(request.headers.get('content-length') ?? '0') > MAX_EVENT_BYTES) return reply(413, 'EventTooLarge', `the body is larger than ${MAX_EVENT_BYTES} bytes`);
+  if (Number(request.headers.get('content-length') ?? '0') > MAX_EVENT_BYTES)
+    return reply(413, 'EventTooLarge', `the body is larger than ${MAX_EVENT_BYTES} bytes`);
   const body = new Uint8Array(await request.arrayBuffer());
   if (body.byteLength > MAX_EVENT_BYTES) return reply(413, 'EventTooLarge', `the body is larger than ${MAX_EVENT_BYTES} bytes`);
 
@@ -58,7 +59,8 @@ export async function receivePartnerCenterEvent(request: HttpRequest, context: I
       status: 200,
       jsonBody: { invoiceId: event.invoiceId, duplicate: true },
     };
-  if (claim === 'inProgress') return reply(503, 'EventInProgress', `invoice ${event.invoiceId} is being started by another delivery`, { 'Retry-After': RETRY_AFTER_SECONDS });
+  if (claim === 'inProgress')
+    return reply(503, 'EventInProgress', `invoice ${event.invoiceId} is being started by another delivery`, { 'Retry-After': RETRY_AFTER_SECONDS });
   try {
     await deps.startBilledExports(event.invoiceId, context);
   } catch (thrown) {

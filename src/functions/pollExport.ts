@@ -26,7 +26,11 @@ export async function pollExport(queueEntry: unknown, context: InvocationContext
     if (!(thrown instanceof InvalidMessageError)) throw thrown;
     // The adapter stores it base64, as the host keeps poison messages, so an operator can move it back unchanged.
     await deps.queue.sendToPoison(typeof queueEntry === 'string' ? queueEntry : JSON.stringify(queueEntry));
-    logEvent(context, 'error', 'message moved to the poison queue', { queue: deps.queue.name, reason: thrown.message, dequeueCount: context.triggerMetadata?.dequeueCount });
+    logEvent(context, 'error', 'message moved to the poison queue', {
+      queue: deps.queue.name,
+      reason: thrown.message,
+      dequeueCount: context.triggerMetadata?.dequeueCount,
+    });
     return;
   }
 
@@ -42,7 +46,12 @@ export async function pollExport(queueEntry: unknown, context: InvocationContext
     // the run): early, not stale. It comes back in a moment; if that save never happens, the
     // landing's own redelivery plans the checks again.
     await deps.queue.send(message, EARLY_FILE_CHECK_DELAY_SECONDS);
-    logEvent(context, 'info', 'file check arrived before its step was saved; again shortly', { runId: run.runId, seq: message.seq, currentSeq: run.seq, file: message.file });
+    logEvent(context, 'info', 'file check arrived before its step was saved; again shortly', {
+      runId: run.runId,
+      seq: message.seq,
+      currentSeq: run.seq,
+      file: message.file,
+    });
     return;
   }
   if (isFinished(run) || message.seq !== run.seq) {

@@ -41,7 +41,13 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
     try {
       const revivals = revivalsWithoutProgress(stored.run);
       if (!mayRevive(revivals)) {
-        await failRun(stored, 'Stalled', `no progress since ${stored.run.updatedAt} (${stored.run.state}) after ${revivals} revivals; see the poison queue for its messages`, deps, log);
+        await failRun(
+          stored,
+          'Stalled',
+          `no progress since ${stored.run.updatedAt} (${stored.run.state}) after ${revivals} revivals; see the poison queue for its messages`,
+          deps,
+          log,
+        );
         failed.push(stored.run.runId);
         continue;
       }

@@ -50,7 +50,9 @@ export async function startRun(request: HttpRequest, context: InvocationContext,
   try {
     body = text.trim() === '' ? {} : JSON.parse(text);
   } catch {
-    return badRequest('the body is not JSON: expected {"kind": "unbilled-usage", "currency": "EUR", "billingPeriod": "last", "attributeSet": "full", "force": false} or {"kind": "billed-usage", "invoiceId": "G016907411"}');
+    return badRequest(
+      'the body is not JSON: expected {"kind": "unbilled-usage", "currency": "EUR", "billingPeriod": "last", "attributeSet": "full", "force": false} or {"kind": "billed-usage", "invoiceId": "G016907411"}',
+    );
   }
   let startRequest;
   try {

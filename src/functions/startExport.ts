@@ -16,13 +16,16 @@ import { beginExport, failRun } from '../steps/runSteps';
 import { pollMessageFor } from '../core/pollMessage';
 import { START_RECOVERY_DELAY_SECONDS } from '../core/policy';
 
-export type StartOutcome =
-  | { readonly kind: 'started'; readonly run: Run }
-  | { readonly kind: 'skipped'; readonly reason: string; readonly run: Run };
+export type StartOutcome = { readonly kind: 'started'; readonly run: Run } | { readonly kind: 'skipped'; readonly reason: string; readonly run: Run };
 
 export async function startExportsOnSchedule(timer: Timer, context: InvocationContext, deps: Deps): Promise<void> {
   const { settings } = deps;
-  logEvent(context, 'info', 'scheduled export firing', { isPastDue: timer.isPastDue, kinds: settings.exportKinds, currencies: settings.currencies, billingPeriod: settings.billingPeriod });
+  logEvent(context, 'info', 'scheduled export firing', {
+    isPastDue: timer.isPastDue,
+    kinds: settings.exportKinds,
+    currencies: settings.currencies,
+    billingPeriod: settings.billingPeriod,
+  });
   const failures: string[] = [];
   for (const kind of settings.exportKinds) {
     for (const currency of settings.currencies) {
@@ -51,7 +54,9 @@ export async function startInvoiceExports(
   const failures: string[] = [];
   for (const kind of options.kinds ?? deps.settings.billedExportKinds) {
     try {
-      outcomes.push(await startExport({ kind, invoiceId, attributeSet: deps.settings.attributeSet, trigger: options.trigger, force: options.force ?? false }, deps, log));
+      outcomes.push(
+        await startExport({ kind, invoiceId, attributeSet: deps.settings.attributeSet, trigger: options.trigger, force: options.force ?? false }, deps, log),
+      );
     } catch (thrown) {
       failures.push(`${kind} ${invoiceId}: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
     }
@@ -73,7 +78,9 @@ export async function startExport(request: StartRequest, deps: Deps, log: RunLog
     return { kind: 'skipped', reason: decision.reason, run: decision.run ?? (await winningRun(deps, key)) };
   }
   if (decision.supersedes && latest) {
-    await failRun(latest, 'DeadlineExceeded', 'the run passed its deadline without finishing and was superseded by a new run', deps, log).catch(() => undefined);
+    await failRun(latest, 'DeadlineExceeded', 'the run passed its deadline without finishing and was superseded by a new run', deps, log).catch(
+      () => undefined,
+    );
   }
 
   const run = newRun(request, randomUUID(), now, latest?.run);

@@ -49,7 +49,15 @@ interface CheckPlan {
 export async function startDataChecks(stored: StoredRun, manifest: Manifest, landed: readonly LandedFile[], deps: Deps, log: RunLogger): Promise<StoredRun> {
   const { run } = stored;
   const plan: CheckPlan = {
-    manifest: { id: manifest.id, eTag: manifest.eTag, schemaVersion: manifest.schemaVersion, dataFormat: manifest.dataFormat, createdDateTime: manifest.createdDateTime, partnerTenantId: manifest.partnerTenantId, partitionType: manifest.partitionType },
+    manifest: {
+      id: manifest.id,
+      eTag: manifest.eTag,
+      schemaVersion: manifest.schemaVersion,
+      dataFormat: manifest.dataFormat,
+      createdDateTime: manifest.createdDateTime,
+      partnerTenantId: manifest.partnerTenantId,
+      partitionType: manifest.partitionType,
+    },
     copiedAt: deps.now().toISOString(),
   };
   await deps.fileChecks.savePlan(run.runId, manifest.eTag, plan);
@@ -78,7 +86,12 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
   const waiting = { ...toWaiting(run, CHECK_WAIT_SECONDS, deps.now()), landingClaimId: undefined, landingClaimedUntil: undefined };
   await mapWithConcurrency(toCheck, SEND_CONCURRENCY, (file) => deps.queue.send(fileCheckMessageFor(waiting, file.index), 0));
   const saved = await deps.ledger.saveRun(waiting, stored.etag);
-  logEvent(log, 'info', 'files landed; checking their data', { ...runFields(saved.run), files: toCheck.length, alreadyChecked: files.length - toCheck.length, parquet: wantParquet });
+  logEvent(log, 'info', 'files landed; checking their data', {
+    ...runFields(saved.run),
+    files: toCheck.length,
+    alreadyChecked: files.length - toCheck.length,
+    parquet: wantParquet,
+  });
   return saved;
 }
 
@@ -100,22 +113,49 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
   const parquet = deps.settings.outputFormats.includes('parquet');
   let outcome: DataFileOutcome;
   try {
-    outcome = await deps.dataFiles.checkFile({ folder: destinationFolder(run, eTag), name: file.name, schema: schemaFor(rowFamilyOf(run.kind), run.attributeSet), parquet });
+    outcome = await deps.dataFiles.checkFile({
+      folder: destinationFolder(run, eTag),
+      name: file.name,
+      schema: schemaFor(rowFamilyOf(run.kind), run.attributeSet),
+      parquet,
+    });
   } catch (thrown) {
     if (thrown instanceof DataFileError) return failRun(stored, thrown.code, `the data check failed: ${thrown.message}`, deps, log);
     if (!(thrown instanceof StorageRequestError)) throw thrown;
     const attempts = file.attempts + 1;
     if (!thrown.transient || attempts >= MAX_CHECK_ATTEMPTS) {
-      return failRun(stored, thrown.code, `the data check of '${file.name}' failed${thrown.transient ? ` after ${attempts} attempts` : ''}: ${thrown.message}`, deps, log);
+      return failRun(
+        stored,
+        thrown.code,
+        `the data check of '${file.name}' failed${thrown.transient ? ` after ${attempts} attempts` : ''}: ${thrown.message}`,
+        deps,
+        log,
+      );
     }
     await deps.fileChecks.noteAttempt(run.runId, eTag, index, attempts);
-    const delaySeconds = backoffDelaySeconds(attempts - 1, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity }, deps.random);
+    const delaySeconds = backoffDelaySeconds(
+      attempts - 1,
+      { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity },
+      deps.random,
+    );
     await deps.queue.send(fileCheckMessageFor(run, index), delaySeconds);
-    logEvent(log, 'warn', 'file check hit a transient failure; will retry', { ...runFields(run), file: file.name, attempt: attempts, delaySeconds, error: thrown.message });
+    logEvent(log, 'warn', 'file check hit a transient failure; will retry', {
+      ...runFields(run),
+      file: file.name,
+      attempt: attempts,
+      delaySeconds,
+      error: thrown.message,
+    });
     return stored;
   }
   await deps.fileChecks.markDone(run.runId, eTag, file, outcome);
-  logEvent(log, 'info', 'file checked', { ...runFields(run), file: file.name, rows: outcome.check.rowCount, problems: outcome.check.problems, ...(outcome.parquet ? { parquetBytes: outcome.parquet.byteCount } : {}) });
+  logEvent(log, 'info', 'file checked', {
+    ...runFields(run),
+    file: file.name,
+    rows: outcome.check.rowCount,
+    problems: outcome.check.problems,
+    ...(outcome.parquet ? { parquetBytes: outcome.parquet.byteCount } : {}),
+  });
   return finishIfAllChecked(stored, deps, log);
 }
 
@@ -131,7 +171,10 @@ async function finishIfAllChecked(stored: StoredRun, deps: Deps, log: RunLogger)
  */
 async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldClaimId?: string): Promise<StoredRun> {
   const eTag = found.run.manifestETag!;
-  const [plan, files] = await Promise.all([deps.fileChecks.readPlan(found.run.runId, eTag) as Promise<CheckPlan | undefined>, deps.fileChecks.listFiles(found.run.runId, eTag)]);
+  const [plan, files] = await Promise.all([
+    deps.fileChecks.readPlan(found.run.runId, eTag) as Promise<CheckPlan | undefined>,
+    deps.fileChecks.listFiles(found.run.runId, eTag),
+  ]);
   if (!plan || files.some((file) => file.state !== 'done')) return found;
   // One finisher: the last two files' messages can both find nothing pending. Each claims the
   // run as a landing does (an ETag-conditional save); the one that loses the race stands down
@@ -147,14 +190,32 @@ async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldCl
   const { run } = stored;
   const outcomes = files.map((file) => file.result as DataFileOutcome);
   const summary = mergeFileResults(outcomes.map((outcome): FileCheckResult => outcome.check));
-  const landed: LandedFile[] = files.map((file) => ({ blob: { name: file.name, partitionValue: file.partitionValue }, facts: { contentLength: file.byteCount, ...(file.contentMD5 ? { contentMD5: file.contentMD5 } : {}) } }));
+  const landed: LandedFile[] = files.map((file) => ({
+    blob: { name: file.name, partitionValue: file.partitionValue },
+    facts: { contentLength: file.byteCount, ...(file.contentMD5 ? { contentMD5: file.contentMD5 } : {}) },
+  }));
   const manifest: Manifest = { ...plan.manifest, rootDirectory: '', sasToken: '', blobCount: files.length, blobs: landed.map(({ blob }) => blob) };
-  const checkedFiles = files.map((file, i) => ({ name: file.name, rowCount: outcomes[i]!.check.rowCount, ...(outcomes[i]!.parquet ? { parquet: outcomes[i]!.parquet } : {}) }));
+  const checkedFiles = files.map((file, i) => ({
+    name: file.name,
+    rowCount: outcomes[i]!.check.rowCount,
+    ...(outcomes[i]!.parquet ? { parquet: outcomes[i]!.parquet } : {}),
+  }));
   const ours = withDataCheck(buildPublicManifest(run, manifest, landed, plan.copiedAt), checkedFiles, summary);
   await deps.fileChecks.saveSummary(run.runId, eTag, summary);
   const folder = destinationFolder(run, eTag);
   await writeManifestOnce(`${folder}${MANIFEST_FILE_NAME}`, ours, deps, log);
-  logEvent(log, 'info', 'data checked; manifest.json written', { ...runFields(run), rows: summary.rowCount, customers: summary.totals.length, problems: summary.check.problems });
-  const outcome = { manifestETag: eTag, blobCount: ours.blobCount, destinationContainer: deps.destination.containerName, destinationFolder: folder, bytesCopied: ours.byteCount };
+  logEvent(log, 'info', 'data checked; manifest.json written', {
+    ...runFields(run),
+    rows: summary.rowCount,
+    customers: summary.totals.length,
+    problems: summary.check.problems,
+  });
+  const outcome = {
+    manifestETag: eTag,
+    blobCount: ours.blobCount,
+    destinationContainer: deps.destination.containerName,
+    destinationFolder: folder,
+    bytesCopied: ours.byteCount,
+  };
   return recordSucceeded(stored, (current) => toSucceeded(current, outcome, new Date(ours.copiedAt)), deps, log);
 }

@@ -6,7 +6,17 @@
  * policy (../core/policy.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { COPIES_PENDING, CopyPendingElsewhereError, GraphRequestError, LedgerConflictError, ManifestError, OperationChangedError, StorageRequestError, VerificationError, asError } from '../errors';
+import {
+  COPIES_PENDING,
+  CopyPendingElsewhereError,
+  GraphRequestError,
+  LedgerConflictError,
+  ManifestError,
+  OperationChangedError,
+  StorageRequestError,
+  VerificationError,
+  asError,
+} from '../errors';
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, type Manifest } from '../core/manifest';
 import { FINAL_SAVE_ATTEMPTS, FINAL_SAVE_RETRY_MS, decideLandingRetry, type LandingTrouble } from '../core/policy';
@@ -63,7 +73,8 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
       return landingFailed(await claim.end(), again, deps, log);
     }
   }
-  if (landed.kind === 'copiesPending') return landingRetryOrFail(await claim.end(), { stillCopying: true, code: COPIES_PENDING, message: landed.message }, deps, log);
+  if (landed.kind === 'copiesPending')
+    return landingRetryOrFail(await claim.end(), { stillCopying: true, code: COPIES_PENDING, message: landed.message }, deps, log);
   // Proved still ours by one more conditional write, not taken on trust from the background
   // renewals (they may have failed, and the claim lapsed): on a conflict the landing stands down
   // (LedgerConflictError), on a ledger failure it stops and its message is delivered again, in
@@ -73,7 +84,11 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   try {
     current = await claim.confirm();
   } catch (thrown) {
-    if (!(thrown instanceof LedgerConflictError)) logEvent(log, 'warn', 'could not prove this landing still holds the run; not writing manifest.json', { ...runFields(claim.current().run), error: asError(thrown).message });
+    if (!(thrown instanceof LedgerConflictError))
+      logEvent(log, 'warn', 'could not prove this landing still holds the run; not writing manifest.json', {
+        ...runFields(claim.current().run),
+        error: asError(thrown).message,
+      });
     throw thrown;
   }
 
@@ -86,7 +101,12 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
 }
 
 async function endWithNoNewData(stored: StoredRun, manifest: Manifest, deps: Deps, log: RunLogger): Promise<StoredRun> {
-  const found = { manifestETag: manifest.eTag, blobCount: manifest.blobCount, destinationContainer: deps.destination.containerName, destinationFolder: destinationFolder(stored.run, manifest.eTag) };
+  const found = {
+    manifestETag: manifest.eTag,
+    blobCount: manifest.blobCount,
+    destinationContainer: deps.destination.containerName,
+    destinationFolder: destinationFolder(stored.run, manifest.eTag),
+  };
   const saved = await deps.ledger.saveRun(toNoNewData(stored.run, found, deps.now()), stored.etag);
   deps.telemetry.runChanged(log, saved.run);
   return saved;
@@ -116,7 +136,10 @@ export async function recordSucceeded(current: StoredRun, finished: (run: Run) =
       }
       if (!reread) throw thrown;
       if (reread.run.state === 'succeeded') return reread;
-      logEvent(log, 'warn', 'the run changed while its files landed; recording it succeeded over the change', { ...runFields(reread.run), detail: asError(thrown).message });
+      logEvent(log, 'warn', 'the run changed while its files landed; recording it succeeded over the change', {
+        ...runFields(reread.run),
+        detail: asError(thrown).message,
+      });
       base = reread;
     }
   }
@@ -151,7 +174,11 @@ export async function writeManifestOnce(path: string, ours: PublicManifest, deps
 async function standDown(stored: StoredRun, heldUntil: Date, deps: Deps, log: RunLogger): Promise<StoredRun> {
   const waitSeconds = Math.max(1, (heldUntil.getTime() - deps.now().getTime()) / 1000);
   const delaySeconds = await deps.queue.send(pollMessageFor(stored.run), waitSeconds);
-  logEvent(log, 'info', 'another landing holds this run; standing down until its claim runs out', { ...runFields(stored.run), claimedUntil: heldUntil.toISOString(), delaySeconds });
+  logEvent(log, 'info', 'another landing holds this run; standing down until its claim runs out', {
+    ...runFields(stored.run),
+    claimedUntil: heldUntil.toISOString(),
+    delaySeconds,
+  });
   return stored;
 }
 
@@ -163,7 +190,8 @@ async function readManifest(run: Run, deps: Deps, location?: ManifestLocation): 
   let manifestLocation = location;
   if (!manifestLocation) {
     const state = interpretOperation((await deps.graph.get(operationUrlOf(run))).body);
-    if (state.kind !== 'succeeded') throw new OperationChangedError(`the operation no longer reports success (now ${state.kind}) while its files were being copied`);
+    if (state.kind !== 'succeeded')
+      throw new OperationChangedError(`the operation no longer reports success (now ${state.kind}) while its files were being copied`);
     manifestLocation = state.manifest;
   }
   const body = manifestLocation.kind === 'inline' ? manifestLocation.manifest : (await deps.graph.get(manifestLocation.url)).body;
@@ -181,7 +209,8 @@ async function landingFailed(stored: StoredRun, thrown: unknown, deps: Deps, log
   if (thrown instanceof ManifestError) return failRun(stored, 'InvalidManifest', thrown.message, deps, log);
   if (thrown instanceof OperationChangedError) return failRun(stored, thrown.code, thrown.message, deps, log);
   if (thrown instanceof GraphRequestError && !thrown.transient) return handleGraphFailure(stored, thrown, 'reading the manifest', deps, log);
-  if (thrown instanceof StorageRequestError && !thrown.transient && thrown.status !== 412) return failRun(stored, thrown.code, `copying files failed: ${thrown.message}`, deps, log);
+  if (thrown instanceof StorageRequestError && !thrown.transient && thrown.status !== 412)
+    return failRun(stored, thrown.code, `copying files failed: ${thrown.message}`, deps, log);
   const trouble = landingTrouble(thrown);
   if (!trouble) throw thrown;
   return landingRetryOrFail(stored, trouble, deps, log);
@@ -210,9 +239,19 @@ async function landingRetryOrFail(stored: StoredRun, trouble: LandingTrouble, de
   const noted = noteTransientFailure(stored.run, { code: trouble.code, message: redactSecrets(`copying files: ${trouble.message}`) }, deps.now());
   const withTrouble: StoredRun = { ...stored, run: noted.run };
   if (noted.kind === 'giveUp') return failRun(withTrouble, trouble.code, `copying files: ${trouble.message} (met ${noted.tries} times in a row)`, deps, log);
-  const decision = decideLandingRetry(stored.run, trouble, { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds }, deps.random);
+  const decision = decideLandingRetry(
+    stored.run,
+    trouble,
+    { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds },
+    deps.random,
+  );
   if (decision.kind === 'fail') return failRun(withTrouble, decision.code, decision.message, deps, log);
   const saved = await sendThenSave(stored, toLandingRetry(noted.run, decision), decision.delaySeconds, deps);
-  logEvent(log, 'warn', 'copying hit a transient failure; will resume', { ...runFields(saved.run), error: trouble.message, attempt: decision.landingAttempts, delaySeconds: decision.delaySeconds });
+  logEvent(log, 'warn', 'copying hit a transient failure; will resume', {
+    ...runFields(saved.run),
+    error: trouble.message,
+    attempt: decision.landingAttempts,
+    delaySeconds: decision.delaySeconds,
+  });
   return saved;
 }

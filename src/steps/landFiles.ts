@@ -53,7 +53,8 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
   );
 
   const settled = await deps.destination.settleFolder(folder);
-  if (settled.kind === 'copiesPending') return { kind: 'copiesPending', message: `${settled.pending} copies into ${folder} still pending after ${settled.waitedSeconds} s` };
+  if (settled.kind === 'copiesPending')
+    return { kind: 'copiesPending', message: `${settled.pending} copies into ${folder} still pending after ${settled.waitedSeconds} s` };
   const after = settled.listed;
   const landedFiles = manifest.blobs.map((blob) => {
     const landed = after.get(blob.name);
@@ -62,7 +63,9 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
     if (copiedByAnother.has(blob.name) && (problem || landed?.sourceEtag !== source.etag.replace(/"/g, ''))) {
       // Another copy was pending onto this file and brought something else: copy it again on
       // the next landing, which the refused copy does not count against.
-      throw new CopyPendingElsewhereError(`'${blob.name}': another copy onto it was pending and did not bring this source version${problem ? ` (${problem})` : ''}`);
+      throw new CopyPendingElsewhereError(
+        `'${blob.name}': another copy onto it was pending and did not bring this source version${problem ? ` (${problem})` : ''}`,
+      );
     }
     if (problem) throw new VerificationError(`copy of '${blob.name}' does not match its source: ${problem}`);
     return { blob, facts: landed! };
@@ -85,7 +88,8 @@ async function namingTheFile<T>(blob: ManifestBlob, work: () => Promise<T>): Pro
 }
 
 function verificationProblem(copy: BlobFacts, source: BlobFacts): string | undefined {
-  if (copy.copyStatus && copy.copyStatus !== 'success') return `copy status is ${copy.copyStatus}${copy.copyStatusDescription ? ` (${copy.copyStatusDescription})` : ''}`;
+  if (copy.copyStatus && copy.copyStatus !== 'success')
+    return `copy status is ${copy.copyStatus}${copy.copyStatusDescription ? ` (${copy.copyStatusDescription})` : ''}`;
   if (copy.contentLength !== source.contentLength) return `${copy.contentLength} bytes, expected ${source.contentLength}`;
   if (source.contentMD5 && copy.contentMD5 !== source.contentMD5) return `MD5 ${copy.contentMD5 ?? '(none)'}, expected ${source.contentMD5}`;
   return undefined;

@@ -103,7 +103,13 @@ export async function handleGraphFailure(stored: StoredRun, thrown: unknown, doi
   const status = thrown.details.status;
   if ((status === 404 || status === 410) && stored.run.operationUrl) {
     if (!mayRestart(stored.run)) {
-      return failRun(stored, 'OperationGone', `${doing}: the operation was gone (${status}) and the export was already restarted ${stored.run.restarts ?? 0} times: ${thrown.message}`, deps, log);
+      return failRun(
+        stored,
+        'OperationGone',
+        `${doing}: the operation was gone (${status}) and the export was already restarted ${stored.run.restarts ?? 0} times: ${thrown.message}`,
+        deps,
+        log,
+      );
     }
     const restarting = toRestarting(stored.run, deps.now());
     logEvent(log, 'warn', 'operation gone; starting the export again', { ...runFields(stored.run), status, restarts: restarting.restarts });
@@ -119,10 +125,21 @@ export async function handleGraphFailure(stored: StoredRun, thrown: unknown, doi
       const start = decideStartRetry(noted.run, { mayHaveBeenTaken: thrown.details.mayHaveBeenTaken === true });
       noted = { ...noted, run: start.run };
       if (start.kind === 'fail') {
-        return failRun(noted, thrown.code, `${doing}: ${thrown.message} (${start.uncertainPosts} export POSTs of unknown fate in this run; not repeated again, since each may have started an export at Graph)`, deps, log);
+        return failRun(
+          noted,
+          thrown.code,
+          `${doing}: ${thrown.message} (${start.uncertainPosts} export POSTs of unknown fate in this run; not repeated again, since each may have started an export at Graph)`,
+          deps,
+          log,
+        );
       }
     }
-    logEvent(log, 'warn', `transient failure ${doing}; will retry`, { ...runFields(stored.run), errorCode: thrown.code, error: thrown.message, tries: decision.run.lastErrorCount });
+    logEvent(log, 'warn', `transient failure ${doing}; will retry`, {
+      ...runFields(stored.run),
+      errorCode: thrown.code,
+      error: thrown.message,
+      tries: decision.run.lastErrorCount,
+    });
     return schedulePoll(noted, thrown.details.retryAfterSeconds, deps, log);
   }
   return failRun(stored, thrown.code, `${doing}: ${thrown.message}`, deps, log);

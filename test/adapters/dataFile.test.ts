@@ -55,32 +55,38 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
     ['usage', 'basic', () => usageRows({ ...base, attributeSet: 'basic', count: 3_000 })],
     ['reconciliation', 'full', () => reconciliationRows({ ...base, attributeSet: 'full', usageRowCount: 4_000 })],
     ['reconciliation', 'basic', () => reconciliationRows({ ...base, attributeSet: 'basic', usageRowCount: 4_000 })],
-  ] as const)('%s %s: every row, every column typed, every per-customer total exact', async (family, attributeSet, rowsOf) => {
-    const rows = rowsOf();
-    const folder = newFolder();
-    const name = 'part-00000-5d1c.c000.json.gz';
-    // Two gzip members, as the emulator (and Spark) write large files.
-    await land(folder, name, Buffer.concat([gzipJsonLines(rows.slice(0, 1000)), gzipJsonLines(rows.slice(1000))]));
-    const schema = schemaFor(family, attributeSet);
+  ] as const)(
+    '%s %s: every row, every column typed, every per-customer total exact',
+    async (family, attributeSet, rowsOf) => {
+      const rows = rowsOf();
+      const folder = newFolder();
+      const name = 'part-00000-5d1c.c000.json.gz';
+      // Two gzip members, as the emulator (and Spark) write large files.
+      await land(folder, name, Buffer.concat([gzipJsonLines(rows.slice(0, 1000)), gzipJsonLines(rows.slice(1000))]));
+      const schema = schemaFor(family, attributeSet);
 
-    const outcome = await createDataFiles(container).checkFile({ folder, name, schema, parquet: true });
+      const outcome = await createDataFiles(container).checkFile({ folder, name, schema, parquet: true });
 
-    const expected = { rowCount: rows.length, totals: expectedTotals(rows, SUMMED[family].columns, SUMMED[family].currency) };
-    expect(outcome.check.rowCount).toBe(rows.length);
-    expect(outcome.check.problems).toBe(0);
-    expect(new Map(outcome.check.totals.map((t) => [`${t.customerId}|${t.currency}`, { rowCount: t.rowCount, sums: t.sums }]))).toEqual(expected.totals);
-    expect(outcome.parquet).toEqual({ name: `parquet/${name}.parquet`, rowCount: rows.length, byteCount: expect.any(Number) as number });
-    const parquet = await container.getBlobClient(`${folder}parquet/${name}.parquet`).downloadToBuffer();
-    expect(parquet.length).toBe(outcome.parquet!.byteCount);
+      const expected = { rowCount: rows.length, totals: expectedTotals(rows, SUMMED[family].columns, SUMMED[family].currency) };
+      expect(outcome.check.rowCount).toBe(rows.length);
+      expect(outcome.check.problems).toBe(0);
+      expect(new Map(outcome.check.totals.map((t) => [`${t.customerId}|${t.currency}`, { rowCount: t.rowCount, sums: t.sums }]))).toEqual(expected.totals);
+      expect(outcome.parquet).toEqual({ name: `parquet/${name}.parquet`, rowCount: rows.length, byteCount: expect.any(Number) as number });
+      const parquet = await container.getBlobClient(`${folder}parquet/${name}.parquet`).downloadToBuffer();
+      expect(parquet.length).toBe(outcome.parquet!.byteCount);
 
-    const firstDate = family === 'usage' ? 'UsageDate' : 'OrderDate';
-    const readBack = await readBackParquet(parquet, schema, expected, { first: `SELECT strftime(${firstDate}, '%Y-%m-%d') AS d, CustomerName FROM read_parquet($file) LIMIT 1` });
-    expect(readBack.mismatches).toEqual([]);
-    expect(readBack.codecs).toBe('SNAPPY');
-    expect(readBack.largestRowGroup).toBeLessThanOrEqual(PARQUET_ROW_GROUP_ROWS);
-    expect(readBack.rowGroups).toBe(Math.ceil(rows.length / PARQUET_ROW_GROUP_ROWS));
-    expect(readBack.probes.first).toEqual([{ d: String(rows[0]![firstDate]).slice(0, 10), CustomerName: rows[0]!.CustomerName }]);
-  }, 120_000);
+      const firstDate = family === 'usage' ? 'UsageDate' : 'OrderDate';
+      const readBack = await readBackParquet(parquet, schema, expected, {
+        first: `SELECT strftime(${firstDate}, '%Y-%m-%d') AS d, CustomerName FROM read_parquet($file) LIMIT 1`,
+      });
+      expect(readBack.mismatches).toEqual([]);
+      expect(readBack.codecs).toBe('SNAPPY');
+      expect(readBack.largestRowGroup).toBeLessThanOrEqual(PARQUET_ROW_GROUP_ROWS);
+      expect(readBack.rowGroups).toBe(Math.ceil(rows.length / PARQUET_ROW_GROUP_ROWS));
+      expect(readBack.probes.first).toEqual([{ d: String(rows[0]![firstDate]).slice(0, 10), CustomerName: rows[0]!.CustomerName }]);
+    },
+    120_000,
+  );
 
   it('the read-back catches a total that is off by one millionth, a missing row and a wrong type (it can fail)', async () => {
     const rows = usageRows({ ...base, attributeSet: 'full', count: 500 });
@@ -97,8 +103,13 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
 
     expect((await readBackParquet(parquet, schema, wrongTotals)).mismatches).toEqual([expect.stringMatching(new RegExp(`^${customer} billingPreTaxTotal: `))]);
     expect((await readBackParquet(parquet, schema, fewerRows)).mismatches).toContain(`rows: ${rows.length}, expected ${rows.length - 1}`);
-    const otherTypes = { ...schema, columns: schema.columns.map((column) => (column.name === 'UsageDate' ? { ...column, type: { kind: 'timestamp' as const } } : column)) };
-    expect((await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage.columns, 'BillingCurrency') })).mismatches).toEqual(['UsageDate: DATE, expected TIMESTAMP WITH TIME ZONE']);
+    const otherTypes = {
+      ...schema,
+      columns: schema.columns.map((column) => (column.name === 'UsageDate' ? { ...column, type: { kind: 'timestamp' as const } } : column)),
+    };
+    expect(
+      (await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage.columns, 'BillingCurrency') })).mismatches,
+    ).toEqual(['UsageDate: DATE, expected TIMESTAMP WITH TIME ZONE']);
   }, 60_000);
 
   it('rows missing key fields are problems, not fatal: the Parquet holds them with nulls', async () => {
@@ -164,13 +175,22 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     const outcome = await createDataFiles(container).checkFile({ folder, name: 'double.json.gz', schema, parquet: true });
     expect(outcome.check.problems).toBe(1);
     expect(outcome.check.examples).toEqual([
-      { file: 'double.json.gz', line: 11, problem: "Quantity is '0.0024749999999999998': more than 12 decimal places; the Parquet copy keeps it rounded to 12 (DECIMAL(28,12))" },
+      {
+        file: 'double.json.gz',
+        line: 11,
+        problem: "Quantity is '0.0024749999999999998': more than 12 decimal places; the Parquet copy keeps it rounded to 12 (DECIMAL(28,12))",
+      },
     ]);
     const customer = `${String(odd[10]!.CustomerId)}|${String(odd[10]!.BillingCurrency)}`;
     const exact = expectedTotalsWith(odd, 10, '0.0024749999999999998');
     expect(outcome.check.totals.find((t) => `${t.customerId}|${t.currency}` === customer)?.sums.quantity).toBe(exact);
     const parquet = await container.getBlobClient(`${folder}parquet/double.json.gz.parquet`).downloadToBuffer();
-    const readBack = await readBackParquet(parquet, schema, { rowCount: odd.length, totals: new Map() }, { odd: 'SELECT Quantity::VARCHAR AS q FROM read_parquet($file) LIMIT 1 OFFSET 10' });
+    const readBack = await readBackParquet(
+      parquet,
+      schema,
+      { rowCount: odd.length, totals: new Map() },
+      { odd: 'SELECT Quantity::VARCHAR AS q FROM read_parquet($file) LIMIT 1 OFFSET 10' },
+    );
     expect(readBack.probes.odd).toEqual([{ q: '0.002475000000' }]);
   });
 
@@ -180,7 +200,9 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     await land(folder, 'odd.json.gz', gzipJsonLines(bad));
     const request = { folder, name: 'odd.json.gz', schema: schemaFor('usage', 'full') };
     const thrown = await failureOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
-    expect((thrown as Error).message).toBe("'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '12345678901234567': has more than 16 integer digits (DECIMAL(28,12))");
+    expect((thrown as Error).message).toBe(
+      "'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '12345678901234567': has more than 16 integer digits (DECIMAL(28,12))",
+    );
     expect(await exists(`${folder}parquet/odd.json.gz.parquet`)).toBe(false);
     const raw = await createDataFiles(container).checkFile({ ...request, parquet: false });
     expect(raw.check.problems).toBe(1);
@@ -188,7 +210,9 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
   });
 
   it('a file that is not there is a storage error naming it', async () => {
-    const thrown = await failureOf(createDataFiles(container).checkFile({ folder: newFolder(), name: 'gone.json.gz', schema: schemaFor('usage', 'full'), parquet: false }));
+    const thrown = await failureOf(
+      createDataFiles(container).checkFile({ folder: newFolder(), name: 'gone.json.gz', schema: schemaFor('usage', 'full'), parquet: false }),
+    );
     expect(thrown).toBeInstanceOf(StorageRequestError);
     expect(thrown).toMatchObject({ code: 'BlobNotFound', status: 404, transient: false });
     expect((thrown as Error).message).toMatch(/^'gone\.json\.gz': /);

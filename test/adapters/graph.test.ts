@@ -25,7 +25,15 @@ interface Seen {
 
 const servers: Server[] = [];
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => { server.close(resolve); server.closeAllConnections(); })));
+  await Promise.all(
+    servers.splice(0).map(
+      (server) =>
+        new Promise((resolve) => {
+          server.close(resolve);
+          server.closeAllConnections();
+        }),
+    ),
+  );
   credential.scopes.length = 0;
 });
 
@@ -35,7 +43,12 @@ async function serve(handler: (request: IncomingMessage, response: ServerRespons
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
-      seen.push({ method: request.method ?? '', url: request.url ?? '', body, ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}) });
+      seen.push({
+        method: request.method ?? '',
+        url: request.url ?? '',
+        body,
+        ...(request.headers.authorization ? { authorization: request.headers.authorization } : {}),
+      });
       handler(request, response, seen);
     });
   });
@@ -59,14 +72,23 @@ describe('Graph client', () => {
 
     expect(operationUrl).toBe(`${graph.origin}/v1.0/reports/partners/billing/operations/op-1`);
     expect(graph.seen).toEqual([
-      { method: 'POST', url: '/v1.0/reports/partners/billing/usage/unbilled/export', authorization: `Bearer ${TOKEN}`, body: '{"currencyCode":"EUR","billingPeriod":"last","attributeSet":"full"}' },
+      {
+        method: 'POST',
+        url: '/v1.0/reports/partners/billing/usage/unbilled/export',
+        authorization: `Bearer ${TOKEN}`,
+        body: '{"currencyCode":"EUR","billingPeriod":"last","attributeSet":"full"}',
+      },
     ]);
     expect(credential.scopes).toEqual(['https://graph.microsoft.com/.default']);
   });
 
   // Paths and bodies as Graph documents them (partners-billing-*-export), not as any emulator answers.
   it.each([
-    ['unbilled-reconciliation', { currencyCode: 'USD', billingPeriod: 'current', attributeSet: 'basic' }, '/v1.0/reports/partners/billing/reconciliation/unbilled/export'],
+    [
+      'unbilled-reconciliation',
+      { currencyCode: 'USD', billingPeriod: 'current', attributeSet: 'basic' },
+      '/v1.0/reports/partners/billing/reconciliation/unbilled/export',
+    ],
     ['billed-usage', { invoiceId: 'G016907411', attributeSet: 'full' }, '/v1.0/reports/partners/billing/usage/billed/export'],
     ['billed-reconciliation', { invoiceId: 'G016907411', attributeSet: 'basic' }, '/v1.0/reports/partners/billing/reconciliation/billed/export'],
   ] as const)('POSTs %s to its documented action with its documented body', async (kind, body, path) => {
@@ -80,7 +102,9 @@ describe('Graph client', () => {
 
   it("an invoice Graph refuses at once (400) is a permanent error with Graph's code and message", async () => {
     const graph = await serve((_request, response) =>
-      response.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"code":"InvalidInvoiceId","message":"Invoice G000000999 was not found."}}'),
+      response
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end('{"error":{"code":"InvalidInvoiceId","message":"Invoice G000000999 was not found."}}'),
     );
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
@@ -140,7 +164,7 @@ describe('Graph client', () => {
     expect(proxy.seen).toHaveLength(1);
   });
 
-  it('follows a redirect to Graph\'s own origin through the GRAPH_BASE_URL origin', async () => {
+  it("follows a redirect to Graph's own origin through the GRAPH_BASE_URL origin", async () => {
     const proxy = await serve((request, response) => {
       if (request.url === '/v1.0/old') response.writeHead(302, { location: 'https://graph.microsoft.com/v1.0/new' }).end();
       else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
@@ -153,8 +177,8 @@ describe('Graph client', () => {
 
   it.each([
     ['another host', 'https://graph.microsoft.com.attacker.example/v1.0/op'],
-    ['plain http on Graph\'s host', 'http://graph.microsoft.com/v1.0/op'],
-    ['another port on Graph\'s host', 'https://graph.microsoft.com:8443/v1.0/op'],
+    ["plain http on Graph's host", 'http://graph.microsoft.com/v1.0/op'],
+    ["another port on Graph's host", 'https://graph.microsoft.com:8443/v1.0/op'],
     ['a national cloud', 'https://microsoftgraph.chinacloudapi.cn/v1.0/op'],
   ])('refuses a Location on %s and asks for no token', async (_case, location) => {
     const proxy = await serve((_request, response) => response.writeHead(202, { location }).end());
@@ -213,7 +237,10 @@ describe('Graph client', () => {
   it('retries a throttled call in process, honouring a short Retry-After', async () => {
     const waits: number[] = [];
     const graph = await serve((_request, response, seen) => {
-      if (seen.length < 3) response.writeHead(seen.length === 1 ? 429 : 503, { 'retry-after': '2', 'content-type': 'application/json' }).end('{"error":{"code":"TooManyRequests","message":"slow down"}}');
+      if (seen.length < 3)
+        response
+          .writeHead(seen.length === 1 ? 429 : 503, { 'retry-after': '2', 'content-type': 'application/json' })
+          .end('{"error":{"code":"TooManyRequests","message":"slow down"}}');
       else response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"running"}');
     });
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: (ms) => Promise.resolve(void waits.push(ms)) });
@@ -233,7 +260,9 @@ describe('Graph client', () => {
 
   it("fails a permanent error at once with Graph's own code and message", async () => {
     const graph = await serve((_request, response) =>
-      response.writeHead(403, { 'content-type': 'application/json' }).end('{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}'),
+      response
+        .writeHead(403, { 'content-type': 'application/json' })
+        .end('{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}'),
     );
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
@@ -276,7 +305,12 @@ describe('Graph client', () => {
     const graph = await serve((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"runn'));
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
-    await expect(client.get(`${graph.origin}/v1.0/op`)).rejects.toMatchObject({ code: 'InvalidJson', transient: true, details: { status: 200 }, message: expect.stringMatching(/answered 200 with a body that is not JSON/) });
+    await expect(client.get(`${graph.origin}/v1.0/op`)).rejects.toMatchObject({
+      code: 'InvalidJson',
+      transient: true,
+      details: { status: 200 },
+      message: expect.stringMatching(/answered 200 with a body that is not JSON/),
+    });
   });
 
   it('reports a body that is not JSON without echoing secrets', async () => {
@@ -324,7 +358,9 @@ describe('the export POST is repeated in process only when Graph surely did not 
   });
 
   it.each([500, 502, 504])('leaves it to the caller after %i: Graph may have started the export', async (status) => {
-    const graph = await serve((_request, response) => response.writeHead(status, { 'content-type': 'application/json' }).end('{"error":{"code":"Oops","message":"try later"}}'));
+    const graph = await serve((_request, response) =>
+      response.writeHead(status, { 'content-type': 'application/json' }).end('{"error":{"code":"Oops","message":"try later"}}'),
+    );
     const client = createGraphClient({ baseUrl: `${graph.origin}/v1.0`, credential, sleep: noSleep });
 
     await expect(client.startExport(body)).rejects.toMatchObject({ transient: true, details: { status, mayHaveBeenTaken: true } });
@@ -336,8 +372,16 @@ describe('the export POST is repeated in process only when Graph surely did not 
     const resetting = await serve((request) => request.socket.destroy());
     const options = { credential, timeoutMs: 200, sleep: noSleep };
 
-    await expect(createGraphClient({ ...options, baseUrl: `${silent.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({ code: 'Timeout', transient: true, details: { mayHaveBeenTaken: true } });
-    await expect(createGraphClient({ ...options, baseUrl: `${resetting.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({ code: 'NetworkError', transient: true, details: { mayHaveBeenTaken: true } });
+    await expect(createGraphClient({ ...options, baseUrl: `${silent.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({
+      code: 'Timeout',
+      transient: true,
+      details: { mayHaveBeenTaken: true },
+    });
+    await expect(createGraphClient({ ...options, baseUrl: `${resetting.origin}/v1.0` }).startExport(body)).rejects.toMatchObject({
+      code: 'NetworkError',
+      transient: true,
+      details: { mayHaveBeenTaken: true },
+    });
     expect([silent.seen.length, resetting.seen.length]).toEqual([1, 1]);
   });
 
@@ -367,8 +411,18 @@ describe('a credential that gives no token', () => {
   const failing = (error: Error): TokenCredential => ({ getToken: () => Promise.reject(error) });
 
   it.each([
-    ['CredentialUnavailableError', new CredentialUnavailableError('ManagedIdentityCredential: Authentication failed. Message : Description: Unable to load the proper Managed Identity.'), 'IdentityUnavailable', /could not provide a token for https:\/\/graph\.microsoft\.com\/\.default: ManagedIdentityCredential: .*Unable to load the proper Managed Identity\./],
-    ['AuthenticationError', new AuthenticationError(400, { error: 'invalid_client', error_description: 'AADSTS700016: Application not found in the directory' }), 'AuthenticationFailed', /was refused a token .*AADSTS700016/],
+    [
+      'CredentialUnavailableError',
+      new CredentialUnavailableError('ManagedIdentityCredential: Authentication failed. Message : Description: Unable to load the proper Managed Identity.'),
+      'IdentityUnavailable',
+      /could not provide a token for https:\/\/graph\.microsoft\.com\/\.default: ManagedIdentityCredential: .*Unable to load the proper Managed Identity\./,
+    ],
+    [
+      'AuthenticationError',
+      new AuthenticationError(400, { error: 'invalid_client', error_description: 'AADSTS700016: Application not found in the directory' }),
+      'AuthenticationFailed',
+      /was refused a token .*AADSTS700016/,
+    ],
     ['an unexpected error', new Error('socket hang up'), 'IdentityUnavailable', /could not provide a token .*socket hang up/],
   ])('fails with a code naming the credential problem after %s, and sends Graph nothing', async (_case, error, code, message) => {
     const graph = await serve((_request, response) => response.writeHead(202, { location: '/v1.0/op' }).end());
@@ -396,6 +450,8 @@ describe('a credential that gives no token', () => {
     const failure = client.get(`${graph.origin}/v1.0/op`);
 
     await expect(failure).rejects.toMatchObject({ code: 'IdentityUnavailable' });
-    await expect(failure).rejects.toThrow(/: ManagedIdentityCredential: Authentication failed\. Message invalid_resource: AADSTS500011 with Bearer <redacted>$/);
+    await expect(failure).rejects.toThrow(
+      /: ManagedIdentityCredential: Authentication failed\. Message invalid_resource: AADSTS500011 with Bearer <redacted>$/,
+    );
   });
 });

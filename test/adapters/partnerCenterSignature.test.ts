@@ -6,8 +6,19 @@ import { createServer, type RequestListener } from 'node:http';
 import { rootCertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeServer, listenOnLoopback } from '../../emulator/httpServer';
-import { ISSUING_CA_PATH, SIGNING_CERTIFICATE_PATH, startPartnerCenterEvents, type PartnerCenterEvents, type SendOptions } from '../../emulator/partnerCenterEvents';
-import { createSignatureVerifier, RENEWAL_CHECK_AFTER_MS, WebhookSignatureError, type SignatureVerifierOptions } from '../../src/adapters/partnerCenterSignature';
+import {
+  ISSUING_CA_PATH,
+  SIGNING_CERTIFICATE_PATH,
+  startPartnerCenterEvents,
+  type PartnerCenterEvents,
+  type SendOptions,
+} from '../../emulator/partnerCenterEvents';
+import {
+  createSignatureVerifier,
+  RENEWAL_CHECK_AFTER_MS,
+  WebhookSignatureError,
+  type SignatureVerifierOptions,
+} from '../../src/adapters/partnerCenterSignature';
 
 let sender: PartnerCenterEvents;
 const others: PartnerCenterEvents[] = [];

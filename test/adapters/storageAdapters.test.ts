@@ -53,7 +53,11 @@ describe('poll queue', () => {
   it('a poison message an operator moves back is read by the worker as the message it was, not as non-base64', async () => {
     const app = createTestApp(cloud);
     await app.deps.ready();
-    const { run } = await startExport({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+    const { run } = await startExport(
+      { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
+      app.deps,
+      app.context(),
+    );
     const queue = app.clients.queueService.getQueueClient(app.deps.queue.name);
     await queue.clearMessages();
     // The run's message went to the poison queue as decoded text (the handler's view)...
@@ -76,7 +80,11 @@ describe('ledger', () => {
   it('cuts an error message too long for a Table property, keeping its head and saying it was cut', async () => {
     const app = createTestApp(cloud);
     await app.deps.ready();
-    const { run } = await startExport({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'current', attributeSet: 'basic', trigger: 'cli' }, app.deps, app.context());
+    const { run } = await startExport(
+      { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'current', attributeSet: 'basic', trigger: 'cli' },
+      app.deps,
+      app.context(),
+    );
     const stored = (await app.deps.ledger.getRun(run.runId))!;
     const huge = `storage said: ${'x'.repeat(100_000)}`;
 
@@ -93,7 +101,11 @@ describe('ledger', () => {
   it('lists the other runs when one row is not a run, reporting that row by its key and problem, and the sweeper carries on', async () => {
     const app = createTestApp(cloud);
     await app.deps.ready();
-    const { run } = await startExport({ kind: 'unbilled-usage', currency: 'CHF', billingPeriod: 'current', attributeSet: 'basic', trigger: 'cli' }, app.deps, app.context());
+    const { run } = await startExport(
+      { kind: 'unbilled-usage', currency: 'CHF', billingPeriod: 'current', attributeSet: 'basic', trigger: 'cli' },
+      app.deps,
+      app.context(),
+    );
     const badKey = 'a-row-an-operator-edited';
     await app.clients.ledgerTable.createEntity({ partitionKey: 'run', rowKey: badKey, state: 'done' });
     try {
@@ -105,7 +117,9 @@ describe('ledger', () => {
       expect(runs.map((listed) => listed.runId)).toContain(run.runId);
       expect(runs.map((listed) => listed.runId)).not.toContain(badKey);
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toMatch(/^ledger row skipped while listing runs \{"rowKey":"a-row-an-operator-edited","problem":"ledger row run\/a-row-an-operator-edited is not a run: .*'state' is \\"done\\": expected one of/);
+      expect(warnings[0]).toMatch(
+        /^ledger row skipped while listing runs \{"rowKey":"a-row-an-operator-edited","problem":"ledger row run\/a-row-an-operator-edited is not a run: .*'state' is \\"done\\": expected one of/,
+      );
       // The sweeper lists through the same adapter: one bad row no longer stops it.
       await expect(reviveStalledRuns(app.deps, app.context())).resolves.toMatchObject({ revived: expect.any(Array) });
     } finally {
@@ -117,7 +131,11 @@ describe('ledger', () => {
   it('leaves a message that fits as it is', async () => {
     const app = createTestApp(cloud);
     await app.deps.ready();
-    const { run } = await startExport({ kind: 'unbilled-usage', currency: 'USD', billingPeriod: 'current', attributeSet: 'basic', trigger: 'cli' }, app.deps, app.context());
+    const { run } = await startExport(
+      { kind: 'unbilled-usage', currency: 'USD', billingPeriod: 'current', attributeSet: 'basic', trigger: 'cli' },
+      app.deps,
+      app.context(),
+    );
     const stored = (await app.deps.ledger.getRun(run.runId))!;
     const fits = 'y'.repeat(MAX_TABLE_STRING_LENGTH);
 

@@ -6,11 +6,27 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
-import { createTokenAuthority, EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID, EMULATED_USER_ASSIGNED_CLIENT_ID, EMULATED_USER_ASSIGNED_RESOURCE_ID } from '../../emulator/tokens';
+import {
+  createTokenAuthority,
+  EMULATED_SYSTEM_ASSIGNED_PRINCIPAL_ID,
+  EMULATED_USER_ASSIGNED_CLIENT_ID,
+  EMULATED_USER_ASSIGNED_RESOURCE_ID,
+} from '../../emulator/tokens';
 import { credentialFor } from '../../src/adapters/storageClients';
 import { parseSettings, type StorageConnection } from '../../src/core/settings';
 
-const IDENTITY_VARIABLES = ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_TOKEN_CREDENTIALS'];
+const IDENTITY_VARIABLES = [
+  'IDENTITY_ENDPOINT',
+  'IDENTITY_HEADER',
+  'IDENTITY_SERVER_THUMBPRINT',
+  'IMDS_ENDPOINT',
+  'MSI_ENDPOINT',
+  'MSI_SECRET',
+  'AZURE_CLIENT_ID',
+  'AZURE_TENANT_ID',
+  'AZURE_CLIENT_SECRET',
+  'AZURE_TOKEN_CREDENTIALS',
+];
 const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 // The user-assigned identity the emulated endpoint has assigned: it refuses any other, as App Service does.
 const clientId = EMULATED_USER_ASSIGNED_CLIENT_ID;
@@ -39,7 +55,12 @@ afterAll(async () => {
 });
 
 function partnerConnection(extra: Record<string, string>): Extract<StorageConnection, { kind: 'identity' }> {
-  const settings = parseSettings({ EXPORT_CURRENCIES: 'EUR', AzureWebJobsStorage: 'UseDevelopmentStorage=true', PARTNER_STORAGE__accountName: 'partnerdata', ...extra });
+  const settings = parseSettings({
+    EXPORT_CURRENCIES: 'EUR',
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    PARTNER_STORAGE__accountName: 'partnerdata',
+    ...extra,
+  });
   if (settings.partnerStorage.kind !== 'identity') throw new Error('expected an identity-based connection');
   return settings.partnerStorage;
 }
@@ -69,7 +90,11 @@ describe('credentialFor', () => {
     const other = resourceId.replace(/id-billing$/, 'id-someone-else');
     const issuedBefore = authority.issued().length;
 
-    await expect(credentialFor(partnerConnection({ PARTNER_STORAGE__credential: 'managedidentity', PARTNER_STORAGE__managedIdentityResourceId: other })).getToken(STORAGE_SCOPE)).rejects.toThrow(/Unable to load the proper Managed Identity/);
+    await expect(
+      credentialFor(partnerConnection({ PARTNER_STORAGE__credential: 'managedidentity', PARTNER_STORAGE__managedIdentityResourceId: other })).getToken(
+        STORAGE_SCOPE,
+      ),
+    ).rejects.toThrow(/Unable to load the proper Managed Identity/);
     expect(authority.issued().length).toBe(issuedBefore);
   });
 });

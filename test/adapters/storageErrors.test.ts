@@ -40,7 +40,9 @@ describe('storage errors', () => {
     expect(failure).toBeInstanceOf(StorageRequestError);
     expect(failure).toMatchObject({ status: 403, sourceRefused: true, transient: true });
     expect(['AuthenticationFailed', 'AuthorizationFailure']).toContain((failure as StorageRequestError).code);
-    expect(JSON.stringify({ message: (failure as Error).message, cause: String((failure as Error).cause) })).not.toContain('Zm9yZ2VkLXNpZ25hdHVyZS1mb3JnZWQtc2lnbmF0dXJl');
+    expect(JSON.stringify({ message: (failure as Error).message, cause: String((failure as Error).cause) })).not.toContain(
+      'Zm9yZ2VkLXNpZ25hdHVyZS1mb3JnZWQtc2lnbmF0dXJl',
+    );
     expect((failure as Error).cause).toMatchObject({ name: 'RestError', statusCode: 403 });
     expect(Object.keys((failure as Error).cause as object)).not.toContain('request');
   });

@@ -40,7 +40,11 @@ function cli(args: string[], env: Record<string, string>, cwd = workDir): Promis
 
 function spawnCli(args: string[], env: Record<string, string>, cwd = workDir): ChildProcess {
   // Only what a user's shell would pass: PATH and HOME, plus the settings under test.
-  return spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 function outcomeOf(child: ChildProcess): Promise<Outcome> {
@@ -103,9 +107,16 @@ describe('npm run -s cli', () => {
   it('run exits 1 and reports the error when the export fails', async () => {
     cloud.billing.setScenario({ outcome: 'failed', failure: { code: 'InternalError', message: 'The export could not be produced' } });
     try {
-      const outcome = await cli(['run', '--currency', 'GBP', '--period', 'current', '--json'], appSettings({ POLL_QUEUE: 'cli-fail', PARTNER_CONTAINER: 'cli-fail' }));
+      const outcome = await cli(
+        ['run', '--currency', 'GBP', '--period', 'current', '--json'],
+        appSettings({ POLL_QUEUE: 'cli-fail', PARTNER_CONTAINER: 'cli-fail' }),
+      );
       expect(outcome.code).toBe(1);
-      expect(outcome.json).toMatchObject({ status: 'failed', blobCount: 0, error: { code: 'InternalError', message: expect.stringContaining('The export could not be produced') } });
+      expect(outcome.json).toMatchObject({
+        status: 'failed',
+        blobCount: 0,
+        error: { code: 'InternalError', message: expect.stringContaining('The export could not be produced') },
+      });
     } finally {
       cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 20 });
     }
@@ -114,9 +125,17 @@ describe('npm run -s cli', () => {
   it("run exits 0 when Graph has no data (5000): the run ends noData with Graph's reason, not failed", async () => {
     cloud.billing.setScenario({ outcome: 'failed', failure: { code: '5000', message: 'No data available' } });
     try {
-      const outcome = await cli(['run', '--kind', 'unbilled-reconciliation', '--currency', 'GBP', '--json'], appSettings({ POLL_QUEUE: 'cli-nodata', PARTNER_CONTAINER: 'cli-nodata' }));
+      const outcome = await cli(
+        ['run', '--kind', 'unbilled-reconciliation', '--currency', 'GBP', '--json'],
+        appSettings({ POLL_QUEUE: 'cli-nodata', PARTNER_CONTAINER: 'cli-nodata' }),
+      );
       expect(outcome.code, outcome.stderr).toBe(0);
-      expect(outcome.json).toMatchObject({ status: 'noData', kind: 'unbilled-reconciliation', blobCount: 0, reason: { code: '5000', message: expect.stringContaining('No data available') } });
+      expect(outcome.json).toMatchObject({
+        status: 'noData',
+        kind: 'unbilled-reconciliation',
+        blobCount: 0,
+        reason: { code: '5000', message: expect.stringContaining('No data available') },
+      });
       expect(outcome.json).not.toHaveProperty('error');
     } finally {
       cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 20 });
@@ -179,7 +198,9 @@ describe('npm run -s cli', () => {
     expect(signed.code, signed.stderr).toBe(0);
     expect(signed.stdout).toMatch(/answered 200 \{"invoiceId":"G000000001","started":true/);
     expect(signed.stdout).toMatch(/^billed-usage G000000001: succeeded - 2 file\(s\), .* in billing-exports\/billed-usage\/G000000001\/full\/[A-Za-z0-9]+\/$/m);
-    expect(signed.stdout).toMatch(/^billed-reconciliation G000000001: succeeded - 2 file\(s\), .* in billing-exports\/billed-reconciliation\/G000000001\/full\/[A-Za-z0-9]+\/$/m);
+    expect(signed.stdout).toMatch(
+      /^billed-reconciliation G000000001: succeeded - 2 file\(s\), .* in billing-exports\/billed-reconciliation\/G000000001\/full\/[A-Za-z0-9]+\/$/m,
+    );
 
     const tampered = await cli(['demo', '--event', 'tampered', '--invoice', 'G000000001', '--files', '2', '--rows', '10'], {});
     expect(tampered.code, tampered.stdout + tampered.stderr).toBe(0);
@@ -204,7 +225,10 @@ describe('npm run -s cli', () => {
   });
 
   it('start then worker do the same in two steps, reading local.settings.json', async () => {
-    writeFileSync(join(workDir, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: appSettings({ POLL_QUEUE: 'cli-steps', PARTNER_CONTAINER: 'cli-steps', EXPORT_CURRENCIES: 'CHF' }) }));
+    writeFileSync(
+      join(workDir, 'local.settings.json'),
+      JSON.stringify({ IsEncrypted: false, Values: appSettings({ POLL_QUEUE: 'cli-steps', PARTNER_CONTAINER: 'cli-steps', EXPORT_CURRENCIES: 'CHF' }) }),
+    );
     try {
       const started = await cli(['start', '--json'], {});
       expect(started.code, started.stderr).toBe(0);
@@ -218,7 +242,11 @@ describe('npm run -s cli', () => {
       // export is of the environment's currency and lands in the environment's container.
       const overridden = await cli(['run', '--json'], { Export_Currencies: 'NOK', partner_container: 'cli-steps-env' });
       expect(overridden.code, overridden.stderr).toBe(0);
-      expect(overridden.json).toMatchObject({ status: 'succeeded', currency: 'NOK', destination: expect.stringMatching(/^cli-steps-env\/unbilled-usage\/\d{4}-\d{2}\/NOK\//) });
+      expect(overridden.json).toMatchObject({
+        status: 'succeeded',
+        currency: 'NOK',
+        destination: expect.stringMatching(/^cli-steps-env\/unbilled-usage\/\d{4}-\d{2}\/NOK\//),
+      });
     } finally {
       rmSync(join(workDir, 'local.settings.json'));
     }
@@ -234,7 +262,11 @@ describe('npm run -s cli', () => {
       const worked = await cli(['worker', '--json'], settings);
 
       expect(worked.code).toBe(1);
-      expect(worked.json).toMatchObject({ messagesPoisoned: 0, leasesLost: 0, runs: [{ runId: started.json.runId, status: 'failed', error: { code: 'InternalError' } }] });
+      expect(worked.json).toMatchObject({
+        messagesPoisoned: 0,
+        leasesLost: 0,
+        runs: [{ runId: started.json.runId, status: 'failed', error: { code: 'InternalError' } }],
+      });
       expect(worked.json.messagesProcessed).toBeGreaterThan(0);
     } finally {
       cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 20 });
@@ -311,7 +343,9 @@ describe('npm run -s cli', () => {
 
     const billedWithCurrency = await cli(['run', '--kind', 'billed-reconciliation', '--invoice', 'G000000001', '--currency', 'EUR'], appSettings());
     expect(billedWithCurrency.code).toBe(2);
-    expect(billedWithCurrency.stderr.trim()).toBe("--currency is for unbilled kinds: billed-reconciliation exports the invoice's own month and currency, so leave --currency out");
+    expect(billedWithCurrency.stderr.trim()).toBe(
+      "--currency is for unbilled kinds: billed-reconciliation exports the invoice's own month and currency, so leave --currency out",
+    );
 
     const badKind = await cli(['demo', '--kind', 'billed'], {});
     expect(badKind.code).toBe(2);
@@ -321,7 +355,9 @@ describe('npm run -s cli', () => {
   it("rejects a flag of another command, naming the command's own flags", async () => {
     const start = await cli(['start', '--month', '2026-10'], appSettings());
     expect(start.code).toBe(2);
-    expect(start.stderr).toContain("start does not take --month; start's flags: --kind, --invoice, --currency, --period, --attribute-set, --force, --json, --help");
+    expect(start.stderr).toContain(
+      "start does not take --month; start's flags: --kind, --invoice, --currency, --period, --attribute-set, --force, --json, --help",
+    );
 
     const status = await cli(['status', '--force', '--files', '3'], appSettings());
     expect(status.code).toBe(2);
@@ -336,7 +372,9 @@ describe('npm run -s cli', () => {
     const outcome = await cli(['status', '--state', 'nonsense', '--month', '2026-13'], appSettings({ POLL_QUEUE: 'cli-run' }));
     expect(outcome.code).toBe(2);
     expect(outcome.stdout).not.toContain('No runs recorded yet.');
-    expect(outcome.stderr.trim()).toBe("--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed, noData, noNewData");
+    expect(outcome.stderr.trim()).toBe(
+      "--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed, noData, noNewData",
+    );
 
     const none = await cli(['status', '--state', 'copying', '--month', '2001-01'], appSettings());
     expect(none.code, none.stderr).toBe(0);
@@ -362,7 +400,8 @@ describe('npm run -s cli', () => {
 
     const top = await cli(['--help'], {});
     expect(top.code).toBe(0);
-    for (const command of ['start', 'worker', 'run', 'status', 'backfill', 'emulator', 'demo']) expect(top.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
+    for (const command of ['start', 'worker', 'run', 'status', 'backfill', 'emulator', 'demo'])
+      expect(top.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
     expect(top.stdout).toContain('3 a service could not be');
   });
 
@@ -383,13 +422,18 @@ describe('npm run -s cli', () => {
 
   it('storage that cannot be reached is one line naming the endpoint and the setting, exit 3, no key', async () => {
     const closed = `http://127.0.0.1:9/${'devstoreaccount1'}`;
-    const unreachable = cloud.settings.AzureWebJobsStorage.replace(/(Blob|Queue|Table)Endpoint=[^;]+/g, (_m, service: string) => `${service}Endpoint=${closed}`);
+    const unreachable = cloud.settings.AzureWebJobsStorage.replace(
+      /(Blob|Queue|Table)Endpoint=[^;]+/g,
+      (_m, service: string) => `${service}Endpoint=${closed}`,
+    );
     const outcome = await cli(['status'], appSettings({ AzureWebJobsStorage: unreachable }));
 
     expect(outcome.code).toBe(3);
     const lines = outcome.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^Could not reach http:\/\/127\.0\.0\.1:9\/devstoreaccount1\S*: the connection was refused \(ECONNREFUSED\); check AzureWebJobsStorage and that the service is running/);
+    expect(lines[0]).toMatch(
+      /^Could not reach http:\/\/127\.0\.0\.1:9\/devstoreaccount1\S*: the connection was refused \(ECONNREFUSED\); check AzureWebJobsStorage and that the service is running/,
+    );
     expect(outcome.stderr).not.toMatch(/AccountKey|Eby8vdM0|\bat \S+ \(|RestError/);
   });
 });

@@ -56,7 +56,9 @@ describe('describeFailure', () => {
 
     expect(failure.exitCode).toBe(3);
     // Azure answers AuthenticationFailed; Azurite, AuthorizationFailure: both are named as such.
-    expect(failure.line).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/partnerfail\/any refused the request: .* \((AuthenticationFailed|AuthorizationFailure)\); check PARTNER_STORAGE and/);
+    expect(failure.line).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+\/partnerfail\/any refused the request: .* \((AuthenticationFailed|AuthorizationFailure)\); check PARTNER_STORAGE and/,
+    );
     expect(failure.line).not.toContain(wrongKey);
     expect(failure.line).not.toContain(partnerKey);
     expect(failure.line).not.toMatch(/SharedKey |Authorization:/);
@@ -74,6 +76,9 @@ describe('describeFailure', () => {
 
   it('anything else is an internal error, one line, secrets removed', () => {
     const failure = describeFailure(new TypeError('cannot read x of undefined at https://h.example/p?sig=abc\n    at frame (file.ts:1:1)'), settings);
-    expect(failure).toEqual({ exitCode: 3, line: 'Internal error: cannot read x of undefined at https://h.example/p?<redacted>. Please report it with the command you ran.' });
+    expect(failure).toEqual({
+      exitCode: 3,
+      line: 'Internal error: cannot read x of undefined at https://h.example/p?<redacted>. Please report it with the command you ran.',
+    });
   });
 });

@@ -22,7 +22,11 @@ let workDir: string;
 beforeAll(async () => {
   cloud = await startLocalCloud();
   graph = await startIndependentGraph({
-    storage: { blobEndpoint: cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT), accountName: BILLING_SOURCE_ACCOUNT, accountKey: cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT) },
+    storage: {
+      blobEndpoint: cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT),
+      accountName: BILLING_SOURCE_ACCOUNT,
+      accountKey: cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT),
+    },
     isGenuine: (token) => cloud.authority.issued().includes(token),
   });
   workDir = mkdtempSync(join(tmpdir(), 'pbe-independent-'));
@@ -41,7 +45,12 @@ function cliRun(
   return new Promise((resolveRun, reject) => {
     // Only what a user's shell would pass: PATH and HOME, plus the settings. A process group of
     // its own, as a shell's job: killing the group kills the tsx wrapper and the CLI under it.
-    const child = spawn(tsx, [cliMain, ...args], { cwd: workDir, detached: true, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(tsx, [cliMain, ...args], {
+      cwd: workDir,
+      detached: true,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     onSpawn?.(child);
     let stdout = '';
     let stderr = '';
@@ -70,18 +79,25 @@ const settings = (overrides: Record<string, string>) => ({
 });
 
 describe('run --json against an independent Graph-compatible endpoint', () => {
-  it('lands the export with a Microsoft Graph token, following Graph\'s Location through GRAPH_BASE_URL', async () => {
+  it("lands the export with a Microsoft Graph token, following Graph's Location through GRAPH_BASE_URL", async () => {
     const before = graph.requests().length;
 
     const outcome = await cliRun(settings({ POLL_QUEUE: 'independent-run', PARTNER_CONTAINER: 'independent-run' }));
 
     expect(outcome.code, outcome.stderr).toBe(0);
-    expect(outcome.json).toMatchObject({ status: 'succeeded', blobCount: 2, currency: 'EUR', destination: expect.stringMatching(/^independent-run\/unbilled-usage\/\d{4}-\d{2}\/EUR\/full\//) });
+    expect(outcome.json).toMatchObject({
+      status: 'succeeded',
+      blobCount: 2,
+      currency: 'EUR',
+      destination: expect.stringMatching(/^independent-run\/unbilled-usage\/\d{4}-\d{2}\/EUR\/full\//),
+    });
     const [started] = graph.exports().filter((e) => e.operationId === outcome.json.operationId);
     expect(started).toMatchObject({ currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' });
     const requests = graph.requests().slice(before);
     expect(requests[0]).toEqual({ method: 'POST', path: '/v1.0/reports/partners/billing/usage/unbilled/export', authorized: true });
-    expect(requests.slice(1).every((r) => r.method === 'GET' && r.path === `/v1.0/reports/partners/billing/operations/${started!.operationId}` && r.authorized)).toBe(true);
+    expect(
+      requests.slice(1).every((r) => r.method === 'GET' && r.path === `/v1.0/reports/partners/billing/operations/${started!.operationId}` && r.authorized),
+    ).toBe(true);
     expect(requests.length).toBeGreaterThanOrEqual(3); // notStarted, then succeeded
     expect(`${outcome.stdout}${outcome.stderr}`).not.toMatch(/sig=|Bearer ey/);
   });
@@ -89,7 +105,14 @@ describe('run --json against an independent Graph-compatible endpoint', () => {
   it('fails with InvalidAuthenticationToken when the token is for another audience', async () => {
     const before = graph.exports().length;
 
-    const outcome = await cliRun(settings({ POLL_QUEUE: 'independent-aud', PARTNER_CONTAINER: 'independent-aud', EXPORT_CURRENCIES: 'USD', GRAPH_TOKEN_SCOPE: 'https://storage.azure.com/.default' }));
+    const outcome = await cliRun(
+      settings({
+        POLL_QUEUE: 'independent-aud',
+        PARTNER_CONTAINER: 'independent-aud',
+        EXPORT_CURRENCIES: 'USD',
+        GRAPH_TOKEN_SCOPE: 'https://storage.azure.com/.default',
+      }),
+    );
 
     expect(outcome.code, outcome.stderr).toBe(1);
     expect(outcome.json).toMatchObject({ status: 'failed', error: { code: 'InvalidAuthenticationToken', message: expect.stringContaining('401') } });
@@ -101,7 +124,11 @@ describe('a run killed mid-poll against the independent endpoint', () => {
   it('is finished by a worker started right after: the same run, with the single export it started', async () => {
     // An endpoint that keeps the export running for a while, so the kill lands while the run polls.
     const slow = await startIndependentGraph({
-      storage: { blobEndpoint: cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT), accountName: BILLING_SOURCE_ACCOUNT, accountKey: cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT) },
+      storage: {
+        blobEndpoint: cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT),
+        accountName: BILLING_SOURCE_ACCOUNT,
+        accountKey: cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT),
+      },
       isGenuine: (token) => cloud.authority.issued().includes(token),
       runningPolls: 6,
     });
@@ -126,7 +153,9 @@ describe('a run killed mid-poll against the independent endpoint', () => {
       expect(runs).toEqual([expect.objectContaining({ status: 'succeeded', operationId: started!.operationId })]);
       // The run it finished is the one `run` started (its ledger row), and Graph saw one export POST.
       const status = await cliRun(env, ['status', '--json']);
-      expect((status.json.runs as Array<{ runId: string; currency: string }>).filter((listed) => listed.currency === 'SEK').map((listed) => listed.runId)).toEqual([runs[0]!.runId]);
+      expect(
+        (status.json.runs as Array<{ runId: string; currency: string }>).filter((listed) => listed.currency === 'SEK').map((listed) => listed.runId),
+      ).toEqual([runs[0]!.runId]);
       expect(slow.exports()).toHaveLength(1);
       expect(slow.requests().filter((request) => request.method === 'POST')).toHaveLength(1);
     } finally {
@@ -136,14 +165,22 @@ describe('a run killed mid-poll against the independent endpoint', () => {
 });
 
 describe('run --json with an AZURE_CLIENT_ID that names no identity of the app', () => {
-  it('fails within a few polls with IdentityUnavailable and the endpoint\'s words, and status says so', async () => {
-    const env = settings({ POLL_QUEUE: 'independent-identity', PARTNER_CONTAINER: 'independent-identity', EXPORT_CURRENCIES: 'CHF', AZURE_CLIENT_ID: '0a0b0c0d-1e1f-4a4b-8c8d-9e9f0a0b0c0d' });
+  it("fails within a few polls with IdentityUnavailable and the endpoint's words, and status says so", async () => {
+    const env = settings({
+      POLL_QUEUE: 'independent-identity',
+      PARTNER_CONTAINER: 'independent-identity',
+      EXPORT_CURRENCIES: 'CHF',
+      AZURE_CLIENT_ID: '0a0b0c0d-1e1f-4a4b-8c8d-9e9f0a0b0c0d',
+    });
     const before = graph.requests().length;
 
     const outcome = await cliRun(env);
 
     expect(outcome.code, outcome.stderr).toBe(1);
-    expect(outcome.json).toMatchObject({ status: 'failed', error: { code: 'IdentityUnavailable', message: expect.stringContaining('Unable to load the proper Managed Identity.') } });
+    expect(outcome.json).toMatchObject({
+      status: 'failed',
+      error: { code: 'IdentityUnavailable', message: expect.stringContaining('Unable to load the proper Managed Identity.') },
+    });
     expect(graph.requests()).toHaveLength(before);
     const status = await cliRun(env, ['status', '--json']);
     const listed = (status.json.runs as Array<{ runId: string; error?: { code: string } }>).find((run) => run.runId === outcome.json.runId);

@@ -23,10 +23,20 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const settings = { EXPORT_CURRENCIES: 'EUR', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '1', POLL_QUEUE: 'cli-report', PARTNER_CONTAINER: 'cli-report' };
+const settings = {
+  EXPORT_CURRENCIES: 'EUR',
+  POLL_INITIAL_DELAY_SECONDS: '1',
+  POLL_MAX_DELAY_SECONDS: '1',
+  POLL_QUEUE: 'cli-report',
+  PARTNER_CONTAINER: 'cli-report',
+};
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...cloud.settings, ...settings }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...cloud.settings, ...settings },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -56,7 +66,12 @@ describe('npm run -s cli -- report', () => {
       for (const line of text.split('\n')) if (line) rows.push(JSON.parse(line) as Record<string, unknown>);
     }
     expect(report).toMatchObject({ runId, rowCount: 300 });
-    const got = new Map(report!.totals.map((t) => [`${t.customerId}|${t.currency}`, { rowCount: t.rowCount, sums: { billingPreTaxTotal: t.billingPreTaxTotal, pricingPreTaxTotal: t.pricingPreTaxTotal, quantity: t.quantity } }]));
+    const got = new Map(
+      report!.totals.map((t) => [
+        `${t.customerId}|${t.currency}`,
+        { rowCount: t.rowCount, sums: { billingPreTaxTotal: t.billingPreTaxTotal, pricingPreTaxTotal: t.pricingPreTaxTotal, quantity: t.quantity } },
+      ]),
+    );
     expect(got).toEqual(expectedTotals(rows, ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], 'BillingCurrency'));
 
     const table = await cli(['report', '--month', (rows[0]!.ChargeStartDate as string).slice(0, 7)]);
@@ -75,11 +90,15 @@ describe('npm run -s cli -- report', () => {
     [['report', '--invoice', 'G000000999'], 1, 'No landed run with checked figures in invoice G000000999'],
     [['report', '--month', '2026-13'], 2, '--month'],
     [['report', '--month', '1999-01'], 1, 'No landed run with checked figures in billing month 1999-01'],
-  ])('%j exits %i naming the problem', async (args, code, message) => {
-    const outcome = await cli(args);
-    expect(outcome.code).toBe(code);
-    expect(outcome.stderr).toContain(message);
-  }, 60_000);
+  ])(
+    '%j exits %i naming the problem',
+    async (args, code, message) => {
+      const outcome = await cli(args);
+      expect(outcome.code).toBe(code);
+      expect(outcome.stderr).toContain(message);
+    },
+    60_000,
+  );
 });
 
 function settingsConnection(): string {

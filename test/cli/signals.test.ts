@@ -102,7 +102,14 @@ async function startEmulator(via: 'node' | 'tsx') {
 
 describe('clean shutdown', () => {
   it('worker on SIGINT gives back the message it holds at once and exits 130', async () => {
-    const settings = { ...cloud.settings, EXPORT_CURRENCIES: 'EUR', POLL_QUEUE: 'sig-worker', PARTNER_CONTAINER: 'sig-worker', POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '1' };
+    const settings = {
+      ...cloud.settings,
+      EXPORT_CURRENCIES: 'EUR',
+      POLL_QUEUE: 'sig-worker',
+      PARTNER_CONTAINER: 'sig-worker',
+      POLL_INITIAL_DELAY_SECONDS: '1',
+      POLL_MAX_DELAY_SECONDS: '1',
+    };
     const started = spawnCli(['start', '--json'], settings);
     expect((await exited(started)).code, started.output()).toBe(0);
     const operationGets = () => cloud.billing.requests().filter((request) => request.method === 'GET' && request.path.includes('/operations/')).length;

@@ -20,7 +20,8 @@ function checkRows(family: RowFamily, attributeSet: 'full' | 'basic', rows: read
   return check.result();
 }
 
-const byKey = (result: FileCheckResult) => new Map(result.totals.map((total) => [`${total.customerId}|${total.currency}`, { rowCount: total.rowCount, sums: total.sums }]));
+const byKey = (result: FileCheckResult) =>
+  new Map(result.totals.map((total) => [`${total.customerId}|${total.currency}`, { rowCount: total.rowCount, sums: total.sums }]));
 
 describe('rowFamilyOf: the one mapping from a run kind to its rows', () => {
   it.each([
@@ -38,7 +39,11 @@ describe('schemaFor: the columns are the documented attributes of the set', () =
     ['reconciliation', 'full', FULL_RECONCILIATION_ATTRIBUTES],
     ['reconciliation', 'basic', BASIC_RECONCILIATION_ATTRIBUTES],
   ] as const)('%s %s', (family, attributeSet, attributes) => {
-    expect(schemaFor(family, attributeSet).columns.map((column) => column.name).sort()).toEqual([...attributes].sort());
+    expect(
+      schemaFor(family, attributeSet)
+        .columns.map((column) => column.name)
+        .sort(),
+    ).toEqual([...attributes].sort());
   });
 
   it.each([
@@ -59,7 +64,9 @@ describe('exact decimals', () => {
     ['99999999999999999999.999999', '0.000001', '100000000000000000000'],
   ])('%s + %s = %s', (a, b, sum) => expect(decimalText(addDecimal(parseDecimal(a)!, parseDecimal(b)!))).toBe(sum));
 
-  it.each(['', 'abc', '1,5', '0x10', '1.2.3', 'NaN', 'Infinity', '1e-999999', '1e999999'])('%j is not a decimal', (text) => expect(parseDecimal(text)).toBeUndefined());
+  it.each(['', 'abc', '1,5', '0x10', '1.2.3', 'NaN', 'Infinity', '1e-999999', '1e999999'])('%j is not a decimal', (text) =>
+    expect(parseDecimal(text)).toBeUndefined(),
+  );
 
   it('a binary double sum of the same values drifts; the exact one does not', () => {
     const values = Array.from({ length: 1000 }, () => '0.1');
@@ -78,7 +85,9 @@ describe('exact decimals', () => {
     ['9999999999999999.9999999999995', 28, 12, 'has more than 16 integer digits'],
     ['12345678901234567', 28, 12, 'has more than 16 integer digits'],
     ['100000', 9, 4, 'has more than 5 integer digits'],
-  ] as const)('%s as DECIMAL(%i,%i) is %s', (text, precision, scale, expected) => expect(toScaledInteger(parseDecimal(text)!, precision, scale)).toBe(expected));
+  ] as const)('%s as DECIMAL(%i,%i) is %s', (text, precision, scale, expected) =>
+    expect(toScaledInteger(parseDecimal(text)!, precision, scale)).toBe(expected),
+  );
 });
 
 describe('dates and instants', () => {
@@ -111,21 +120,26 @@ describe('startFileCheck on the emulator rows', () => {
     ['usage', 'basic', () => usage('basic'), ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], 'BillingCurrency'],
     ['reconciliation', 'full', () => reconciliation('full'), ['Subtotal', 'TaxTotal', 'Total'], 'Currency'],
     ['reconciliation', 'basic', () => reconciliation('basic'), ['Subtotal', 'TaxTotal', 'Total'], 'Currency'],
-  ] as const)('%s %s: every row counted, no problem, totals per customer equal an independent exact sum', (family, attributeSet, rowsOf, summed, currencyColumn) => {
-    const rows = rowsOf();
-    const result = checkRows(family, attributeSet, rows);
-    expect(result.rowCount).toBe(rows.length);
-    expect(result.examples).toEqual([]);
-    expect(result.problems).toBe(0);
-    expect(byKey(result)).toEqual(expectedTotals(rows, summed, currencyColumn));
-    expect(result.totals.length).toBeGreaterThan(1);
-    for (const total of result.totals) expect(total.customerName).toBe(rows.find((row) => row.CustomerId === total.customerId)!.CustomerName);
-  });
+  ] as const)(
+    '%s %s: every row counted, no problem, totals per customer equal an independent exact sum',
+    (family, attributeSet, rowsOf, summed, currencyColumn) => {
+      const rows = rowsOf();
+      const result = checkRows(family, attributeSet, rows);
+      expect(result.rowCount).toBe(rows.length);
+      expect(result.examples).toEqual([]);
+      expect(result.problems).toBe(0);
+      expect(byKey(result)).toEqual(expectedTotals(rows, summed, currencyColumn));
+      expect(result.totals.length).toBeGreaterThan(1);
+      for (const total of result.totals) expect(total.customerName).toBe(rows.find((row) => row.CustomerId === total.customerId)!.CustomerName);
+    },
+  );
 
   it('keys in camelCase and any casing, and the documented renames, read the same (§4.5)', () => {
     const rows = reconciliation('full');
     const renamed = rows.map((row) =>
-      Object.fromEntries(Object.entries(row).map(([key, value]) => (key === 'Total' ? ['totalForCustomer', value] : [key.charAt(0).toLowerCase() + key.slice(1), value]))),
+      Object.fromEntries(
+        Object.entries(row).map(([key, value]) => (key === 'Total' ? ['totalForCustomer', value] : [key.charAt(0).toLowerCase() + key.slice(1), value])),
+      ),
     );
     expect(checkRows('reconciliation', 'full', renamed)).toEqual(checkRows('reconciliation', 'full', rows));
     const shouting = usage('full', 50).map((row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [key.toUpperCase(), value])));
@@ -161,8 +175,18 @@ describe('startFileCheck: each problem is found, named with file and line, and c
     ['usage', 'full', { ...usageRow, CustomerName: '' }, 'CustomerName is missing'],
     ['usage', 'full', without(usageRow, 'MeterId'), 'MeterId is missing'],
     ['usage', 'full', { ...usageRow, Quantity: 'lots' }, "Quantity is 'lots': expected a decimal number"],
-    ['usage', 'full', { ...usageRow, UnitPrice: 0.0000000000001 }, "UnitPrice is '1e-13': more than 12 decimal places; the Parquet copy keeps it rounded to 12 (DECIMAL(28,12))"],
-    ['usage', 'full', { ...usageRow, UsageDate: '2026-10-14T13:00:00Z' }, "UsageDate is '2026-10-14T13:00:00Z': expected a date (YYYY-MM-DD, midnight UTC, or M/D/YYYY)"],
+    [
+      'usage',
+      'full',
+      { ...usageRow, UnitPrice: 0.0000000000001 },
+      "UnitPrice is '1e-13': more than 12 decimal places; the Parquet copy keeps it rounded to 12 (DECIMAL(28,12))",
+    ],
+    [
+      'usage',
+      'full',
+      { ...usageRow, UsageDate: '2026-10-14T13:00:00Z' },
+      "UsageDate is '2026-10-14T13:00:00Z': expected a date (YYYY-MM-DD, midnight UTC, or M/D/YYYY)",
+    ],
     ['usage', 'full', { ...usageRow, ChargeStartDate: 'soon' }, "ChargeStartDate is 'soon': expected an ISO 8601 date-time (or M/D/YYYY)"],
     ['usage', 'full', { ...usageRow, customerid: 'e0c1b3f5-0000-0000-0000-000000000000' }, "'customerid' repeats CustomerId in another spelling"],
     ['usage', 'full', [usageRow], 'the line is an array: expected a JSON object'],
@@ -186,7 +210,9 @@ describe('startFileCheck: each problem is found, named with file and line, and c
   it('a basic row is not asked for full-only key fields', () => {
     const [basic] = usage('basic', 1);
     expect(checkRows('usage', 'basic', [basic]).problems).toBe(0);
-    expect(checkRows('usage', 'full', [basic]).examples.map((example) => example.problem)).toEqual(expect.arrayContaining(['MeterId is missing', 'Unit is missing']));
+    expect(checkRows('usage', 'full', [basic]).examples.map((example) => example.problem)).toEqual(
+      expect.arrayContaining(['MeterId is missing', 'Unit is missing']),
+    );
   });
 
   it('counts every problem but keeps the first few as examples', () => {
@@ -227,10 +253,31 @@ describe('mergeFileResults', () => {
   it('problems add up across files; examples keep file order and are capped', () => {
     const [row] = usage('full', 1) as [Record<string, unknown>];
     const bad = { ...row, Quantity: 'x' };
-    const first = checkRows('usage', 'full', Array.from({ length: 8 }, () => bad), 'a');
-    const second = checkRows('usage', 'full', Array.from({ length: 5 }, () => bad), 'b');
+    const first = checkRows(
+      'usage',
+      'full',
+      Array.from({ length: 8 }, () => bad),
+      'a',
+    );
+    const second = checkRows(
+      'usage',
+      'full',
+      Array.from({ length: 5 }, () => bad),
+      'b',
+    );
     const merged = mergeFileResults([first, second]);
     expect(merged.check.problems).toBe(13);
-    expect(merged.check.examples.map((example) => `${example.file}:${example.line}`)).toEqual(['a:1', 'a:2', 'a:3', 'a:4', 'a:5', 'a:6', 'a:7', 'a:8', 'b:1', 'b:2']);
+    expect(merged.check.examples.map((example) => `${example.file}:${example.line}`)).toEqual([
+      'a:1',
+      'a:2',
+      'a:3',
+      'a:4',
+      'a:5',
+      'a:6',
+      'a:7',
+      'a:8',
+      'b:1',
+      'b:2',
+    ]);
   });
 });

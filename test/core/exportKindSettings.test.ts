@@ -8,7 +8,13 @@ describe('EXPORT_KINDS and BILLED_EXPORT_KINDS', () => {
   });
 
   it('take comma-separated kinds in any casing, each once', () => {
-    expect(parseSettings({ ...minimal, EXPORT_KINDS: ' Unbilled-Reconciliation, unbilled-usage,unbilled-reconciliation,', BILLED_EXPORT_KINDS: 'billed-reconciliation' })).toMatchObject({
+    expect(
+      parseSettings({
+        ...minimal,
+        EXPORT_KINDS: ' Unbilled-Reconciliation, unbilled-usage,unbilled-reconciliation,',
+        BILLED_EXPORT_KINDS: 'billed-reconciliation',
+      }),
+    ).toMatchObject({
       exportKinds: ['unbilled-reconciliation', 'unbilled-usage'],
       billedExportKinds: ['billed-reconciliation'],
     });
@@ -19,6 +25,8 @@ describe('EXPORT_KINDS and BILLED_EXPORT_KINDS', () => {
       "EXPORT_KINDS is 'unbilled-usage,billed-usage': expected comma-separated kinds of unbilled-usage, unbilled-reconciliation ('billed-usage' is for BILLED_EXPORT_KINDS)",
       "BILLED_EXPORT_KINDS is 'unbilled-usage,billed-invoice': expected comma-separated kinds of billed-usage, billed-reconciliation ('unbilled-usage' is for EXPORT_KINDS; 'billed-invoice' is not an export kind)",
     ]);
-    expect(problemsOf({ ...minimal, EXPORT_KINDS: ',' })).toEqual(["EXPORT_KINDS is ',': expected comma-separated kinds of unbilled-usage, unbilled-reconciliation"]);
+    expect(problemsOf({ ...minimal, EXPORT_KINDS: ',' })).toEqual([
+      "EXPORT_KINDS is ',': expected comma-separated kinds of unbilled-usage, unbilled-reconciliation",
+    ]);
   });
 });

@@ -5,13 +5,18 @@ import { minimal, problemsOf } from '../support/settings';
 describe('GRAPH_TOKEN_SCOPE', () => {
   it("is Microsoft Graph's, whatever host GRAPH_BASE_URL names", () => {
     expect(parseSettings(minimal).graphTokenScope).toBe('https://graph.microsoft.com/.default');
-    expect(parseSettings({ ...minimal, GRAPH_BASE_URL: 'https://graph-proxy.contoso.example/v1.0' }).graphTokenScope).toBe('https://graph.microsoft.com/.default');
+    expect(parseSettings({ ...minimal, GRAPH_BASE_URL: 'https://graph-proxy.contoso.example/v1.0' }).graphTokenScope).toBe(
+      'https://graph.microsoft.com/.default',
+    );
     expect(parseSettings({ ...minimal, GRAPH_BASE_URL: 'http://127.0.0.1:8080/v1.0' }).graphTokenScope).toBe('https://graph.microsoft.com/.default');
   });
 
-  it.each(['https://graph.microsoft.com/.default', 'api://billing-gateway/.default', '00000003-0000-0000-c000-000000000000/.default'])('accepts %s', (scope) => {
-    expect(parseSettings({ ...minimal, GRAPH_TOKEN_SCOPE: scope }).graphTokenScope).toBe(scope);
-  });
+  it.each(['https://graph.microsoft.com/.default', 'api://billing-gateway/.default', '00000003-0000-0000-c000-000000000000/.default'])(
+    'accepts %s',
+    (scope) => {
+      expect(parseSettings({ ...minimal, GRAPH_TOKEN_SCOPE: scope }).graphTokenScope).toBe(scope);
+    },
+  );
 
   it.each([
     ['without /.default', 'https://graph.microsoft.com'],

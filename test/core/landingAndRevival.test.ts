@@ -45,11 +45,32 @@ describe('revivalsWithoutProgress', () => {
 });
 
 describe('names the app writes itself', () => {
-  it.each(['manifest.json', 'Manifest.JSON', 'MANIFEST.json', 'sub/manifest.json', 'a/b/MaNiFeSt.JsOn', 'manifest.json.', 'manifest.json ', 'manifest.json. .', 'parquet/part-0.json.gz.parquet', 'Parquet/x.json.gz', '/parquet/y'])('%s passes for a file the app writes', (name) => {
+  it.each([
+    'manifest.json',
+    'Manifest.JSON',
+    'MANIFEST.json',
+    'sub/manifest.json',
+    'a/b/MaNiFeSt.JsOn',
+    'manifest.json.',
+    'manifest.json ',
+    'manifest.json. .',
+    'parquet/part-0.json.gz.parquet',
+    'Parquet/x.json.gz',
+    '/parquet/y',
+  ])('%s passes for a file the app writes', (name) => {
     expect(isAppFileName(name)).toBe(true);
   });
 
-  it.each(['manifest.json.gz', 'part-00000-manifest.json', 'manifest-json', 'manifest.jsonl', 'manifest.json/part-0.json.gz', 'part-0.parquet', 'sub/parquet/part-0.json.gz', 'parquetry/part-0.json.gz'])('%s does not', (name) => {
+  it.each([
+    'manifest.json.gz',
+    'part-00000-manifest.json',
+    'manifest-json',
+    'manifest.jsonl',
+    'manifest.json/part-0.json.gz',
+    'part-0.parquet',
+    'sub/parquet/part-0.json.gz',
+    'parquetry/part-0.json.gz',
+  ])('%s does not', (name) => {
     expect(isAppFileName(name)).toBe(false);
   });
 

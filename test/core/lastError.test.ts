@@ -12,7 +12,13 @@ describe('noteTransientFailure', () => {
 
     expect(decision).toEqual({
       kind: 'retry',
-      run: { ...aRun(), lastErrorCode: 'ServiceUnavailable', lastErrorMessage: 'polling: GET failed with 503', lastErrorCount: 1, lastErrorAt: '2026-11-04T05:10:00.000Z' },
+      run: {
+        ...aRun(),
+        lastErrorCode: 'ServiceUnavailable',
+        lastErrorMessage: 'polling: GET failed with 503',
+        lastErrorCount: 1,
+        lastErrorAt: '2026-11-04T05:10:00.000Z',
+      },
     });
   });
 
@@ -45,7 +51,11 @@ describe('noteTransientFailure', () => {
   });
 
   it('does not give up on a bounded failure whose tries were interrupted by progress', () => {
-    const twice = noteTransientFailure(noteTransientFailure(aRun(), { code: 'InvalidJson', message: 'm' }, now).run, { code: 'InvalidJson', message: 'm' }, now).run;
+    const twice = noteTransientFailure(
+      noteTransientFailure(aRun(), { code: 'InvalidJson', message: 'm' }, now).run,
+      { code: 'InvalidJson', message: 'm' },
+      now,
+    ).run;
 
     expect(noteTransientFailure(withoutLastError(twice), { code: 'InvalidJson', message: 'm' }, now).kind).toBe('retry');
   });

@@ -29,7 +29,7 @@ function problemsOf(body: unknown, hosts = allowed): string[] {
 }
 
 describe('parseManifest', () => {
-  it("reads the documented example", () => {
+  it('reads the documented example', () => {
     const manifest = parseManifest(documented, allowed);
     expect(manifest).toMatchObject({ eTag: 'WYjLro78HdMg6vUWR', blobCount: 1, partnerTenantId: documented.partnerTenantId, sasToken: documented.sasToken });
     expect(manifest.blobs).toEqual(documented.blobs);

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { BILLED_KINDS, EXPORT_KINDS, UNBILLED_KINDS, billingMonthFor, destinationFolder, eTagSegment, exportKeyOf, exportKeyString, exportRequestFor, isBilledKind, parseInvoiceId } from '../../src/core/naming';
+import {
+  BILLED_KINDS,
+  EXPORT_KINDS,
+  UNBILLED_KINDS,
+  billingMonthFor,
+  destinationFolder,
+  eTagSegment,
+  exportKeyOf,
+  exportKeyString,
+  exportRequestFor,
+  isBilledKind,
+  parseInvoiceId,
+} from '../../src/core/naming';
 
 const key = { kind: 'unbilled-usage', billingMonth: '2026-10', currency: 'EUR', attributeSet: 'full' } as const;
 
@@ -55,12 +67,22 @@ describe('export kinds', () => {
 
   it('keep only the key of a run or request', () => {
     expect(exportKeyOf({ ...key, runId: 'r1', billingPeriod: 'last' } as never)).toEqual(key);
-    expect(exportKeyOf({ kind: 'billed-usage', invoiceId: 'G016907411', attributeSet: 'full', trigger: 'event' } as never)).toEqual({ kind: 'billed-usage', invoiceId: 'G016907411', attributeSet: 'full' });
+    expect(exportKeyOf({ kind: 'billed-usage', invoiceId: 'G016907411', attributeSet: 'full', trigger: 'event' } as never)).toEqual({
+      kind: 'billed-usage',
+      invoiceId: 'G016907411',
+      attributeSet: 'full',
+    });
   });
 
   it("ask Graph with each kind's documented body", () => {
-    expect(exportRequestFor({ ...key, billingPeriod: 'current' })).toEqual({ kind: 'unbilled-usage', body: { currencyCode: 'EUR', billingPeriod: 'current', attributeSet: 'full' } });
-    expect(exportRequestFor({ kind: 'billed-usage', invoiceId: 'G016907411', attributeSet: 'basic' })).toEqual({ kind: 'billed-usage', body: { invoiceId: 'G016907411', attributeSet: 'basic' } });
+    expect(exportRequestFor({ ...key, billingPeriod: 'current' })).toEqual({
+      kind: 'unbilled-usage',
+      body: { currencyCode: 'EUR', billingPeriod: 'current', attributeSet: 'full' },
+    });
+    expect(exportRequestFor({ kind: 'billed-usage', invoiceId: 'G016907411', attributeSet: 'basic' })).toEqual({
+      kind: 'billed-usage',
+      body: { invoiceId: 'G016907411', attributeSet: 'basic' },
+    });
   });
 });
 
@@ -69,7 +91,19 @@ describe('parseInvoiceId', () => {
     expect(parseInvoiceId('G016907411')).toBe('G016907411');
   });
 
-  it.each([['G016907411/..'], ['G01 6907411'], ['016907411'], ['G12345678'], ['G0123456789'], ['GG016907411'], ['g016907411'], ['D016907411'], [''], [16907411], [undefined]])('refuses %j', (value) => {
+  it.each([
+    ['G016907411/..'],
+    ['G01 6907411'],
+    ['016907411'],
+    ['G12345678'],
+    ['G0123456789'],
+    ['GG016907411'],
+    ['g016907411'],
+    ['D016907411'],
+    [''],
+    [16907411],
+    [undefined],
+  ])('refuses %j', (value) => {
     expect(parseInvoiceId(value)).toBeUndefined();
   });
 });

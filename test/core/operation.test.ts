@@ -14,11 +14,20 @@ describe('interpretOperation', () => {
   });
 
   it.each([
-    ['succeeded + navigation link (the docs)', { '@odata.type': type('exportSuccessOperation'), status: 'succeeded', 'resourceLocation@odata.navigationLink': 'https://graph/m/1' }],
-    ['completed (the resource page)', { '@odata.type': type('exportSuccessOperation'), status: 'completed', 'resourceLocation@odata.navigationLink': 'https://graph/m/1' }],
+    [
+      'succeeded + navigation link (the docs)',
+      { '@odata.type': type('exportSuccessOperation'), status: 'succeeded', 'resourceLocation@odata.navigationLink': 'https://graph/m/1' },
+    ],
+    [
+      'completed (the resource page)',
+      { '@odata.type': type('exportSuccessOperation'), status: 'completed', 'resourceLocation@odata.navigationLink': 'https://graph/m/1' },
+    ],
     ['Succeeded, other casing, no @odata.type', { status: 'Succeeded', 'resourceLocation@odata.navigationLink': 'https://graph/m/1' }],
     ['a string resourceLocation', { status: 'succeeded', resourceLocation: 'https://graph/m/1' }],
-    ['@odata.type without the leading #, other casing', { '@odata.type': 'Microsoft.Graph.Partners.Billing.ExportSuccessOperation', 'resourceLocation@odata.navigationLink': 'https://graph/m/1' }],
+    [
+      '@odata.type without the leading #, other casing',
+      { '@odata.type': 'Microsoft.Graph.Partners.Billing.ExportSuccessOperation', 'resourceLocation@odata.navigationLink': 'https://graph/m/1' },
+    ],
   ])('reads %s as a manifest link', (_case, body) => {
     expect(interpretOperation(body)).toEqual({ kind: 'succeeded', manifest: { kind: 'link', url: 'https://graph/m/1' } });
   });
@@ -32,7 +41,9 @@ describe('interpretOperation', () => {
   });
 
   it('trusts @odata.type over a contradicting status', () => {
-    expect(interpretOperation({ '@odata.type': type('failedOperation'), status: 'running', error: { code: '5000', message: 'No data available' } }).kind).toBe('failed');
+    expect(interpretOperation({ '@odata.type': type('failedOperation'), status: 'running', error: { code: '5000', message: 'No data available' } }).kind).toBe(
+      'failed',
+    );
   });
 
   it("reads a failed operation's error code and message", () => {
@@ -41,7 +52,11 @@ describe('interpretOperation', () => {
       code: '5000',
       message: 'No data available',
     });
-    expect(interpretOperation({ status: 'failed', error: { code: 5000 } })).toEqual({ kind: 'failed', code: '5000', message: 'Graph reported the export failed without an error message' });
+    expect(interpretOperation({ status: 'failed', error: { code: 5000 } })).toEqual({
+      kind: 'failed',
+      code: '5000',
+      message: 'Graph reported the export failed without an error message',
+    });
     expect(interpretOperation({ status: 'failed' })).toMatchObject({ kind: 'failed', code: 'unknown' });
   });
 

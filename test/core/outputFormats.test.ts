@@ -15,7 +15,9 @@ describe('OUTPUT_FORMATS', () => {
   ])('%j is %j', (value, formats) => expect(parseSettings({ ...minimal, OUTPUT_FORMATS: value }).outputFormats).toEqual(formats));
 
   it.each(['parquet', 'raw,csv', 'raw;parquet', 'json'])('%j is refused, naming the choices', (value) => {
-    expect(problemsOf({ ...minimal, OUTPUT_FORMATS: value })).toEqual([`OUTPUT_FORMATS is '${value}': expected raw or raw,parquet (the raw files always land)`]);
+    expect(problemsOf({ ...minimal, OUTPUT_FORMATS: value })).toEqual([
+      `OUTPUT_FORMATS is '${value}': expected raw or raw,parquet (the raw files always land)`,
+    ]);
   });
 
   it('a Parquet copy is named after its whole source file, under parquet/', () => {

@@ -1,5 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { BOUNDED_FAILURES, MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, MAX_RESTARTS, MAX_REVIVALS, MAX_UNCERTAIN_POSTS, STALL_GRACE_SECONDS, boundedFailureExhausted, decideLandingRetry, decideStartRetry, isStalled, mayRestart, mayRevive } from '../../src/core/policy';
+import {
+  BOUNDED_FAILURES,
+  MAX_COPY_WAITS,
+  MAX_LANDING_ATTEMPTS,
+  MAX_RESTARTS,
+  MAX_REVIVALS,
+  MAX_UNCERTAIN_POSTS,
+  STALL_GRACE_SECONDS,
+  boundedFailureExhausted,
+  decideLandingRetry,
+  decideStartRetry,
+  isStalled,
+  mayRestart,
+  mayRevive,
+} from '../../src/core/policy';
 import { aRun } from '../support/runs';
 
 const delays = { initialDelaySeconds: 60, maxDelaySeconds: 600 };
@@ -11,15 +25,55 @@ describe('decideLandingRetry', () => {
   it.each([
     // run counters before, trouble, expected decision
     ['first transient trouble: attempt 1, the initial delay', {}, transient, { kind: 'retry', landingAttempts: 1, copyWaits: 0, delaySeconds: 60 }],
-    ['third transient trouble: backoff doubles per attempt', { landingAttempts: 2 }, transient, { kind: 'retry', landingAttempts: 3, copyWaits: 0, delaySeconds: 240 }],
+    [
+      'third transient trouble: backoff doubles per attempt',
+      { landingAttempts: 2 },
+      transient,
+      { kind: 'retry', landingAttempts: 3, copyWaits: 0, delaySeconds: 240 },
+    ],
     ['backoff capped at the maximum poll delay', { landingAttempts: 3 }, transient, { kind: 'retry', landingAttempts: 4, copyWaits: 0, delaySeconds: 480 }],
-    ['copies still pending use a wait, not an attempt', { landingAttempts: 2, copyWaits: 3 }, pending, { kind: 'retry', landingAttempts: 2, copyWaits: 4, delaySeconds: 120 }],
-    ['the last allowed copy wait is still a retry', { copyWaits: MAX_COPY_WAITS - 1 }, pending, { kind: 'retry', landingAttempts: 0, copyWaits: MAX_COPY_WAITS, delaySeconds: 60 }],
-    ['one copy wait too many fails, saying how many waits', { copyWaits: MAX_COPY_WAITS }, pending, { kind: 'fail', code: 'CopiesPending', message: `copying files did not finish after ${MAX_COPY_WAITS} waits: 3 copies still pending` }],
-    ['the last landing attempt fails, saying how many attempts', { landingAttempts: MAX_LANDING_ATTEMPTS - 1 }, transient, { kind: 'fail', code: 'ServerBusy', message: `copying files failed after ${MAX_LANDING_ATTEMPTS} attempts: The server is busy.` }],
-    ['copy waits do not use up attempts', { landingAttempts: MAX_LANDING_ATTEMPTS - 1 }, pending, { kind: 'retry', landingAttempts: MAX_LANDING_ATTEMPTS - 1, copyWaits: 1, delaySeconds: 480 }],
-    ['a Retry-After longer than the backoff is the delay', {}, { ...transient, retryAfterSeconds: 900 }, { kind: 'retry', landingAttempts: 1, copyWaits: 0, delaySeconds: 900 }],
-    ['a Retry-After shorter than the backoff is not', {}, { ...transient, retryAfterSeconds: 5 }, { kind: 'retry', landingAttempts: 1, copyWaits: 0, delaySeconds: 60 }],
+    [
+      'copies still pending use a wait, not an attempt',
+      { landingAttempts: 2, copyWaits: 3 },
+      pending,
+      { kind: 'retry', landingAttempts: 2, copyWaits: 4, delaySeconds: 120 },
+    ],
+    [
+      'the last allowed copy wait is still a retry',
+      { copyWaits: MAX_COPY_WAITS - 1 },
+      pending,
+      { kind: 'retry', landingAttempts: 0, copyWaits: MAX_COPY_WAITS, delaySeconds: 60 },
+    ],
+    [
+      'one copy wait too many fails, saying how many waits',
+      { copyWaits: MAX_COPY_WAITS },
+      pending,
+      { kind: 'fail', code: 'CopiesPending', message: `copying files did not finish after ${MAX_COPY_WAITS} waits: 3 copies still pending` },
+    ],
+    [
+      'the last landing attempt fails, saying how many attempts',
+      { landingAttempts: MAX_LANDING_ATTEMPTS - 1 },
+      transient,
+      { kind: 'fail', code: 'ServerBusy', message: `copying files failed after ${MAX_LANDING_ATTEMPTS} attempts: The server is busy.` },
+    ],
+    [
+      'copy waits do not use up attempts',
+      { landingAttempts: MAX_LANDING_ATTEMPTS - 1 },
+      pending,
+      { kind: 'retry', landingAttempts: MAX_LANDING_ATTEMPTS - 1, copyWaits: 1, delaySeconds: 480 },
+    ],
+    [
+      'a Retry-After longer than the backoff is the delay',
+      {},
+      { ...transient, retryAfterSeconds: 900 },
+      { kind: 'retry', landingAttempts: 1, copyWaits: 0, delaySeconds: 900 },
+    ],
+    [
+      'a Retry-After shorter than the backoff is not',
+      {},
+      { ...transient, retryAfterSeconds: 5 },
+      { kind: 'retry', landingAttempts: 1, copyWaits: 0, delaySeconds: 60 },
+    ],
   ])('%s', (_name, run, trouble, expected) => {
     expect(decideLandingRetry(run, trouble, { ...delays, maxDelaySeconds: 480 }, noJitter)).toEqual(expected);
   });
@@ -35,11 +89,36 @@ describe('decideStartRetry', () => {
   it.each([
     // counts before, the POST may have been taken, expected decision
     ['the first uncertain POST: the initial delay', {}, true, { kind: 'retry', backoffAttempt: 0, startFailures: 1, uncertainPosts: 1 }],
-    ['the third failure in a row backs off twice', { startFailures: 2, uncertainPosts: 1 }, false, { kind: 'retry', backoffAttempt: 2, startFailures: 3, uncertainPosts: 1 }],
-    ['a POST surely not taken is not uncertain', { startFailures: 1 }, false, { kind: 'retry', backoffAttempt: 1, startFailures: 2, uncertainPosts: undefined }],
-    ['the last uncertain POST allowed is still retried', { startFailures: 3, uncertainPosts: MAX_UNCERTAIN_POSTS - 2 }, true, { kind: 'retry', backoffAttempt: 3, startFailures: 4, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 }],
-    ['one more uncertain POST fails the run', { startFailures: 4, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 }, true, { kind: 'fail', startFailures: 5, uncertainPosts: MAX_UNCERTAIN_POSTS }],
-    ['throttling after the uncertain POSTs ran out does not fail the run', { startFailures: 9, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 }, false, { kind: 'retry', backoffAttempt: 9, startFailures: 10, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 }],
+    [
+      'the third failure in a row backs off twice',
+      { startFailures: 2, uncertainPosts: 1 },
+      false,
+      { kind: 'retry', backoffAttempt: 2, startFailures: 3, uncertainPosts: 1 },
+    ],
+    [
+      'a POST surely not taken is not uncertain',
+      { startFailures: 1 },
+      false,
+      { kind: 'retry', backoffAttempt: 1, startFailures: 2, uncertainPosts: undefined },
+    ],
+    [
+      'the last uncertain POST allowed is still retried',
+      { startFailures: 3, uncertainPosts: MAX_UNCERTAIN_POSTS - 2 },
+      true,
+      { kind: 'retry', backoffAttempt: 3, startFailures: 4, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 },
+    ],
+    [
+      'one more uncertain POST fails the run',
+      { startFailures: 4, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 },
+      true,
+      { kind: 'fail', startFailures: 5, uncertainPosts: MAX_UNCERTAIN_POSTS },
+    ],
+    [
+      'throttling after the uncertain POSTs ran out does not fail the run',
+      { startFailures: 9, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 },
+      false,
+      { kind: 'retry', backoffAttempt: 9, startFailures: 10, uncertainPosts: MAX_UNCERTAIN_POSTS - 1 },
+    ],
   ])('%s', (_name, counts, mayHaveBeenTaken, expected) => {
     const decision = decideStartRetry(starting(counts), { mayHaveBeenTaken });
     const { startFailures, uncertainPosts, ...rest } = expected;
@@ -77,7 +156,16 @@ describe('isStalled', () => {
     ['a step overdue by less than the grace', aRun({ state: 'polling', nextActionAt: ago(STALL_GRACE_SECONDS - 1) }), false],
     ['a row without nextActionAt, judged by its last update', aRun({ state: 'starting', updatedAt: ago(STALL_GRACE_SECONDS + 1) }), true],
     ['a finished run', aRun({ state: 'failed', nextActionAt: ago(STALL_GRACE_SECONDS * 10) }), false],
-    ['a run held by a fresh landing claim', aRun({ state: 'copying', nextActionAt: ago(STALL_GRACE_SECONDS + 1), landingClaimId: 'c', landingClaimedUntil: new Date(now.getTime() + 60_000).toISOString() }), false],
+    [
+      'a run held by a fresh landing claim',
+      aRun({
+        state: 'copying',
+        nextActionAt: ago(STALL_GRACE_SECONDS + 1),
+        landingClaimId: 'c',
+        landingClaimedUntil: new Date(now.getTime() + 60_000).toISOString(),
+      }),
+      false,
+    ],
   ])('%s', (_name, run, stalled) => {
     expect(isStalled(run, now)).toBe(stalled);
   });

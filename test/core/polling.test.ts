@@ -49,15 +49,23 @@ describe('nextPoll', () => {
 
   it('says an export that was never accepted was never accepted, not that it did not finish', () => {
     const decision = nextPoll({ attempt: 3, startedAt, now: at(policy.deadlineSeconds + 5), notAccepted: true }, policy, noJitter);
-    expect(decision).toEqual({ kind: 'giveUp', reason: 'the export was never accepted (no export POST was answered 202 Accepted) within EXPORT_DEADLINE_SECONDS (21600 s); gave up after 21605 s' });
+    expect(decision).toEqual({
+      kind: 'giveUp',
+      reason: 'the export was never accepted (no export POST was answered 202 Accepted) within EXPORT_DEADLINE_SECONDS (21600 s); gave up after 21605 s',
+    });
   });
 
   it('never asks the queue for more than 7 days, nor less than a second', () => {
-    expect(nextPoll({ attempt: 0, startedAt, now: at(0), retryAfterSeconds: 30 * 24 * 3600 }, { ...policy, deadlineSeconds: 60 * 24 * 3600 }, noJitter)).toEqual({
+    expect(
+      nextPoll({ attempt: 0, startedAt, now: at(0), retryAfterSeconds: 30 * 24 * 3600 }, { ...policy, deadlineSeconds: 60 * 24 * 3600 }, noJitter),
+    ).toEqual({
       kind: 'wait',
       delaySeconds: 7 * 24 * 3600,
     });
-    expect(nextPoll({ attempt: 0, startedAt, now: at(0) }, { initialDelaySeconds: 1, maxDelaySeconds: 1, deadlineSeconds: 10 }, fullJitter)).toEqual({ kind: 'wait', delaySeconds: 1 });
+    expect(nextPoll({ attempt: 0, startedAt, now: at(0) }, { initialDelaySeconds: 1, maxDelaySeconds: 1, deadlineSeconds: 10 }, fullJitter)).toEqual({
+      kind: 'wait',
+      delaySeconds: 1,
+    });
   });
 });
 

@@ -83,7 +83,14 @@ describe('buildPublicManifest for an invoice', () => {
   it('says the kind and the invoice, and no month, currency or period', () => {
     const run = aBilledRun({ operationId: 'op-2', attributeSet: 'basic' });
     const built = buildPublicManifest(run, manifest, landed, '2026-12-07T06:00:00.000Z');
-    expect(built).toMatchObject({ manifestFormat: MANIFEST_FORMAT, kind: 'billed-usage', invoiceId: 'G016907411', attributeSet: 'basic', eTag: 'etag-1', blobCount: 2 });
+    expect(built).toMatchObject({
+      manifestFormat: MANIFEST_FORMAT,
+      kind: 'billed-usage',
+      invoiceId: 'G016907411',
+      attributeSet: 'basic',
+      eTag: 'etag-1',
+      blobCount: 2,
+    });
     for (const field of ['billingMonth', 'currency', 'billingPeriod']) expect(built).not.toHaveProperty(field);
     expect(JSON.stringify(built)).not.toContain('sig=');
   });

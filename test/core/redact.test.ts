@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { redactSecrets, redactUrl } from '../../src/core/redact';
 
-const sas = 'skoid=0c41&sktid=975f&skt=2023-12-13T00%3A37%3A17Z&sv=2021-08-06&se=2023-12-13T12%3A37%3A17Z&sr=d&sp=rl&sig=RpVY0WBGUHJ2APB3N76jtMak8loAWY4oiA0%2FaoJX1bM%3D';
+const sas =
+  'skoid=0c41&sktid=975f&skt=2023-12-13T00%3A37%3A17Z&sv=2021-08-06&se=2023-12-13T12%3A37%3A17Z&sr=d&sp=rl&sig=RpVY0WBGUHJ2APB3N76jtMak8loAWY4oiA0%2FaoJX1bM%3D';
 const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJhdWQiOiJodHRwczovL2dyYXBoIn0.c2lnbmF0dXJlLXZhbHVl';
 
 describe('redaction', () => {

@@ -1,5 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { CLAIM_GRACE_SECONDS, decideStart, hasLanded, isFailure, isFinished, isNoData, isSameDataAsLanded, landedDataOf, newRun, toNoData, toNoNewData, type BilledRun, type Run, type StartRequest, type UnbilledRun } from '../../src/core/run';
+import {
+  CLAIM_GRACE_SECONDS,
+  decideStart,
+  hasLanded,
+  isFailure,
+  isFinished,
+  isNoData,
+  isSameDataAsLanded,
+  landedDataOf,
+  newRun,
+  toNoData,
+  toNoNewData,
+  type BilledRun,
+  type Run,
+  type StartRequest,
+  type UnbilledRun,
+} from '../../src/core/run';
 import { isStalled } from '../../src/core/policy';
 import { aBilledRun, aRun } from '../support/runs';
 
@@ -15,7 +31,10 @@ describe('decideStart', () => {
 
   it('stands down while another start has claimed the key but not yet recorded its run', () => {
     const claimedSecondsAgo = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOString();
-    expect(decideStart(undefined, request, now, deadline, claimedSecondsAgo(1))).toEqual({ kind: 'skip', reason: 'another start for this month is recording its run' });
+    expect(decideStart(undefined, request, now, deadline, claimedSecondsAgo(1))).toEqual({
+      kind: 'skip',
+      reason: 'another start for this month is recording its run',
+    });
     // A claim whose run never appeared is what a crash leaves behind: start again.
     expect(decideStart(undefined, request, now, deadline, claimedSecondsAgo(CLAIM_GRACE_SECONDS + 1))).toEqual({ kind: 'start' });
   });
@@ -48,7 +67,9 @@ describe('decideStart', () => {
   it("refreshes the 'current' month once per UTC day", () => {
     const current = { ...request, billingPeriod: 'current' } as const;
     expect(decideStart(run({ state: 'succeeded', billingPeriod: 'current', startedAt: '2026-11-04T01:00:00.000Z' }), current, now, deadline).kind).toBe('skip');
-    expect(decideStart(run({ state: 'succeeded', billingPeriod: 'current', startedAt: '2026-11-03T23:00:00.000Z' }), current, now, deadline).kind).toBe('start');
+    expect(decideStart(run({ state: 'succeeded', billingPeriod: 'current', startedAt: '2026-11-03T23:00:00.000Z' }), current, now, deadline).kind).toBe(
+      'start',
+    );
   });
 });
 
@@ -72,7 +93,10 @@ describe('decideStart for an invoice', () => {
   it('tries an invoice again after it failed or had no data yet', () => {
     expect(decideStart(billed({ state: 'failed' }), invoice, now, deadline)).toEqual({ kind: 'start' });
     expect(decideStart(billed({ state: 'noData' }), invoice, now, deadline)).toEqual({ kind: 'start' });
-    expect(decideStart(billed({ state: 'polling', startedAt: now.toISOString() }), invoice, now, deadline)).toMatchObject({ kind: 'skip', reason: 'run b1 for this invoice is still polling' });
+    expect(decideStart(billed({ state: 'polling', startedAt: now.toISOString() }), invoice, now, deadline)).toMatchObject({
+      kind: 'skip',
+      reason: 'run b1 for this invoice is still polling',
+    });
   });
 
   it('does not let noData block an unbilled month either, and treats noNewData as landed', () => {
@@ -87,7 +111,19 @@ describe('new runs and the data a key landed', () => {
 
   it('a billed run carries its kind and invoice and no month, currency or period', () => {
     const fresh = newRun(invoice, 'r9', at);
-    expect(fresh).toEqual({ kind: 'billed-reconciliation', invoiceId: 'G016907411', attributeSet: 'full', runId: 'r9', trigger: 'backfill', state: 'starting', seq: 0, pollCount: 0, bytesCopied: 0, startedAt: at.toISOString(), updatedAt: at.toISOString() });
+    expect(fresh).toEqual({
+      kind: 'billed-reconciliation',
+      invoiceId: 'G016907411',
+      attributeSet: 'full',
+      runId: 'r9',
+      trigger: 'backfill',
+      state: 'starting',
+      seq: 0,
+      pollCount: 0,
+      bytesCopied: 0,
+      startedAt: at.toISOString(),
+      updatedAt: at.toISOString(),
+    });
   });
 
   it('remembers what the key landed last: from a landed run, or carried on through runs that did not land', () => {
@@ -111,7 +147,13 @@ describe('new runs and the data a key landed', () => {
 describe('noData and noNewData', () => {
   const at = new Date('2026-12-07T06:10:00Z');
   it("are finished, not failures; noData keeps Graph's reason, noNewData points at the data already there", () => {
-    const busy = aBilledRun({ state: 'copying', landingClaimId: 'c', landingClaimedUntil: at.toISOString(), nextActionAt: at.toISOString(), lastErrorCode: 'X' });
+    const busy = aBilledRun({
+      state: 'copying',
+      landingClaimId: 'c',
+      landingClaimedUntil: at.toISOString(),
+      nextActionAt: at.toISOString(),
+      lastErrorCode: 'X',
+    });
     const none = toNoData(busy, '5000', 'No data available', at);
     expect(none).toMatchObject({ state: 'noData', errorCode: '5000', errorMessage: 'No data available', finishedAt: at.toISOString() });
     expect(none).not.toHaveProperty('landingClaimId', expect.anything());

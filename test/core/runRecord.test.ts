@@ -12,7 +12,11 @@ describe('runFromRecord', () => {
   it.each([
     ['a missing required field', { seq: undefined }, "'seq' is missing"],
     ['a number stored as text', { pollCount: '3' }, `'pollCount' is "3": expected a number`],
-    ['a state this app does not know', { state: 'paused' }, `'state' is "paused": expected one of 'starting', 'polling', 'copying', 'succeeded', 'failed', 'noData', 'noNewData'`],
+    [
+      'a state this app does not know',
+      { state: 'paused' },
+      `'state' is "paused": expected one of 'starting', 'polling', 'copying', 'succeeded', 'failed', 'noData', 'noNewData'`,
+    ],
     ['an optional field of the wrong type', { blobCount: 'many' }, `'blobCount' is "many": expected a number`],
   ])('refuses %s, naming the row and the field', (_name, change, problem) => {
     const record = { ...aRun(), ...change };
@@ -21,7 +25,9 @@ describe('runFromRecord', () => {
   });
 
   it('lists every problem of a row at once', () => {
-    expect(() => runFromRecord({ ...aRun(), seq: undefined, trigger: 'cron' }, 'run/r2')).toThrow(/'trigger' is "cron".*; 'seq' is missing|'seq' is missing; .*'trigger' is "cron"/);
+    expect(() => runFromRecord({ ...aRun(), seq: undefined, trigger: 'cron' }, 'run/r2')).toThrow(
+      /'trigger' is "cron".*; 'seq' is missing|'seq' is missing; .*'trigger' is "cron"/,
+    );
   });
 });
 
@@ -34,7 +40,9 @@ describe('runFromRecord across kinds and versions', () => {
   it('refuses a billed run without its invoice, and an unbilled one without its month', () => {
     expect(() => runFromRecord({ ...aBilledRun(), invoiceId: undefined }, 'run/b')).toThrow("ledger row run/b is not a run: 'invoiceId' is missing");
     expect(() => runFromRecord({ ...aRun(), billingMonth: undefined }, 'run/u')).toThrow("ledger row run/u is not a run: 'billingMonth' is missing");
-    expect(() => runFromRecord({ ...aRun(), kind: 'usage' }, 'run/k')).toThrow(`'kind' is "usage": expected one of 'unbilled-usage', 'unbilled-reconciliation', 'billed-usage', 'billed-reconciliation'`);
+    expect(() => runFromRecord({ ...aRun(), kind: 'usage' }, 'run/k')).toThrow(
+      `'kind' is "usage": expected one of 'unbilled-usage', 'unbilled-reconciliation', 'billed-usage', 'billed-reconciliation'`,
+    );
   });
 
   it("reads a row written before the destination's parts: container and folder from 'destination'", () => {
@@ -47,9 +55,20 @@ describe('runFromRecord across kinds and versions', () => {
 
 describe('runFacts', () => {
   it('names the kind and invoice of a billed run, and the month and currency of an unbilled one', () => {
-    expect(runFacts(aBilledRun({ state: 'noData', errorCode: '5000', errorMessage: 'No data available' }))).toMatchObject({ kind: 'billed-usage', invoiceId: 'G016907411', state: 'noData', errorCode: '5000' });
+    expect(runFacts(aBilledRun({ state: 'noData', errorCode: '5000', errorMessage: 'No data available' }))).toMatchObject({
+      kind: 'billed-usage',
+      invoiceId: 'G016907411',
+      state: 'noData',
+      errorCode: '5000',
+    });
     expect(runFacts(aBilledRun())).not.toHaveProperty('billingMonth');
-    expect(runFacts(aRun({ destinationContainer: 'c', destinationFolder: 'f/' }))).toMatchObject({ kind: 'unbilled-usage', billingMonth: '2026-10', currency: 'EUR', billingPeriod: 'last', destination: 'c/f/' });
+    expect(runFacts(aRun({ destinationContainer: 'c', destinationFolder: 'f/' }))).toMatchObject({
+      kind: 'unbilled-usage',
+      billingMonth: '2026-10',
+      currency: 'EUR',
+      billingPeriod: 'last',
+      destination: 'c/f/',
+    });
     expect(runFacts(aRun())).not.toHaveProperty('invoiceId');
   });
 });

@@ -14,12 +14,25 @@ const settings = {
 
 describe('parseStartRequest', () => {
   it('fills what is left out from the settings (the kind is the first of EXPORT_KINDS)', () => {
-    expect(parseStartRequest({}, settings, 'http')).toEqual({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', force: false, trigger: 'http' });
-    expect(parseStartRequest(undefined, { ...settings, exportKinds: ['unbilled-reconciliation'] }, 'cli')).toMatchObject({ kind: 'unbilled-reconciliation', currency: 'EUR', trigger: 'cli' });
+    expect(parseStartRequest({}, settings, 'http')).toEqual({
+      kind: 'unbilled-usage',
+      currency: 'EUR',
+      billingPeriod: 'last',
+      attributeSet: 'full',
+      force: false,
+      trigger: 'http',
+    });
+    expect(parseStartRequest(undefined, { ...settings, exportKinds: ['unbilled-reconciliation'] }, 'cli')).toMatchObject({
+      kind: 'unbilled-reconciliation',
+      currency: 'EUR',
+      trigger: 'cli',
+    });
   });
 
   it('takes every field of an unbilled kind, upper-casing the currency', () => {
-    expect(parseStartRequest({ kind: 'unbilled-reconciliation', currency: 'gbp', billingPeriod: 'current', attributeSet: 'basic', force: true }, settings, 'http')).toEqual({
+    expect(
+      parseStartRequest({ kind: 'unbilled-reconciliation', currency: 'gbp', billingPeriod: 'current', attributeSet: 'basic', force: true }, settings, 'http'),
+    ).toEqual({
       kind: 'unbilled-reconciliation',
       currency: 'GBP',
       billingPeriod: 'current',
@@ -48,21 +61,27 @@ describe('parseStartRequest', () => {
     );
   });
 
-  it.each([['G01690741/../x'], ['016907411'], ['G12'], ['GG016907411'], ['g016907411'], [16907411], ['G016907411 ']])('refuses the invoice id %j, naming the expected form', (invoiceId) => {
-    expect(() => parseStartRequest({ kind: 'billed-usage', invoiceId }, settings, 'http')).toThrow(
-      `'invoiceId' is ${typeof invoiceId === 'string' ? `'${invoiceId}'` : String(invoiceId)}: expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411`,
-    );
-  });
+  it.each([['G01690741/../x'], ['016907411'], ['G12'], ['GG016907411'], ['g016907411'], [16907411], ['G016907411 ']])(
+    'refuses the invoice id %j, naming the expected form',
+    (invoiceId) => {
+      expect(() => parseStartRequest({ kind: 'billed-usage', invoiceId }, settings, 'http')).toThrow(
+        `'invoiceId' is ${typeof invoiceId === 'string' ? `'${invoiceId}'` : String(invoiceId)}: expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411`,
+      );
+    },
+  );
 
   it('refuses an invoice for an unbilled kind, and an invoice without a kind', () => {
     expect(() => parseStartRequest({ kind: 'unbilled-usage', invoiceId: 'G016907411' }, settings, 'http')).toThrow(
       "'invoiceId' is for billed kinds (billed-usage, billed-reconciliation): 'unbilled-usage' exports a month, so leave 'invoiceId' out",
     );
-    expect(() => parseStartRequest({ invoiceId: 'G016907411' }, settings, 'http')).toThrow("'kind' is missing: an invoice is exported as one of billed-usage, billed-reconciliation");
+    expect(() => parseStartRequest({ invoiceId: 'G016907411' }, settings, 'http')).toThrow(
+      "'kind' is missing: an invoice is exported as one of billed-usage, billed-reconciliation",
+    );
   });
 
   it('names every problem at once', () => {
-    const attempt = () => parseStartRequest({ kind: 'usage', currency: 'EURO', billingPeriod: 'previous', attributeSet: 'all', force: 'yes', month: '2026-10' }, settings, 'http');
+    const attempt = () =>
+      parseStartRequest({ kind: 'usage', currency: 'EURO', billingPeriod: 'previous', attributeSet: 'all', force: 'yes', month: '2026-10' }, settings, 'http');
     expect(attempt).toThrow(InvalidStartRequestError);
     expect(attempt).toThrow(
       "Invalid export request: unknown field 'month': expected only kind, invoiceId, currency, billingPeriod, attributeSet, force; 'kind' is 'usage': expected one of unbilled-usage, unbilled-reconciliation, billed-usage, billed-reconciliation; 'attributeSet' is 'all': expected full or basic; 'force' is 'yes': expected true or false; 'currency' is 'EURO': expected an ISO 4217 currency code such as EUR; 'billingPeriod' is 'previous': expected current or last",
@@ -70,7 +89,9 @@ describe('parseStartRequest', () => {
   });
 
   it('rejects a body that is not an object', () => {
-    expect(() => parseStartRequest(['EUR'], settings, 'http')).toThrow('the body is an array: expected a JSON object {kind, invoiceId, currency, billingPeriod, attributeSet, force}');
+    expect(() => parseStartRequest(['EUR'], settings, 'http')).toThrow(
+      'the body is an array: expected a JSON object {kind, invoiceId, currency, billingPeriod, attributeSet, force}',
+    );
   });
 
   it('accepts only ISO 4217 currencies, as the runtime lists them', () => {
@@ -79,11 +100,20 @@ describe('parseStartRequest', () => {
   });
 
   it('names the fields as the caller says: the CLI passes its flags', () => {
-    const flags = { kind: '--kind', invoiceId: '--invoice', currency: '--currency', billingPeriod: '--period', attributeSet: '--attribute-set', force: '--force' };
+    const flags = {
+      kind: '--kind',
+      invoiceId: '--invoice',
+      currency: '--currency',
+      billingPeriod: '--period',
+      attributeSet: '--attribute-set',
+      force: '--force',
+    };
     expect(() => parseStartRequest({ billingPeriod: 'yesterday', currency: 'EUT' }, settings, 'cli', flags)).toThrow(
       "--currency is 'EUT': expected an ISO 4217 currency code such as EUR; --period is 'yesterday': expected current or last",
     );
-    expect(() => parseStartRequest({ kind: 'billed-usage', invoiceId: 'nope' }, settings, 'cli', flags)).toThrow("--invoice is 'nope': expected a Partner Center invoice id");
+    expect(() => parseStartRequest({ kind: 'billed-usage', invoiceId: 'nope' }, settings, 'cli', flags)).toThrow(
+      "--invoice is 'nope': expected a Partner Center invoice id",
+    );
   });
 });
 
@@ -109,7 +139,9 @@ describe('parseBackfillRequest', () => {
       "Invalid backfill request: 'invoiceIds' has 'x/y': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411; 'kinds' has 'unbilled-usage': expected one of billed-usage, billed-reconciliation (a backfill exports invoices)",
     );
     const tooMany = Array.from({ length: MAX_BACKFILL_INVOICES + 1 }, (_, i) => `G${String(i + 1).padStart(9, '0')}`);
-    expect(() => parseBackfillRequest({ invoiceIds: tooMany }, settings)).toThrow(`'invoiceIds' has ${MAX_BACKFILL_INVOICES + 1} invoices: expected at most ${MAX_BACKFILL_INVOICES} per backfill`);
+    expect(() => parseBackfillRequest({ invoiceIds: tooMany }, settings)).toThrow(
+      `'invoiceIds' has ${MAX_BACKFILL_INVOICES + 1} invoices: expected at most ${MAX_BACKFILL_INVOICES} per backfill`,
+    );
     expect(() => parseBackfillRequest('G1', settings)).toThrow("the body is the string 'G1': expected a JSON object {invoiceIds, kinds, attributeSet, force}");
   });
 });
@@ -124,14 +156,21 @@ describe('isCurrencyCode', () => {
 describe('parseRunFilter', () => {
   it('turns month, status, kind and invoice into the ledger filter', () => {
     expect(parseRunFilter({ month: '2026-10', status: 'failed' })).toEqual({ billingMonth: '2026-10', state: 'failed' });
-    expect(parseRunFilter({ kind: 'billed-usage', invoice: 'G016907411', status: 'noNewData' })).toEqual({ kind: 'billed-usage', invoiceId: 'G016907411', state: 'noNewData' });
+    expect(parseRunFilter({ kind: 'billed-usage', invoice: 'G016907411', status: 'noNewData' })).toEqual({
+      kind: 'billed-usage',
+      invoiceId: 'G016907411',
+      state: 'noNewData',
+    });
     expect(parseRunFilter({})).toEqual({});
   });
 
   it('rejects a month that is not one, an unknown state, kind or invoice, named as the caller names them', () => {
     expect(() => parseRunFilter({ month: '2026-13', status: 'nonsense' })).toThrow(InvalidRequestError);
     expect(() =>
-      parseRunFilter({ month: '2026-13', status: 'nonsense', kind: 'usage', invoice: 'G1' }, { month: '--month', status: '--state', kind: '--kind', invoice: '--invoice' }),
+      parseRunFilter(
+        { month: '2026-13', status: 'nonsense', kind: 'usage', invoice: 'G1' },
+        { month: '--month', status: '--state', kind: '--kind', invoice: '--invoice' },
+      ),
     ).toThrow(
       "--month is '2026-13': expected YYYY-MM; --state is 'nonsense': expected one of starting, polling, copying, succeeded, failed, noData, noNewData; --kind is 'usage': expected one of unbilled-usage, unbilled-reconciliation, billed-usage, billed-reconciliation; --invoice is 'G1': expected a Partner Center invoice id: 'G' and 9 digits, such as G016907411",
     );

@@ -56,7 +56,14 @@ describe('run transitions', () => {
 
   it('copying sets the claim and makes it the next action time', () => {
     const until = new Date('2026-11-04T06:02:00Z');
-    expect(toCopying(aRun(), { manifestETag: 'e', partnerTenantId: 't', blobCount: 1, destinationContainer: 'c', destinationFolder: 'f/' }, { id: 'claim-2', until }, now)).toMatchObject({
+    expect(
+      toCopying(
+        aRun(),
+        { manifestETag: 'e', partnerTenantId: 't', blobCount: 1, destinationContainer: 'c', destinationFolder: 'f/' },
+        { id: 'claim-2', until },
+        now,
+      ),
+    ).toMatchObject({
       state: 'copying',
       landingClaimId: 'claim-2',
       landingClaimedUntil: until.toISOString(),

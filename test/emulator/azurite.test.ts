@@ -46,7 +46,7 @@ describe('startAzurite', () => {
     await client.getContainerClient('development').create();
 
     expect(azurite.accountKey(DEV_STORE_ACCOUNT.name)).toBe(DEV_STORE_ACCOUNT.key);
-    expect((await client.getContainerClient('development').exists())).toBe(true);
+    expect(await client.getContainerClient('development').exists()).toBe(true);
   });
 
   it('refuses to describe an account it does not serve', () => {

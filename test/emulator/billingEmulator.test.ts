@@ -76,8 +76,12 @@ describe('authentication', () => {
 
   it.each([
     // Graph checks the audience against its own, never against the host the request reached.
-    ['issued for the emulator\'s own URL', () => authority.issue({ resource: billing.origin }).token, 'audience is \'http://127.0.0.1:'],
-    ['issued for another resource', () => authority.issue({ resource: 'https://storage.azure.com' }).token, "expected 'https://graph.microsoft.com' or '00000003-0000-0000-c000-000000000000'"],
+    ["issued for the emulator's own URL", () => authority.issue({ resource: billing.origin }).token, "audience is 'http://127.0.0.1:"],
+    [
+      'issued for another resource',
+      () => authority.issue({ resource: 'https://storage.azure.com' }).token,
+      "expected 'https://graph.microsoft.com' or '00000003-0000-0000-c000-000000000000'",
+    ],
     ['signed by another authority', () => createTokenAuthority().issue({ resource: GRAPH_AUDIENCE }).token, 'signature is invalid'],
   ])('answers 401 for a token %s', async (_case, makeToken, reason) => {
     const response = await postExport(billing, makeToken(), { currencyCode: 'EUR', billingPeriod: 'current' });
@@ -87,7 +91,10 @@ describe('authentication', () => {
   });
 
   it("accepts a token whose audience is Graph's application id", async () => {
-    const response = await postExport(billing, authority.issue({ resource: '00000003-0000-0000-c000-000000000000' }).token, { currencyCode: 'EUR', billingPeriod: 'current' });
+    const response = await postExport(billing, authority.issue({ resource: '00000003-0000-0000-c000-000000000000' }).token, {
+      currencyCode: 'EUR',
+      billingPeriod: 'current',
+    });
 
     expect(response.status).toBe(202);
   });
@@ -100,7 +107,12 @@ describe('authentication', () => {
       const response = await fetch(url);
       expect(response.status).toBe(401);
     }
-    expect(billing.requests().slice(-2).map((request) => request.authorized)).toEqual([false, false]);
+    expect(
+      billing
+        .requests()
+        .slice(-2)
+        .map((request) => request.authorized),
+    ).toEqual([false, false]);
   });
 });
 
@@ -174,9 +186,7 @@ describe('GET .../operations/{id}', () => {
       status: 'succeeded',
       createdDateTime: pending[0]!.body.createdDateTime,
       lastActionDateTime: expect.stringMatching(/Z$/),
-      'resourceLocation@odata.navigationLink': expect.stringMatching(
-        new RegExp(`^${billing.origin}/v1\\.0/reports/partners/billing/manifests/[0-9a-f-]{36}$`),
-      ),
+      'resourceLocation@odata.navigationLink': expect.stringMatching(new RegExp(`^${billing.origin}/v1\\.0/reports/partners/billing/manifests/[0-9a-f-]{36}$`)),
     });
   });
 

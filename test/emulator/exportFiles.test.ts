@@ -21,7 +21,10 @@ const OPTIONS: ExportPlanOptions = {
 function jsonLines(content: Buffer): Array<Record<string, unknown>> {
   const text = gunzipSync(content).toString('utf8');
   expect(text.endsWith('\n')).toBe(true);
-  return text.slice(0, -1).split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe('planExport', () => {
@@ -30,7 +33,15 @@ describe('planExport', () => {
 
     expect(plan.files).toHaveLength(3);
     plan.files.forEach((file, index) => {
-      const rows = usageRows({ seed: 3, billingMonth: '2024-02', currency: 'EUR', attributeSet: 'full', count: 20, startIndex: index * 20, partnerTenantId: TENANT });
+      const rows = usageRows({
+        seed: 3,
+        billingMonth: '2024-02',
+        currency: 'EUR',
+        attributeSet: 'full',
+        count: 20,
+        startIndex: index * 20,
+        partnerTenantId: TENANT,
+      });
       expect(file.content.equals(gzipJsonLines(rows))).toBe(true);
       expect(file.parts).toHaveLength(1);
       expect(file.size).toBe(file.content.length);
@@ -47,7 +58,15 @@ describe('planExport', () => {
       expect(Math.abs(file.size - fileSizeBytes) / fileSizeBytes).toBeLessThan(0.02);
       const rows = jsonLines(file.content);
       // The file's own rows come first, then the filler.
-      const own = usageRows({ seed: 3, billingMonth: '2024-02', currency: 'EUR', attributeSet: 'full', count: 20, startIndex: index * 20, partnerTenantId: TENANT });
+      const own = usageRows({
+        seed: 3,
+        billingMonth: '2024-02',
+        currency: 'EUR',
+        attributeSet: 'full',
+        count: 20,
+        startIndex: index * 20,
+        partnerTenantId: TENANT,
+      });
       expect(rows.slice(0, 20)).toEqual(own);
       expect(rows.length).toBeGreaterThan(20);
       expect(rows.every((row) => row.PartnerId === TENANT && row.BillingCurrency === 'EUR')).toBe(true);
@@ -93,7 +112,11 @@ describe('planExport per kind', () => {
   const unbilled = (kind: 'unbilled-usage' | 'unbilled-reconciliation', billingPeriod: 'current' | 'last', at: string): ReturnType<typeof planExport> =>
     planExport({ ...OPTIONS, request: { kind, currencyCode: 'EUR', billingPeriod, attributeSet: 'full' }, requestedAt: new Date(at) });
   const invoiceAt = new Date('2024-03-10T06:00:00Z');
-  const billed = (kind: BilledExportKind, id: string, options: { reissued?: boolean; at?: string; attributeSet?: 'full' | 'basic' } = {}): ReturnType<typeof planExport> => {
+  const billed = (
+    kind: BilledExportKind,
+    id: string,
+    options: { reissued?: boolean; at?: string; attributeSet?: 'full' | 'basic' } = {},
+  ): ReturnType<typeof planExport> => {
     const invoice = currentVersion(findInvoice(id, invoiceAt)!, options.reissued ?? false);
     const request: ExportSubject = { kind, invoice, attributeSet: options.attributeSet ?? 'full' };
     return planExport({ ...OPTIONS, request, requestedAt: new Date(options.at ?? '2024-03-10T06:00:00Z') });
@@ -149,7 +172,9 @@ describe('planExport per kind', () => {
     const rows = plan.files.flatMap((file) => jsonLines(file.content));
 
     expect(plan).toMatchObject({ kind: 'billed-usage', container: EXPORT_CONTAINERS['billed-usage'], billingMonth: '2024-01', currency: 'USD' });
-    expect(plan.directory).toMatch(/^v1\/PartnerTenantId=[0-9a-f-]{36}\/BillingMonth=202401\/InvoiceId=G000000005\/InvoiceVersion=\d{12}\/Fragment=full\/PartitionType=default$/);
+    expect(plan.directory).toMatch(
+      /^v1\/PartnerTenantId=[0-9a-f-]{36}\/BillingMonth=202401\/InvoiceId=G000000005\/InvoiceVersion=\d{12}\/Fragment=full\/PartitionType=default$/,
+    );
     const unbilledRows = usageRows({ seed: 3, billingMonth: '2024-01', currency: 'USD', attributeSet: 'full', count: 60, partnerTenantId: TENANT });
     expect(rows).toEqual(unbilledRows.map((row) => ({ ...row, InvoiceNumber: 'G000000005' })));
   });
@@ -169,7 +194,11 @@ describe('planExport per kind', () => {
   });
 
   it('fills reconciliation files to fileSizeBytes by repeating its line items', () => {
-    const plan = planExport({ ...OPTIONS, request: { kind: 'unbilled-reconciliation', currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'basic' }, scenario: { ...OPTIONS.scenario, fileSizeBytes: 256 * 1024 } });
+    const plan = planExport({
+      ...OPTIONS,
+      request: { kind: 'unbilled-reconciliation', currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'basic' },
+      scenario: { ...OPTIONS.scenario, fileSizeBytes: 256 * 1024 },
+    });
 
     for (const file of plan.files) {
       expect(Math.abs(file.size - 256 * 1024) / (256 * 1024)).toBeLessThan(0.02);
@@ -178,7 +207,11 @@ describe('planExport per kind', () => {
   });
 
   it('spreads a reconciliation export with fewer line items than fileCount over one file per line item', () => {
-    const plan = planExport({ ...OPTIONS, request: { kind: 'unbilled-reconciliation', currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' }, scenario: { seed: 3, fileCount: 500, rowsPerFile: 1 } });
+    const plan = planExport({
+      ...OPTIONS,
+      request: { kind: 'unbilled-reconciliation', currencyCode: 'EUR', billingPeriod: 'last', attributeSet: 'full' },
+      scenario: { seed: 3, fileCount: 500, rowsPerFile: 1 },
+    });
     const rows = plan.files.map((file) => jsonLines(file.content));
 
     expect(plan.files.length).toBeLessThan(500);
@@ -190,7 +223,10 @@ describe('uploadExport', () => {
   it('uploads ordinary and filled files byte for byte, with their MD5', async () => {
     const azurite = await startAzurite({ accounts: [] });
     try {
-      const client = new ContainerClient(`${azurite.blobEndpoint(DEV_STORE_ACCOUNT.name)}/${EXPORT_CONTAINER}`, new StorageSharedKeyCredential(DEV_STORE_ACCOUNT.name, DEV_STORE_ACCOUNT.key));
+      const client = new ContainerClient(
+        `${azurite.blobEndpoint(DEV_STORE_ACCOUNT.name)}/${EXPORT_CONTAINER}`,
+        new StorageSharedKeyCredential(DEV_STORE_ACCOUNT.name, DEV_STORE_ACCOUNT.key),
+      );
       const ordinary = planExport({ ...OPTIONS, scenario: { ...OPTIONS.scenario, fileCount: 1 } }).files;
       const filled = planExport({ ...OPTIONS, scenario: { ...OPTIONS.scenario, seed: 5, fileCount: 2, fileSizeBytes: 2 * 1024 * 1024 } }).files;
       await uploadExport(client, [...ordinary, ...filled], new AbortController().signal);

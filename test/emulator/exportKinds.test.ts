@@ -20,20 +20,90 @@ const SCENARIO = { notStartedPolls: 0, runningPolls: 1, fileCount: 2, rowsPerFil
 
 /** Reference 4.2, Full = Yes (all 47) and Basic = Yes (35). */
 const RECONCILIATION_FULL = [
-  'PartnerId', 'CustomerId', 'CustomerName', 'CustomerDomainName', 'CustomerCountry', 'InvoiceNumber', 'MpnId', 'Tier2MpnId',
-  'OrderId', 'OrderDate', 'ProductId', 'SkuId', 'AvailabilityId', 'SkuName', 'ProductName', 'ChargeType', 'UnitPrice', 'Quantity',
-  'Subtotal', 'TaxTotal', 'Total', 'Currency', 'PriceAdjustmentDescription', 'PublisherName', 'PublisherId', 'SubscriptionDescription',
-  'SubscriptionId', 'ChargeStartDate', 'ChargeEndDate', 'TermAndBillingCycle', 'EffectiveUnitPrice', 'UnitType', 'AlternateId',
-  'BillableQuantity', 'BillingFrequency', 'PricingCurrency', 'PCToBCExchangeRate', 'PCToBCExchangeRateDate', 'MeterDescription',
-  'ReservationOrderId', 'CreditReasonCode', 'SubscriptionStartDate', 'SubscriptionEndDate', 'ReferenceId', 'ProductQualifiers',
-  'PromotionId', 'ProductCategory',
+  'PartnerId',
+  'CustomerId',
+  'CustomerName',
+  'CustomerDomainName',
+  'CustomerCountry',
+  'InvoiceNumber',
+  'MpnId',
+  'Tier2MpnId',
+  'OrderId',
+  'OrderDate',
+  'ProductId',
+  'SkuId',
+  'AvailabilityId',
+  'SkuName',
+  'ProductName',
+  'ChargeType',
+  'UnitPrice',
+  'Quantity',
+  'Subtotal',
+  'TaxTotal',
+  'Total',
+  'Currency',
+  'PriceAdjustmentDescription',
+  'PublisherName',
+  'PublisherId',
+  'SubscriptionDescription',
+  'SubscriptionId',
+  'ChargeStartDate',
+  'ChargeEndDate',
+  'TermAndBillingCycle',
+  'EffectiveUnitPrice',
+  'UnitType',
+  'AlternateId',
+  'BillableQuantity',
+  'BillingFrequency',
+  'PricingCurrency',
+  'PCToBCExchangeRate',
+  'PCToBCExchangeRateDate',
+  'MeterDescription',
+  'ReservationOrderId',
+  'CreditReasonCode',
+  'SubscriptionStartDate',
+  'SubscriptionEndDate',
+  'ReferenceId',
+  'ProductQualifiers',
+  'PromotionId',
+  'ProductCategory',
 ];
 const RECONCILIATION_BASIC = [
-  'PartnerId', 'CustomerId', 'CustomerName', 'InvoiceNumber', 'Tier2MpnId', 'OrderId', 'OrderDate', 'ProductId', 'SkuId',
-  'AvailabilityId', 'SkuName', 'ProductName', 'ChargeType', 'UnitPrice', 'Subtotal', 'TaxTotal', 'Total', 'Currency',
-  'PriceAdjustmentDescription', 'PublisherName', 'SubscriptionId', 'ChargeStartDate', 'ChargeEndDate', 'TermAndBillingCycle',
-  'EffectiveUnitPrice', 'BillableQuantity', 'PricingCurrency', 'PCToBCExchangeRate', 'ReservationOrderId', 'CreditReasonCode',
-  'SubscriptionStartDate', 'SubscriptionEndDate', 'ReferenceId', 'PromotionId', 'ProductCategory',
+  'PartnerId',
+  'CustomerId',
+  'CustomerName',
+  'InvoiceNumber',
+  'Tier2MpnId',
+  'OrderId',
+  'OrderDate',
+  'ProductId',
+  'SkuId',
+  'AvailabilityId',
+  'SkuName',
+  'ProductName',
+  'ChargeType',
+  'UnitPrice',
+  'Subtotal',
+  'TaxTotal',
+  'Total',
+  'Currency',
+  'PriceAdjustmentDescription',
+  'PublisherName',
+  'SubscriptionId',
+  'ChargeStartDate',
+  'ChargeEndDate',
+  'TermAndBillingCycle',
+  'EffectiveUnitPrice',
+  'BillableQuantity',
+  'PricingCurrency',
+  'PCToBCExchangeRate',
+  'ReservationOrderId',
+  'CreditReasonCode',
+  'SubscriptionStartDate',
+  'SubscriptionEndDate',
+  'ReferenceId',
+  'PromotionId',
+  'ProductCategory',
 ];
 
 const PATHS = {
@@ -111,7 +181,11 @@ describe('billed usage and billed reconciliation', () => {
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) {
       expect(sorted(Object.keys(row))).toEqual(sorted(attributes));
-      expect(row).toMatchObject({ PartnerId: EMULATED_PARTNER_TENANT_ID, InvoiceNumber: 'G000000001', ChargeStartDate: `${invoice.billingMonth}-01T00:00:00Z` });
+      expect(row).toMatchObject({
+        PartnerId: EMULATED_PARTNER_TENANT_ID,
+        InvoiceNumber: 'G000000001',
+        ChargeStartDate: `${invoice.billingMonth}-01T00:00:00Z`,
+      });
       expect(row[kind === 'billed-usage' ? 'BillingCurrency' : 'Currency']).toBe('EUR');
     }
     if (kind === 'billed-usage') expect(rows).toHaveLength(SCENARIO.fileCount * SCENARIO.rowsPerFile);
@@ -125,7 +199,12 @@ describe('billed usage and billed reconciliation', () => {
       eTag: manifest.eTag,
       blobNames: manifest.blobs.map((blob) => blob.name),
     });
-    expect(billing.requests().filter((request) => request.method === 'POST').at(-1)).toEqual({
+    expect(
+      billing
+        .requests()
+        .filter((request) => request.method === 'POST')
+        .at(-1),
+    ).toEqual({
       method: 'POST',
       path: `/v1.0${PATHS[kind]}/${action}`,
       authorized: true,
@@ -262,7 +341,11 @@ describe('unbilled reconciliation', () => {
     const nok = await runExport('unbilled-reconciliation', { currencyCode: 'NOK', billingPeriod: 'last' });
     const eur = await manifestOf('unbilled-reconciliation', { currencyCode: 'EUR', billingPeriod: 'last' });
 
-    expect(nok).toMatchObject({ '@odata.type': '#microsoft.graph.partners.billing.failedOperation', status: 'failed', error: { code: '5000', message: 'No data available' } });
+    expect(nok).toMatchObject({
+      '@odata.type': '#microsoft.graph.partners.billing.failedOperation',
+      status: 'failed',
+      error: { code: '5000', message: 'No data available' },
+    });
     expect(eur.blobCount).toBeGreaterThan(0);
   });
 
@@ -281,7 +364,11 @@ describe('body validation, as Graph checks action parameters', () => {
     ['billed-reconciliation', { attributeSet: 'basic' }, 'invoiceId is missing'],
     ['billed-usage', { invoiceId: 16907411 }, 'invoiceId is 16907411'],
     ['billed-reconciliation', { invoiceId: '  ' }, 'invoiceId is "  "'],
-    ['billed-usage', { invoiceId: 'G000000001', currencyCode: 'EUR' }, "The parameter 'currencyCode' in the request payload is not a valid parameter for the operation 'export' (expected invoiceId, attributeSet)"],
+    [
+      'billed-usage',
+      { invoiceId: 'G000000001', currencyCode: 'EUR' },
+      "The parameter 'currencyCode' in the request payload is not a valid parameter for the operation 'export' (expected invoiceId, attributeSet)",
+    ],
     ['billed-reconciliation', { invoiceId: 'G000000001', billingPeriod: 'last' }, "The parameter 'billingPeriod'"],
     ['billed-usage', { invoiceId: 'G000000001', attributeSet: 'Full' }, 'attributeSet is "Full": expected one of "full", "basic"'],
     ['billed-reconciliation', ['G000000001'], 'must be a JSON object with invoiceId, attributeSet'],
@@ -295,7 +382,9 @@ describe('body validation, as Graph checks action parameters', () => {
     const response = await postExport(billing, token, body, `${PATHS[kind]}/export`);
 
     expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ error: { code: 'BadRequest', message: expect.stringContaining(message), innerError: { 'request-id': expect.any(String) } } });
+    expect(await response.json()).toMatchObject({
+      error: { code: 'BadRequest', message: expect.stringContaining(message), innerError: { 'request-id': expect.any(String) } },
+    });
     expect(billing.exports()).toHaveLength(exportsBefore);
   });
 

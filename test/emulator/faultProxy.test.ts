@@ -50,7 +50,11 @@ function countAttempts(match: Omit<FaultRule, 'fault' | 'times' | 'probability'>
   proxy.addRule({ ...match, fault: { kind: 'delay', ms: 0 } });
 }
 
-const kindsSince = (start: number): string[] => proxy.injected().slice(start).map((record) => record.kind);
+const kindsSince = (start: number): string[] =>
+  proxy
+    .injected()
+    .slice(start)
+    .map((record) => record.kind);
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 describe('startFaultProxy: endpoints', () => {
@@ -243,9 +247,16 @@ describe('startFaultProxy: what the SDKs see', () => {
     proxy.addRule({ fault: { kind: 'status', status: 503, retryAfterSeconds: 2 } });
 
     const blob = await fetch(`${proxy.blobEndpoint(DEV)}?comp=list`, { headers: { 'x-ms-version': '2025-01-05', 'x-ms-client-request-id': 'abc' } });
-    expect([blob.status, blob.headers.get('x-ms-error-code'), blob.headers.get('retry-after'), blob.headers.get('content-type')]).toEqual([503, 'ServerBusy', '2', 'application/xml']);
+    expect([blob.status, blob.headers.get('x-ms-error-code'), blob.headers.get('retry-after'), blob.headers.get('content-type')]).toEqual([
+      503,
+      'ServerBusy',
+      '2',
+      'application/xml',
+    ]);
     expect([blob.headers.get('x-ms-version'), blob.headers.get('x-ms-client-request-id')]).toEqual(['2025-01-05', 'abc']);
-    expect(await blob.text()).toMatch(/^<\?xml version="1\.0" encoding="utf-8"\?><Error><Code>ServerBusy<\/Code><Message>The server is currently unable to receive requests\. Please retry your request\.\nRequestId:[0-9a-f-]{36}\nTime:[^<]+<\/Message><\/Error>$/);
+    expect(await blob.text()).toMatch(
+      /^<\?xml version="1\.0" encoding="utf-8"\?><Error><Code>ServerBusy<\/Code><Message>The server is currently unable to receive requests\. Please retry your request\.\nRequestId:[0-9a-f-]{36}\nTime:[^<]+<\/Message><\/Error>$/,
+    );
 
     const queueHead = await fetch(`${proxy.queueEndpoint(DEV)}/somequeue?comp=metadata`, { method: 'HEAD' });
     expect([queueHead.status, queueHead.headers.get('x-ms-error-code'), queueHead.headers.get('content-length')]).toEqual([503, 'ServerBusy', '0']);
@@ -256,7 +267,10 @@ describe('startFaultProxy: what the SDKs see', () => {
     expect([table.status, table.headers.get('x-ms-error-code'), table.headers.get('retry-after')]).toEqual([500, 'InternalError', null]);
     expect(table.headers.get('content-type')).toMatch(/^application\/json;odata=minimalmetadata/);
     expect(await table.json()).toEqual({
-      'odata.error': { code: 'InternalError', message: { lang: 'en-US', value: expect.stringMatching(/^Server encountered an internal error\. Please try again after some time\.\nRequestId:/) } },
+      'odata.error': {
+        code: 'InternalError',
+        message: { lang: 'en-US', value: expect.stringMatching(/^Server encountered an internal error\. Please try again after some time\.\nRequestId:/) },
+      },
     });
   });
 
@@ -389,7 +403,11 @@ describe('startFaultProxy: server-side copies', () => {
     await destination.create();
     const target = destination.getBlobClient('copied.json.gz');
 
-    const poller = await target.beginCopyFromURL(source.sasUrl, { sourceConditions: { ifMatch: source.etag }, metadata: { sourceetag: 'x' }, intervalInMs: 50 });
+    const poller = await target.beginCopyFromURL(source.sasUrl, {
+      sourceConditions: { ifMatch: source.etag },
+      metadata: { sourceetag: 'x' },
+      intervalInMs: 50,
+    });
     const result = await poller.pollUntilDone();
 
     expect(result.copyStatus).toBe('success');
@@ -427,7 +445,10 @@ describe('startFaultProxy: server-side copies', () => {
     const target = blobService(DESTINATION.name, { maxTries: 1 }).getContainerClient(unique('dest'));
     await target.create();
 
-    await expect(target.getBlobClient('copied').beginCopyFromURL(elsewhere.toString())).rejects.toMatchObject({ statusCode: 404, code: 'CannotVerifyCopySource' });
+    await expect(target.getBlobClient('copied').beginCopyFromURL(elsewhere.toString())).rejects.toMatchObject({
+      statusCode: 404,
+      code: 'CannotVerifyCopySource',
+    });
   });
 });
 

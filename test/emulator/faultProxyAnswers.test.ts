@@ -36,7 +36,9 @@ async function sourceBlob(): Promise<{ sasUrl: string; etag: string }> {
 }
 
 async function destination(): Promise<ContainerClient> {
-  const container = BlobServiceClient.fromConnectionString(proxy.connectionString(DESTINATION.name), { retryOptions: { maxTries: 1 } }).getContainerClient(unique('dst'));
+  const container = BlobServiceClient.fromConnectionString(proxy.connectionString(DESTINATION.name), { retryOptions: { maxTries: 1 } }).getContainerClient(
+    unique('dst'),
+  );
   await container.create();
   return container;
 }
@@ -62,7 +64,13 @@ describe('fault proxy and Azurite: copy answers as Azure gives them', () => {
     const source = await sourceBlob();
     const container = await destination();
     await (await container.getBlobClient('part-00000.json.gz').beginCopyFromURL(source.sasUrl)).pollUntilDone();
-    proxy.addRule({ service: 'blob', method: 'GET', path: /comp=list/, fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] }, times: 1 });
+    proxy.addRule({
+      service: 'blob',
+      method: 'GET',
+      path: /comp=list/,
+      fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] },
+      times: 1,
+    });
 
     const listed = async () => {
       for await (const blob of container.listBlobsFlat({ includeCopy: true })) return blob.properties.copyStatus;

@@ -24,11 +24,7 @@ export async function getJson(url: string, token: string): Promise<GraphAnswer> 
 }
 
 /** POSTs an export and returns its operation URL, failing loudly on anything but 202 + Location. */
-export async function startExport(
-  billing: BillingEmulator,
-  token: string,
-  body: unknown = { currencyCode: 'EUR', billingPeriod: 'current' },
-): Promise<string> {
+export async function startExport(billing: BillingEmulator, token: string, body: unknown = { currencyCode: 'EUR', billingPeriod: 'current' }): Promise<string> {
   const response = await postExport(billing, token, body);
   const location = response.headers.get('location');
   if (response.status !== 202 || !location) throw new Error(`expected 202 with Location, got ${response.status}: ${await response.text()}`);
@@ -79,5 +75,8 @@ export async function download(url: string): Promise<Buffer> {
 export function jsonLines(gzipped: Buffer): Array<Record<string, unknown>> {
   const text = gunzipSync(gzipped).toString('utf8');
   if (!text.endsWith('\n')) throw new Error('the file does not end with a newline');
-  return text.slice(0, -1).split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }

@@ -74,8 +74,17 @@ describe('startIdentityEndpoint', () => {
     const known = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, mi_res_id: EMULATED_USER_ASSIGNED_RESOURCE_ID.toUpperCase() });
     const body = (await known.json()) as Record<string, string>;
     const before = authority.issued().length;
-    const unknown = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, mi_res_id: EMULATED_USER_ASSIGNED_RESOURCE_ID.replace(/id-billing$/, 'id-other') });
-    const both = await tokenRequest({ 'api-version': '2019-08-01', resource: RESOURCE, mi_res_id: EMULATED_USER_ASSIGNED_RESOURCE_ID, client_id: EMULATED_USER_ASSIGNED_CLIENT_ID });
+    const unknown = await tokenRequest({
+      'api-version': '2019-08-01',
+      resource: RESOURCE,
+      mi_res_id: EMULATED_USER_ASSIGNED_RESOURCE_ID.replace(/id-billing$/, 'id-other'),
+    });
+    const both = await tokenRequest({
+      'api-version': '2019-08-01',
+      resource: RESOURCE,
+      mi_res_id: EMULATED_USER_ASSIGNED_RESOURCE_ID,
+      client_id: EMULATED_USER_ASSIGNED_CLIENT_ID,
+    });
 
     expect(authority.verify(body.access_token!, RESOURCE)).toMatchObject({ ok: true, claims: { appid: EMULATED_USER_ASSIGNED_CLIENT_ID } });
     expect(unknown.status).toBe(400);
@@ -84,9 +93,11 @@ describe('startIdentityEndpoint', () => {
     expect(authority.issued()).toHaveLength(before);
   });
 
-  it('puts the Graph role into Graph tokens of granted identities only, and every token into the app\'s tenant', async () => {
+  it("puts the Graph role into Graph tokens of granted identities only, and every token into the app's tenant", async () => {
     const claimsOf = async (query: Record<string, string>, endpoint = identity) => {
-      const response = await fetch(`${endpoint.endpoint}?${new URLSearchParams({ 'api-version': '2019-08-01', ...query }).toString()}`, { headers: { 'X-IDENTITY-HEADER': endpoint.header } });
+      const response = await fetch(`${endpoint.endpoint}?${new URLSearchParams({ 'api-version': '2019-08-01', ...query }).toString()}`, {
+        headers: { 'X-IDENTITY-HEADER': endpoint.header },
+      });
       const verification = authority.verify(((await response.json()) as { access_token: string }).access_token, query.resource!);
       if (!verification.ok) throw new Error(verification.reason);
       return verification.claims;
@@ -127,7 +138,10 @@ describe('startIdentityEndpoint', () => {
     const response = await tokenRequest({ 'api-version': '2019-08-01', resource });
 
     expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ error: 'invalid_resource', error_description: expect.stringContaining(`AADSTS500011: The resource principal named ${resource} was not found`) });
+    expect(await response.json()).toMatchObject({
+      error: 'invalid_resource',
+      error_description: expect.stringContaining(`AADSTS500011: The resource principal named ${resource} was not found`),
+    });
   });
 
   it.each([

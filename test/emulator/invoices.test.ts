@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { resolveScenario } from '../../emulator/billingScenario';
-import { currentVersion, describeInvoices, findInvoice, INVOICE_CURRENCIES, INVOICE_MONTHS, invoiceCatalogue, lookUpInvoice, REISSUED_INVOICE_ID } from '../../emulator/invoices';
+import {
+  currentVersion,
+  describeInvoices,
+  findInvoice,
+  INVOICE_CURRENCIES,
+  INVOICE_MONTHS,
+  invoiceCatalogue,
+  lookUpInvoice,
+  REISSUED_INVOICE_ID,
+} from '../../emulator/invoices';
 
 describe('invoiceCatalogue', () => {
   const now = new Date('2026-12-10T12:00:00Z');
@@ -53,7 +62,11 @@ describe('invoiceCatalogue', () => {
 
     expect(catalogue.map((invoice) => invoice.billingMonth).at(-1)).toBe('2023-09');
     expect(catalogue).toHaveLength(4 * INVOICE_CURRENCIES.length);
-    expect(lookUpInvoice(`G${String(catalogue.length + 1).padStart(9, '0')}`, early)).toMatchObject({ kind: 'tooOld', invoice: { billingMonth: '2023-08' }, firstBillingMonth: '2023-09' });
+    expect(lookUpInvoice(`G${String(catalogue.length + 1).padStart(9, '0')}`, early)).toMatchObject({
+      kind: 'tooOld',
+      invoice: { billingMonth: '2023-08' },
+      firstBillingMonth: '2023-09',
+    });
   });
 
   it('serves the re-issued invoice in its second version, issued a day later, only once re-issued', () => {
@@ -67,7 +80,7 @@ describe('invoiceCatalogue', () => {
 });
 
 describe('describeInvoices', () => {
-  it('names the range of invoice ids and months, and the newest month\'s invoices with the re-issued one marked', () => {
+  it("names the range of invoice ids and months, and the newest month's invoices with the re-issued one marked", () => {
     expect(describeInvoices(new Date('2026-12-10T12:00:00Z'))).toBe(
       'Billed exports: invoices G000000001 to G000000036, billing months 2025-12 to 2026-11, newest first (2026-11: G000000001 EUR, G000000002 USD (re-issued), G000000003 GBP).',
     );

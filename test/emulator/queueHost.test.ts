@@ -50,7 +50,9 @@ describe('a message dequeued more often than maxDequeueCount', () => {
     const poison = app.clients.queueService.getQueueClient(poisonQueueName(app.deps.queue.name));
     expect((await poison.receiveMessages()).receivedMessageItems.map((message) => message.messageText)).toEqual([text]);
     expect((await app.clients.queueService.getQueueClient(app.deps.queue.name).getProperties()).approximateMessagesCount).toBe(0);
-    expect(app.logs.some((line) => line.includes(`dequeued ${fastHost.maxDequeueCount + 1} times, more than maxDequeueCount (${fastHost.maxDequeueCount})`))).toBe(true);
+    expect(
+      app.logs.some((line) => line.includes(`dequeued ${fastHost.maxDequeueCount + 1} times, more than maxDequeueCount (${fastHost.maxDequeueCount})`)),
+    ).toBe(true);
   });
 
   it('one dequeued exactly maxDequeueCount times is still handled', async () => {

@@ -1,9 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { BASIC_RECONCILIATION_ATTRIBUTES, FULL_RECONCILIATION_ATTRIBUTES, reconciliationRows, type ReconciliationRowsOptions } from '../../emulator/reconciliationData';
+import {
+  BASIC_RECONCILIATION_ATTRIBUTES,
+  FULL_RECONCILIATION_ATTRIBUTES,
+  reconciliationRows,
+  type ReconciliationRowsOptions,
+} from '../../emulator/reconciliationData';
 import { usageRows } from '../../emulator/usageData';
 
 const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
-const OPTIONS: ReconciliationRowsOptions = { seed: 5, billingMonth: '2026-10', currency: 'EUR', attributeSet: 'full', usageRowCount: 800, partnerTenantId: TENANT };
+const OPTIONS: ReconciliationRowsOptions = {
+  seed: 5,
+  billingMonth: '2026-10',
+  currency: 'EUR',
+  attributeSet: 'full',
+  usageRowCount: 800,
+  partnerTenantId: TENANT,
+};
 const rows = reconciliationRows(OPTIONS);
 const usage = usageRows({ seed: 5, billingMonth: '2026-10', currency: 'EUR', attributeSet: 'full', count: 800, partnerTenantId: TENANT });
 const isAzure = (row: Record<string, unknown>): boolean => row.ProductCategory === 'Azure';
@@ -56,7 +68,13 @@ describe('reconciliationRows', () => {
         : roundDown2(number('EffectiveUnitPrice') * number('PCToBCExchangeRate')) * number('BillableQuantity');
       expect(number('Subtotal')).toBeCloseTo(expected, 2);
       expect(number('Total')).toBeCloseTo(number('Subtotal') + number('TaxTotal'), 2);
-      expect(row).toMatchObject({ Currency: 'EUR', PricingCurrency: 'USD', InvoiceNumber: '', ChargeStartDate: '2026-10-01T00:00:00Z', ChargeEndDate: '2026-10-31T00:00:00Z' });
+      expect(row).toMatchObject({
+        Currency: 'EUR',
+        PricingCurrency: 'USD',
+        InvoiceNumber: '',
+        ChargeStartDate: '2026-10-01T00:00:00Z',
+        ChargeEndDate: '2026-10-31T00:00:00Z',
+      });
     }
     expect(rows.some((row) => (row.TaxTotal as number) > 0)).toBe(true);
   });

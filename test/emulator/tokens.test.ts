@@ -80,7 +80,12 @@ describe('createTokenAuthority', () => {
     now += 59_000;
     expect(authority.verify(token, AUDIENCE).ok).toBe(true);
     now += 1_000;
-    expect(authority.verify(token, AUDIENCE)).toEqual({ ok: false, reason: 'the token expired at 2024-01-01T00:01:00.000Z', status: 401, code: 'InvalidAuthenticationToken' });
+    expect(authority.verify(token, AUDIENCE)).toEqual({
+      ok: false,
+      reason: 'the token expired at 2024-01-01T00:01:00.000Z',
+      status: 401,
+      code: 'InvalidAuthenticationToken',
+    });
   });
 
   it('rejects a token whose payload was changed after signing', () => {
@@ -88,23 +93,49 @@ describe('createTokenAuthority', () => {
     const [header, , signature] = authority.issue({ resource: AUDIENCE }).token.split('.');
     const forgedPayload = Buffer.from(JSON.stringify({ aud: AUDIENCE, exp: 4102444800, nbf: 0 })).toString('base64url');
 
-    expect(authority.verify(`${header}.${forgedPayload}.${signature}`, AUDIENCE)).toEqual({ ok: false, reason: 'the token signature is invalid', status: 401, code: 'InvalidAuthenticationToken' });
+    expect(authority.verify(`${header}.${forgedPayload}.${signature}`, AUDIENCE)).toEqual({
+      ok: false,
+      reason: 'the token signature is invalid',
+      status: 401,
+      code: 'InvalidAuthenticationToken',
+    });
   });
 
   it('rejects tokens signed by another authority and strings that are not JWTs', () => {
     const authority = createTokenAuthority();
     const foreign = createTokenAuthority().issue({ resource: AUDIENCE }).token;
 
-    expect(authority.verify(foreign, AUDIENCE)).toEqual({ ok: false, reason: 'the token signature is invalid', status: 401, code: 'InvalidAuthenticationToken' });
+    expect(authority.verify(foreign, AUDIENCE)).toEqual({
+      ok: false,
+      reason: 'the token signature is invalid',
+      status: 401,
+      code: 'InvalidAuthenticationToken',
+    });
     expect(authority.verify('not-a-jwt', AUDIENCE)).toMatchObject({ ok: false, reason: expect.stringContaining('not a JWT') });
   });
 
   it.each([
     ['issued in the required tenant with the required role', {}, { ok: true }],
-    ['issued in another tenant: 401, naming both tenants', { tenantId: '11111111-1111-4111-8111-111111111111' }, {
-      ok: false, status: 401, code: 'InvalidAuthenticationToken', reason: `the token was issued in tenant '11111111-1111-4111-8111-111111111111': expected the partner tenant '${EMULATED_PARTNER_TENANT_ID}'`,
-    }],
-    ['without the role: 403, naming the role', { roles: [] }, { ok: false, status: 403, code: 'Authorization_RequestDenied', reason: "the token's roles are []: expected the application permission PartnerBilling.Read.All" }],
+    [
+      'issued in another tenant: 401, naming both tenants',
+      { tenantId: '11111111-1111-4111-8111-111111111111' },
+      {
+        ok: false,
+        status: 401,
+        code: 'InvalidAuthenticationToken',
+        reason: `the token was issued in tenant '11111111-1111-4111-8111-111111111111': expected the partner tenant '${EMULATED_PARTNER_TENANT_ID}'`,
+      },
+    ],
+    [
+      'without the role: 403, naming the role',
+      { roles: [] },
+      {
+        ok: false,
+        status: 403,
+        code: 'Authorization_RequestDenied',
+        reason: "the token's roles are []: expected the application permission PartnerBilling.Read.All",
+      },
+    ],
   ])('checks a token %s', (_case, issued, expected) => {
     const authority = createTokenAuthority();
     const { token } = authority.issue({ resource: AUDIENCE, ...issued });

@@ -20,7 +20,8 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const start = (app: TestApp, currency: string) => startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+const start = (app: TestApp, currency: string) =>
+  startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
 
 async function blobEtags(app: TestApp): Promise<Map<string, string>> {
   const etags = new Map<string, string>();
@@ -116,7 +117,11 @@ describe('crash safety', () => {
     const last = await reviveStalledRuns(hoursLater(app, MAX_REVIVALS + 1), app.context());
 
     expect(last.failed).toEqual([run.runId]);
-    expect((await app.deps.ledger.getRun(run.runId))!.run).toMatchObject({ state: 'failed', errorCode: 'Stalled', errorMessage: expect.stringContaining(`after ${MAX_REVIVALS} revivals`) });
+    expect((await app.deps.ledger.getRun(run.runId))!.run).toMatchObject({
+      state: 'failed',
+      errorCode: 'Stalled',
+      errorMessage: expect.stringContaining(`after ${MAX_REVIVALS} revivals`),
+    });
   });
 
   it('revivals count stalls without progress: a run that advanced between stalls starts counting again', async () => {

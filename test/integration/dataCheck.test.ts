@@ -48,8 +48,15 @@ const rowsOf = (gzipped: Buffer) =>
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-const byCustomer = (totals: PublicManifest['totals']) => new Map((totals ?? []).map(({ customerId, currency, rowCount, billingPreTaxTotal, pricingPreTaxTotal, quantity }) => [`${customerId}|${currency}`, { rowCount, sums: { billingPreTaxTotal, pricingPreTaxTotal, quantity } }]));
-const readManifest = async (app: TestApp, folder: string) => JSON.parse((await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString('utf8')) as PublicManifest;
+const byCustomer = (totals: PublicManifest['totals']) =>
+  new Map(
+    (totals ?? []).map(({ customerId, currency, rowCount, billingPreTaxTotal, pricingPreTaxTotal, quantity }) => [
+      `${customerId}|${currency}`,
+      { rowCount, sums: { billingPreTaxTotal, pricingPreTaxTotal, quantity } },
+    ]),
+  );
+const readManifest = async (app: TestApp, folder: string) =>
+  JSON.parse((await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString('utf8')) as PublicManifest;
 const hasManifest = (app: TestApp, folder: string) => app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).exists();
 
 describe('the data check of a landed run', () => {
@@ -71,7 +78,11 @@ describe('the data check of a landed run', () => {
     // One message per file did the work.
     expect(app.logs.filter((line) => line.includes('file checked'))).toHaveLength(3);
     // GET /api/runs/{runId} shows the same figures.
-    const detail = await getRun(new HttpRequest({ method: 'GET', url: `http://localhost/api/runs/${run.runId}`, params: { runId: run.runId } }), app.context(), app.deps);
+    const detail = await getRun(
+      new HttpRequest({ method: 'GET', url: `http://localhost/api/runs/${run.runId}`, params: { runId: run.runId } }),
+      app.context(),
+      app.deps,
+    );
     expect(detail.jsonBody).toMatchObject({ runId: run.runId, status: 'succeeded', rowCount: 2100, totals: manifest.totals, check: manifest.check });
 
     expect(manifest.parquet!.map((file) => file.name)).toEqual(manifest.blobs.map((blob) => `parquet/${blob.name}.parquet`));
@@ -80,7 +91,10 @@ describe('the data check of a landed run', () => {
       expect(listed).toContain(`${folder}${file.name}`);
       const bytes = await readBlob(app, `${folder}${file.name}`);
       expect(file).toEqual({ name: file.name, source: manifest.blobs[i]!.name, rowCount: 700, byteCount: bytes.length });
-      const readBack = await readBackParquet(bytes, schemaFor('usage', 'full'), { rowCount: 700, totals: expectedTotals(landedRows[i]!, USAGE_SUMS, 'BillingCurrency') });
+      const readBack = await readBackParquet(bytes, schemaFor('usage', 'full'), {
+        rowCount: 700,
+        totals: expectedTotals(landedRows[i]!, USAGE_SUMS, 'BillingCurrency'),
+      });
       expect(readBack.mismatches).toEqual([]);
     }
   }, 120_000);
@@ -105,7 +119,11 @@ describe('a landed file that cannot be read fails the run, naming it, with no ma
     cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 300 });
     const currency = CURRENCIES[nextCurrency++]!;
     const exportsBefore = cloud.billing.exports().length;
-    const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+    const { run } = await startExport(
+      { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
+      app.deps,
+      app.context(),
+    );
     // The POST is the worker's first step.
     await app.work({ runIds: [run.runId], maxMessages: 1 });
     const exported = cloud.billing.exports()[exportsBefore]!;
@@ -114,7 +132,14 @@ describe('a landed file that cannot be read fails the run, naming it, with no ma
     const name = exported.blobNames[1]!;
     const blob = source.getContainerClient(container!).getBlockBlobClient(`${folder.join('/')}/${name}`);
     for (;;) {
-      const all = await Promise.all(exported.blobNames.map((other) => source.getContainerClient(container!).getBlobClient(`${folder.join('/')}/${other}`).exists()));
+      const all = await Promise.all(
+        exported.blobNames.map((other) =>
+          source
+            .getContainerClient(container!)
+            .getBlobClient(`${folder.join('/')}/${other}`)
+            .exists(),
+        ),
+      );
       if (all.every(Boolean)) break;
       await new Promise((resolveSleep) => setTimeout(resolveSleep, 50));
     }
@@ -129,7 +154,9 @@ describe('a landed file that cannot be read fails the run, naming it, with no ma
     const [final] = (await app.work({ runIds: [runId] })).runs;
 
     expect(final).toMatchObject({ state: 'failed', errorCode: 'InvalidDataFile' });
-    expect(final!.errorMessage).toMatch(new RegExp(`^the data check failed: '${name.replace(/[.]/g, '\\.')}' line \\d+ does not decompress \\(Z_BUF_ERROR: unexpected end of file\\)$`));
+    expect(final!.errorMessage).toMatch(
+      new RegExp(`^the data check failed: '${name.replace(/[.]/g, '\\.')}' line \\d+ does not decompress \\(Z_BUF_ERROR: unexpected end of file\\)$`),
+    );
     const folder = final!.destinationFolder!;
     expect(await hasManifest(app, folder)).toBe(false);
     expect((await listBlobs(app)).filter((blob) => blob.startsWith(folder) && !blob.includes('/parquet/'))).toHaveLength(3);
@@ -172,7 +199,11 @@ describe('fan-out: each message redoes its own file only', () => {
     await app.deps.fileChecks.planFiles(run.runId, run.manifestETag!, [second!]);
     const start = cloud.proxy!.injected().length;
     cloud.proxy!.addRule(dataFileReads(app));
-    const reads = () => cloud.proxy!.injected().slice(start).filter((fault) => fault.method === 'GET' && fault.path.includes('.json.gz'));
+    const reads = () =>
+      cloud
+        .proxy!.injected()
+        .slice(start)
+        .filter((fault) => fault.method === 'GET' && fault.path.includes('.json.gz'));
 
     // A late duplicate of another file's message: that file is done; nothing is read, and with file 1 pending no manifest.json.
     await pollExport(fileCheckMessageFor(checking.run, 0), app.context(), app.deps);

@@ -29,11 +29,18 @@ const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('base64');
 async function sourceBytes(rootDirectory: string, name: string): Promise<Buffer> {
   const source = BlobServiceClient.fromConnectionString(cloud.azurite.connectionString(BILLING_SOURCE_ACCOUNT));
   const [container, ...folder] = rootDirectory.slice(cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT).length + 1).split('/');
-  return source.getContainerClient(container!).getBlobClient(`${folder.join('/')}/${name}`).downloadToBuffer();
+  return source
+    .getContainerClient(container!)
+    .getBlobClient(`${folder.join('/')}/${name}`)
+    .downloadToBuffer();
 }
 
 function start(app: TestApp, currency: string, overrides: { force?: boolean } = {}) {
-  return startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides }, app.deps, app.context('startExports'));
+  return startExport(
+    { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides },
+    app.deps,
+    app.context('startExports'),
+  );
 }
 
 describe('the monthly export', () => {
@@ -51,7 +58,13 @@ describe('the monthly export', () => {
     for (const exported of exports) {
       const run = result.runs.find((r) => 'currency' in r && r.currency === exported.body.currencyCode)!;
       const folder = `unbilled-usage/${exported.billingMonth}/${exported.body.currencyCode}/full/${exported.eTag}/`;
-      expect(run).toMatchObject({ destinationContainer: app.deps.destination.containerName, destinationFolder: folder, blobCount: 3, bytesCopied: exported.totalBytes, manifestETag: exported.eTag });
+      expect(run).toMatchObject({
+        destinationContainer: app.deps.destination.containerName,
+        destinationFolder: folder,
+        blobCount: 3,
+        bytesCopied: exported.totalBytes,
+        manifestETag: exported.eTag,
+      });
       expect(run.pollCount).toBeGreaterThanOrEqual(3);
       for (const name of exported.blobNames) {
         expect(md5(await readBlob(app, `${folder}${name}`))).toBe(md5(await sourceBytes(exported.rootDirectory, name)));
@@ -88,7 +101,11 @@ describe('the monthly export', () => {
     const { run } = await start(app, 'GBP');
     const result = await app.work({ runIds: [run.runId] });
 
-    expect(result.runs[0]).toMatchObject({ state: 'failed', errorCode: 'ExportFailed', errorMessage: 'Graph reported the export failed: The export could not be produced (code ExportFailed)' });
+    expect(result.runs[0]).toMatchObject({
+      state: 'failed',
+      errorCode: 'ExportFailed',
+      errorMessage: 'Graph reported the export failed: The export could not be produced (code ExportFailed)',
+    });
     expect(await listBlobs(app)).toEqual([]);
     expect(app.logs.some((line) => line.startsWith('error: run failed') && line.includes('"errorCode":"ExportFailed"'))).toBe(true);
   });
@@ -100,7 +117,11 @@ describe('the monthly export', () => {
     const { run } = await start(app, 'ISK');
     const result = await app.work({ runIds: [run.runId] });
 
-    expect(result.runs[0]).toMatchObject({ state: 'noData', errorCode: '5000', errorMessage: 'Graph has no data for this export: No data available (code 5000)' });
+    expect(result.runs[0]).toMatchObject({
+      state: 'noData',
+      errorCode: '5000',
+      errorMessage: 'Graph has no data for this export: No data available (code 5000)',
+    });
     expect(await listBlobs(app)).toEqual([]);
     expect(app.logs.some((line) => line.startsWith('error: run failed'))).toBe(false);
   });
@@ -171,7 +192,15 @@ describe('the monthly export', () => {
     const app = createTestApp(cloud);
     await app.deps.ready();
     const before = cloud.billing.exports().length;
-    const other = aRun({ runId: randomUUID(), billingMonth: billingMonthFor('last', new Date()), currency: 'RON', startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(), state: 'starting', seq: 0 });
+    const other = aRun({
+      runId: randomUUID(),
+      billingMonth: billingMonthFor('last', new Date()),
+      currency: 'RON',
+      startedAt: new Date().toISOString(),
+      updatedAt: new Date().toISOString(),
+      state: 'starting',
+      seq: 0,
+    });
     // Another start's first write: the key claim, pointing at a run it has not recorded yet.
     await app.clients.ledgerTable.createEntity({ partitionKey: 'key', rowKey: exportKeyString(other), latestRunId: other.runId, claimedAt: other.startedAt });
 
@@ -238,7 +267,9 @@ describe('the monthly export', () => {
     expect(poison.receivedMessageItems).toHaveLength(2);
     // As the host keeps them: base64 stays base64 (so an operator can move it back), and text
     // the host could not decode stays as it came.
-    expect(poison.receivedMessageItems.map((m) => m.messageText).sort()).toEqual([Buffer.from('{"hello":"world"}').toString('base64'), 'this is not base64!'].sort());
+    expect(poison.receivedMessageItems.map((m) => m.messageText).sort()).toEqual(
+      [Buffer.from('{"hello":"world"}').toString('base64'), 'this is not base64!'].sort(),
+    );
     expect(result.messagesProcessed).toBe(2);
     expect(app.logs.some((line) => /message moved to the poison queue .*'v' is missing: expected 1/.test(line))).toBe(true);
     expect(app.logs.some((line) => line.includes('is not base64; moved to the poison queue'))).toBe(true);
@@ -261,7 +292,11 @@ describe('the monthly export', () => {
     const { run } = await start(app, 'JPY');
     const [final] = (await app.work({ runIds: [run.runId] })).runs;
 
-    expect(final).toMatchObject({ state: 'failed', errorCode: 'InvalidManifest', errorMessage: expect.stringContaining("host '127.0.0.1' is not allowed by EXPORT_SOURCE_HOSTS") });
+    expect(final).toMatchObject({
+      state: 'failed',
+      errorCode: 'InvalidManifest',
+      errorMessage: expect.stringContaining("host '127.0.0.1' is not allowed by EXPORT_SOURCE_HOSTS"),
+    });
     expect(await listBlobs(app)).toEqual([]);
   });
 
@@ -285,7 +320,11 @@ describe('the monthly export', () => {
     expect(app.logs.filter((line) => line.includes('run succeeded')).length).toBe(1);
 
     const queued = await app.clients.queueService.getQueueClient(app.deps.queue.name).peekMessages({ numberOfMessages: 32 });
-    const everything = [JSON.stringify(await app.deps.ledger.listRuns()), ...app.logs, ...queued.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8'))].join('\n');
+    const everything = [
+      JSON.stringify(await app.deps.ledger.listRuns()),
+      ...app.logs,
+      ...queued.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8')),
+    ].join('\n');
     for (const token of tokens) {
       expect(everything).not.toContain(token);
       expect(everything).not.toContain(token.split('.')[2]);

@@ -59,7 +59,14 @@ describe('every kind through one engine', () => {
     expect(exported!.kind).toBe(kind);
     const billed = kind === 'billed-usage' || kind === 'billed-reconciliation';
     const folder = billed ? `${kind}/${subject}/full/${exported!.eTag}/` : `${kind}/${exported!.billingMonth}/${subject}/full/${exported!.eTag}/`;
-    expect(run).toMatchObject({ kind, state: 'succeeded', destinationContainer: app.deps.destination.containerName, destinationFolder: folder, blobCount: 2, bytesCopied: exported!.totalBytes });
+    expect(run).toMatchObject({
+      kind,
+      state: 'succeeded',
+      destinationContainer: app.deps.destination.containerName,
+      destinationFolder: folder,
+      blobCount: 2,
+      bytesCopied: exported!.totalBytes,
+    });
     const parquet = exported!.blobNames.map((name) => `${folder}parquet/${name}.parquet`);
     expect(await listBlobs(app)).toEqual([...exported!.blobNames.map((name) => `${folder}${name}`), ...parquet, `${folder}${MANIFEST_FILE_NAME}`].sort());
     const manifest = JSON.parse((await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString()) as Record<string, unknown>;
@@ -99,7 +106,11 @@ describe('new data versus no new data', () => {
     // manifest.json was not written again: consumers see one blob-created event per data version.
     const after = await app.clients.destinationContainer.getBlobClient(`${first.destinationFolder!}${MANIFEST_FILE_NAME}`).getProperties();
     expect(after.etag).toBe(properties.etag);
-    const listed = await listRuns(new HttpRequest({ method: 'GET', url: 'https://app.example.net/api/runs?invoice=G000000005&kind=billed-usage' }), app.context(), app.deps);
+    const listed = await listRuns(
+      new HttpRequest({ method: 'GET', url: 'https://app.example.net/api/runs?invoice=G000000005&kind=billed-usage' }),
+      app.context(),
+      app.deps,
+    );
     expect((listed.jsonBody as { runs: Array<{ status: string; reason?: { code: string } }> }).runs.map((run) => [run.status, run.reason?.code])).toEqual([
       ['noNewData', 'NoNewData'],
       ['succeeded', undefined],
@@ -162,15 +173,23 @@ describe('starting', () => {
     const timerRuns = (await app.deps.ledger.listRuns()).filter((run) => run.trigger === 'timer' && 'currency' in run && ['DKK', 'PLN'].includes(run.currency));
     const { runs } = await app.work({ runIds: timerRuns.map((run) => run.runId) });
 
-    const started = cloud.billing.exports().slice(before).map((record) => `${record.kind} ${record.body.currencyCode}`);
+    const started = cloud.billing
+      .exports()
+      .slice(before)
+      .map((record) => `${record.kind} ${record.body.currencyCode}`);
     expect(started.sort()).toEqual(['unbilled-reconciliation DKK', 'unbilled-reconciliation PLN', 'unbilled-usage DKK', 'unbilled-usage PLN']);
-    expect(runs.map((run) => `${run.kind} ${run.state}`).sort()).toEqual(['unbilled-reconciliation succeeded', 'unbilled-reconciliation succeeded', 'unbilled-usage succeeded', 'unbilled-usage succeeded']);
+    expect(runs.map((run) => `${run.kind} ${run.state}`).sort()).toEqual([
+      'unbilled-reconciliation succeeded',
+      'unbilled-reconciliation succeeded',
+      'unbilled-usage succeeded',
+      'unbilled-usage succeeded',
+    ]);
     // A second firing finds every key landed and starts nothing.
     await startExportsOnSchedule(timer, app.context('startExports'), app.deps);
     expect(cloud.billing.exports().length - before).toBe(4);
   });
 
-  it("an invoice starts each kind of BILLED_EXPORT_KINDS; a replay starts nothing new", async () => {
+  it('an invoice starts each kind of BILLED_EXPORT_KINDS; a replay starts nothing new', async () => {
     const app = createTestApp(cloud, { BILLED_EXPORT_KINDS: 'billed-reconciliation' });
     const outcomes = await startInvoiceExports('G000000007', app.deps, app.context(), { trigger: 'event' });
     expect(outcomes.map((outcome) => [outcome.kind, outcome.run.kind, outcome.run.trigger])).toEqual([['started', 'billed-reconciliation', 'event']]);
@@ -185,9 +204,15 @@ describe('starting', () => {
     const app = createTestApp(cloud);
     const post = (body: string) => new HttpRequest({ method: 'POST', url: 'https://app.example.net/api/runs', body: { string: body } });
     const refused = await startRun(post('{"kind":"billed-usage","invoiceId":"G000000006","currency":"EUR"}'), app.context(), app.deps);
-    expect(refused).toMatchObject({ status: 400, jsonBody: { error: { code: 'BadRequest', message: expect.stringContaining("'currency' is for unbilled kinds") } } });
+    expect(refused).toMatchObject({
+      status: 400,
+      jsonBody: { error: { code: 'BadRequest', message: expect.stringContaining("'currency' is for unbilled kinds") } },
+    });
     const badId = await startRun(post('{"kind":"billed-usage","invoiceId":"INV-6"}'), app.context(), app.deps);
-    expect(badId).toMatchObject({ status: 400, jsonBody: { error: { message: expect.stringContaining("expected a Partner Center invoice id: 'G' and 9 digits") } } });
+    expect(badId).toMatchObject({
+      status: 400,
+      jsonBody: { error: { message: expect.stringContaining("expected a Partner Center invoice id: 'G' and 9 digits") } },
+    });
 
     const response = await startRun(post('{"kind":"billed-usage","invoiceId":"G000000006"}'), app.context(), app.deps);
     expect(response.status).toBe(202);
@@ -196,7 +221,11 @@ describe('starting', () => {
     await app.work({ runIds: [runId] });
     const conflict = await startRun(post('{"kind":"billed-usage","invoiceId":"G000000006"}'), app.context(), app.deps);
     expect(conflict.status).toBe(409);
-    const wrongFilter = await listRuns(new HttpRequest({ method: 'GET', url: 'https://app.example.net/api/runs?kind=billed&invoice=G6' }), app.context(), app.deps);
+    const wrongFilter = await listRuns(
+      new HttpRequest({ method: 'GET', url: 'https://app.example.net/api/runs?kind=billed&invoice=G6' }),
+      app.context(),
+      app.deps,
+    );
     expect(wrongFilter.status).toBe(400);
   });
 });
@@ -209,7 +238,12 @@ describe('a ledger written before the four kinds', () => {
     const month = billingMonthFor('last', new Date());
     const folder = `unbilled-usage/${month}/HUF/full/OLDETAG/`;
     // Exactly what the previous version wrote: the key string, and `destination` as one string.
-    await app.clients.ledgerTable.createEntity({ partitionKey: 'key', rowKey: `unbilled-usage|${month}|HUF|full`, latestRunId: runId, claimedAt: '2026-11-03T06:00:00.000Z' });
+    await app.clients.ledgerTable.createEntity({
+      partitionKey: 'key',
+      rowKey: `unbilled-usage|${month}|HUF|full`,
+      latestRunId: runId,
+      claimedAt: '2026-11-03T06:00:00.000Z',
+    });
     await app.clients.ledgerTable.createEntity({
       partitionKey: 'run',
       rowKey: runId,
@@ -233,9 +267,19 @@ describe('a ledger written before the four kinds', () => {
     const stored = await app.deps.ledger.getRun(runId);
     expect(stored?.run).toMatchObject({ destinationContainer: app.deps.destination.containerName, destinationFolder: folder });
     const again = await startExport(requestFor('unbilled-usage', 'HUF'), app.deps, app.context());
-    expect(again).toMatchObject({ kind: 'skipped', run: { runId }, reason: `run ${runId} already landed this month at ${app.deps.destination.containerName}/${folder}` });
-    const listed = await listRuns(new HttpRequest({ method: 'GET', url: `https://app.example.net/api/runs?month=${month}&kind=unbilled-usage` }), app.context(), app.deps);
-    expect((listed.jsonBody as { runs: Array<{ runId: string; destination: string; manifestUrl: string }> }).runs.find((run) => run.runId === runId)).toMatchObject({
+    expect(again).toMatchObject({
+      kind: 'skipped',
+      run: { runId },
+      reason: `run ${runId} already landed this month at ${app.deps.destination.containerName}/${folder}`,
+    });
+    const listed = await listRuns(
+      new HttpRequest({ method: 'GET', url: `https://app.example.net/api/runs?month=${month}&kind=unbilled-usage` }),
+      app.context(),
+      app.deps,
+    );
+    expect(
+      (listed.jsonBody as { runs: Array<{ runId: string; destination: string; manifestUrl: string }> }).runs.find((run) => run.runId === runId),
+    ).toMatchObject({
       destination: `${app.deps.destination.containerName}/${folder}`,
       manifestUrl: expect.stringMatching(new RegExp(`/${app.deps.destination.containerName}/${folder}manifest\\.json$`)),
     });
@@ -250,8 +294,11 @@ describe('backfill', () => {
     const before = cloud.billing.exports().length;
     const progress: string[] = [];
 
-    const items = await startBackfill({ invoiceIds: invoices, kinds: ['billed-usage', 'billed-reconciliation'], attributeSet: 'full', force: false }, app.deps, app.context(), (item, done, total) =>
-      progress.push(`${done}/${total} ${item.kind} ${item.invoiceId} ${item.outcome}`),
+    const items = await startBackfill(
+      { invoiceIds: invoices, kinds: ['billed-usage', 'billed-reconciliation'], attributeSet: 'full', force: false },
+      app.deps,
+      app.context(),
+      (item, done, total) => progress.push(`${done}/${total} ${item.kind} ${item.invoiceId} ${item.outcome}`),
     );
     const { runs } = await app.work({ runIds: items.flatMap((item) => (item.outcome === 'error' ? [] : [item.run.runId])) });
 
@@ -259,11 +306,18 @@ describe('backfill', () => {
     expect(progress[23]).toMatch(/^24\/24 billed-reconciliation G000000024 started$/);
     expect(runs).toHaveLength(24);
     expect(runs.every((run) => run.state === 'succeeded' && run.trigger === 'backfill')).toBe(true);
-    const posted = cloud.billing.exports().slice(before).map((record) => `${record.kind}|${record.invoiceId}`);
+    const posted = cloud.billing
+      .exports()
+      .slice(before)
+      .map((record) => `${record.kind}|${record.invoiceId}`);
     expect(posted).toHaveLength(24);
     expect(new Set(posted).size).toBe(24);
 
-    const again = await startBackfill({ invoiceIds: invoices.slice(0, 3), kinds: ['billed-usage', 'billed-reconciliation'], attributeSet: 'full', force: false }, app.deps, app.context());
+    const again = await startBackfill(
+      { invoiceIds: invoices.slice(0, 3), kinds: ['billed-usage', 'billed-reconciliation'], attributeSet: 'full', force: false },
+      app.deps,
+      app.context(),
+    );
     expect(again.map((item) => item.outcome)).toEqual(Array(6).fill('skipped'));
     expect(cloud.billing.exports().length - before).toBe(24);
   });
@@ -281,6 +335,10 @@ describe('backfill', () => {
     expect(body.started).toBe(3);
     const { runs } = await app.work({ runIds: body.items.map((item) => item.run.runId) });
     const byInvoice = Object.fromEntries(runs.map((run) => [exportKeyString(run), run.state]));
-    expect(byInvoice).toEqual({ 'billed-usage|G000000025|full': 'succeeded', 'billed-usage|G000000997|full': 'failed', 'billed-usage|G000000026|full': 'succeeded' });
+    expect(byInvoice).toEqual({
+      'billed-usage|G000000025|full': 'succeeded',
+      'billed-usage|G000000997|full': 'failed',
+      'billed-usage|G000000026|full': 'succeeded',
+    });
   });
 });

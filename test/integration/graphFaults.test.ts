@@ -36,7 +36,10 @@ afterEach(() => cloud.billing.faults.clear());
 
 let currencies = 0;
 /** A fresh app and a currency of its own, so every case is a new export key. */
-async function exportWith(rules: GraphFaultRule[], settings: Record<string, string> = {}): Promise<{ app: TestApp; run: Run; exportsStarted: number; injected: InjectedGraphFault[] }> {
+async function exportWith(
+  rules: GraphFaultRule[],
+  settings: Record<string, string> = {},
+): Promise<{ app: TestApp; run: Run; exportsStarted: number; injected: InjectedGraphFault[] }> {
   const app = createTestApp(cloud, settings, { graph: { timeoutMs: 1000, attempts: 2, maxInProcessWaitSeconds: 2 } });
   const currency = `X${String.fromCharCode(65 + Math.floor(currencies / 26))}${String.fromCharCode(65 + (currencies++ % 26))}`;
   const before = cloud.billing.exports().length;
@@ -55,7 +58,10 @@ async function manifests(app: TestApp): Promise<string[]> {
 describe('transient Graph faults are retried, honouring Retry-After', () => {
   it.each([
     ['429 with Retry-After in seconds on the export POST', { endpoint: 'export', fault: { kind: 'status', status: 429, retryAfterSeconds: 1 }, times: 1 }],
-    ['503 with Retry-After as an HTTP-date on the export POST', { endpoint: 'export', fault: { kind: 'status', status: 503, retryAfterSeconds: 1, retryAfterAsDate: true }, times: 1 }],
+    [
+      '503 with Retry-After as an HTTP-date on the export POST',
+      { endpoint: 'export', fault: { kind: 'status', status: 503, retryAfterSeconds: 1, retryAfterAsDate: true }, times: 1 },
+    ],
     ['429 on the operation GET', { endpoint: 'operation', fault: { kind: 'status', status: 429, retryAfterSeconds: 1 }, times: 2 }],
     ['503 on the manifest GET', { endpoint: 'manifest', fault: { kind: 'status', status: 503, retryAfterSeconds: 1 }, times: 2 }],
     ['a connection reset on the operation GET', { endpoint: 'operation', fault: { kind: 'reset' }, times: 2 }],
@@ -75,8 +81,18 @@ describe('permanent faults end the run with a reason that names the cause', () =
   it.each([
     ['a 403 on the export POST', { endpoint: 'export', fault: { kind: 'status', status: 403 } }, 'Forbidden', /POST .* failed with 403 Forbidden/],
     ['malformed JSON from the operation', { endpoint: 'operation', fault: { kind: 'malformedJson' } }, 'InvalidJson', /not JSON/],
-    ['an unknown operation status', { endpoint: 'operation', fault: { kind: 'unknownStatus', status: 'paused' } }, 'InvalidOperation', /unknown status 'paused'/],
-    ['retries exhausted: 503 on every operation GET', { endpoint: 'operation', fault: { kind: 'status', status: 503, retryAfterSeconds: 1 } }, 'DeadlineExceeded', /EXPORT_DEADLINE_SECONDS/],
+    [
+      'an unknown operation status',
+      { endpoint: 'operation', fault: { kind: 'unknownStatus', status: 'paused' } },
+      'InvalidOperation',
+      /unknown status 'paused'/,
+    ],
+    [
+      'retries exhausted: 503 on every operation GET',
+      { endpoint: 'operation', fault: { kind: 'status', status: 503, retryAfterSeconds: 1 } },
+      'DeadlineExceeded',
+      /EXPORT_DEADLINE_SECONDS/,
+    ],
   ] as Array<[string, GraphFaultRule, string, RegExp]>)('%s', async (_case, rule, code, reason) => {
     const { app, run } = await exportWith([rule], { EXPORT_DEADLINE_SECONDS: '4' });
 

@@ -28,7 +28,11 @@ async function exportAs(cloud: LocalCloud, clientId: string, identity: { endpoin
   const app = createTestApp({ ...cloud, settings: { ...cloud.settings, IDENTITY_ENDPOINT: identity.endpoint, IDENTITY_HEADER: identity.header } });
   const requestsBefore = cloud.billing.requests().length;
   const exportsBefore = cloud.billing.exports().length;
-  const started = await startExport({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const started = await startExport(
+    { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
+    app.deps,
+    app.context(),
+  );
   return { started: started.run, requests: cloud.billing.requests().slice(requestsBefore), exportsStarted: cloud.billing.exports().length - exportsBefore };
 }
 
@@ -37,7 +41,9 @@ describe('an identity Graph refuses for partner billing', () => {
     const { started, requests, exportsStarted } = await exportAs(cloud, EMULATED_UNGRANTED_CLIENT_ID);
 
     expect(started).toMatchObject({ state: 'failed', errorCode: 'Authorization_RequestDenied' });
-    expect(started.errorMessage).toMatch(/^starting the export: POST .* failed with 403 Authorization_RequestDenied: Insufficient privileges to complete the operation\. .*PartnerBilling\.Read\.All/);
+    expect(started.errorMessage).toMatch(
+      /^starting the export: POST .* failed with 403 Authorization_RequestDenied: Insufficient privileges to complete the operation\. .*PartnerBilling\.Read\.All/,
+    );
     expect(requests.map((request) => request.method)).toEqual(['POST']);
     expect(exportsStarted).toBe(0);
   });

@@ -26,14 +26,27 @@ afterEach(() => {
 });
 
 describe('an app outside the partner tenant', () => {
-  it('fails its run at once with 401 InvalidAuthenticationToken, naming the token\'s tenant, after one POST', async () => {
+  it("fails its run at once with 401 InvalidAuthenticationToken, naming the token's tenant, after one POST", async () => {
     const app = createTestApp({ ...cloud, settings: { ...cloud.settings, IDENTITY_ENDPOINT: otherTenant.endpoint, IDENTITY_HEADER: otherTenant.header } });
     const requestsBefore = cloud.billing.requests().length;
 
-    const { run } = await startExport({ kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+    const { run } = await startExport(
+      { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
+      app.deps,
+      app.context(),
+    );
 
     expect(run).toMatchObject({ state: 'failed', errorCode: 'InvalidAuthenticationToken' });
-    expect(run.errorMessage).toMatch(new RegExp(`failed with 401 InvalidAuthenticationToken: Access token validation failure: the token was issued in tenant '${OTHER_TENANT}': expected the partner tenant`));
-    expect(cloud.billing.requests().slice(requestsBefore).map((request) => request.method)).toEqual(['POST']);
+    expect(run.errorMessage).toMatch(
+      new RegExp(
+        `failed with 401 InvalidAuthenticationToken: Access token validation failure: the token was issued in tenant '${OTHER_TENANT}': expected the partner tenant`,
+      ),
+    );
+    expect(
+      cloud.billing
+        .requests()
+        .slice(requestsBefore)
+        .map((request) => request.method),
+    ).toEqual(['POST']);
   });
 });

@@ -29,34 +29,56 @@ afterEach(() => {
 });
 
 let currencies = 0;
-async function exportWith(rules: GraphFaultRule[], app: TestApp = createTestApp(cloud, {}, { graph: { timeoutMs: 1000, attempts: 2, maxInProcessWaitSeconds: 2 } })) {
+async function exportWith(
+  rules: GraphFaultRule[],
+  app: TestApp = createTestApp(cloud, {}, { graph: { timeoutMs: 1000, attempts: 2, maxInProcessWaitSeconds: 2 } }),
+) {
   const currency = `T${String.fromCharCode(65 + Math.floor(currencies / 26))}${String.fromCharCode(65 + (currencies++ % 26))}`;
   const exportsBefore = cloud.billing.exports().length;
   const requestsBefore = cloud.billing.requests().length;
   rules.forEach((rule) => cloud.billing.faults.add(rule));
   const started = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
   const [final] = (await app.work({ runIds: [started.run.runId] })).runs;
-  return { app, started: started.run, run: final!, exportsStarted: cloud.billing.exports().length - exportsBefore, requests: cloud.billing.requests().slice(requestsBefore) };
+  return {
+    app,
+    started: started.run,
+    run: final!,
+    exportsStarted: cloud.billing.exports().length - exportsBefore,
+    requests: cloud.billing.requests().slice(requestsBefore),
+  };
 }
 
 describe('a managed identity that gives no token', () => {
-  it('fails the run after three tries with IdentityUnavailable and the identity endpoint\'s own words, without calling Graph', async () => {
+  it("fails the run after three tries with IdentityUnavailable and the identity endpoint's own words, without calling Graph", async () => {
     process.env.AZURE_CLIENT_ID = '0a0b0c0d-1e1f-4a4b-8c8d-9e9f0a0b0c0d'; // not assigned to the app
     const app = createTestApp(cloud);
 
     const { run, requests } = await exportWith([], app);
 
     expect(run).toMatchObject({ state: 'failed', errorCode: 'IdentityUnavailable', lastErrorCount: 3 });
-    expect(run.errorMessage).toMatch(/^starting the export: the managed identity could not provide a token for https:\/\/graph\.microsoft\.com\/\.default: ManagedIdentityCredential: .*Unable to load the proper Managed Identity\..*\(met 3 times in a row\)$/);
+    expect(run.errorMessage).toMatch(
+      /^starting the export: the managed identity could not provide a token for https:\/\/graph\.microsoft\.com\/\.default: ManagedIdentityCredential: .*Unable to load the proper Managed Identity\..*\(met 3 times in a row\)$/,
+    );
     expect(requests).toEqual([]);
 
     // The same code and message wherever an operator looks: status, GET /api/runs, the run-failed alert.
     expect(runSummary(run, app.deps).error).toEqual({ code: 'IdentityUnavailable', message: run.errorMessage });
     expect(formatRunTable([run])).toContain('IdentityUnavailable: starting the export: the managed');
-    const listed = await listRuns(new HttpRequest({ method: 'GET', url: 'https://app.example.net/api/runs', query: { status: 'failed' } }), app.context(), app.deps);
-    expect((listed.jsonBody as { runs: Array<{ runId: string; error?: unknown }> }).runs.find((r) => r.runId === run.runId)?.error).toEqual({ code: 'IdentityUnavailable', message: run.errorMessage });
+    const listed = await listRuns(
+      new HttpRequest({ method: 'GET', url: 'https://app.example.net/api/runs', query: { status: 'failed' } }),
+      app.context(),
+      app.deps,
+    );
+    expect((listed.jsonBody as { runs: Array<{ runId: string; error?: unknown }> }).runs.find((r) => r.runId === run.runId)?.error).toEqual({
+      code: 'IdentityUnavailable',
+      message: run.errorMessage,
+    });
     const alertLine = app.logs.find((line) => line.startsWith('error: run failed {'));
-    expect(JSON.parse(alertLine!.slice(alertLine!.indexOf('{')))).toMatchObject({ runId: run.runId, errorCode: 'IdentityUnavailable', reason: run.errorMessage });
+    expect(JSON.parse(alertLine!.slice(alertLine!.indexOf('{')))).toMatchObject({
+      runId: run.runId,
+      errorCode: 'IdentityUnavailable',
+      reason: run.errorMessage,
+    });
     for (const token of cloud.authority.issued()) expect(app.logs.join('\n')).not.toContain(token);
   });
 
@@ -64,11 +86,23 @@ describe('a managed identity that gives no token', () => {
     process.env.AZURE_CLIENT_ID = '0a0b0c0d-1e1f-4a4b-8c8d-9e9f0a0b0c0e';
     const broken = createTestApp(cloud);
     const currency = 'TZZ';
-    const { run: waiting } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, broken.deps, broken.context());
+    const { run: waiting } = await startExport(
+      { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
+      broken.deps,
+      broken.context(),
+    );
 
     expect(waiting).toMatchObject({ state: 'starting', lastErrorCode: 'IdentityUnavailable', lastErrorCount: 1, lastErrorAt: expect.any(String) });
-    expect((await broken.deps.ledger.getRun(waiting.runId))?.run).toMatchObject({ lastErrorCode: 'IdentityUnavailable', lastErrorMessage: waiting.lastErrorMessage });
-    expect(runSummary(waiting, broken.deps).lastError).toEqual({ code: 'IdentityUnavailable', message: waiting.lastErrorMessage, count: 1, at: waiting.lastErrorAt });
+    expect((await broken.deps.ledger.getRun(waiting.runId))?.run).toMatchObject({
+      lastErrorCode: 'IdentityUnavailable',
+      lastErrorMessage: waiting.lastErrorMessage,
+    });
+    expect(runSummary(waiting, broken.deps).lastError).toEqual({
+      code: 'IdentityUnavailable',
+      message: waiting.lastErrorMessage,
+      count: 1,
+      at: waiting.lastErrorAt,
+    });
     expect(formatRunTable([waiting])).toContain('waiting: IdentityUnavailable (1x): starting the export');
 
     delete process.env.AZURE_CLIENT_ID;
@@ -146,15 +180,29 @@ describe('an export POST whose fate is unknown', () => {
 describe('an export POST that keeps failing with a status that leaves its fate unknown', () => {
   it('is repeated after growing delays, at most MAX_UNCERTAIN_POSTS times, and the run fails naming the last error', async () => {
     // A deadline far beyond the backoff: the run must stop because of the bound, not the deadline.
-    const app = createTestApp(cloud, { POLL_MAX_DELAY_SECONDS: '16', EXPORT_DEADLINE_SECONDS: '90' }, { graph: { timeoutMs: 1000, attempts: 2, maxInProcessWaitSeconds: 2 } });
+    const app = createTestApp(
+      cloud,
+      { POLL_MAX_DELAY_SECONDS: '16', EXPORT_DEADLINE_SECONDS: '90' },
+      { graph: { timeoutMs: 1000, attempts: 2, maxInProcessWaitSeconds: 2 } },
+    );
     const { run, requests, exportsStarted } = await exportWith([{ endpoint: 'export', fault: { kind: 'status', status: 504 } }], app);
 
     expect(requests.filter((request) => request.method === 'POST')).toHaveLength(MAX_UNCERTAIN_POSTS);
     expect(exportsStarted).toBe(0);
-    expect(run).toMatchObject({ state: 'failed', errorCode: 'GatewayTimeout', uncertainPosts: MAX_UNCERTAIN_POSTS, startFailures: MAX_UNCERTAIN_POSTS, lastErrorCode: 'GatewayTimeout' });
-    expect(run.errorMessage).toMatch(/^starting the export: POST .*\/export failed with 504 GatewayTimeout.*\(5 export POSTs of unknown fate in this run; not repeated again/);
+    expect(run).toMatchObject({
+      state: 'failed',
+      errorCode: 'GatewayTimeout',
+      uncertainPosts: MAX_UNCERTAIN_POSTS,
+      startFailures: MAX_UNCERTAIN_POSTS,
+      lastErrorCode: 'GatewayTimeout',
+    });
+    expect(run.errorMessage).toMatch(
+      /^starting the export: POST .*\/export failed with 504 GatewayTimeout.*\(5 export POSTs of unknown fate in this run; not repeated again/,
+    );
     // Each wait longer than the one before (1, 2, 4, 8 s less jitter), not the initial delay every time.
-    const delays = app.logs.filter((line) => line.includes('next poll scheduled')).map((line) => (JSON.parse(line.slice(line.indexOf('{'))) as { delaySeconds: number }).delaySeconds);
+    const delays = app.logs
+      .filter((line) => line.includes('next poll scheduled'))
+      .map((line) => (JSON.parse(line.slice(line.indexOf('{'))) as { delaySeconds: number }).delaySeconds);
     expect(delays).toHaveLength(MAX_UNCERTAIN_POSTS - 1);
     delays.slice(1).forEach((delay, index) => expect(delay).toBeGreaterThan(delays[index]!));
   });
@@ -174,7 +222,9 @@ describe('an export POST that keeps failing with a status that leaves its fate u
     const { run } = await exportWith([{ endpoint: 'export', fault: { kind: 'status', status: 503 } }], app);
 
     expect(run).toMatchObject({ state: 'failed', errorCode: 'DeadlineExceeded' });
-    expect(run.errorMessage).toMatch(/^the export was never accepted \(no export POST was answered 202 Accepted\) within EXPORT_DEADLINE_SECONDS \(2 s\).*; the last error was ServiceUnavailable: starting the export: POST /);
+    expect(run.errorMessage).toMatch(
+      /^the export was never accepted \(no export POST was answered 202 Accepted\) within EXPORT_DEADLINE_SECONDS \(2 s\).*; the last error was ServiceUnavailable: starting the export: POST /,
+    );
   });
 });
 
@@ -184,7 +234,9 @@ describe('a run that passes its deadline while waiting out a transient failure',
     const { run } = await exportWith([{ endpoint: 'operation', fault: { kind: 'status', status: 503 } }], app);
 
     expect(run).toMatchObject({ state: 'failed', errorCode: 'DeadlineExceeded' });
-    expect(run.errorMessage).toMatch(/EXPORT_DEADLINE_SECONDS.*; the last error was ServiceUnavailable: polling the export operation: GET .* failed with 503 ServiceUnavailable/);
+    expect(run.errorMessage).toMatch(
+      /EXPORT_DEADLINE_SECONDS.*; the last error was ServiceUnavailable: polling the export operation: GET .* failed with 503 ServiceUnavailable/,
+    );
   });
 });
 

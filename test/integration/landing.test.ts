@@ -19,7 +19,10 @@ import { createTestApp, listBlobs, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
-  cloud = await startLocalCloud({ faultProxy: { seed: 11 }, scenario: { fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null } });
+  cloud = await startLocalCloud({
+    faultProxy: { seed: 11 },
+    scenario: { fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null },
+  });
 });
 afterAll(async () => {
   await cloud?.stop();
@@ -27,7 +30,38 @@ afterAll(async () => {
 afterEach(() => cloud.proxy!.clearRules());
 
 /** One key per test: a month that landed for a key is not exported again, and the ledger is shared in this file. */
-const CURRENCIES = ['AUD', 'CAD', 'CHF', 'CZK', 'DKK', 'GBP', 'HKD', 'JPY', 'NOK', 'NZD', 'PLN', 'SEK', 'SGD', 'USD', 'ZAR', 'BRL', 'INR', 'MXN', 'KRW', 'THB', 'TRY', 'ILS', 'HUF', 'RON', 'BGN', 'ISK', 'PHP', 'MYR', 'IDR', 'CLP'];
+const CURRENCIES = [
+  'AUD',
+  'CAD',
+  'CHF',
+  'CZK',
+  'DKK',
+  'GBP',
+  'HKD',
+  'JPY',
+  'NOK',
+  'NZD',
+  'PLN',
+  'SEK',
+  'SGD',
+  'USD',
+  'ZAR',
+  'BRL',
+  'INR',
+  'MXN',
+  'KRW',
+  'THB',
+  'TRY',
+  'ILS',
+  'HUF',
+  'RON',
+  'BGN',
+  'ISK',
+  'PHP',
+  'MYR',
+  'IDR',
+  'CLP',
+];
 let nextCurrency = 0;
 
 interface Landed {
@@ -53,7 +87,10 @@ async function landedExport(options: DepsOptions = {}): Promise<Landed> {
  * `keepFiles`, everything landed including manifest.json, as if the process died before the
  * ledger save). Returns the poll message that delivers the landing step.
  */
-async function rewindToCopying({ app, run, folder }: Landed, options: { keepFiles?: boolean; change?: (run: Run) => Run } = {}): Promise<{ v: 1; runId: string; seq: number }> {
+async function rewindToCopying(
+  { app, run, folder }: Landed,
+  options: { keepFiles?: boolean; change?: (run: Run) => Run } = {},
+): Promise<{ v: 1; runId: string; seq: number }> {
   if (!options.keepFiles) {
     for (const name of await listBlobs(app)) if (name.startsWith(folder)) await app.clients.destinationContainer.getBlobClient(name).delete();
   }
@@ -64,14 +101,30 @@ async function rewindToCopying({ app, run, folder }: Landed, options: { keepFile
 }
 
 const containerPath = (app: TestApp) => `/partnerdest/${app.deps.destination.containerName}`;
-const copyRequests = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'PUT', path: new RegExp(`^${containerPath(app)}/[^?]*\\.json\\.gz`) });
-const manifestWrites = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'PUT', path: new RegExp(`^${containerPath(app)}/[^?]*/${MANIFEST_FILE_NAME}`) });
-const folderListings = (app: TestApp): Omit<FaultRule, 'fault'> => ({ service: 'blob', method: 'GET', path: new RegExp(`^${containerPath(app)}\\?.*comp=list`) });
+const copyRequests = (app: TestApp): Omit<FaultRule, 'fault'> => ({
+  service: 'blob',
+  method: 'PUT',
+  path: new RegExp(`^${containerPath(app)}/[^?]*\\.json\\.gz`),
+});
+const manifestWrites = (app: TestApp): Omit<FaultRule, 'fault'> => ({
+  service: 'blob',
+  method: 'PUT',
+  path: new RegExp(`^${containerPath(app)}/[^?]*/${MANIFEST_FILE_NAME}`),
+});
+const folderListings = (app: TestApp): Omit<FaultRule, 'fault'> => ({
+  service: 'blob',
+  method: 'GET',
+  path: new RegExp(`^${containerPath(app)}\\?.*comp=list`),
+});
 /** Writes of one run's ledger row. */
 const runRow = (runId: string) => new RegExp(`PartitionKey=(%27|')run(%27|'),RowKey=(%27|')${runId}`);
 /** A zero delay: lets every matching request through and records it in injected(). */
 const counted = (match: Omit<FaultRule, 'fault'>): FaultRule => ({ ...match, fault: { kind: 'delay', ms: 0 } });
-const injectedSince = (start: number, path: RegExp) => cloud.proxy!.injected().slice(start).filter((fault) => path.test(fault.path));
+const injectedSince = (start: number, path: RegExp) =>
+  cloud
+    .proxy!.injected()
+    .slice(start)
+    .filter((fault) => path.test(fault.path));
 
 async function manifestEtag(app: TestApp, folder: string): Promise<string | undefined> {
   const blob = app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`);
@@ -118,7 +171,9 @@ describe('one landing at a time', () => {
 
   it('a stale claim (its landing died) is taken over, and the run lands', async () => {
     const landed = await landedExport();
-    const message = await rewindToCopying(landed, { change: (run) => ({ ...run, landingClaimId: 'a-dead-landing', landingClaimedUntil: new Date(Date.now() - 1000).toISOString() }) });
+    const message = await rewindToCopying(landed, {
+      change: (run) => ({ ...run, landingClaimId: 'a-dead-landing', landingClaimedUntil: new Date(Date.now() - 1000).toISOString() }),
+    });
 
     await pollExport(message, landed.app.context(), landed.app.deps);
     await checkFiles(landed);
@@ -159,7 +214,10 @@ describe('one landing at a time', () => {
     await storedWhen(landed, (run) => run.landingClaimId !== undefined);
     const stored = (await landed.app.deps.ledger.getRun(landed.run.runId))!;
     // Another landing takes the run over (as after a pause longer than the lease).
-    await landed.app.deps.ledger.saveRun({ ...stored.run, landingClaimId: 'the-new-holder', landingClaimedUntil: new Date(Date.now() + 60_000).toISOString() }, stored.etag);
+    await landed.app.deps.ledger.saveRun(
+      { ...stored.run, landingClaimId: 'the-new-holder', landingClaimedUntil: new Date(Date.now() + 60_000).toISOString() },
+      stored.etag,
+    );
     await landing;
 
     expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
@@ -251,7 +309,10 @@ describe('one landing at a time', () => {
     const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
 
     expect(final).toMatchObject({ state: 'succeeded' });
-    const written = JSON.parse((await landed.app.clients.destinationContainer.getBlobClient(path).downloadToBuffer()).toString('utf8')) as { runId: string; blobCount: number };
+    const written = JSON.parse((await landed.app.clients.destinationContainer.getBlobClient(path).downloadToBuffer()).toString('utf8')) as {
+      runId: string;
+      blobCount: number;
+    };
     expect(written).toMatchObject({ runId: landed.run.runId, blobCount: 3 });
   });
 });
@@ -277,7 +338,13 @@ describe('copy answers Azure gives and Azurite does not', () => {
     await pollExport(message, landed.app.context(), landed.app.deps);
 
     const waiting = await finalRun(landed.app, landed.run.runId);
-    expect(waiting).toMatchObject({ state: 'copying', copyWaits: 1, lastErrorCode: 'PendingCopyOperation', lastErrorCount: 1, lastErrorAt: expect.any(String) });
+    expect(waiting).toMatchObject({
+      state: 'copying',
+      copyWaits: 1,
+      lastErrorCode: 'PendingCopyOperation',
+      lastErrorCount: 1,
+      lastErrorAt: expect.any(String),
+    });
     expect(waiting.lastErrorMessage).toMatch(/^copying files: 'part-\d{5}-[^']+\.json\.gz': /);
     expect(formatRunTable([waiting])).toContain('waiting: PendingCopyOperation (1x): copying files: ');
 
@@ -293,7 +360,13 @@ describe('copy answers Azure gives and Azurite does not', () => {
     const landed = await landedExport();
     const [oneFile] = (await listBlobs(landed.app)).filter((name) => name.startsWith(landed.folder) && name.endsWith('.json.gz'));
     const message = await rewindToCopying(landed);
-    cloud.proxy!.addRule({ service: 'blob', method: 'PUT', path: new RegExp(`^${containerPath(landed.app)}/${oneFile!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), fault: { kind: 'status', status: 412, code: 'SourceConditionNotMet' }, times });
+    cloud.proxy!.addRule({
+      service: 'blob',
+      method: 'PUT',
+      path: new RegExp(`^${containerPath(landed.app)}/${oneFile!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+      fault: { kind: 'status', status: 412, code: 'SourceConditionNotMet' },
+      times,
+    });
     await landed.app.deps.queue.send(message, 0);
 
     const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
@@ -307,7 +380,11 @@ describe('copy answers Azure gives and Azurite does not', () => {
     const landed = await landedExport({ copyTimeoutMs: 1500 });
     const message = await rewindToCopying(landed);
     // Azurite finishes every copy at once; Azure may take minutes. Report them pending for a while.
-    cloud.proxy!.addRule({ ...folderListings(landed.app), fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] }, times: 5 });
+    cloud.proxy!.addRule({
+      ...folderListings(landed.app),
+      fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] },
+      times: 5,
+    });
     await landed.app.deps.queue.send(message, 0);
 
     const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
@@ -321,7 +398,10 @@ describe('copy answers Azure gives and Azurite does not', () => {
   it(`copies that stay pending through ${MAX_COPY_WAITS} waits: the run fails saying so, with no manifest.json`, async () => {
     const landed = await landedExport({ copyTimeoutMs: 1 });
     const message = await rewindToCopying(landed);
-    cloud.proxy!.addRule({ ...folderListings(landed.app), fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] } });
+    cloud.proxy!.addRule({
+      ...folderListings(landed.app),
+      fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] },
+    });
     const copies = cloud.proxy!.injected().length;
     cloud.proxy!.addRule(counted(copyRequests(landed.app)));
     await landed.app.deps.queue.send(message, 0);
@@ -339,7 +419,12 @@ describe('copy answers Azure gives and Azurite does not', () => {
 
 describe('a copy that does not verify', () => {
   it.each([
-    ['an MD5 that differs from the source', /<Content-MD5>[^<]+<\/Content-MD5>/g, '<Content-MD5>AAAAAAAAAAAAAAAAAAAAAA==</Content-MD5>', /MD5 AAAAAAAAAAAAAAAAAAAAAA==, expected /],
+    [
+      'an MD5 that differs from the source',
+      /<Content-MD5>[^<]+<\/Content-MD5>/g,
+      '<Content-MD5>AAAAAAAAAAAAAAAAAAAAAA==</Content-MD5>',
+      /MD5 AAAAAAAAAAAAAAAAAAAAAA==, expected /,
+    ],
     ['a length that differs from the source', /<Content-Length>\d+<\/Content-Length>/g, '<Content-Length>7</Content-Length>', /7 bytes, expected \d+/],
   ])('%s: retried, then the run fails after its attempts naming the file, with no manifest.json', async (_case, find, replace, problem) => {
     const landed = await landedExport();
@@ -350,7 +435,9 @@ describe('a copy that does not verify', () => {
     const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
 
     expect(final).toMatchObject({ state: 'failed', errorCode: 'VerificationError', landingAttempts: MAX_LANDING_ATTEMPTS - 1 });
-    expect(final!.errorMessage).toMatch(new RegExp(`^copying files failed after ${MAX_LANDING_ATTEMPTS} attempts: copy of 'part-\\d{5}-[^']+\\.json\\.gz' does not match its source: `));
+    expect(final!.errorMessage).toMatch(
+      new RegExp(`^copying files failed after ${MAX_LANDING_ATTEMPTS} attempts: copy of 'part-\\d{5}-[^']+\\.json\\.gz' does not match its source: `),
+    );
     expect(final!.errorMessage).toMatch(problem);
     expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
   });
@@ -361,8 +448,12 @@ describe('the operation changing under a landing', () => {
     const landed = await landedExport();
     // Graph now answers the run's operation with another manifest: a newer export of the month.
     cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 0, retryAfterSeconds: null, seed: 77 });
-    const { operationUrl } = await landed.app.deps.graph.startExport({ kind: 'unbilled-usage', body: { currencyCode: 'currency' in landed.run ? landed.run.currency : '', billingPeriod: 'last', attributeSet: 'full' } });
-    while (((await landed.app.deps.graph.get(operationUrl)).body as { status?: string }).status !== 'succeeded') await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
+    const { operationUrl } = await landed.app.deps.graph.startExport({
+      kind: 'unbilled-usage',
+      body: { currencyCode: 'currency' in landed.run ? landed.run.currency : '', billingPeriod: 'last', attributeSet: 'full' },
+    });
+    while (((await landed.app.deps.graph.get(operationUrl)).body as { status?: string }).status !== 'succeeded')
+      await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
     cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null });
     const message = await rewindToCopying(landed, { change: (run) => ({ ...run, operationUrl, landingAttempts: 1 }) });
     await landed.app.deps.queue.send(message, 0);
@@ -381,7 +472,13 @@ describe('the operation changing under a landing', () => {
 });
 
 /** The run as stored once `condition` holds, read every 50 ms; fails after 30 s, saying what it waited for. */
-async function storedWhen(landed: { readonly app: { readonly deps: { readonly ledger: { getRun(runId: string): Promise<{ readonly run: Run } | undefined> } } }; readonly run: { readonly runId: string } }, condition: (run: Run) => boolean): Promise<Run> {
+async function storedWhen(
+  landed: {
+    readonly app: { readonly deps: { readonly ledger: { getRun(runId: string): Promise<{ readonly run: Run } | undefined> } } };
+    readonly run: { readonly runId: string };
+  },
+  condition: (run: Run) => boolean,
+): Promise<Run> {
   const giveUpAt = Date.now() + 30_000;
   for (;;) {
     const stored = await landed.app.deps.ledger.getRun(landed.run.runId);

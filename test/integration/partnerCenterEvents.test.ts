@@ -281,7 +281,13 @@ describe('an invoice-ready event and the export engine', () => {
       expect(runs.map((run) => `${run.kind} ${run.trigger}`).sort()).toEqual(['billed-reconciliation event', 'billed-usage event']);
       const { runs: landed } = await engine.work({ runIds: runs.map((run) => run.runId) });
       expect(landed.map((run) => run.state)).toEqual(['succeeded', 'succeeded']);
-      expect(cloud.billing.exports().slice(before).map((record) => `${record.kind} ${record.invoiceId}`).sort()).toEqual(['billed-reconciliation G000000001', 'billed-usage G000000001']);
+      expect(
+        cloud.billing
+          .exports()
+          .slice(before)
+          .map((record) => `${record.kind} ${record.invoiceId}`)
+          .sort(),
+      ).toEqual(['billed-reconciliation G000000001', 'billed-usage G000000001']);
 
       // A later change of the invoice (a new event) finds both landed: no new export.
       const later = await post(sender.sendInvoiceReady(engineHost.url, 'G000000001', { resourceChangeUtcDate: '2030-01-01T00:00:00Z' }));

@@ -52,7 +52,10 @@ describe('/api/runs', () => {
     await gbp.work({ runIds: [runId] });
     const landed = await startRun(post('{}'), gbp.context(), gbp.deps);
     expect(landed.status).toBe(409);
-    expect(landed.jsonBody).toMatchObject({ error: { code: 'ExportNotStarted', message: expect.stringContaining('already landed') }, run: { runId, status: 'succeeded' } });
+    expect(landed.jsonBody).toMatchObject({
+      error: { code: 'ExportNotStarted', message: expect.stringContaining('already landed') },
+      run: { runId, status: 'succeeded' },
+    });
   });
 
   it.each([
@@ -64,7 +67,10 @@ describe('/api/runs', () => {
   ])('POST answers 400 saying what is wrong with %s', async (_case, body, message) => {
     const response = await startRun(post(body), app.context(), app.deps);
     expect(response.status).toBe(400);
-    expect((response.jsonBody as { error: { code: string; message: string } }).error).toMatchObject({ code: 'BadRequest', message: expect.stringMatching(message) });
+    expect((response.jsonBody as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'BadRequest',
+      message: expect.stringMatching(message),
+    });
   });
 
   it('GET lists the history, newest first, filtered by month and status', async () => {
@@ -99,7 +105,9 @@ describe('/api/runs', () => {
   it('GET answers 400 for a bad filter and 404 for an unknown run', async () => {
     const bad = await listRuns(get(`${base}?month=October&status=done`), app.context(), app.deps);
     expect(bad.status).toBe(400);
-    expect((bad.jsonBody as { error: { message: string } }).error.message).toBe("'month' is 'October': expected YYYY-MM; 'status' is 'done': expected one of starting, polling, copying, succeeded, failed, noData, noNewData");
+    expect((bad.jsonBody as { error: { message: string } }).error.message).toBe(
+      "'month' is 'October': expected YYYY-MM; 'status' is 'done': expected one of starting, polling, copying, succeeded, failed, noData, noNewData",
+    );
 
     const unknownId = '00000000-0000-4000-8000-000000000000';
     expect((await getRun(get(`${base}/${unknownId}`, { runId: unknownId }), app.context(), app.deps)).status).toBe(404);

@@ -12,7 +12,10 @@ import { createTestApp, fastHost, listBlobs } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
-  cloud = await startLocalCloud({ faultProxy: { seed: 7 }, scenario: { fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null } });
+  cloud = await startLocalCloud({
+    faultProxy: { seed: 7 },
+    scenario: { fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null },
+  });
 });
 afterAll(async () => {
   await cloud?.stop();
@@ -38,7 +41,10 @@ describe('storage faults under the app', () => {
     ['queue answering 503 with Retry-After', { service: 'queue', method: 'POST', fault: { kind: 'status', status: 503, retryAfterSeconds: 1 }, times: 2 }],
     ['ledger table connections reset', { service: 'table', fault: { kind: 'reset' }, times: 3 }],
     ['ledger table answering 500', { service: 'table', method: 'PUT', fault: { kind: 'status', status: 500 }, times: 2 }],
-    ['destination copies answering 503 beyond the SDK retries', { service: 'blob', method: 'PUT', path: /^\/partnerdest\/exports-/, fault: { kind: 'status', status: 503 }, times: 6 }],
+    [
+      'destination copies answering 503 beyond the SDK retries',
+      { service: 'blob', method: 'PUT', path: /^\/partnerdest\/exports-/, fault: { kind: 'status', status: 503 }, times: 6 },
+    ],
     ['random resets everywhere (seeded)', { fault: { kind: 'reset' }, probability: 0.05 }],
   ] as Array<[string, FaultRule]>)('%s', async (_case, rule) => {
     const { app, run, injected } = await exportThrough([rule]);
@@ -46,7 +52,11 @@ describe('storage faults under the app', () => {
     expect(run.state).toBe('succeeded');
     expect((await listBlobs(app)).filter((name) => name.endsWith(MANIFEST_FILE_NAME))).toHaveLength(1);
     // This case's rule fired (as often as it says, when it says), and only where it points.
-    const expected = expect.objectContaining({ kind: rule.fault.kind, ...(rule.service ? { service: rule.service } : {}), ...(rule.method ? { method: rule.method } : {}) });
+    const expected = expect.objectContaining({
+      kind: rule.fault.kind,
+      ...(rule.service ? { service: rule.service } : {}),
+      ...(rule.method ? { method: rule.method } : {}),
+    });
     if (rule.times === undefined) expect(injected.length).toBeGreaterThan(0);
     else expect(injected).toHaveLength(rule.times);
     expect(injected).toEqual(injected.map((): unknown => expected));
@@ -54,7 +64,9 @@ describe('storage faults under the app', () => {
 
   it('gives up on a call past its deadline and retries the landing instead of hanging', async () => {
     // The landing's listing of the destination folder is held far past the call's deadline.
-    const { app, run } = await exportThrough([{ service: 'blob', method: 'GET', path: /^\/partnerdest\/exports-[^?]*\?.*comp=list/, fault: { kind: 'delay', ms: 60_000 }, times: 1 }]);
+    const { app, run } = await exportThrough([
+      { service: 'blob', method: 'GET', path: /^\/partnerdest\/exports-[^?]*\?.*comp=list/, fault: { kind: 'delay', ms: 60_000 }, times: 1 },
+    ]);
 
     expect(run).toMatchObject({ state: 'succeeded', landingAttempts: 1 });
     expect(app.logs.some((line) => line.includes('copying hit a transient failure') && line.includes('deadline'))).toBe(true);
@@ -63,7 +75,11 @@ describe('storage faults under the app', () => {
   it('a worker whose lease ran out (renewals refused) leaves the message to its new holder instead of crashing', async () => {
     const app = createTestApp(cloud, {}, { storageCallTimeoutMs: 5000 });
     await app.deps.ready();
-    const { run } = await startExport({ kind: 'unbilled-usage', currency: 'UAH', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+    const { run } = await startExport(
+      { kind: 'unbilled-usage', currency: 'UAH', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
+      app.deps,
+      app.context(),
+    );
     // The first poll hangs at Graph while every lease renewal (Update Message) fails, so the
     // 2 s lease runs out: the message is received again (a new pop receipt), and the first
     // delivery's delete finds its receipt stale.

@@ -326,7 +326,8 @@ function deployTemplate(
 }
 
 function deployNested(resource: TemplateResource, outer: Scope): Deployment {
-  const properties = resource.properties as { expressionEvaluationOptions?: { scope?: string }; parameters?: Record<string, { value: unknown }>; template?: Template } | undefined;
+  const properties = resource.properties as
+    { expressionEvaluationOptions?: { scope?: string }; parameters?: Record<string, { value: unknown }>; template?: Template } | undefined;
   const name = String(evaluate(resource.name, outer));
   if (properties?.expressionEvaluationOptions?.scope !== 'inner' || !properties.template) {
     throw new Error(`${outer.path}: nested deployment ${name} is not an inner-scope template (a Bicep module); not modelled`);
@@ -355,13 +356,19 @@ function resourceIdOf(resource: TemplateResource, scope: Scope): string {
   if (resource.type === 'Microsoft.Resources/deployments') {
     const subscriptionId = resource.subscriptionId === undefined ? scope.subscriptionId : String(evaluate(resource.subscriptionId, scope));
     const resourceGroup = resource.resourceGroup === undefined ? scope.resourceGroup : String(evaluate(resource.resourceGroup, scope));
-    return qualifiedId(resourceGroup === undefined ? `/subscriptions/${subscriptionId}` : `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`, resource.type, names);
+    return qualifiedId(
+      resourceGroup === undefined ? `/subscriptions/${subscriptionId}` : `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`,
+      resource.type,
+      names,
+    );
   }
   return qualifiedId(scopeId(scope), resource.type, names);
 }
 
 function scopeId(scope: Scope): string {
-  return scope.resourceGroup === undefined ? `/subscriptions/${scope.subscriptionId}` : `/subscriptions/${scope.subscriptionId}/resourceGroups/${scope.resourceGroup}`;
+  return scope.resourceGroup === undefined
+    ? `/subscriptions/${scope.subscriptionId}`
+    : `/subscriptions/${scope.subscriptionId}/resourceGroups/${scope.resourceGroup}`;
 }
 
 /** `/providers/Microsoft.Web/sites/app/config/appsettings` under a scope; resource groups are special. */
@@ -384,15 +391,20 @@ function validateParameter(label: string, declared: TemplateParameter, raw: unkn
   const kind = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value === 'number' ? 'int' : typeof value;
   const expected = { string: 'string', securestring: 'string', int: 'int', bool: 'boolean', object: 'object', secureobject: 'object', array: 'array' }[type];
   if (expected === undefined) throw new Error(`${label}: type ${declared.type} is not modelled`);
-  if (kind !== expected || (kind === 'int' && !Number.isInteger(value))) throw new Error(`${label}: expected a value of type ${declared.type}, got ${JSON.stringify(value)}`);
+  if (kind !== expected || (kind === 'int' && !Number.isInteger(value)))
+    throw new Error(`${label}: expected a value of type ${declared.type}, got ${JSON.stringify(value)}`);
   if (declared.allowedValues && !declared.allowedValues.some((allowed) => deepEqual(allowed, value))) {
     throw new Error(`${label}: ${JSON.stringify(value)} is not one of the allowed values ${JSON.stringify(declared.allowedValues)}`);
   }
   const length = typeof value === 'string' || Array.isArray(value) ? value.length : undefined;
-  if (length !== undefined && declared.minLength !== undefined && length < declared.minLength) throw new Error(`${label}: ${JSON.stringify(value)} is shorter than ${declared.minLength}`);
-  if (length !== undefined && declared.maxLength !== undefined && length > declared.maxLength) throw new Error(`${label}: ${JSON.stringify(value)} is longer than ${declared.maxLength}`);
-  if (typeof value === 'number' && declared.minValue !== undefined && value < declared.minValue) throw new Error(`${label}: ${value} is less than ${declared.minValue}`);
-  if (typeof value === 'number' && declared.maxValue !== undefined && value > declared.maxValue) throw new Error(`${label}: ${value} is more than ${declared.maxValue}`);
+  if (length !== undefined && declared.minLength !== undefined && length < declared.minLength)
+    throw new Error(`${label}: ${JSON.stringify(value)} is shorter than ${declared.minLength}`);
+  if (length !== undefined && declared.maxLength !== undefined && length > declared.maxLength)
+    throw new Error(`${label}: ${JSON.stringify(value)} is longer than ${declared.maxLength}`);
+  if (typeof value === 'number' && declared.minValue !== undefined && value < declared.minValue)
+    throw new Error(`${label}: ${value} is less than ${declared.minValue}`);
+  if (typeof value === 'number' && declared.maxValue !== undefined && value > declared.maxValue)
+    throw new Error(`${label}: ${value} is more than ${declared.maxValue}`);
   return value;
 }
 
@@ -422,7 +434,9 @@ function evaluate(value: unknown, scope: Scope): unknown {
       if (key === 'copy' && Array.isArray(item)) {
         for (const loop of item as Array<{ name: string; count: unknown; input: unknown }>) {
           const count = Number(evaluate(loop.count, scope));
-          out[loop.name] = Array.from({ length: count }, (_, i) => evaluate(loop.input, { ...scope, copyIndexes: new Map([...scope.copyIndexes, [loop.name, i]]) }));
+          out[loop.name] = Array.from({ length: count }, (_, i) =>
+            evaluate(loop.input, { ...scope, copyIndexes: new Map([...scope.copyIndexes, [loop.name, i]]) }),
+          );
         }
       } else {
         // Property names can be expressions too.
@@ -438,10 +452,15 @@ function evaluate(value: unknown, scope: Scope): unknown {
 function variable(name: string, scope: Scope): unknown {
   if (!scope.variables.has(name)) {
     const declared = scope.template.variables ?? {};
-    const loop = Array.isArray(declared.copy) ? (declared.copy as Array<{ name: string; count: unknown; input: unknown }>).find((c) => c.name === name) : undefined;
+    const loop = Array.isArray(declared.copy)
+      ? (declared.copy as Array<{ name: string; count: unknown; input: unknown }>).find((c) => c.name === name)
+      : undefined;
     if (loop) {
       const count = Number(evaluate(loop.count, scope));
-      scope.variables.set(name, Array.from({ length: count }, (_, i) => evaluate(loop.input, { ...scope, copyIndexes: new Map([...scope.copyIndexes, [name, i]]) })));
+      scope.variables.set(
+        name,
+        Array.from({ length: count }, (_, i) => evaluate(loop.input, { ...scope, copyIndexes: new Map([...scope.copyIndexes, [name, i]]) })),
+      );
     } else {
       if (!(name in declared) || name === 'copy') throw new Error(`${scope.path}: variables('${name}') is not declared`);
       scope.variables.set(name, evaluate(declared[name], scope));
@@ -656,7 +675,12 @@ function call(name: string, args: readonly Ast[], scope: Scope): unknown {
     case 'map':
       return (a as unknown[]).map((item, i) => apply(b, item, i));
     case 'subscription':
-      return { id: `/subscriptions/${scope.subscriptionId}`, subscriptionId: scope.subscriptionId, tenantId: scope.context.tenantId, displayName: 'subscription under test' };
+      return {
+        id: `/subscriptions/${scope.subscriptionId}`,
+        subscriptionId: scope.subscriptionId,
+        tenantId: scope.context.tenantId,
+        displayName: 'subscription under test',
+      };
     case 'tenant':
       return { tenantId: scope.context.tenantId, countryCode: 'US', displayName: 'tenant under test' };
     case 'resourcegroup':
@@ -723,8 +747,9 @@ function call(name: string, args: readonly Ast[], scope: Scope): unknown {
  * would prompt for: that throws here.
  */
 export function azdParameters(parametersFile: string, env: Readonly<Record<string, string>>, template: Template): Record<string, unknown> {
-  const substituted = parametersFile.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:=([^}]*))?\}/g, (_, variableName: string, fallback?: string) =>
-    env[variableName] ?? fallback ?? '',
+  const substituted = parametersFile.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:=([^}]*))?\}/g,
+    (_, variableName: string, fallback?: string) => env[variableName] ?? fallback ?? '',
   );
   const file = JSON.parse(substituted) as { parameters: Record<string, { value: unknown }> };
   const values: Record<string, unknown> = {};

@@ -29,5 +29,10 @@ export function expectedTotals(rows: ReadonlyArray<Record<string, unknown>>, col
     columns.forEach((column, i) => (entry.sums[i]! += millionths(row[column])));
     totals.set(key, entry);
   }
-  return new Map([...totals].map(([key, { rowCount, sums }]) => [key, { rowCount, sums: Object.fromEntries(columns.map((column, i) => [camelCase(column), millionthsText(sums[i]!)])) }]));
+  return new Map(
+    [...totals].map(([key, { rowCount, sums }]) => [
+      key,
+      { rowCount, sums: Object.fromEntries(columns.map((column, i) => [camelCase(column), millionthsText(sums[i]!)])) },
+    ]),
+  );
 }

@@ -149,7 +149,12 @@ export async function startIndependentGraph(options: IndependentGraphOptions): P
     operation.polls++;
     const common = { id, createdDateTime: operation.createdDateTime, lastActionDateTime: new Date().toISOString() };
     if (operation.polls <= runningPolls) {
-      return json(response, 200, { '@odata.type': `${ODATA}.runningOperation`, ...common, status: operation.polls === 1 ? 'notStarted' : 'running' }, { 'Retry-After': '1' });
+      return json(
+        response,
+        200,
+        { '@odata.type': `${ODATA}.runningOperation`, ...common, status: operation.polls === 1 ? 'notStarted' : 'running' },
+        { 'Retry-After': '1' },
+      );
     }
     await operation.uploaded;
     const sasToken = generateBlobSASQueryParameters(
@@ -211,7 +216,12 @@ function usageLine(partnerId: string, currency: string, billingMonth: string, ro
 }
 
 function graphError(response: ServerResponse, status: number, code: string, message: string): void {
-  json(response, status, { error: { code, message, innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': randomUUID() } } }, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+  json(
+    response,
+    status,
+    { error: { code, message, innerError: { date: new Date().toISOString().slice(0, 19), 'request-id': randomUUID() } } },
+    status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {},
+  );
 }
 
 function json(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -20,13 +20,24 @@ export function duckDbTypes(schema: FamilySchema): Record<string, string> {
   return Object.fromEntries(
     schema.columns.map((column) => [
       column.name,
-      column.type.kind === 'decimal' ? `DECIMAL(${column.type.precision},${column.type.scale})` : column.type.kind === 'date' ? 'DATE' : column.type.kind === 'timestamp' ? 'TIMESTAMP WITH TIME ZONE' : 'VARCHAR',
+      column.type.kind === 'decimal'
+        ? `DECIMAL(${column.type.precision},${column.type.scale})`
+        : column.type.kind === 'date'
+          ? 'DATE'
+          : column.type.kind === 'timestamp'
+            ? 'TIMESTAMP WITH TIME ZONE'
+            : 'VARCHAR',
     ]),
   );
 }
 
 /** '00012.500000000000' → '12.5', as src/core/decimal.ts writes decimals. */
-const canonical = (text: string) => text.replace(/^(-?)0+(?=\d)/, '$1').replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '').replace(/^-0$/, '0');
+const canonical = (text: string) =>
+  text
+    .replace(/^(-?)0+(?=\d)/, '$1')
+    .replace(/(\.\d*?)0+$/, '$1')
+    .replace(/\.$/, '')
+    .replace(/^-0$/, '0');
 
 export interface ReadBack {
   readonly mismatches: string[];
@@ -38,7 +49,12 @@ export interface ReadBack {
 }
 
 /** Reads `bytes` as Parquet with DuckDB and lists every way it differs from the schema and `expected`. */
-export async function readBackParquet(bytes: Buffer, schema: FamilySchema, expected: ExpectedParquet, probeSql: Readonly<Record<string, string>> = {}): Promise<ReadBack> {
+export async function readBackParquet(
+  bytes: Buffer,
+  schema: FamilySchema,
+  expected: ExpectedParquet,
+  probeSql: Readonly<Record<string, string>> = {},
+): Promise<ReadBack> {
   const folder = mkdtempSync(join(tmpdir(), 'parquet-read-back-'));
   const file = join(folder, 'data.parquet');
   writeFileSync(file, bytes);
@@ -56,7 +72,9 @@ export async function readBackParquet(bytes: Buffer, schema: FamilySchema, expec
     for (const name of Object.keys(got)) if (!(name in want)) mismatches.push(`${name}: not a column of the schema`);
     const customerColumn = 'CustomerId';
     const sums = schema.summed.map(({ column, as }) => `sum("${column}")::VARCHAR AS "${as}"`).join(', ');
-    const rows = await query(`SELECT lower(${customerColumn}) || '|' || upper(${schema.currencyColumn}) AS key, count(*)::INTEGER AS n, ${sums} FROM read_parquet($file) GROUP BY 1`);
+    const rows = await query(
+      `SELECT lower(${customerColumn}) || '|' || upper(${schema.currencyColumn}) AS key, count(*)::INTEGER AS n, ${sums} FROM read_parquet($file) GROUP BY 1`,
+    );
     const seen = new Set<string>();
     for (const row of rows) {
       const key = String(row.key);
