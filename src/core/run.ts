@@ -312,6 +312,14 @@ export function toWaiting(run: Run, delaySeconds: number, now: Date): Run {
   return { ...run, seq: run.seq + 1, updatedAt: now.toISOString(), nextActionAt: new Date(now.getTime() + delaySeconds * 1000).toISOString() };
 }
 
+/**
+ * The landing verified every copy and hands its files to their data checks (one message each,
+ * carrying the new `seq`): its claim goes, a finisher takes its own when every file is done.
+ */
+export function toCheckingFiles(run: Run, delaySeconds: number, now: Date): Run {
+  return { ...toWaiting(run, delaySeconds, now), ...NO_CLAIM };
+}
+
 /** Graph forgot the operation: the export is started again (one restart more). */
 export function toRestarting(run: Run, now: Date): Run {
   return {
@@ -348,6 +356,11 @@ export function toCopying(
 /** The landing still works on the run: its claim (and the next action time) moves on. */
 export function withClaimRenewed(run: Run, until: Date): Run {
   return { ...run, landingClaimedUntil: until.toISOString(), nextActionAt: until.toISOString() };
+}
+
+/** A delivery (a landing, or the data check's finisher) claims the run until `claim.until`. */
+export function withClaim(run: Run, claim: { readonly id: string; readonly until: Date }): Run {
+  return { ...withClaimRenewed(run, claim.until), landingClaimId: claim.id };
 }
 
 /** The landing is over without finishing; a later landing resumes with these counts. */

@@ -16,7 +16,7 @@ import { backoffDelaySeconds } from '../core/polling';
 import { fileCheckMessageFor } from '../core/pollMessage';
 import { buildPublicManifest, withDataCheck, type LandedFile } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
-import { LANDING_CLAIM_SECONDS, landingClaimedByOther, toSucceeded, toWaiting, withClaimRenewed } from '../core/run';
+import { LANDING_CLAIM_SECONDS, landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim } from '../core/run';
 import type { DataFileOutcome } from '../adapters/dataFile';
 import type { PlannedFile } from '../adapters/fileChecks';
 import type { StoredRun } from '../adapters/ledger';
@@ -83,7 +83,7 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
   // Messages first, then the run with the step they carry (as sendThenSave): a crash between
   // leaves messages the ledger calls stale, and the landing's own redelivery plans again.
   // The landing is over (its claim goes): the files' messages and, at the end, one finisher take it from here.
-  const waiting = { ...toWaiting(run, CHECK_WAIT_SECONDS, deps.now()), landingClaimId: undefined, landingClaimedUntil: undefined };
+  const waiting = toCheckingFiles(run, CHECK_WAIT_SECONDS, deps.now());
   await mapWithConcurrency(toCheck, SEND_CONCURRENCY, (file) => deps.queue.send(fileCheckMessageFor(waiting, file.index), 0));
   const saved = await deps.ledger.saveRun(waiting, stored.etag);
   logEvent(log, 'info', 'files landed; checking their data', {
@@ -186,7 +186,7 @@ async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldCl
     return found;
   }
   const until = new Date(deps.now().getTime() + (deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS) * 1000);
-  const stored = await deps.ledger.saveRun({ ...withClaimRenewed(found.run, until), landingClaimId: randomUUID() }, found.etag);
+  const stored = await deps.ledger.saveRun(withClaim(found.run, { id: randomUUID(), until }), found.etag);
   const { run } = stored;
   const outcomes = files.map((file) => file.result as DataFileOutcome);
   const summary = mergeFileResults(outcomes.map((outcome): FileCheckResult => outcome.check));

@@ -9,8 +9,10 @@ import {
   isSameDataAsLanded,
   landedDataOf,
   newRun,
+  toCheckingFiles,
   toNoData,
   toNoNewData,
+  withClaim,
   type BilledRun,
   type Run,
   type StartRequest,
@@ -180,5 +182,26 @@ describe('noData and noNewData', () => {
     expect(isNoData('5000')).toBe(true);
     expect(isNoData('500')).toBe(false);
     expect(isNoData('InternalError')).toBe(false);
+  });
+});
+
+describe('claims around the data check', () => {
+  const claimed = aRun({ state: 'copying', seq: 4, landingClaimId: 'landing-1', landingClaimedUntil: '2026-11-04T06:02:00.000Z' });
+
+  it("handing the files to their checks ends the landing's claim and moves the step on", () => {
+    const next = toCheckingFiles(claimed, 1, now);
+    expect(next).toMatchObject({ state: 'copying', seq: 5, nextActionAt: '2026-11-04T06:00:01.000Z', updatedAt: now.toISOString() });
+    expect(next.landingClaimId).toBeUndefined();
+    expect(next.landingClaimedUntil).toBeUndefined();
+  });
+
+  it('a finisher takes a claim of its own, due when it runs out', () => {
+    const until = new Date('2026-11-04T06:05:00Z');
+    expect(withClaim(toCheckingFiles(claimed, 1, now), { id: 'finisher-1', until })).toMatchObject({
+      seq: 5,
+      landingClaimId: 'finisher-1',
+      landingClaimedUntil: until.toISOString(),
+      nextActionAt: until.toISOString(),
+    });
   });
 });
