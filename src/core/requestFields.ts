@@ -12,6 +12,11 @@ export { RUN_STATES };
 /** How each field is named in error messages, e.g. `{ billingPeriod: "'billingPeriod'" }` or `{ billingPeriod: '--period' }`. */
 export type FieldNames<Field extends string> = Readonly<Record<Field, string>>;
 
+/** Fields named as a JSON body or a query string names them: each in quotes ('currency'). */
+export function quotedFieldNames<Field extends string>(fields: readonly Field[]): FieldNames<Field> {
+  return Object.fromEntries(fields.map((field) => [field, `'${field}'`])) as Record<Field, string>;
+}
+
 /** Currency codes as the runtime knows them (ISO 4217, from ICU), so `EUT` is not one. */
 const ISO_4217 = new Set(Intl.supportedValuesOf('currency'));
 
@@ -37,9 +42,10 @@ export class InvalidRequestError extends Error {
   }
 }
 
-export type RunFilterField = 'month' | 'status' | 'kind' | 'invoice';
+const RUN_FILTER_FIELDS = ['month', 'status', 'kind', 'invoice'] as const;
+export type RunFilterField = (typeof RUN_FILTER_FIELDS)[number];
 /** The query string of GET /api/runs. */
-export const QUERY_FILTER_NAMES: FieldNames<RunFilterField> = { month: "'month'", status: "'status'", kind: "'kind'", invoice: "'invoice'" };
+export const QUERY_FILTER_NAMES = quotedFieldNames(RUN_FILTER_FIELDS);
 
 export interface RunFilter {
   readonly billingMonth?: string;

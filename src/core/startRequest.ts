@@ -9,7 +9,7 @@ import { MAX_BACKFILL_INVOICES } from './policy';
 import type { StartRequest, RunTrigger } from './run';
 import type { AttributeSet, BillingPeriod, Settings } from './settings';
 import { describeJsonValue, isRecord } from './jsonValue';
-import { InvalidRequestError, isCurrencyCode, oneOf, shown, type FieldNames } from './requestFields';
+import { InvalidRequestError, isCurrencyCode, oneOf, quotedFieldNames, shown, type FieldNames } from './requestFields';
 
 export class InvalidStartRequestError extends InvalidRequestError {
   override readonly name = 'InvalidStartRequestError';
@@ -22,14 +22,7 @@ const FIELDS = ['kind', 'invoiceId', 'currency', 'billingPeriod', 'attributeSet'
 export type StartRequestField = (typeof FIELDS)[number];
 
 /** The fields as a JSON body names them. */
-export const BODY_FIELD_NAMES: FieldNames<StartRequestField> = {
-  kind: "'kind'",
-  invoiceId: "'invoiceId'",
-  currency: "'currency'",
-  billingPeriod: "'billingPeriod'",
-  attributeSet: "'attributeSet'",
-  force: "'force'",
-};
+export const BODY_FIELD_NAMES = quotedFieldNames(FIELDS);
 
 export type StartSettings = Pick<Settings, 'currencies' | 'billingPeriod' | 'attributeSet' | 'exportKinds'>;
 
@@ -104,12 +97,7 @@ export interface BackfillRequest {
 
 const BACKFILL_FIELDS = ['invoiceIds', 'kinds', 'attributeSet', 'force'] as const;
 export type BackfillRequestField = (typeof BACKFILL_FIELDS)[number];
-export const BACKFILL_BODY_FIELD_NAMES: FieldNames<BackfillRequestField> = {
-  invoiceIds: "'invoiceIds'",
-  kinds: "'kinds'",
-  attributeSet: "'attributeSet'",
-  force: "'force'",
-};
+export const BACKFILL_BODY_FIELD_NAMES = quotedFieldNames(BACKFILL_FIELDS);
 
 /**
  * `{ invoiceIds: [...], kinds?: [...], attributeSet?, force? }`: 1 to MAX_BACKFILL_INVOICES
