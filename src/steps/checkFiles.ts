@@ -23,7 +23,7 @@ import type { StoredRun } from '../adapters/ledger';
 import { mapWithConcurrency } from '../concurrency';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
-import { recordSucceeded, writeManifestOnce } from './landExport';
+import { recordSucceeded, writeManifestOnce } from './finishRun';
 import { failRun } from './runSteps';
 
 /** How long the run waits for its files' checks before the sweeper may look at it (plus its grace). */
