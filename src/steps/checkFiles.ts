@@ -16,7 +16,7 @@ import { backoffDelaySeconds } from '../core/polling';
 import { fileCheckMessageFor } from '../core/pollMessage';
 import { buildPublicManifest, withDataCheck, type LandedFile } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
-import { LANDING_CLAIM_SECONDS, landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim } from '../core/run';
+import { landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim } from '../core/run';
 import type { DataFileOutcome } from '../adapters/dataFile';
 import type { PlannedFile } from '../adapters/fileChecks';
 import type { StoredRun } from '../adapters/ledger';
@@ -24,6 +24,7 @@ import { mapWithConcurrency } from '../concurrency';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
 import { recordSucceeded, writeManifestOnce } from './finishRun';
+import { claimUntil } from './landingClaim';
 import { failRun } from './runSteps';
 
 /** How long the run waits for its files' checks before the sweeper may look at it (plus its grace). */
@@ -185,8 +186,7 @@ async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldCl
     logEvent(log, 'info', 'another delivery is finishing this run; standing down', { ...runFields(found.run), claimedUntil: heldUntil.toISOString() });
     return found;
   }
-  const until = new Date(deps.now().getTime() + (deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS) * 1000);
-  const stored = await deps.ledger.saveRun(withClaim(found.run, { id: randomUUID(), until }), found.etag);
+  const stored = await deps.ledger.saveRun(withClaim(found.run, { id: randomUUID(), until: claimUntil(deps) }), found.etag);
   const { run } = stored;
   const outcomes = files.map((file) => file.result as DataFileOutcome);
   const summary = mergeFileResults(outcomes.map((outcome): FileCheckResult => outcome.check));
