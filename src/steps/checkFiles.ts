@@ -14,7 +14,7 @@ import type { Manifest } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
 import { backoffDelaySeconds } from '../core/polling';
 import { fileCheckMessageFor } from '../core/pollMessage';
-import { buildPublicManifest, withDataCheck, type LandedFile } from '../core/publicManifest';
+import { buildPublicManifest, withDataCheck, type LandedFile, type ManifestFacts } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
 import { landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim } from '../core/run';
 import type { DataFileOutcome } from '../adapters/dataFile';
@@ -34,8 +34,6 @@ export const MAX_CHECK_ATTEMPTS = 5;
 /** Check messages sent at once. */
 const SEND_CONCURRENCY = 16;
 
-/** What manifest.json needs of Graph's manifest besides the files: never the SAS or the source folder. */
-type ManifestFacts = Pick<Manifest, 'id' | 'eTag' | 'schemaVersion' | 'dataFormat' | 'createdDateTime' | 'partnerTenantId' | 'partitionType'>;
 interface CheckPlan {
   readonly manifest: ManifestFacts;
   /** When the last copy was verified. */
@@ -194,13 +192,12 @@ async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldCl
     blob: { name: file.name, partitionValue: file.partitionValue },
     facts: { contentLength: file.byteCount, ...(file.contentMD5 ? { contentMD5: file.contentMD5 } : {}) },
   }));
-  const manifest: Manifest = { ...plan.manifest, rootDirectory: '', sasToken: '', blobCount: files.length, blobs: landed.map(({ blob }) => blob) };
   const checkedFiles = files.map((file, i) => ({
     name: file.name,
     rowCount: outcomes[i]!.check.rowCount,
     ...(outcomes[i]!.parquet ? { parquet: outcomes[i]!.parquet } : {}),
   }));
-  const ours = withDataCheck(buildPublicManifest(run, manifest, landed, plan.copiedAt), checkedFiles, summary);
+  const ours = withDataCheck(buildPublicManifest(run, plan.manifest, landed, plan.copiedAt), checkedFiles, summary);
   await deps.fileChecks.saveSummary(run.runId, eTag, summary);
   const folder = destinationFolder(run, eTag);
   await writeManifestOnce(`${folder}${MANIFEST_FILE_NAME}`, ours, deps, log);
