@@ -12,7 +12,7 @@ import { mergeFileResults, type FileCheckResult } from '../core/dataCheck';
 import { rowFamilyOf, schemaFor } from '../core/dataSchema';
 import type { Manifest } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
-import { backoffDelaySeconds } from '../core/polling';
+import { CHECK_WAIT_SECONDS, decideFileCheckRetry, pollingPolicyOf } from '../core/policy';
 import { fileCheckMessageFor } from '../core/pollMessage';
 import { buildPublicManifest, withDataCheck, type LandedFile, type ManifestFacts } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
@@ -27,10 +27,6 @@ import { recordSucceeded, writeManifestOnce } from './finishRun';
 import { claimUntil } from './landingClaim';
 import { failRun } from './runSteps';
 
-/** How long the run waits for its files' checks before the sweeper may look at it (plus its grace). */
-export const CHECK_WAIT_SECONDS = 30 * 60;
-/** Transient storage failures one file's check meets before the run fails. */
-export const MAX_CHECK_ATTEMPTS = 5;
 /** Check messages sent at once. */
 const SEND_CONCURRENCY = 16;
 
@@ -121,22 +117,10 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
   } catch (thrown) {
     if (thrown instanceof DataFileError) return failRun(stored, thrown.code, `the data check failed: ${thrown.message}`, deps, log);
     if (!(thrown instanceof StorageRequestError)) throw thrown;
-    const attempts = file.attempts + 1;
-    if (!thrown.transient || attempts >= MAX_CHECK_ATTEMPTS) {
-      return failRun(
-        stored,
-        thrown.code,
-        `the data check of '${file.name}' failed${thrown.transient ? ` after ${attempts} attempts` : ''}: ${thrown.message}`,
-        deps,
-        log,
-      );
-    }
+    const decision = decideFileCheckRetry(file, thrown, pollingPolicyOf(deps.settings), deps.random);
+    if (decision.kind === 'fail') return failRun(stored, thrown.code, decision.message, deps, log);
+    const { attempts, delaySeconds } = decision;
     await deps.fileChecks.noteAttempt(run.runId, eTag, index, attempts);
-    const delaySeconds = backoffDelaySeconds(
-      attempts - 1,
-      { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity },
-      deps.random,
-    );
     await deps.queue.send(fileCheckMessageFor(run, index), delaySeconds);
     logEvent(log, 'warn', 'file check hit a transient failure; will retry', {
       ...runFields(run),

@@ -19,7 +19,7 @@ import {
 } from '../errors';
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, type Manifest } from '../core/manifest';
-import { decideLandingRetry, type LandingTrouble } from '../core/policy';
+import { decideLandingRetry, pollingPolicyOf, type LandingTrouble } from '../core/policy';
 import { isSameDataAsLanded, landingClaimedByOther, toLandingRetry, toNoNewData, type Run } from '../core/run';
 import { noteTransientFailure } from '../core/lastError';
 import { destinationFolder } from '../core/naming';
@@ -185,12 +185,7 @@ async function landingRetryOrFail(stored: StoredRun, trouble: LandingTrouble, de
   const noted = noteTransientFailure(stored.run, { code: trouble.code, message: redactSecrets(`copying files: ${trouble.message}`) }, deps.now());
   const withTrouble: StoredRun = { ...stored, run: noted.run };
   if (noted.kind === 'giveUp') return failRun(withTrouble, trouble.code, `copying files: ${trouble.message} (met ${noted.tries} times in a row)`, deps, log);
-  const decision = decideLandingRetry(
-    stored.run,
-    trouble,
-    { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds },
-    deps.random,
-  );
+  const decision = decideLandingRetry(stored.run, trouble, pollingPolicyOf(deps.settings), deps.random);
   if (decision.kind === 'fail') return failRun(withTrouble, decision.code, decision.message, deps, log);
   const saved = await sendThenSave(stored, toLandingRetry(noted.run, decision), decision.delaySeconds, deps);
   logEvent(log, 'warn', 'copying hit a transient failure; will resume', {

@@ -10,7 +10,7 @@ import { GraphRequestError, LedgerConflictError, asError } from '../errors';
 import { noteTransientFailure, withoutLastError } from '../core/lastError';
 import { exportRequestFor } from '../core/naming';
 import { pollMessageFor } from '../core/pollMessage';
-import { decideStartRetry, mayRestart } from '../core/policy';
+import { decideStartRetry, mayRestart, pollingPolicyOf } from '../core/policy';
 import { nextPoll, queueDelaySeconds } from '../core/polling';
 import { redactSecrets } from '../core/redact';
 import { billingPeriodMovedReason, toFailed, toNoData, toPolling, toRestarting, toWaiting, type Run } from '../core/run';
@@ -59,11 +59,7 @@ export async function schedulePoll(stored: StoredRun, retryAfterSeconds: number 
   const attempt = notAccepted ? Math.max(0, (run.startFailures ?? 1) - 1) : run.pollCount;
   const decision = nextPoll(
     { attempt, notAccepted, startedAt: new Date(run.startedAt), now: deps.now(), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) },
-    {
-      initialDelaySeconds: deps.settings.pollInitialDelaySeconds,
-      maxDelaySeconds: deps.settings.pollMaxDelaySeconds,
-      deadlineSeconds: deps.settings.exportDeadlineSeconds,
-    },
+    pollingPolicyOf(deps.settings),
     deps.random,
   );
   if (decision.kind === 'giveUp') {
