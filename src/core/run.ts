@@ -257,7 +257,8 @@ export function decideStart(latest: Run | undefined, request: StartRequest, now:
  */
 
 const NO_CLAIM = { landingClaimId: undefined, landingClaimedUntil: undefined } as const;
-const NO_LAST_ERROR = { lastErrorCode: undefined, lastErrorMessage: undefined, lastErrorCount: undefined, lastErrorAt: undefined } as const;
+/** No transient failure to wait out (./lastError.ts records one). */
+export const NO_LAST_ERROR = { lastErrorCode: undefined, lastErrorMessage: undefined, lastErrorCount: undefined, lastErrorAt: undefined } as const;
 const NO_ERROR = { errorCode: undefined, errorMessage: undefined } as const;
 
 /**
