@@ -31,7 +31,7 @@ import { logEvent, runFields, type RunLogger } from '../runLog';
 import { claimedRun, holdClaim } from './landingClaim';
 import { startDataChecks } from './checkFiles';
 import { landAll, type LandAllResult } from './landFiles';
-import { failRun, handleGraphFailure, operationUrlOf, sendThenSave } from './runSteps';
+import { endRun, failRun, handleGraphFailure, operationUrlOf, sendThenSave } from './runSteps';
 
 export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, location?: ManifestLocation): Promise<StoredRun> {
   // Another delivery of this step (a redelivery after a recycle, a revival, a second worker) is
@@ -106,9 +106,7 @@ async function endWithNoNewData(stored: StoredRun, manifest: Manifest, deps: Dep
     destinationContainer: deps.destination.containerName,
     destinationFolder: destinationFolder(stored.run, manifest.eTag),
   };
-  const saved = await deps.ledger.saveRun(toNoNewData(stored.run, found, deps.now()), stored.etag);
-  deps.telemetry.runChanged(log, saved.run);
-  return saved;
+  return endRun(stored, toNoNewData(stored.run, found, deps.now()), deps, log);
 }
 
 /**
