@@ -10,6 +10,7 @@
  * only when configured, on the first event (so cold starts pay nothing for it). Without a
  * connection string the same events go to the invocation's log, that is, the console.
  */
+import { asError } from './errors';
 import { runFacts } from './core/runRecord';
 import type { Run } from './core/run';
 import { logEvent, type LogLevel, type RunLogger } from './runLog';
@@ -62,7 +63,7 @@ export function deferredTelemetry(load: () => Promise<Telemetry>): Telemetry {
           (loaded) => loaded.runChanged(log, run, extra),
           (error: unknown) => {
             logEvent(log, 'error', 'telemetry not sent to Application Insights: its exporter did not load', {
-              reason: error instanceof Error ? error.message : String(error),
+              reason: asError(error).message,
             });
             consoleTelemetry.runChanged(log, run, extra);
           },
