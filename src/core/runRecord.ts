@@ -63,8 +63,6 @@ const RUN_FIELDS = {
   };
 };
 
-export const RUN_FIELD_NAMES = Object.keys(RUN_FIELDS) as readonly (keyof UnbilledRun | keyof BilledRun)[];
-
 /**
  * Rows written before the destination was stored as parts hold `destination` as
  * `{container}/{folder}/`: a container name has no '/', so the first one splits it.
