@@ -11,6 +11,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { redactSecrets } from './core/redact';
+import { isBilled } from './core/naming';
 import { isFinished } from './core/run';
 import type { ApplicationInsightsSettings } from './core/settings';
 import { runDimensions, type Telemetry } from './telemetry';
@@ -78,7 +79,7 @@ export function createAzureMonitorTelemetry(options: AzureMonitorOptions): Telem
         // Metric dimensions stay few: per kind and state (an invoice id would be a series per invoice).
         const attributes = {
           kind: run.kind,
-          ...('currency' in run ? { currency: run.currency, billingMonth: run.billingMonth } : {}),
+          ...(isBilled(run) ? {} : { currency: run.currency, billingMonth: run.billingMonth }),
           attributeSet: run.attributeSet,
           state: run.state,
         };

@@ -141,7 +141,6 @@ export class VerificationError extends Error {
   override readonly name = 'VerificationError';
 }
 
-/** Turns anything thrown into an Error, so callers can read `.message` safely. */
 /**
  * A landed file whose data cannot be read: it does not decompress, or a line is not JSON (or,
  * for Parquet, holds a value its typed column cannot keep). Names the file and, when known, the
@@ -160,6 +159,7 @@ export class DataFileError extends Error {
   }
 }
 
+/** Turns anything thrown into an Error, so callers can read `.message` safely. */
 export function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(String(thrown));
 }

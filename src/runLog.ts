@@ -2,9 +2,7 @@
  * One log line per run state change: a fixed message and a JSON object of ids, so a KQL query
  * can `parse_json` the tail of the line. Values pass through `redactSecrets` on the way out.
  */
-import type { Run } from './core/run';
 import { redactSecrets } from './core/redact';
-import { runFacts } from './core/runRecord';
 
 /** What handlers log through: an InvocationContext satisfies it. */
 export interface RunLogger {
@@ -20,6 +18,4 @@ export function logEvent(log: RunLogger, level: LogLevel, message: string, field
 }
 
 /** The fields that identify a run in every line about it. */
-export function runFields(run: Run): Record<string, unknown> {
-  return runFacts(run);
-}
+export { runFacts as runFields } from './core/runRecord';

@@ -10,6 +10,7 @@
  * only when configured, on the first event (so cold starts pay nothing for it). Without a
  * connection string the same events go to the invocation's log, that is, the console.
  */
+import { asError } from './errors';
 import { runFacts } from './core/runRecord';
 import type { Run } from './core/run';
 import { logEvent, type LogLevel, type RunLogger } from './runLog';
@@ -23,14 +24,16 @@ export interface Telemetry {
 
 /** The custom dimensions of a run event (what KQL reads from customDimensions). */
 export function runDimensions(run: Run, extra: Record<string, unknown> = {}): Record<string, string | number> {
-  const dimensions: Record<string, string | number | undefined> = {
+  // runFacts leaves out absent values; an empty extra leaves its dimension out too.
+  const dimensions: Record<string, string | number> = {
     ...runFacts(run),
-    durationSeconds: run.finishedAt ? (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000 : undefined,
+    ...(run.finishedAt ? { durationSeconds: (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000 } : {}),
   };
   for (const [name, value] of Object.entries(extra)) {
-    if (typeof value === 'string' || typeof value === 'number') dimensions[name] = value;
+    if (value === '') delete dimensions[name];
+    else if (typeof value === 'string' || typeof value === 'number') dimensions[name] = value;
   }
-  return Object.fromEntries(Object.entries(dimensions).filter((entry): entry is [string, string | number] => entry[1] !== undefined && entry[1] !== ''));
+  return dimensions;
 }
 
 function levelOf(run: Run): LogLevel {
@@ -62,7 +65,7 @@ export function deferredTelemetry(load: () => Promise<Telemetry>): Telemetry {
           (loaded) => loaded.runChanged(log, run, extra),
           (error: unknown) => {
             logEvent(log, 'error', 'telemetry not sent to Application Insights: its exporter did not load', {
-              reason: error instanceof Error ? error.message : String(error),
+              reason: asError(error).message,
             });
             consoleTelemetry.runChanged(log, run, extra);
           },

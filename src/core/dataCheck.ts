@@ -4,7 +4,7 @@
  * few, each naming file and line); over the run, the files' results merged. Pure: the adapter
  * feeds it lines as it streams a file (../adapters/dataFile.ts).
  */
-import { DataFileError } from '../errors';
+import { DataFileError, asError } from '../errors';
 import { addDecimal, decimalText, sumDecimalTexts, ZERO, type Decimal } from './decimal';
 import { parseExactJson, rowReader, type CheckedRow } from './dataRow';
 import type { FamilySchema } from './dataSchema';
@@ -80,7 +80,7 @@ export function startFileCheck(schema: FamilySchema, file: string): DataCheck {
       try {
         parsed = parseExactJson(text);
       } catch (thrown) {
-        throw new DataFileError(file, line, `is not JSON (${thrown instanceof Error ? thrown.message : String(thrown)})`);
+        throw new DataFileError(file, line, `is not JSON (${asError(thrown).message})`);
       }
       const row = reader.check(parsed);
       for (const problem of row.problems) note(line, problem);

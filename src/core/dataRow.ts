@@ -7,6 +7,7 @@
  */
 import { parseDecimal, shiftDecimal, toScaledInteger, type Decimal } from './decimal';
 import { ALIASES, type Column, type FamilySchema } from './dataSchema';
+import { isRecord } from './jsonValue';
 
 /** A typed value: text, an exact decimal, a day (days since 1970-01-01) or an instant (ms since the epoch). */
 export type CellValue = string | Decimal | { readonly day: number } | { readonly instant: number } | null;
@@ -40,7 +41,7 @@ export function rowReader(schema: FamilySchema): RowReader {
   return {
     schema,
     check(parsed) {
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      if (!isRecord(parsed)) {
         return {
           values: [],
           problems: [`the line is ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}: expected a JSON object`],
@@ -49,7 +50,7 @@ export function rowReader(schema: FamilySchema): RowReader {
       }
       const raw: unknown[] = new Array<unknown>(schema.columns.length);
       const problems: string[] = [];
-      for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+      for (const [key, value] of Object.entries(parsed)) {
         const lower = key.toLowerCase();
         const alias = ALIASES[lower];
         const index = columnIndex.get(alias ? alias.column.toLowerCase() : lower);

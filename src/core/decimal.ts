@@ -70,7 +70,7 @@ export function decimalText(value: Decimal): string {
  * The value rounded to `scale` decimal places, half away from zero (as SQL's CAST to DECIMAL
  * rounds): for a typed copy whose column has fewer places than the source text.
  */
-export function roundToScale(value: Decimal, scale: number): Decimal {
+function roundToScale(value: Decimal, scale: number): Decimal {
   if (value.scale <= scale) return value;
   const divisor = 10n ** BigInt(value.scale - scale);
   const magnitude = value.digits < 0n ? -value.digits : value.digits;

@@ -6,7 +6,7 @@
  * row, with their own code and message, instead of being retried until the export deadline.
  */
 import { boundedFailureExhausted } from './policy';
-import type { Run } from './run';
+import { NO_LAST_ERROR, type Run } from './run';
 
 export type TransientFailureDecision = { readonly kind: 'retry'; readonly run: Run } | { readonly kind: 'giveUp'; readonly run: Run; readonly tries: number };
 
@@ -26,5 +26,5 @@ export function noteTransientFailure(run: Run, failure: { readonly code: string;
 
 /** The run once it has advanced: nothing to wait out any more. */
 export function withoutLastError(run: Run): Run {
-  return { ...run, lastErrorCode: undefined, lastErrorMessage: undefined, lastErrorCount: undefined, lastErrorAt: undefined };
+  return { ...run, ...NO_LAST_ERROR };
 }

@@ -4,8 +4,9 @@
  * themselves are ./polling.ts (nextPoll); which failures are transient is ./transientStatus.ts
  * and the adapters that classify their own errors.
  */
-import { backoffDelaySeconds } from './polling';
+import { backoffDelaySeconds, type PollingPolicy } from './polling';
 import { isFinished, landingClaimedByOther, type Run } from './run';
+import type { Settings } from './settings';
 
 /**
  * How long a run may sit in `starting` before its first message resumes it: the start sends
@@ -33,6 +34,10 @@ export const SOURCE_CHANGE_RETRIES = 3;
 export const FINAL_SAVE_ATTEMPTS = 4;
 /** First pause between final-save attempts after a transient failure; doubled each time. */
 export const FINAL_SAVE_RETRY_MS = 500;
+/** How long a run waits for its files' checks before the sweeper may look at it (plus its grace). */
+export const CHECK_WAIT_SECONDS = 30 * 60;
+/** Transient storage failures one file's check meets before the run fails. */
+export const MAX_CHECK_ATTEMPTS = 5;
 /** How many times an export is started again after Graph forgot its operation (404/410). */
 export const MAX_RESTARTS = 3;
 /**
@@ -89,6 +94,35 @@ export function decideLandingRetry(
     return { kind: 'fail', code: trouble.code, message: `copying files failed after ${landingAttempts} attempts: ${trouble.message}` };
   const backoff = backoffDelaySeconds(Math.max(0, landingAttempts - 1), { ...delays, deadlineSeconds: Infinity }, random);
   return { kind: 'retry', landingAttempts, copyWaits, delaySeconds: Math.max(trouble.retryAfterSeconds ?? 0, backoff) };
+}
+
+export type FileCheckDecision =
+  { readonly kind: 'retry'; readonly attempts: number; readonly delaySeconds: number } | { readonly kind: 'fail'; readonly message: string };
+
+/**
+ * Whether one file's check that met storage trouble is tried again, and after how long: trouble
+ * that cannot pass fails the run at once, transient trouble after MAX_CHECK_ATTEMPTS; the waits
+ * back off over the file's attempts (from the poll delays).
+ */
+export function decideFileCheckRetry(
+  file: { readonly name: string; readonly attempts: number },
+  trouble: { readonly transient: boolean; readonly message: string },
+  delays: { readonly initialDelaySeconds: number; readonly maxDelaySeconds: number },
+  random: () => number,
+): FileCheckDecision {
+  const attempts = file.attempts + 1;
+  if (!trouble.transient || attempts >= MAX_CHECK_ATTEMPTS)
+    return { kind: 'fail', message: `the data check of '${file.name}' failed${trouble.transient ? ` after ${attempts} attempts` : ''}: ${trouble.message}` };
+  return { kind: 'retry', attempts, delaySeconds: backoffDelaySeconds(attempts - 1, { ...delays, deadlineSeconds: Infinity }, random) };
+}
+
+/** The poll delays and export deadline as configured: what every backoff of a run starts from. */
+export function pollingPolicyOf(settings: Pick<Settings, 'pollInitialDelaySeconds' | 'pollMaxDelaySeconds' | 'exportDeadlineSeconds'>): PollingPolicy {
+  return {
+    initialDelaySeconds: settings.pollInitialDelaySeconds,
+    maxDelaySeconds: settings.pollMaxDelaySeconds,
+    deadlineSeconds: settings.exportDeadlineSeconds,
+  };
 }
 
 /** Invoices one backfill may name: with both billed kinds, twice as many exports, started at BACKFILL_START_INTERVAL_MS. */

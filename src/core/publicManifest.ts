@@ -72,7 +72,10 @@ export interface LandedFile {
   readonly facts: { readonly contentLength: number; readonly contentMD5?: string; readonly etag?: string };
 }
 
-export function buildPublicManifest(run: Run, manifest: Manifest, landed: readonly LandedFile[], copiedAt: string): PublicManifest {
+/** What manifest.json needs of Graph's manifest besides the files: never the SAS or the source folder. */
+export type ManifestFacts = Pick<Manifest, 'id' | 'eTag' | 'schemaVersion' | 'dataFormat' | 'createdDateTime' | 'partnerTenantId' | 'partitionType'>;
+
+export function buildPublicManifest(run: Run, manifest: ManifestFacts, landed: readonly LandedFile[], copiedAt: string): PublicManifest {
   return {
     manifestFormat: MANIFEST_FORMAT,
     runId: run.runId,

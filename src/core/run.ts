@@ -100,6 +100,9 @@ export type BilledStartRequest = StartCommon & { readonly kind: BilledKind; read
 export type StartRequest = UnbilledStartRequest | BilledStartRequest;
 
 /** The ledger key a start request exports: an unbilled period becomes its month as of `now`. */
+export function keyForRequest(request: BilledStartRequest, now: Date): BilledExportKey;
+export function keyForRequest(request: UnbilledStartRequest, now: Date): UnbilledExportKey;
+export function keyForRequest(request: StartRequest, now: Date): ExportKey;
 export function keyForRequest(request: StartRequest, now: Date): ExportKey {
   if (isBilled(request)) return { kind: request.kind, invoiceId: request.invoiceId, attributeSet: request.attributeSet } satisfies BilledExportKey;
   return { kind: request.kind, billingMonth: billingMonthFor(request.billingPeriod, now), currency: request.currency, attributeSet: request.attributeSet };
@@ -257,7 +260,8 @@ export function decideStart(latest: Run | undefined, request: StartRequest, now:
  */
 
 const NO_CLAIM = { landingClaimId: undefined, landingClaimedUntil: undefined } as const;
-const NO_LAST_ERROR = { lastErrorCode: undefined, lastErrorMessage: undefined, lastErrorCount: undefined, lastErrorAt: undefined } as const;
+/** No transient failure to wait out (./lastError.ts records one). */
+export const NO_LAST_ERROR = { lastErrorCode: undefined, lastErrorMessage: undefined, lastErrorCount: undefined, lastErrorAt: undefined } as const;
 const NO_ERROR = { errorCode: undefined, errorMessage: undefined } as const;
 
 /**
@@ -277,15 +281,8 @@ export function newRun(request: StartRequest, runId: string, now: Date, latest?:
     updatedAt: now.toISOString(),
     ...landed,
   } as const;
-  if (isBilled(request)) return { kind: request.kind, invoiceId: request.invoiceId, attributeSet: request.attributeSet, ...details };
-  return {
-    kind: request.kind,
-    billingMonth: billingMonthFor(request.billingPeriod, now),
-    currency: request.currency,
-    attributeSet: request.attributeSet,
-    billingPeriod: request.billingPeriod,
-    ...details,
-  };
+  if (isBilled(request)) return { ...keyForRequest(request, now), ...details };
+  return { ...keyForRequest(request, now), billingPeriod: request.billingPeriod, ...details };
 }
 
 /** Graph accepted the export: the run polls its operation (the operation's id is the URL's last segment). */

@@ -5,7 +5,7 @@
  * run it is not.
  */
 import { LedgerRowError } from '../errors';
-import { EXPORT_KINDS, isBilled, isBilledKind, type ExportKind } from './naming';
+import { EXPORT_KINDS, isBilled, isBilledKind, isExportKind } from './naming';
 import { RUN_STATES, RUN_TRIGGERS, destinationOf, type BilledRun, type Run, type UnbilledRun } from './run';
 
 type FieldKind = 'string' | 'number' | readonly string[];
@@ -63,8 +63,6 @@ const RUN_FIELDS = {
   };
 };
 
-export const RUN_FIELD_NAMES = Object.keys(RUN_FIELDS) as readonly (keyof UnbilledRun | keyof BilledRun)[];
-
 /**
  * Rows written before the destination was stored as parts hold `destination` as
  * `{container}/{folder}/`: a container name has no '/', so the first one splits it.
@@ -86,8 +84,7 @@ export function runFromRecord(stored: Readonly<Record<string, unknown>>, row: st
   const run: Record<string, unknown> = {};
   const problems: string[] = [];
   const kind = record.kind;
-  const variant: Variant | undefined =
-    typeof kind === 'string' && (EXPORT_KINDS as readonly string[]).includes(kind) ? (isBilledKind(kind as ExportKind) ? 'billed' : 'unbilled') : undefined;
+  const variant: Variant | undefined = isExportKind(kind) ? (isBilledKind(kind) ? 'billed' : 'unbilled') : undefined;
   for (const [name, { kind: type, required, of }] of Object.entries(RUN_FIELDS) as [string, { kind: FieldKind; required: boolean; of: Variant }][]) {
     // A field of the other variant is not this run's (and a row of an unknown kind is reported by 'kind').
     if (of !== 'all' && of !== variant) continue;

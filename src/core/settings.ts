@@ -12,7 +12,7 @@ import { SettingsError } from '../errors';
 import { isLoopbackHost } from './hosts';
 import { redactSecrets } from './redact';
 import { isCurrencyCode } from './requestFields';
-import { BILLED_KINDS, EXPORT_KINDS, UNBILLED_KINDS, type BilledKind, type UnbilledKind } from './naming';
+import { BILLED_KINDS, UNBILLED_KINDS, isExportKind, type BilledKind, type UnbilledKind } from './naming';
 import { OUTPUT_FORMAT_CHOICES, parseOutputFormats, type OutputFormat } from './dataOutputs';
 
 export type BillingPeriod = 'current' | 'last';
@@ -451,8 +451,8 @@ function parseKinds<T extends string>(value: string, name: string, allowed: read
     .split(',')
     .map((kind) => kind.trim().toLowerCase())
     .filter(Boolean);
-  const other = kinds.filter((kind) => !(allowed as readonly string[]).includes(kind) && (EXPORT_KINDS as readonly string[]).includes(kind));
-  const unknown = kinds.filter((kind) => !(EXPORT_KINDS as readonly string[]).includes(kind));
+  const other = kinds.filter((kind) => !(allowed as readonly string[]).includes(kind) && isExportKind(kind));
+  const unknown = kinds.filter((kind) => !isExportKind(kind));
   if (kinds.length === 0 || other.length > 0 || unknown.length > 0) {
     const why = [
       ...(other.length > 0 ? [`'${other.join("', '")}' ${other.length > 1 ? 'are' : 'is'} for ${otherSetting}`] : []),

@@ -10,7 +10,7 @@ import { exportKeyString, type BilledKind, type ExportKey } from '../core/naming
 import { decideStart, keyForRequest, newRun, subjectOf, type Run, type RunTrigger, type StartRequest } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
-import { LedgerConflictError } from '../errors';
+import { LedgerConflictError, asError } from '../errors';
 import { logEvent, type RunLogger } from '../runLog';
 import { beginExport, failRun } from '../steps/runSteps';
 import { pollMessageFor } from '../core/pollMessage';
@@ -33,7 +33,7 @@ export async function startExportsOnSchedule(timer: Timer, context: InvocationCo
         await startExport({ kind, currency, billingPeriod: settings.billingPeriod, attributeSet: settings.attributeSet, trigger: 'timer' }, deps, context);
       } catch (thrown) {
         // One export's trouble must not stop the others; the host records the failure below.
-        failures.push(`${kind} ${currency}: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
+        failures.push(`${kind} ${currency}: ${asError(thrown).message}`);
       }
     }
   }
@@ -58,7 +58,7 @@ export async function startInvoiceExports(
         await startExport({ kind, invoiceId, attributeSet: deps.settings.attributeSet, trigger: options.trigger, force: options.force ?? false }, deps, log),
       );
     } catch (thrown) {
-      failures.push(`${kind} ${invoiceId}: ${thrown instanceof Error ? thrown.message : String(thrown)}`);
+      failures.push(`${kind} ${invoiceId}: ${asError(thrown).message}`);
     }
   }
   if (failures.length > 0) throw new Error(`could not start every export of invoice ${invoiceId}: ${failures.join('; ')}`);

@@ -12,29 +12,24 @@ import { mergeFileResults, type FileCheckResult } from '../core/dataCheck';
 import { rowFamilyOf, schemaFor } from '../core/dataSchema';
 import type { Manifest } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
-import { backoffDelaySeconds } from '../core/polling';
+import { CHECK_WAIT_SECONDS, decideFileCheckRetry, pollingPolicyOf } from '../core/policy';
 import { fileCheckMessageFor } from '../core/pollMessage';
-import { buildPublicManifest, withDataCheck, type LandedFile } from '../core/publicManifest';
+import { buildPublicManifest, withDataCheck, type LandedFile, type ManifestFacts } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
-import { LANDING_CLAIM_SECONDS, landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim } from '../core/run';
+import { landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim } from '../core/run';
 import type { DataFileOutcome } from '../adapters/dataFile';
 import type { PlannedFile } from '../adapters/fileChecks';
 import type { StoredRun } from '../adapters/ledger';
 import { mapWithConcurrency } from '../concurrency';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
-import { recordSucceeded, writeManifestOnce } from './landExport';
+import { recordSucceeded, writeManifestOnce } from './finishRun';
+import { claimUntil } from './landingClaim';
 import { failRun } from './runSteps';
 
-/** How long the run waits for its files' checks before the sweeper may look at it (plus its grace). */
-export const CHECK_WAIT_SECONDS = 30 * 60;
-/** Transient storage failures one file's check meets before the run fails. */
-export const MAX_CHECK_ATTEMPTS = 5;
 /** Check messages sent at once. */
 const SEND_CONCURRENCY = 16;
 
-/** What manifest.json needs of Graph's manifest besides the files: never the SAS or the source folder. */
-type ManifestFacts = Pick<Manifest, 'id' | 'eTag' | 'schemaVersion' | 'dataFormat' | 'createdDateTime' | 'partnerTenantId' | 'partitionType'>;
 interface CheckPlan {
   readonly manifest: ManifestFacts;
   /** When the last copy was verified. */
@@ -122,22 +117,10 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
   } catch (thrown) {
     if (thrown instanceof DataFileError) return failRun(stored, thrown.code, `the data check failed: ${thrown.message}`, deps, log);
     if (!(thrown instanceof StorageRequestError)) throw thrown;
-    const attempts = file.attempts + 1;
-    if (!thrown.transient || attempts >= MAX_CHECK_ATTEMPTS) {
-      return failRun(
-        stored,
-        thrown.code,
-        `the data check of '${file.name}' failed${thrown.transient ? ` after ${attempts} attempts` : ''}: ${thrown.message}`,
-        deps,
-        log,
-      );
-    }
+    const decision = decideFileCheckRetry(file, thrown, pollingPolicyOf(deps.settings), deps.random);
+    if (decision.kind === 'fail') return failRun(stored, thrown.code, decision.message, deps, log);
+    const { attempts, delaySeconds } = decision;
     await deps.fileChecks.noteAttempt(run.runId, eTag, index, attempts);
-    const delaySeconds = backoffDelaySeconds(
-      attempts - 1,
-      { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds, deadlineSeconds: Infinity },
-      deps.random,
-    );
     await deps.queue.send(fileCheckMessageFor(run, index), delaySeconds);
     logEvent(log, 'warn', 'file check hit a transient failure; will retry', {
       ...runFields(run),
@@ -185,8 +168,7 @@ async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldCl
     logEvent(log, 'info', 'another delivery is finishing this run; standing down', { ...runFields(found.run), claimedUntil: heldUntil.toISOString() });
     return found;
   }
-  const until = new Date(deps.now().getTime() + (deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS) * 1000);
-  const stored = await deps.ledger.saveRun(withClaim(found.run, { id: randomUUID(), until }), found.etag);
+  const stored = await deps.ledger.saveRun(withClaim(found.run, { id: randomUUID(), until: claimUntil(deps) }), found.etag);
   const { run } = stored;
   const outcomes = files.map((file) => file.result as DataFileOutcome);
   const summary = mergeFileResults(outcomes.map((outcome): FileCheckResult => outcome.check));
@@ -194,13 +176,12 @@ async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldCl
     blob: { name: file.name, partitionValue: file.partitionValue },
     facts: { contentLength: file.byteCount, ...(file.contentMD5 ? { contentMD5: file.contentMD5 } : {}) },
   }));
-  const manifest: Manifest = { ...plan.manifest, rootDirectory: '', sasToken: '', blobCount: files.length, blobs: landed.map(({ blob }) => blob) };
   const checkedFiles = files.map((file, i) => ({
     name: file.name,
     rowCount: outcomes[i]!.check.rowCount,
     ...(outcomes[i]!.parquet ? { parquet: outcomes[i]!.parquet } : {}),
   }));
-  const ours = withDataCheck(buildPublicManifest(run, manifest, landed, plan.copiedAt), checkedFiles, summary);
+  const ours = withDataCheck(buildPublicManifest(run, plan.manifest, landed, plan.copiedAt), checkedFiles, summary);
   await deps.fileChecks.saveSummary(run.runId, eTag, summary);
   const folder = destinationFolder(run, eTag);
   await writeManifestOnce(`${folder}${MANIFEST_FILE_NAME}`, ours, deps, log);

@@ -19,8 +19,7 @@ import {
 } from '../errors';
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, type Manifest } from '../core/manifest';
-import { FINAL_SAVE_ATTEMPTS, FINAL_SAVE_RETRY_MS, decideLandingRetry, type LandingTrouble } from '../core/policy';
-import { describesSameFiles, type PublicManifest } from '../core/publicManifest';
+import { decideLandingRetry, pollingPolicyOf, type LandingTrouble } from '../core/policy';
 import { isSameDataAsLanded, landingClaimedByOther, toLandingRetry, toNoNewData, type Run } from '../core/run';
 import { noteTransientFailure } from '../core/lastError';
 import { destinationFolder } from '../core/naming';
@@ -32,7 +31,7 @@ import { logEvent, runFields, type RunLogger } from '../runLog';
 import { claimedRun, holdClaim } from './landingClaim';
 import { startDataChecks } from './checkFiles';
 import { landAll, type LandAllResult } from './landFiles';
-import { failRun, handleGraphFailure, operationUrlOf, sendThenSave } from './runSteps';
+import { endRun, failRun, handleGraphFailure, operationUrlOf, sendThenSave } from './runSteps';
 
 export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, location?: ManifestLocation): Promise<StoredRun> {
   // Another delivery of this step (a redelivery after a recycle, a revival, a second worker) is
@@ -107,62 +106,7 @@ async function endWithNoNewData(stored: StoredRun, manifest: Manifest, deps: Dep
     destinationContainer: deps.destination.containerName,
     destinationFolder: destinationFolder(stored.run, manifest.eTag),
   };
-  const saved = await deps.ledger.saveRun(toNoNewData(stored.run, found, deps.now()), stored.etag);
-  deps.telemetry.runChanged(log, saved.run);
-  return saved;
-}
-
-/**
- * The files and manifest.json have landed: the run succeeded, whatever happened to its row
- * meanwhile (a sweeper's write, another delivery that gave up, a transient ledger failure). On a
- * conflict the row is read again and the success recorded over it; a row already succeeded is
- * left as it is.
- */
-export async function recordSucceeded(current: StoredRun, finished: (run: Run) => Run, deps: Deps, log: RunLogger): Promise<StoredRun> {
-  let base = current;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const saved = await deps.ledger.saveRun(finished(base.run), base.etag);
-      deps.telemetry.runChanged(log, saved.run);
-      return saved;
-    } catch (thrown) {
-      if (attempt >= FINAL_SAVE_ATTEMPTS) throw thrown;
-      if (!(thrown instanceof LedgerConflictError)) await sleep(FINAL_SAVE_RETRY_MS * 2 ** (attempt - 1));
-      let reread: StoredRun | undefined;
-      try {
-        reread = await deps.ledger.getRun(current.run.runId);
-      } catch {
-        continue;
-      }
-      if (!reread) throw thrown;
-      if (reread.run.state === 'succeeded') return reread;
-      logEvent(log, 'warn', 'the run changed while its files landed; recording it succeeded over the change', {
-        ...runFields(reread.run),
-        detail: asError(thrown).message,
-      });
-      base = reread;
-    }
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
-}
-
-/**
- * Writes manifest.json once per data version: a conditional create, so consumers get one
- * blob-created event. One already there for the same eTag and the same verified files (a
- * landing that died before its ledger save, a forced re-run of an unchanged month) is left as it
- * is; a different one (a landing that stopped half-way listing other files) is replaced.
- */
-export async function writeManifestOnce(path: string, ours: PublicManifest, deps: Deps, log: RunLogger): Promise<void> {
-  const result = await deps.destination.createJson(path, ours);
-  if (result.created) return;
-  if (describesSameFiles(result.existing, ours)) {
-    logEvent(log, 'info', 'manifest.json for these verified files is already there; not writing it again', { runId: ours.runId, path });
-    return;
-  }
-  await deps.destination.replaceJson(path, ours, result.etag);
+  return endRun(stored, toNoNewData(stored.run, found, deps.now()), deps, log);
 }
 
 /**
@@ -239,12 +183,7 @@ async function landingRetryOrFail(stored: StoredRun, trouble: LandingTrouble, de
   const noted = noteTransientFailure(stored.run, { code: trouble.code, message: redactSecrets(`copying files: ${trouble.message}`) }, deps.now());
   const withTrouble: StoredRun = { ...stored, run: noted.run };
   if (noted.kind === 'giveUp') return failRun(withTrouble, trouble.code, `copying files: ${trouble.message} (met ${noted.tries} times in a row)`, deps, log);
-  const decision = decideLandingRetry(
-    stored.run,
-    trouble,
-    { initialDelaySeconds: deps.settings.pollInitialDelaySeconds, maxDelaySeconds: deps.settings.pollMaxDelaySeconds },
-    deps.random,
-  );
+  const decision = decideLandingRetry(stored.run, trouble, pollingPolicyOf(deps.settings), deps.random);
   if (decision.kind === 'fail') return failRun(withTrouble, decision.code, decision.message, deps, log);
   const saved = await sendThenSave(stored, toLandingRetry(noted.run, decision), decision.delaySeconds, deps);
   logEvent(log, 'warn', 'copying hit a transient failure; will resume', {

@@ -26,9 +26,14 @@ export interface HeldClaim {
   confirm(): Promise<StoredRun>;
 }
 
-/** The claim's lease: LANDING_CLAIM_SECONDS unless the composition root chose another. */
-function claimUntil(deps: Deps): Date {
-  return new Date(deps.now().getTime() + (deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS) * 1000);
+/** How long a claim lasts: LANDING_CLAIM_SECONDS unless the composition root chose another. */
+function claimSeconds(deps: Deps): number {
+  return deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS;
+}
+
+/** Until when a claim taken or renewed now holds (a landing's, or a data check's finisher's). */
+export function claimUntil(deps: Deps): Date {
+  return new Date(deps.now().getTime() + claimSeconds(deps) * 1000);
 }
 
 /** The run claimed by landing `claimId` for the files of `manifest`: a new eTag is a new folder. */
@@ -79,7 +84,7 @@ export async function holdClaim(stored: StoredRun, claimed: Run, deps: Deps): Pr
           renewing = false;
         });
     },
-    ((deps.landingClaimSeconds ?? LANDING_CLAIM_SECONDS) * 1000) / 4,
+    (claimSeconds(deps) * 1000) / 4,
   );
   timer.unref();
   return {

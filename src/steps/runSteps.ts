@@ -10,7 +10,7 @@ import { GraphRequestError, LedgerConflictError, asError } from '../errors';
 import { noteTransientFailure, withoutLastError } from '../core/lastError';
 import { exportRequestFor } from '../core/naming';
 import { pollMessageFor } from '../core/pollMessage';
-import { decideStartRetry, mayRestart } from '../core/policy';
+import { decideStartRetry, mayRestart, pollingPolicyOf } from '../core/policy';
 import { nextPoll, queueDelaySeconds } from '../core/polling';
 import { redactSecrets } from '../core/redact';
 import { billingPeriodMovedReason, toFailed, toNoData, toPolling, toRestarting, toWaiting, type Run } from '../core/run';
@@ -59,11 +59,7 @@ export async function schedulePoll(stored: StoredRun, retryAfterSeconds: number 
   const attempt = notAccepted ? Math.max(0, (run.startFailures ?? 1) - 1) : run.pollCount;
   const decision = nextPoll(
     { attempt, notAccepted, startedAt: new Date(run.startedAt), now: deps.now(), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) },
-    {
-      initialDelaySeconds: deps.settings.pollInitialDelaySeconds,
-      maxDelaySeconds: deps.settings.pollMaxDelaySeconds,
-      deadlineSeconds: deps.settings.exportDeadlineSeconds,
-    },
+    pollingPolicyOf(deps.settings),
     deps.random,
   );
   if (decision.kind === 'giveUp') {
@@ -76,18 +72,21 @@ export async function schedulePoll(stored: StoredRun, retryAfterSeconds: number 
   return saved;
 }
 
-/** Ends a run as failed with a reason that names the cause. */
-export async function failRun(stored: StoredRun, code: string, message: string, deps: Deps, log: RunLogger): Promise<StoredRun> {
-  const saved = await deps.ledger.saveRun(toFailed(stored.run, code, redactSecrets(message), deps.now()), stored.etag);
+/** Saves the run as it ended (conditional on the row as read), then reports the change. */
+export async function endRun(stored: StoredRun, ended: Run, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  const saved = await deps.ledger.saveRun(ended, stored.etag);
   deps.telemetry.runChanged(log, saved.run);
   return saved;
 }
 
+/** Ends a run as failed with a reason that names the cause. */
+export async function failRun(stored: StoredRun, code: string, message: string, deps: Deps, log: RunLogger): Promise<StoredRun> {
+  return endRun(stored, toFailed(stored.run, code, redactSecrets(message), deps.now()), deps, log);
+}
+
 /** Ends a run as noData: Graph had nothing to export (not a failure; Graph's reason is kept). */
 export async function endWithNoData(stored: StoredRun, code: string, message: string, deps: Deps, log: RunLogger): Promise<StoredRun> {
-  const saved = await deps.ledger.saveRun(toNoData(stored.run, code, redactSecrets(message), deps.now()), stored.etag);
-  deps.telemetry.runChanged(log, saved.run);
-  return saved;
+  return endRun(stored, toNoData(stored.run, code, redactSecrets(message), deps.now()), deps, log);
 }
 
 /**
