@@ -14,8 +14,7 @@ import type { ByteWriter, parquetWriteRows } from 'hyparquet-writer' with { 'res
 import type { CellValue } from '../core/dataRow';
 import type { Column, FamilySchema } from '../core/dataSchema';
 import { toScaledInteger } from '../core/decimal';
-import { StorageRequestError } from '../errors';
-import { storageErrorFrom } from './storageError';
+import { classified } from './storageError';
 
 /**
  * Rows per row group: 100,000 rows of 55 columns took 2 GB of memory while a group was built;
@@ -159,11 +158,6 @@ export async function writeParquet(
       throw thrown;
     }
   }
-  try {
-    await upload;
-  } catch (thrown) {
-    const error = storageErrorFrom(thrown);
-    throw error instanceof StorageRequestError ? error.about(`'${target.name}'`) : error;
-  }
+  await classified(() => upload, { about: `'${target.name}'` });
   return { rowCount, byteCount: counted.bytes };
 }
