@@ -14,6 +14,7 @@ import { InvalidStartRequestError, parseBackfillRequest, type BackfillRequest } 
 import type { BilledKind } from '../core/naming';
 import type { Run } from '../core/run';
 import type { Deps } from '../deps';
+import { asError } from '../errors';
 import { logEvent, type RunLogger } from '../runLog';
 import { runSummary, type RunSummary } from '../runSummary';
 import { badRequest, readJsonBody } from './http';
@@ -50,7 +51,7 @@ export async function startBackfill(
             : { invoiceId, kind, outcome: 'skipped', run: outcome.run, reason: outcome.reason };
       } catch (thrown) {
         lastStartAt = Date.now();
-        item = { invoiceId, kind, outcome: 'error', reason: thrown instanceof Error ? thrown.message : String(thrown) };
+        item = { invoiceId, kind, outcome: 'error', reason: asError(thrown).message };
         logEvent(log, 'error', 'backfill could not start an export', { invoiceId, kind, reason: item.reason });
       }
       items.push(item);
