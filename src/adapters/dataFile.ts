@@ -16,7 +16,7 @@ import type { CellValue } from '../core/dataRow';
 import type { FamilySchema } from '../core/dataSchema';
 import { parquetPathFor } from '../core/dataOutputs';
 import { STORAGE_CALL_TIMEOUT_MS, callDeadline } from './deadline';
-import { storageErrorFrom } from './storageError';
+import { classified, storageErrorFrom } from './storageError';
 
 /** A file is read and converted within one invocation, well inside the 30-minute function timeout. */
 export const DATA_FILE_TIMEOUT_MS = 25 * 60_000;
@@ -48,14 +48,8 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
   return {
     async checkFile({ folder, name, schema, parquet }) {
       const { abortSignal } = callDeadline(options.timeoutMs ?? DATA_FILE_TIMEOUT_MS);
-      let body: Readable;
-      try {
-        const downloaded = await container.getBlobClient(`${folder}${name}`).download(0, undefined, { abortSignal });
-        body = downloaded.readableStreamBody as Readable;
-      } catch (thrown) {
-        const error = storageErrorFrom(thrown);
-        throw error instanceof StorageRequestError ? error.about(`'${name}'`) : error;
-      }
+      const downloaded = await classified(() => container.getBlobClient(`${folder}${name}`).download(0, undefined, { abortSignal }), { about: `'${name}'` });
+      const body = downloaded.readableStreamBody as Readable;
       const check = startFileCheck(schema, name);
       const lines = numberedLines(body, name, options.idleTimeoutMs);
       async function* typedRows(): AsyncGenerator<readonly CellValue[]> {
@@ -122,8 +116,8 @@ export async function* numberedLines(
     }
   } catch (thrown) {
     if (thrown instanceof DataFileError) throw thrown;
-    const error = storageErrorFrom(thrown);
-    if (error instanceof StorageRequestError) throw error.about(`'${file}'`);
+    const error = storageErrorFrom(thrown, { about: `'${file}'` });
+    if (error instanceof StorageRequestError) throw error;
     if (downloadFailed) {
       throw new StorageRequestError(
         `'${file}': reading it from the destination stopped after line ${line}: ${error.message}`,

@@ -5,10 +5,10 @@
  * copy path here is the one the tests exercise.
  */
 import { BlobClient, type ContainerClient } from '@azure/storage-blob';
-import { PENDING_COPY_OPERATION, StorageRequestError } from '../errors';
+import { PENDING_COPY_OPERATION } from '../errors';
 import { COPY_TIMEOUT_MS } from '../core/policy';
 import { callDeadline } from './deadline';
-import { classified, storageErrorFrom } from './storageError';
+import { classified, failure, storageErrorFrom } from './storageError';
 
 export interface BlobFacts {
   readonly contentLength: number;
@@ -113,8 +113,8 @@ export function createDestination(container: ContainerClient, options: { readonl
         });
         return 'started';
       } catch (thrown) {
-        const error = storageErrorFrom(thrown, { copySource: true });
-        if (error instanceof StorageRequestError && error.status === 409 && error.code === PENDING_COPY_OPERATION) return 'alreadyPending';
+        const { error, is } = failure(storageErrorFrom(thrown, { copySource: true }), 409);
+        if (is && error.code === PENDING_COPY_OPERATION) return 'alreadyPending';
         throw error;
       }
     },
@@ -138,9 +138,9 @@ export function createDestination(container: ContainerClient, options: { readonl
         await uploadJson(blobPath, value, { ifNoneMatch: '*' });
         return { created: true };
       } catch (thrown) {
-        const error = storageErrorFrom(thrown);
         // Azure answers 409 BlobAlreadyExists to If-None-Match: * on Put Blob; 412 is the generic form.
-        if (!(error instanceof StorageRequestError && (error.status === 409 || error.status === 412))) throw error;
+        const { error, is } = failure(thrown, 409, 412);
+        if (!is) throw error;
       }
       return classified(async () => {
         // One Get Blob: the text and the ETag of the same version.

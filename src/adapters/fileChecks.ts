@@ -12,8 +12,7 @@
 import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
 import { eTagSegment } from '../core/naming';
 import { callDeadline } from './deadline';
-import { classified, storageErrorFrom } from './storageError';
-import { StorageRequestError } from '../errors';
+import { classified, failure } from './storageError';
 
 /** UTF-16 code units per piece: under a string property's 32 K. */
 const PIECE_CHARS = 30_000;
@@ -91,8 +90,8 @@ export function createFileChecks(table: TableClient, options: { readonly callTim
     try {
       return await table.getEntity<TableEntity>(partitionKey, rowKey, deadline());
     } catch (thrown) {
-      const error = storageErrorFrom(thrown);
-      if (error instanceof StorageRequestError && error.status === 404) return undefined;
+      const { error, is } = failure(thrown, 404);
+      if (is) return undefined;
       throw error;
     }
   }

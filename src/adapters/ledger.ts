@@ -12,9 +12,9 @@ import { exportKeyString, type ExportKey } from '../core/naming';
 import { runMatches, type RunFilter } from '../core/requestFields';
 import type { Run } from '../core/run';
 import { runFromRecord } from '../core/runRecord';
-import { LedgerConflictError, LedgerRowError, StorageRequestError } from '../errors';
+import { LedgerConflictError, LedgerRowError } from '../errors';
 import { callDeadline } from './deadline';
-import { classified, storageErrorFrom } from './storageError';
+import { classified, failure } from './storageError';
 
 const RUN_PARTITION = 'run';
 // Key rows: exportKeyString, `unbilled-usage|2026-10|EUR|full` (unchanged from the first ledgers)
@@ -59,11 +59,6 @@ export function createLedger(table: TableClient, options: LedgerOptions = {}): L
   // The adapter has no invocation to log through; the Functions host captures console output as log lines.
   const warn = options.warn ?? ((line: string) => console.warn(line));
   const deadline = () => callDeadline(options.callTimeoutMs);
-  /** The classified error, and whether the service answered one of `statuses`. */
-  const failure = (thrown: unknown, ...statuses: number[]) => {
-    const error = storageErrorFrom(thrown);
-    return { error, is: error instanceof StorageRequestError && statuses.includes(error.status ?? 0) };
-  };
 
   async function getRun(runId: string): Promise<StoredRun | undefined> {
     try {

@@ -14,8 +14,8 @@ import type { ByteWriter, parquetWriteRows } from 'hyparquet-writer' with { 'res
 import type { CellValue } from '../core/dataRow';
 import type { Column, FamilySchema } from '../core/dataSchema';
 import { toScaledInteger } from '../core/decimal';
-import { StorageRequestError } from '../errors';
-import { storageErrorFrom } from './storageError';
+import { asError } from '../errors';
+import { classified } from './storageError';
 
 /**
  * Rows per row group: 100,000 rows of 55 columns took 2 GB of memory while a group was built;
@@ -129,7 +129,7 @@ export async function writeParquet(
   // hear of it (the sink's error rejects its wait) instead of waiting for ever.
   let uploadFailed: Error | undefined;
   upload.catch((error: unknown) => {
-    uploadFailed ??= error instanceof Error ? error : new Error(String(error));
+    uploadFailed ??= asError(error);
     sink.destroy(uploadFailed);
   });
   const counted = { bytes: 0 };
@@ -154,16 +154,11 @@ export async function writeParquet(
     // The upload ends without committing its blocks: no partial Parquet file lands. A failure
     // of the upload itself is the storage error it was, not the writer's echo of it.
     if (thrown !== uploadFailed) {
-      uploadFailed = thrown instanceof Error ? thrown : new Error(String(thrown));
+      uploadFailed = asError(thrown);
       sink.destroy(uploadFailed);
       throw thrown;
     }
   }
-  try {
-    await upload;
-  } catch (thrown) {
-    const error = storageErrorFrom(thrown);
-    throw error instanceof StorageRequestError ? error.about(`'${target.name}'`) : error;
-  }
+  await classified(() => upload, { about: `'${target.name}'` });
   return { rowCount, byteCount: counted.bytes };
 }

@@ -10,9 +10,8 @@
  */
 import type { TableClient } from '@azure/data-tables';
 import { createHash } from 'node:crypto';
-import { StorageRequestError } from '../errors';
 import { callDeadline } from './deadline';
-import { classified, storageErrorFrom } from './storageError';
+import { classified, failure } from './storageError';
 
 const PARTITION = 'partner-center-event';
 /** Longer than starting the exports ever takes: a claim this old belongs to a delivery that died. */
@@ -44,10 +43,6 @@ interface EventRow {
 export function createSeenEvents(table: TableClient, options: { readonly callTimeoutMs?: number } = {}): SeenEvents {
   const deadline = () => callDeadline(options.callTimeoutMs);
   const rowKey = (identity: string) => createHash('sha256').update(identity).digest('hex');
-  const isStatus = (thrown: unknown, ...statuses: number[]) => {
-    const error = storageErrorFrom(thrown);
-    return error instanceof StorageRequestError && statuses.includes(error.status ?? 0);
-  };
 
   return {
     async claim(identity, details, now) {
@@ -62,12 +57,14 @@ export function createSeenEvents(table: TableClient, options: { readonly callTim
       try {
         await table.createEntity(row, deadline());
         return 'claimed';
-      } catch (error) {
-        if (!isStatus(error, 409)) throw storageErrorFrom(error);
+      } catch (thrown) {
+        const { error, is } = failure(thrown, 409);
+        if (!is) throw error;
       }
-      const existing = await table.getEntity<EventRow>(PARTITION, row.rowKey, deadline()).catch((error: unknown) => {
-        if (isStatus(error, 404)) return undefined; // released in between: the retry will claim it
-        throw storageErrorFrom(error);
+      const existing = await table.getEntity<EventRow>(PARTITION, row.rowKey, deadline()).catch((thrown: unknown) => {
+        const { error, is } = failure(thrown, 404);
+        if (is) return undefined; // released in between: the retry will claim it
+        throw error;
       });
       if (!existing) return 'inProgress';
       if (existing.state === 'started') return 'duplicate';
@@ -78,9 +75,10 @@ export function createSeenEvents(table: TableClient, options: { readonly callTim
           ...deadline(),
         });
         return 'claimed';
-      } catch (error) {
-        if (isStatus(error, 404, 412)) return 'inProgress'; // another delivery took it over first
-        throw storageErrorFrom(error);
+      } catch (thrown) {
+        const { error, is } = failure(thrown, 404, 412);
+        if (is) return 'inProgress'; // another delivery took it over first
+        throw error;
       }
     },
 
@@ -100,8 +98,9 @@ export function createSeenEvents(table: TableClient, options: { readonly callTim
     },
 
     async release(identity) {
-      await table.deleteEntity(PARTITION, rowKey(identity), deadline()).catch((error: unknown) => {
-        if (!isStatus(error, 404)) throw storageErrorFrom(error);
+      await table.deleteEntity(PARTITION, rowKey(identity), deadline()).catch((thrown: unknown) => {
+        const { error, is } = failure(thrown, 404);
+        if (!is) throw error;
       });
     },
   };

@@ -32,12 +32,35 @@ function isSdkRestError(thrown: unknown): thrown is SdkRestError {
   return thrown instanceof Error && thrown.name === 'RestError';
 }
 
+export interface StorageErrorOptions {
+  /** The call read a copy source through its SAS (Get Blob Properties on the source, Copy Blob), so a refusal may be the SAS's. */
+  readonly copySource?: boolean;
+  /** What the call was about (a file's name): a storage failure's message is prefixed with it. */
+  readonly about?: string;
+}
+
 /**
- * The StorageRequestError for anything a storage call threw (a plain Error for what is not a storage failure). `copySource`: the call read a copy source
- * through its SAS (Get Blob Properties on the source, Copy Blob), so a refusal may be the SAS's.
+ * The StorageRequestError for anything a storage call threw (a plain Error for what is not a storage failure).
  * A HEAD request's error has no body, so its service code comes from the x-ms-error-code header.
  */
-export function storageErrorFrom(thrown: unknown, options: { readonly copySource?: boolean } = {}): Error {
+export function storageErrorFrom(thrown: unknown, options: StorageErrorOptions = {}): Error {
+  const error = classify(thrown, options.copySource === true);
+  return options.about !== undefined && error instanceof StorageRequestError ? error.about(options.about) : error;
+}
+
+/**
+ * The classified error, and whether the service answered one of `statuses` (then the error is a
+ * StorageRequestError). `thrown` may be classified already (storageErrorFrom with options).
+ */
+export function failure(
+  thrown: unknown,
+  ...statuses: number[]
+): { readonly is: true; readonly error: StorageRequestError } | { readonly is: false; readonly error: Error } {
+  const error = storageErrorFrom(thrown);
+  return error instanceof StorageRequestError && statuses.includes(error.status ?? 0) ? { is: true, error } : { is: false, error };
+}
+
+function classify(thrown: unknown, copySource: boolean): Error {
   if (thrown instanceof StorageRequestError) return thrown;
   if (isSdkRestError(thrown)) {
     const status = thrown.statusCode;
@@ -51,7 +74,7 @@ export function storageErrorFrom(thrown: unknown, options: { readonly copySource
       ...(status === undefined ? {} : { statusCode: status }),
       ...(url ? { url } : {}),
     });
-    const sourceRefused = options.copySource === true && SOURCE_REFUSAL_CODES.has(code);
+    const sourceRefused = copySource && SOURCE_REFUSAL_CODES.has(code);
     return new StorageRequestError(
       message,
       { code, ...(status === undefined ? {} : { status }), transient: isTransientStatus(status) || sourceRefused, sourceRefused },
@@ -73,7 +96,7 @@ export function storageErrorFrom(thrown: unknown, options: { readonly copySource
 }
 
 /** Runs one storage call, classifying what it throws. */
-export async function classified<T>(call: () => Promise<T>, options: { readonly copySource?: boolean } = {}): Promise<T> {
+export async function classified<T>(call: () => Promise<T>, options: StorageErrorOptions = {}): Promise<T> {
   try {
     return await call();
   } catch (thrown) {

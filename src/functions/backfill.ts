@@ -14,8 +14,10 @@ import { InvalidStartRequestError, parseBackfillRequest, type BackfillRequest } 
 import type { BilledKind } from '../core/naming';
 import type { Run } from '../core/run';
 import type { Deps } from '../deps';
+import { asError } from '../errors';
 import { logEvent, type RunLogger } from '../runLog';
 import { runSummary, type RunSummary } from '../runSummary';
+import { badRequest, readJsonBody } from './http';
 import { startExport } from './startExport';
 
 export type BackfillItem =
@@ -49,7 +51,7 @@ export async function startBackfill(
             : { invoiceId, kind, outcome: 'skipped', run: outcome.run, reason: outcome.reason };
       } catch (thrown) {
         lastStartAt = Date.now();
-        item = { invoiceId, kind, outcome: 'error', reason: thrown instanceof Error ? thrown.message : String(thrown) };
+        item = { invoiceId, kind, outcome: 'error', reason: asError(thrown).message };
         logEvent(log, 'error', 'backfill could not start an export', { invoiceId, kind, reason: item.reason });
       }
       items.push(item);
@@ -77,14 +79,14 @@ export function backfillItemSummary(
 const MAX_BODY_BYTES = 16 * 1024;
 
 export async function backfillApi(request: HttpRequest, context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
-  const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) return badRequest(`the body is larger than ${MAX_BODY_BYTES} bytes`);
+  const read = await readJsonBody(request, MAX_BODY_BYTES, {
+    notJson: 'the body is not JSON: expected {"invoiceIds": ["G016907411"], "kinds": ["billed-usage", "billed-reconciliation"], "force": false}',
+  });
+  if (!read.ok) return read.response;
   let backfill: BackfillRequest;
   try {
-    backfill = parseBackfillRequest(JSON.parse(text) as unknown, deps.settings);
+    backfill = parseBackfillRequest(read.body, deps.settings);
   } catch (thrown) {
-    if (thrown instanceof SyntaxError)
-      return badRequest('the body is not JSON: expected {"invoiceIds": ["G016907411"], "kinds": ["billed-usage", "billed-reconciliation"], "force": false}');
     if (thrown instanceof InvalidStartRequestError) return badRequest(thrown.message);
     throw thrown;
   }
@@ -94,10 +96,6 @@ export async function backfillApi(request: HttpRequest, context: InvocationConte
     status: 202,
     jsonBody: { started: count('started'), skipped: count('skipped'), errors: count('error'), items: items.map((item) => backfillItemSummary(item, deps)) },
   };
-}
-
-function badRequest(message: string): HttpResponseInit {
-  return { status: 400, jsonBody: { error: { code: 'BadRequest', message } } };
 }
 
 function sleep(ms: number): Promise<void> {

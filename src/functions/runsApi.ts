@@ -10,6 +10,7 @@ import { InvalidRequestError, parseRunFilter, type RunFilter } from '../core/req
 import type { Deps } from '../deps';
 import { runSummary } from '../runSummary';
 import { runDataOf } from '../steps/runData';
+import { badRequest, readJsonBody } from './http';
 import { startExport } from './startExport';
 
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -44,19 +45,15 @@ export async function getRun(request: HttpRequest, _context: InvocationContext, 
 
 /** Starts an export now: 202 with the run, or 409 when the month or invoice is running or has landed. */
 export async function startRun(request: HttpRequest, context: InvocationContext, deps: Deps): Promise<HttpResponseInit> {
-  const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) return badRequest(`the body is larger than ${MAX_BODY_BYTES} bytes`);
-  let body: unknown;
-  try {
-    body = text.trim() === '' ? {} : JSON.parse(text);
-  } catch {
-    return badRequest(
+  const read = await readJsonBody(request, MAX_BODY_BYTES, {
+    notJson:
       'the body is not JSON: expected {"kind": "unbilled-usage", "currency": "EUR", "billingPeriod": "last", "attributeSet": "full", "force": false} or {"kind": "billed-usage", "invoiceId": "G016907411"}',
-    );
-  }
+    blank: {},
+  });
+  if (!read.ok) return read.response;
   let startRequest;
   try {
-    startRequest = parseStartRequest(body, deps.settings, 'http');
+    startRequest = parseStartRequest(read.body, deps.settings, 'http');
   } catch (thrown) {
     if (thrown instanceof InvalidStartRequestError) return badRequest(thrown.message);
     throw thrown;
@@ -68,8 +65,4 @@ export async function startRun(request: HttpRequest, context: InvocationContext,
     return { status: 409, jsonBody: { error: { code: 'ExportNotStarted', message: outcome.reason }, run: summary } };
   }
   return { status: 202, headers: { location: `${new URL(request.url).origin}/api/runs/${outcome.run.runId}` }, jsonBody: summary };
-}
-
-function badRequest(message: string): HttpResponseInit {
-  return { status: 400, jsonBody: { error: { code: 'BadRequest', message } } };
 }
