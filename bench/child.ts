@@ -5,9 +5,12 @@
  */
 import { fork, spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ChildMessage, ChildOutcome, ChildTask } from './appProcess';
 
 export const ROOT = resolve(__dirname, '..');
+/** tsx's loader, for `node --import` (a URL, so it works on any platform): TypeScript in a plain node process. */
+export const TSX_LOADER = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 /** Bundles bench/appProcess.ts (and the chunks it loads) into `outDir` with scripts/bundle.mjs; returns the file to fork. */
 export function buildChild(outDir: string): string {

@@ -7,8 +7,8 @@
  */
 import { InvocationContext } from '@azure/functions';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { ROOT, TSX_LOADER } from '../bench/child';
 import { seededRandom } from '../emulator/deterministic';
 import type { FaultRule } from '../emulator/faultProxy';
 import type { GraphFaultRule } from '../emulator/graphFaults';
@@ -253,6 +253,8 @@ const CURRENCIES = [
   'YER',
   'ZMW',
 ];
+/** The kind every chaos export is of: the timer's. */
+const CHAOS_KIND = 'unbilled-usage';
 const KEY_SHAPES: ReadonlyArray<{ readonly billingPeriod: BillingPeriod; readonly attributeSet: AttributeSet }> = [
   { billingPeriod: 'last', attributeSet: 'full' },
   { billingPeriod: 'current', attributeSet: 'full' },
@@ -281,9 +283,6 @@ function chaosExports(runs: number): ChaosExport[] {
     ...KEY_SHAPES[Math.floor(index / CURRENCIES.length)]!,
   }));
 }
-
-const root = resolve(__dirname, '..');
-const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => undefined);
@@ -323,19 +322,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // Duplicate timer firings: every key is started twice at once (a bounded number of keys at a time).
     let timerFailures = 0;
-    const fire = (request: ChaosExport) => startExport({ kind: 'unbilled-usage', ...request, trigger: 'timer' }, deps, context);
+    const fire = (request: ChaosExport) => startExport({ kind: CHAOS_KIND, ...request, trigger: 'timer' }, deps, context);
     const started = (await mapWithConcurrency(exports, START_CONCURRENCY, (request) => Promise.allSettled([fire(request), fire(request)]))).flat();
     timerFailures = started.filter((outcome) => outcome.status === 'rejected').length;
     const keysOfThisRun = new Set(
-      exports.map((request) => exportKeyString({ kind: 'unbilled-usage', billingMonth: billingMonthFor(request.billingPeriod, new Date(began)), ...request })),
+      exports.map((request) => exportKeyString({ kind: CHAOS_KIND, billingMonth: billingMonthFor(request.billingPeriod, new Date(began)), ...request })),
     );
     log(`started ${exports.length} exports (${timerFailures} timer firings failed, as they may under faults) in ${Math.round((Date.now() - began) / 1000)} s`);
 
     const spawnWorker = () => {
       // node with tsx's loader, not the tsx wrapper, which would run the worker in a child
       // process that a SIGKILL of the wrapper leaves running.
-      const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'cli', 'main.ts'), 'worker', '--lease-seconds', String(WORKER_LEASE_SECONDS)], {
-        cwd: root,
+      const child = spawn(process.execPath, ['--import', TSX_LOADER, join(ROOT, 'cli', 'main.ts'), 'worker', '--lease-seconds', String(WORKER_LEASE_SECONDS)], {
+        cwd: ROOT,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

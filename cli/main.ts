@@ -11,17 +11,17 @@ import { createStorageClients } from '../src/adapters/storageClients';
 import { InvalidRequestError, parseRunFilter, type RunFilter } from '../src/core/requestFields';
 import { DEFAULT_GRAPH_TOKEN_SCOPE, parseSettings, type Settings } from '../src/core/settings';
 import { parseBackfillRequest, parseStartRequest, type BackfillRequest, type BackfillRequestField, type StartRequestField } from '../src/core/startRequest';
-import { INVOICE_ID_FORM, KIND_DESCRIPTIONS, exportKeyString, isBilled, parseInvoiceId } from '../src/core/naming';
+import { BILLED_KINDS, INVOICE_ID_FORM, KIND_DESCRIPTIONS, exportKeyString, isBilled, parseInvoiceId } from '../src/core/naming';
 import { receivePartnerCenterEvent } from '../src/functions/invoiceEvents';
 import { startPartnerCenterEvents } from '../emulator/partnerCenterEvents';
 import { destinationOf, isFailure, isFinished, subjectOf, type Run, type StartRequest } from '../src/core/run';
 import { backfillItemSummary, startBackfill, type BackfillItem } from '../src/functions/backfill';
-import { createDeps, type Deps } from '../src/deps';
+import { createDeps, type Deps, type DepsOptions } from '../src/deps';
 import { SettingsError } from '../src/errors';
 import { startExport } from '../src/functions/startExport';
 import { describeInvoices } from '../emulator/invoices';
 import { startLocalCloud, type LocalCloud } from '../emulator/localCloud';
-import { queueHostOptions, runWorker } from '../emulator/queueHost';
+import { queueHostOptions, runWorker, type WorkerOptions, type WorkerResult } from '../emulator/queueHost';
 import { runSummary } from '../src/runSummary';
 import { COMMANDS, commandHelp, flagList, isCommand, overviewHelp, PROGRAM, type CommandName } from './commands';
 import { describeFailure, EXIT } from './failure';
@@ -147,10 +147,13 @@ async function withDeps(env: Record<string, string | undefined>, body: (deps: De
   }
 }
 
-/** @azure/identity reads its endpoint from process.env; local.settings.json may carry it. */
-function applyIdentityEnv(env: Record<string, string | undefined>): void {
+/**
+ * @azure/identity reads its endpoint from process.env; local.settings.json may carry it. What
+ * process.env already has stays, unless `overwrite` (the demos' local cloud is the one to use).
+ */
+function applyIdentityEnv(env: Record<string, string | undefined>, { overwrite = false } = {}): void {
   for (const name of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID']) {
-    if (env[name] && !process.env[name]) process.env[name] = env[name];
+    if (env[name] && (overwrite || !process.env[name])) process.env[name] = env[name];
   }
 }
 
@@ -160,13 +163,23 @@ const FLAG_CHECK_DEFAULTS = {
   billingPeriod: 'last',
   attributeSet: 'full',
   exportKinds: ['unbilled-usage'],
-  billedExportKinds: ['billed-usage', 'billed-reconciliation'],
+  billedExportKinds: BILLED_KINDS,
 } as const satisfies Pick<Settings, 'currencies' | 'billingPeriod' | 'attributeSet' | 'exportKinds' | 'billedExportKinds'>;
+
+/** What `parse` makes of the flags; the problems it finds (InvalidRequestError) as one usage error. */
+function flagsParsed<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (thrown) {
+    if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
+    throw thrown;
+  }
+}
 
 /** The flags as the HTTP API's body: one parser for both, naming the flags in its errors. */
 function startRequest(settings: Pick<Settings, 'currencies' | 'billingPeriod' | 'attributeSet' | 'exportKinds'>, values: Values): StartRequest {
-  try {
-    return parseStartRequest(
+  return flagsParsed(() =>
+    parseStartRequest(
       {
         ...(values.kind === undefined ? {} : { kind: values.kind }),
         ...(values.invoice === undefined ? {} : { invoiceId: values.invoice }),
@@ -178,11 +191,8 @@ function startRequest(settings: Pick<Settings, 'currencies' | 'billingPeriod' | 
       settings,
       'cli',
       START_FLAGS,
-    );
-  } catch (thrown) {
-    if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
-    throw thrown;
-  }
+    ),
+  );
 }
 
 /** backfill's flags as POST /api/backfill's body: the same parser, naming the flags. */
@@ -194,8 +204,8 @@ function backfillRequest(settings: Pick<Settings, 'billedExportKinds' | 'attribu
           .map((item) => item.trim())
           .filter(Boolean)
       : value;
-  try {
-    return parseBackfillRequest(
+  return flagsParsed(() =>
+    parseBackfillRequest(
       {
         invoiceIds: list(values.invoices),
         ...(values.kinds === undefined ? {} : { kinds: list(values.kinds) }),
@@ -204,11 +214,8 @@ function backfillRequest(settings: Pick<Settings, 'billedExportKinds' | 'attribu
       },
       settings,
       BACKFILL_FLAGS,
-    );
-  } catch (thrown) {
-    if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
-    throw thrown;
-  }
+    ),
+  );
 }
 
 /** How often a process under the tsx wrapper checks that the wrapper is still its parent. */
@@ -247,6 +254,31 @@ function stderrLine(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
+/** runWorker as the CLI runs it: on the app's poll queue, the handlers' log lines formatted to `write`. */
+function cliWorker(deps: Deps, write: (line: string) => void, options: Omit<WorkerOptions, 'onLog'> = {}): Promise<WorkerResult> {
+  return runWorker(deps, createStorageClients(deps.settings).queueService, { ...options, onLog: (level, line) => write(formatLogLine(level, line)) });
+}
+
+/**
+ * Works the poll queue until the runs `runIds` have ended, or we are told to stop. `latest` gives
+ * a run as the worker last saw it (any run it worked on), else the run as it was given.
+ */
+async function workRuns(
+  deps: Deps,
+  runIds: readonly string[],
+  write: (line: string) => void,
+  options: Pick<WorkerOptions, 'signal' | 'onWait'>,
+): Promise<{ stopped: boolean; latest: (run: Run) => Run }> {
+  const result = await cliWorker(deps, write, { ...options, runIds });
+  const seen = new Map(result.runs.map((run) => [run.runId, run]));
+  return { stopped: result.stopped, latest: (run) => seen.get(run.runId) ?? run };
+}
+
+/** What the worker is waiting for, as an info line on stderr. */
+function onWaitLine(line: string): void {
+  stderrLine(formatLogLine('info', line));
+}
+
 interface ExportOutcome {
   readonly run: Run;
   readonly skipped?: string;
@@ -267,13 +299,11 @@ async function exportOnce(
   const outcome = await startExport(request, deps, cliContext('startExports', write));
   const skipped = outcome.kind === 'skipped' ? outcome.reason : undefined;
   if (!io.work || isFinished(outcome.run)) return { run: outcome.run, ...(skipped ? { skipped } : {}), stopped: false };
-  const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
-    runIds: [outcome.run.runId],
-    onLog: (level, line) => write(formatLogLine(level, line)),
+  const result = await workRuns(deps, [outcome.run.runId], write, {
     ...(io.onWait ? { onWait: io.onWait } : {}),
     ...(io.signal ? { signal: io.signal } : {}),
   });
-  return { run: result.runs[0] ?? outcome.run, ...(skipped ? { skipped } : {}), stopped: result.stopped };
+  return { run: result.latest(outcome.run), ...(skipped ? { skipped } : {}), stopped: result.stopped };
 }
 
 async function start(deps: Deps, values: Values): Promise<number> {
@@ -292,12 +322,7 @@ async function worker(deps: Deps, values: Values): Promise<number> {
   const host = queueHostOptions();
   const leaseSeconds = positiveInteger(values['lease-seconds'], '--lease-seconds', host.leaseSeconds);
   const stop = stopOnSignals();
-  const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
-    host: { ...host, leaseSeconds },
-    signal: stop.signal,
-    onLog: (level, line) => stderrLine(formatLogLine(level, line)),
-    onWait: (line) => stderrLine(formatLogLine('info', line)),
-  });
+  const result = await cliWorker(deps, stderrLine, { host: { ...host, leaseSeconds }, signal: stop.signal, onWait: onWaitLine });
   const failed = result.runs.filter((r) => r.state === 'failed');
   if (values.json) {
     // The worker's contract: its counts and the summary of every run it worked on or waited for.
@@ -316,7 +341,7 @@ async function worker(deps: Deps, values: Values): Promise<number> {
 async function run(deps: Deps, values: Values): Promise<number> {
   const request = startRequest(deps.settings, values);
   const stop = stopOnSignals();
-  const outcome = await exportOnce(deps, request, { work: true, signal: stop.signal, onWait: (line) => stderrLine(formatLogLine('info', line)) });
+  const outcome = await exportOnce(deps, request, { work: true, signal: stop.signal, onWait: onWaitLine });
   if (outcome.skipped) process.stderr.write(`Not started: ${outcome.skipped}\n`);
   report(outcome.run, deps, values.json === true);
   if (outcome.stopped) return stop.exitCode();
@@ -326,8 +351,8 @@ async function run(deps: Deps, values: Values): Promise<number> {
 
 /** status's filters, checked by the parser GET /api/runs uses, naming the flags. */
 function runFilter(values: Values): RunFilter {
-  try {
-    return parseRunFilter(
+  return flagsParsed(() =>
+    parseRunFilter(
       {
         month: values.month as string | undefined,
         status: values.state as string | undefined,
@@ -335,11 +360,8 @@ function runFilter(values: Values): RunFilter {
         invoice: values.invoice as string | undefined,
       },
       { month: '--month', status: '--state', kind: '--kind', invoice: '--invoice' },
-    );
-  } catch (thrown) {
-    if (thrown instanceof InvalidRequestError) throw new UsageError(thrown.problems.join('; '));
-    throw thrown;
-  }
+    ),
+  );
 }
 
 async function status(deps: Deps, values: Values): Promise<number> {
@@ -440,15 +462,9 @@ async function backfill(deps: Deps, values: Values): Promise<number> {
   let stopped = false;
   if (pending.length > 0 && !stop.signal.aborted) {
     stderrLine(formatLogLine('info', `backfill: working ${pending.length} run(s) until they end`));
-    const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
-      runIds: pending,
-      signal: stop.signal,
-      onLog: (level, line) => stderrLine(formatLogLine(level, line)),
-      onWait: (line) => stderrLine(formatLogLine('info', line)),
-    });
+    const result = await workRuns(deps, pending, stderrLine, { signal: stop.signal, onWait: onWaitLine });
     stopped = result.stopped;
-    const latest = new Map(result.runs.map((run) => [run.runId, run]));
-    finished = items.map((item) => (item.outcome === 'error' ? item : { ...item, run: latest.get(item.run.runId) ?? item.run }));
+    finished = items.map((item) => (item.outcome === 'error' ? item : { ...item, run: result.latest(item.run) }));
   }
   const states = new Map<string, number>();
   for (const item of finished) {
@@ -502,32 +518,42 @@ async function emulator(): Promise<number> {
   return EXIT.ok;
 }
 
+/** How large the demos' export files are: --files and --rows. */
+interface DemoSize {
+  readonly fileCount: number;
+  readonly rowsPerFile: number;
+}
+
+/** The demos' scenario beside the size: two pending polls, a second apart. */
+const DEMO_PACE = { retryAfterSeconds: 1, runningPolls: 2 } as const;
+
+/**
+ * The app's deps for a demo on `cloud`: its settings with `settings` on top, polling quickly, and
+ * its managed-identity endpoint in process.env, over any there (the demo's cloud is the one to use).
+ */
+function demoDeps(cloud: LocalCloud, settings: Record<string, string>, options?: DepsOptions): Deps {
+  const env = { ...cloud.settings, POLL_INITIAL_DELAY_SECONDS: '1', POLL_MAX_DELAY_SECONDS: '2', ...settings };
+  applyIdentityEnv(env, { overwrite: true });
+  loaded.settings = parseSettings(env);
+  return createDeps(loaded.settings, options);
+}
+
 async function demo(values: Values): Promise<number> {
   const began = Date.now();
   // Every flag is checked before anything starts.
-  const fileCount = positiveInteger(values.files, '--files', 4);
-  const rowsPerFile = positiveInteger(values.rows, '--rows', 2000);
-  if (values.event !== undefined) return eventDemo(values, { fileCount, rowsPerFile });
+  const size: DemoSize = { fileCount: positiveInteger(values.files, '--files', 4), rowsPerFile: positiveInteger(values.rows, '--rows', 2000) };
+  if (values.event !== undefined) return eventDemo(values, size);
   const request = startRequest(FLAG_CHECK_DEFAULTS, values);
   const stop = stopOnSignals();
   process.stdout.write('Starting the local cloud: Azurite, a managed-identity endpoint and the Partner Billing emulator...\n');
   let cloud: LocalCloud | undefined;
   try {
-    cloud = await startLocalCloud({ scenario: { fileCount, rowsPerFile, retryAfterSeconds: 1, runningPolls: 2 } });
+    cloud = await startLocalCloud({ scenario: { ...size, ...DEMO_PACE } });
     if (stop.signal.aborted) return stop.exitCode();
-    const env = {
-      ...cloud.settings,
-      EXPORT_CURRENCIES: isBilled(request) ? 'EUR' : request.currency,
-      POLL_INITIAL_DELAY_SECONDS: '1',
-      POLL_MAX_DELAY_SECONDS: '2',
-    };
     process.stdout.write(
       `  Graph (emulated)      ${cloud.settings.GRAPH_BASE_URL}\n  Managed identity      ${cloud.settings.IDENTITY_ENDPOINT}\n  Azurite blob/queue/table on 127.0.0.1:${cloud.azurite.blobPort}/${cloud.azurite.queuePort}/${cloud.azurite.tablePort}\n\n`,
     );
-    for (const name of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER']) process.env[name] = env[name as keyof typeof env];
-    const settings = parseSettings(env);
-    loaded.settings = settings;
-    const deps = createDeps(settings);
+    const deps = demoDeps(cloud, { EXPORT_CURRENCIES: isBilled(request) ? 'EUR' : request.currency });
     const asked = isBilled(request) ? `invoice ${request.invoiceId}` : `period '${request.billingPeriod}', currency ${request.currency}`;
     process.stdout.write(`Exporting ${KIND_DESCRIPTIONS[request.kind]}: ${asked}, attribute set '${request.attributeSet}'...\n`);
     const outcome = await exportOnce(deps, request, { work: true, signal: stop.signal, write: (line) => process.stdout.write(`${line}\n`) });
@@ -569,7 +595,7 @@ async function demo(values: Values): Promise<number> {
  * each kind of BILLED_EXPORT_KINDS, which are then worked until they end. Tampered: 401, nothing
  * started. The app trusts the emulated root here only: deployed, it trusts Node's root store.
  */
-async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile: number }): Promise<number> {
+async function eventDemo(values: Values, size: DemoSize): Promise<number> {
   const event = values.event;
   if (event !== 'signed' && event !== 'tampered') throw new UsageError(`--event is '${String(event)}': expected signed or tampered`);
   for (const flag of ['kind', 'currency'] as const) {
@@ -584,19 +610,9 @@ async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile:
   let cloud: LocalCloud | undefined;
   const sender = await startPartnerCenterEvents();
   try {
-    cloud = await startLocalCloud({ scenario: { fileCount: size.fileCount, rowsPerFile: size.rowsPerFile, retryAfterSeconds: 1, runningPolls: 2 } });
+    cloud = await startLocalCloud({ scenario: { ...size, ...DEMO_PACE } });
     if (stop.signal.aborted) return stop.exitCode();
-    const env = {
-      ...cloud.settings,
-      EXPORT_CURRENCIES: 'EUR',
-      POLL_INITIAL_DELAY_SECONDS: '1',
-      POLL_MAX_DELAY_SECONDS: '2',
-      WEBHOOK_CERTIFICATE_HOSTS: '127.0.0.1',
-    };
-    for (const name of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER']) process.env[name] = env[name as keyof typeof env];
-    const settings = parseSettings(env);
-    loaded.settings = settings;
-    const deps = createDeps(settings, { webhookTrustedRoots: [sender.rootCertificatePem] });
+    const deps = demoDeps(cloud, { EXPORT_CURRENCIES: 'EUR', WEBHOOK_CERTIFICATE_HOSTS: '127.0.0.1' }, { webhookTrustedRoots: [sender.rootCertificatePem] });
     await deps.ready(); // the ledger's table, which a refused event would not create
     const signed = sender.sign(sender.invoiceReadyEvent(invoiceId), { tamper: event === 'tampered' });
     process.stdout.write(`  certificate  ${sender.certificateUrl} (WEBHOOK_CERTIFICATE_HOSTS=127.0.0.1)\n`);
@@ -628,13 +644,14 @@ async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile:
       return EXIT.runFailed;
     }
     process.stdout.write(`\nThe event started ${runs.map((r) => r.kind).join(' and ')}; working them until they end...\n`);
-    const result = await runWorker(deps, createStorageClients(deps.settings).queueService, {
-      runIds: runs.map((r) => r.runId),
-      signal: stop.signal,
-      onLog: (level, line) => process.stdout.write(`${formatLogLine(level, line)}\n`),
-    });
+    const result = await workRuns(
+      deps,
+      runs.map((r) => r.runId),
+      (line) => process.stdout.write(`${line}\n`),
+      { signal: stop.signal },
+    );
     if (result.stopped) return stop.exitCode();
-    const finals = runs.map((r) => result.runs.find((candidate) => candidate.runId === r.runId) ?? r);
+    const finals = runs.map(result.latest);
     process.stdout.write('\n');
     for (const final of finals) {
       const what =
@@ -644,7 +661,7 @@ async function eventDemo(values: Values, size: { fileCount: number; rowsPerFile:
       process.stdout.write(`${final.kind} ${invoiceId}: ${final.state} - ${what}\n`);
     }
     process.stdout.write('Everything ran on local emulators; they stop now.\n');
-    return finals.every((final) => final.state === 'succeeded' || final.state === 'noData' || final.state === 'noNewData') ? EXIT.ok : EXIT.runFailed;
+    return finals.every((final) => isFinished(final) && !isFailure(final)) ? EXIT.ok : EXIT.runFailed;
   } finally {
     await cloud?.stop();
     await sender.close();

@@ -23,11 +23,26 @@ export function formatRunTable(runs: readonly Run[], filtered = false): string {
             : '',
     run.runId,
   ]);
-  const header = ['started (UTC)', 'kind', 'invoice or month', 'set', 'state', 'polls', 'result', 'run id'];
-  const widths = header.map((title, column) => Math.min(60, Math.max(title.length, ...rows.map((row) => row[column]!.length))));
-  const line = (cells: string[]) =>
+  return formatColumns(['started (UTC)', 'kind', 'invoice or month', 'set', 'state', 'polls', 'result', 'run id'], rows, { maxWidth: 60 });
+}
+
+/**
+ * A header and rows as columns two spaces apart, each as wide as its widest cell, but at most
+ * `maxWidth` (a longer cell is cut, ending in …); `rightAligned` columns are padded on the left.
+ */
+export function formatColumns(
+  header: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  options: { maxWidth?: number; rightAligned?: (column: number) => boolean } = {},
+): string {
+  const widths = header.map((title, column) => Math.min(options.maxWidth ?? Infinity, Math.max(title.length, ...rows.map((row) => row[column]!.length))));
+  const line = (cells: readonly string[]) =>
     cells
-      .map((cell, column) => (cell.length > widths[column]! ? `${cell.slice(0, widths[column]! - 1)}…` : cell.padEnd(widths[column]!)))
+      .map((cell, column) => {
+        const width = widths[column]!;
+        if (cell.length > width) return `${cell.slice(0, width - 1)}…`;
+        return options.rightAligned?.(column) ? cell.padStart(width) : cell.padEnd(width);
+      })
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');

@@ -2,6 +2,7 @@
 import type { PublicCustomerTotal } from '../src/core/publicManifest';
 import { subjectOf, type Run } from '../src/core/run';
 import type { RunData } from '../src/steps/runData';
+import { formatColumns } from './output';
 
 const CUSTOMER_FIELDS = new Set(['customerId', 'customerName', 'currency', 'rowCount']);
 
@@ -21,13 +22,8 @@ export function formatTotalsTable(run: Run, data: RunData): string {
     String(total.rowCount),
     ...summed.map((name) => String(total[name] ?? '')),
   ]);
-  const numeric = header.map((_, column) => column >= 3);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, column) => (numeric[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
-      .join('  ')
-      .trimEnd();
+  // rows, then the summed columns: numbers, right-aligned
+  const table = formatColumns(header, rows, { rightAligned: (column) => column >= 3 });
   const examples = data.check.examples.map((example) => `  ${example.file} line ${example.line}: ${example.problem}`);
-  return [title, '', line(header), ...rows.map(line), ...(examples.length ? ['', 'Problems (first few):', ...examples] : [])].join('\n');
+  return [title, '', table, ...(examples.length ? ['', 'Problems (first few):', ...examples] : [])].join('\n');
 }

@@ -19,10 +19,17 @@ import { ExportOperation, type ExportProduct, type OperationError } from './expo
 import { GraphFaults, withDefect, type GraphFault } from './graphFaults';
 import { parseExportRequest, resolveExport, type ExportKind, type ExportRequest } from './exportRequest';
 import { closeServer, listenOnLoopback, LOOPBACK_HOST, readBody, RequestBodyTooLargeError, sendJson } from './httpServer';
-import { EMULATED_PARTNER_TENANT_ID, GRAPH_AUDIENCES, PARTNER_BILLING_ROLE, type TokenAuthority, type TokenClaims, type TokenVerification } from './tokens';
+import {
+  EMULATED_PARTNER_TENANT_ID,
+  GRAPH_AUDIENCES,
+  invalidToken,
+  PARTNER_BILLING_ROLE,
+  type TokenAuthority,
+  type TokenClaims,
+  type TokenVerification,
+} from './tokens';
 
 export { DEFAULT_SCENARIO, type BillingScenario } from './billingScenario';
-export type { ExportKind, ExportRequest } from './exportRequest';
 
 export interface BillingEmulatorOptions {
   /** Verifies the bearer tokens; like Graph, it accepts only tokens for Microsoft Graph (GRAPH_AUDIENCES). */
@@ -281,10 +288,9 @@ export async function startBillingEmulator(options: BillingEmulatorOptions): Pro
    * Authorization_RequestDenied, "Insufficient privileges to complete the operation.").
    */
   function verifyBearer(authorization: string | undefined): TokenVerification {
-    const invalid = (reason: string): TokenVerification => ({ ok: false, reason, status: 401, code: 'InvalidAuthenticationToken' });
-    if (!authorization) return invalid('Access token is empty.');
+    if (!authorization) return invalidToken('Access token is empty.');
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-    if (!match) return invalid('The Authorization header must be "Bearer <access token>".');
+    if (!match) return invalidToken('The Authorization header must be "Bearer <access token>".');
     const result = authority.verify(match[1]!, GRAPH_AUDIENCES, { tenantId: EMULATED_PARTNER_TENANT_ID, role: PARTNER_BILLING_ROLE });
     if (result.ok) return result;
     if (result.status === 403) return { ...result, reason: `Insufficient privileges to complete the operation. (${result.reason})` };

@@ -2,6 +2,7 @@
  * How the billing emulator behaves for the exports POSTed while a scenario is in force: how long
  * the operation stays pending, how it ends, how the manifest is delivered and what the files hold.
  */
+import { NO_DATA_AVAILABLE } from './exportRequest';
 
 export interface BillingScenario {
   /** Pending answers reported as `notStarted` before they turn to `running` (counted within runningPolls). @default 1 */
@@ -79,7 +80,7 @@ export const DEFAULT_SCENARIO: Readonly<BillingScenario> = Object.freeze({
   readyAfterSeconds: 0,
   retryAfterSeconds: 1,
   outcome: 'succeeded',
-  failure: Object.freeze({ code: '5000', message: 'No data available' }),
+  failure: NO_DATA_AVAILABLE,
   noDataCurrencies: Object.freeze([]),
   invoiceErrors: 'failedOperation',
   invoiceReissued: false,

@@ -25,8 +25,6 @@ import type { InvoiceVersion } from './invoices';
 import { reconciliationRows } from './reconciliationData';
 import { gzipJsonLines, usageRows, type AttributeSet } from './usageData';
 
-export { billingMonthOf, type BillingPeriod } from './exportRequest';
-
 /** The container each kind's files are written to in the source account. */
 export const EXPORT_CONTAINERS: Readonly<Record<ExportKind, string>> = {
   'unbilled-usage': 'unbilledusagefastpath',

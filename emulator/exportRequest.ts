@@ -17,8 +17,6 @@ export type UnbilledExportKind = 'unbilled-usage' | 'unbilled-reconciliation';
 export type BilledExportKind = 'billed-usage' | 'billed-reconciliation';
 export type ExportKind = UnbilledExportKind | BilledExportKind;
 
-export const EXPORT_KINDS: readonly ExportKind[] = ['unbilled-usage', 'unbilled-reconciliation', 'billed-usage', 'billed-reconciliation'];
-
 export type BillingPeriod = 'current' | 'last';
 
 /** The body of an unbilled export as accepted: currencyCode upper-cased, attributeSet defaulted. */

@@ -51,7 +51,12 @@ export const INVOICE_ID_PATTERN = /^G\d{9}$/;
 
 /** Every invoice issued by `now` that Graph can export, newest first. */
 export function invoiceCatalogue(now: Date): Invoice[] {
-  return invoicesIssued(now, INVOICE_MONTHS).filter((invoice) => invoice.billingMonth >= FIRST_BILLED_MONTH);
+  return exportable(invoicesIssued(now, INVOICE_MONTHS));
+}
+
+/** Of the invoices `issued` (newest first), those of the catalogue's INVOICE_MONTHS that Graph can export. */
+function exportable(issued: readonly Invoice[]): Invoice[] {
+  return issued.slice(0, INVOICE_MONTHS * INVOICE_CURRENCIES.length).filter((invoice) => invoice.billingMonth >= FIRST_BILLED_MONTH);
 }
 
 /** The invoices of the `months` newest invoiced billing months, newest first. */
@@ -84,9 +89,10 @@ export type InvoiceLookup =
 /** What Graph knows of invoice `id` at `now`: exportable, too old, or not the partner's. */
 export function lookUpInvoice(id: string, now: Date): InvoiceLookup {
   if (!INVOICE_ID_PATTERN.test(id)) return { kind: 'unknown' };
-  const invoice = invoicesIssued(now, INVOICE_MONTHS + OLDER_INVOICE_MONTHS).find((candidate) => candidate.id === id);
+  const issued = invoicesIssued(now, INVOICE_MONTHS + OLDER_INVOICE_MONTHS);
+  const invoice = issued.find((candidate) => candidate.id === id);
   if (!invoice) return { kind: 'unknown' };
-  const catalogue = invoiceCatalogue(now);
+  const catalogue = exportable(issued);
   if (catalogue.some((candidate) => candidate.id === id)) return { kind: 'found', invoice };
   return { kind: 'tooOld', invoice, firstBillingMonth: catalogue.at(-1)?.billingMonth ?? FIRST_BILLED_MONTH };
 }

@@ -128,25 +128,24 @@ export function createTokenAuthority(options: TokenAuthorityOptions = {}): Token
     },
 
     verify(token, expectedAudience, required = {}) {
-      const invalid = (reason: string): TokenVerification => ({ ok: false, reason, status: 401, code: 'InvalidAuthenticationToken' });
       const segments = token.split('.');
-      if (segments.length !== 3) return invalid('the token is not a JWT (expected three dot-separated segments)');
+      if (segments.length !== 3) return invalidToken('the token is not a JWT (expected three dot-separated segments)');
       const [header, payload, signature] = segments as [string, string, string];
       const expected = sign(`${header}.${payload}`);
       const actual = Buffer.from(signature, 'base64url');
       if (header !== HEADER || actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-        return invalid('the token signature is invalid');
+        return invalidToken('the token signature is invalid');
       }
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as TokenClaims;
       const current = nowSeconds();
-      if (current >= claims.exp) return invalid(`the token expired at ${isoSeconds(claims.exp)}`);
-      if (current < claims.nbf) return invalid(`the token is not valid before ${isoSeconds(claims.nbf)}`);
+      if (current >= claims.exp) return invalidToken(`the token expired at ${isoSeconds(claims.exp)}`);
+      if (current < claims.nbf) return invalidToken(`the token is not valid before ${isoSeconds(claims.nbf)}`);
       const audiences = typeof expectedAudience === 'string' ? [expectedAudience] : expectedAudience;
       if (!audiences.some((audience) => withoutTrailingSlash(claims.aud) === withoutTrailingSlash(audience))) {
-        return invalid(`the token audience is '${claims.aud}': expected ${audiences.map((audience) => `'${audience}'`).join(' or ')}`);
+        return invalidToken(`the token audience is '${claims.aud}': expected ${audiences.map((audience) => `'${audience}'`).join(' or ')}`);
       }
       if (required.tenantId !== undefined && claims.tid !== required.tenantId) {
-        return invalid(`the token was issued in tenant '${claims.tid}': expected the partner tenant '${required.tenantId}'`);
+        return invalidToken(`the token was issued in tenant '${claims.tid}': expected the partner tenant '${required.tenantId}'`);
       }
       if (required.role !== undefined && !(Array.isArray(claims.roles) && claims.roles.includes(required.role))) {
         return {
@@ -161,6 +160,11 @@ export function createTokenAuthority(options: TokenAuthorityOptions = {}): Token
 
     issued: () => [...issuedTokens],
   };
+}
+
+/** A token Graph does not take: 401 InvalidAuthenticationToken, saying why. */
+export function invalidToken(reason: string): TokenVerification {
+  return { ok: false, reason, status: 401, code: 'InvalidAuthenticationToken' };
 }
 
 function encodeSegment(value: object): string {

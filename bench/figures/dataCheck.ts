@@ -10,18 +10,16 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { DEV_STORE_ACCOUNT, startAzurite } from '../../emulator/azurite';
-import { usageRows } from '../../emulator/usageData';
-import { ROOT } from '../child';
+import { gzipJsonLines, usageRows } from '../../emulator/usageData';
+import { ROOT, TSX_LOADER } from '../child';
 import type { BenchContext } from '../context';
 import { measurement, type FigureResult } from '../results';
 import { median, round } from '../stats';
 
 const run = promisify(execFile);
 const GiB = 1024 ** 3;
-const tsxLoader = `file://${join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`;
 const childScript = join(ROOT, 'bench', 'dataCheckChild.ts');
 
 interface Pass {
@@ -44,15 +42,10 @@ function exportFile(bytes: number): Buffer {
       startIndex: start,
       partnerTenantId: '0e195b37-4574-4539-bc42-0e539b9684c0',
     });
-    let member = gzipSync(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+    let member = gzipJsonLines(rows);
     if (size + member.length > bytes) {
       const keep = Math.max(1, Math.floor(((bytes - size) / member.length) * rows.length));
-      member = gzipSync(
-        rows
-          .slice(0, keep)
-          .map((row) => `${JSON.stringify(row)}\n`)
-          .join(''),
-      );
+      member = gzipJsonLines(rows.slice(0, keep));
     }
     members.push(member);
     size += member.length;
@@ -61,7 +54,7 @@ function exportFile(bytes: number): Buffer {
 }
 
 async function pass(args: string[]): Promise<Pass> {
-  const { stdout } = await run(process.execPath, ['--import', tsxLoader, childScript, ...args], { cwd: ROOT, maxBuffer: 1 << 20 });
+  const { stdout } = await run(process.execPath, ['--import', TSX_LOADER, childScript, ...args], { cwd: ROOT, maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split('\n').pop()!) as Pass;
 }
 

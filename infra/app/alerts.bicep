@@ -178,11 +178,12 @@ let LandedCurrencies = AppTraces
              Fields = parse_json(substring(Message, indexof(Message, " {") + 1))
     // "export not started" names the export by its key: {kind}|YYYY-MM|CURRENCY|attributeSet
     // (a billed kind's key, {kind}|{invoiceId}|attributeSet, is not an expected kind)
-    | extend Key = split(tostring(Fields.key), "|")
-    | extend Kind = iff(Event != "export not started", tostring(Fields.kind), tostring(Key[0])),
-             Month = iff(Event != "export not started", tostring(Fields.billingMonth), tostring(Key[1])),
-             Currency = toupper(iff(Event != "export not started", tostring(Fields.currency), tostring(Key[2])))
-    | where Event != "export not started" or tostring(Fields.reason) contains "already landed"
+    | extend Key = split(tostring(Fields.key), "|"),
+             RunEnded = Event != "export not started"
+    | extend Kind = iff(RunEnded, tostring(Fields.kind), tostring(Key[0])),
+             Month = iff(RunEnded, tostring(Fields.billingMonth), tostring(Key[1])),
+             Currency = toupper(iff(RunEnded, tostring(Fields.currency), tostring(Key[2])))
+    | where RunEnded or tostring(Fields.reason) contains "already landed"
     | where Month == LastMonth
     | distinct Kind, Currency;
 print Kind = ExpectedKinds
