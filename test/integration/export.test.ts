@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BILLING_SOURCE_ACCOUNT, startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { randomUUID } from 'node:crypto';
 import { MANIFEST_FILE_NAME, billingMonthFor, exportKeyString } from '../../src/core/naming';
+import { until } from '../support/cli';
 import { aRun } from '../support/runs';
 import { pollExport } from '../../src/functions/pollExport';
 import { startExport, startExportsOnSchedule } from '../../src/functions/startExport';
@@ -206,7 +207,11 @@ describe('the monthly export', () => {
 
     const outcome = start(app, 'RON');
     // Once the start has found the claim without a run (and so waits for that run), record it.
-    await until(() => app.logs.some((line) => line.includes('export not started') && line.includes('another start for this month is recording its run')));
+    await until(
+      () => app.logs.some((line) => line.includes('export not started') && line.includes('another start for this month is recording its run')),
+      'the start to find the claim without a run',
+      { attempts: 300, intervalMs: 50 },
+    );
     const { keyEtag } = await app.deps.ledger.latestForKey(other);
     await app.deps.ledger.createRun(other, keyEtag); // the other start records its run
 
@@ -225,7 +230,7 @@ describe('the monthly export', () => {
     const removeFault = cloud.billing.faults.add({ endpoint: 'operation', fault: { kind: 'delay', ms: 5000 }, times: 4 });
     try {
       const working = app.work({ runIds: runs.map((run) => run.runId) });
-      await until(() => cloud.billing.faults.injected().length - injectedBefore === 4);
+      await until(() => cloud.billing.faults.injected().length - injectedBefore === 4, 'the four first polls to be held', { attempts: 300, intervalMs: 50 });
       const pollCounts = await Promise.all(runs.map(async (run) => (await app.deps.ledger.getRun(run.runId))!.run.pollCount));
 
       expect(pollCounts).toEqual(runs.map((run) => run.pollCount)); // all four GETs in flight at once
@@ -336,10 +341,3 @@ describe('the monthly export', () => {
     expect(everything).not.toMatch(/[?&]sig=/);
   });
 });
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let attempt = 0; !condition(); attempt++) {
-    if (attempt >= 300) throw new Error('gave up waiting for the condition');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
