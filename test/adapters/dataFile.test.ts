@@ -15,6 +15,7 @@ import { schemaFor, type RowFamily } from '../../src/core/dataSchema';
 import { DataFileError, StorageRequestError } from '../../src/errors';
 import { expectedTotals } from '../support/exactTotals';
 import { readBackParquet } from '../support/parquetReadBack';
+import { rejectionOf } from '../support/rejection';
 
 let azurite: Azurite;
 let container: ContainerClient;
@@ -41,12 +42,6 @@ async function land(folder: string, name: string, bytes: Buffer): Promise<void> 
 }
 async function exists(path: string): Promise<boolean> {
   return container.getBlobClient(path).exists();
-}
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
 }
 
 describe('checkFile with Parquet: read back by DuckDB', () => {
@@ -141,7 +136,7 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     const folder = newFolder();
     const whole = gzipJsonLines(rows);
     await land(folder, 'cut.json.gz', whole.subarray(0, Math.floor(whole.length * 0.6)));
-    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'cut.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
+    const thrown = await rejectionOf(createDataFiles(container).checkFile({ folder, name: 'cut.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
     expect(thrown).toBeInstanceOf(DataFileError);
     expect((thrown as Error).message).toMatch(/^'cut\.json\.gz' line \d+ does not decompress \(Z_BUF_ERROR: unexpected end of file\)$/);
     expect(await exists(`${folder}parquet/cut.json.gz.parquet`)).toBe(false);
@@ -150,7 +145,9 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
   it('a file that is not gzip at all', async () => {
     const folder = newFolder();
     await land(folder, 'plain.json.gz', Buffer.from(`${JSON.stringify(rows[0])}\n`));
-    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'plain.json.gz', schema: schemaFor('usage', 'full'), parquet: false }));
+    const thrown = await rejectionOf(
+      createDataFiles(container).checkFile({ folder, name: 'plain.json.gz', schema: schemaFor('usage', 'full'), parquet: false }),
+    );
     expect((thrown as Error).message).toMatch(/^'plain\.json\.gz' line 1 does not decompress \(Z_DATA_ERROR: /);
   });
 
@@ -160,7 +157,9 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     const lines = usageRows({ ...base, attributeSet: 'full', count: 2 * PARQUET_ROW_GROUP_ROWS + 500 }).map((row) => JSON.stringify(row));
     lines[2 * PARQUET_ROW_GROUP_ROWS + 100] = lines[2 * PARQUET_ROW_GROUP_ROWS + 100]!.slice(0, 80);
     await land(folder, 'broken.json.gz', gzipSync(`${lines.join('\n')}\n`));
-    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'broken.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
+    const thrown = await rejectionOf(
+      createDataFiles(container).checkFile({ folder, name: 'broken.json.gz', schema: schemaFor('usage', 'full'), parquet: true }),
+    );
     expect(thrown).toBeInstanceOf(DataFileError);
     expect((thrown as Error).message).toMatch(new RegExp(`^'broken\\.json\\.gz' line ${2 * PARQUET_ROW_GROUP_ROWS + 101} is not JSON \\(`));
     expect(await exists(`${folder}parquet/broken.json.gz.parquet`)).toBe(false);
@@ -199,7 +198,7 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     const bad = rows.map((row, i) => (i === 10 ? { ...row, Quantity: '12345678901234567' } : row));
     await land(folder, 'odd.json.gz', gzipJsonLines(bad));
     const request = { folder, name: 'odd.json.gz', schema: schemaFor('usage', 'full') };
-    const thrown = await failureOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
+    const thrown = await rejectionOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
     expect((thrown as Error).message).toBe(
       "'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '12345678901234567': has more than 16 integer digits (DECIMAL(28,12))",
     );
@@ -210,7 +209,7 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
   });
 
   it('a file that is not there is a storage error naming it', async () => {
-    const thrown = await failureOf(
+    const thrown = await rejectionOf(
       createDataFiles(container).checkFile({ folder: newFolder(), name: 'gone.json.gz', schema: schemaFor('usage', 'full'), parquet: false }),
     );
     expect(thrown).toBeInstanceOf(StorageRequestError);
