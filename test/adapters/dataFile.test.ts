@@ -11,9 +11,9 @@ import { reconciliationRows } from '../../emulator/reconciliationData';
 import { gzipJsonLines, usageRows } from '../../emulator/usageData';
 import { createDataFiles } from '../../src/adapters/dataFile';
 import { PARQUET_ROW_GROUP_ROWS } from '../../src/adapters/parquetFile';
-import { schemaFor, type RowFamily } from '../../src/core/dataSchema';
+import { schemaFor } from '../../src/core/dataSchema';
 import { DataFileError, StorageRequestError } from '../../src/errors';
-import { expectedTotals } from '../support/exactTotals';
+import { expectedTotals, scaledSum, SUMMED, totalsByKey } from '../support/exactTotals';
 import { readBackParquet } from '../support/parquetReadBack';
 import { rejectionOf } from '../support/rejection';
 
@@ -30,10 +30,6 @@ afterAll(async () => {
 
 const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
 const base = { seed: 11, billingMonth: '2026-10', currency: 'EUR', partnerTenantId: TENANT } as const;
-const SUMMED: Record<RowFamily, { columns: string[]; currency: string }> = {
-  usage: { columns: ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], currency: 'BillingCurrency' },
-  reconciliation: { columns: ['Subtotal', 'TaxTotal', 'Total'], currency: 'Currency' },
-};
 let folderCount = 0;
 const newFolder = () => `unbilled-usage/2026-10/EUR/full/etag${++folderCount}/`;
 
@@ -65,7 +61,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
       const expected = { rowCount: rows.length, totals: expectedTotals(rows, SUMMED[family].columns, SUMMED[family].currency) };
       expect(outcome.check.rowCount).toBe(rows.length);
       expect(outcome.check.problems).toBe(0);
-      expect(new Map(outcome.check.totals.map((t) => [`${t.customerId}|${t.currency}`, { rowCount: t.rowCount, sums: t.sums }]))).toEqual(expected.totals);
+      expect(totalsByKey(outcome.check.totals)).toEqual(expected.totals);
       expect(outcome.parquet).toEqual({ name: `parquet/${name}.parquet`, rowCount: rows.length, byteCount: expect.any(Number) as number });
       const parquet = await container.getBlobClient(`${folder}parquet/${name}.parquet`).downloadToBuffer();
       expect(parquet.length).toBe(outcome.parquet!.byteCount);
@@ -92,8 +88,8 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
     const parquet = await container.getBlobClient(`${folder}parquet/p.json.gz.parquet`).downloadToBuffer();
 
     const nudged = rows.map((row, i) => (i === 7 ? { ...row, BillingPreTaxTotal: Number(((row.BillingPreTaxTotal as number) + 0.000001).toFixed(6)) } : row));
-    const wrongTotals = { rowCount: rows.length, totals: expectedTotals(nudged, SUMMED.usage.columns, 'BillingCurrency') };
-    const fewerRows = { rowCount: rows.length - 1, totals: expectedTotals(rows.slice(1), SUMMED.usage.columns, 'BillingCurrency') };
+    const wrongTotals = { rowCount: rows.length, totals: expectedTotals(nudged, SUMMED.usage.columns, SUMMED.usage.currency) };
+    const fewerRows = { rowCount: rows.length - 1, totals: expectedTotals(rows.slice(1), SUMMED.usage.columns, SUMMED.usage.currency) };
     const customer = `${String(rows[7]!.CustomerId)}|EUR`;
 
     expect((await readBackParquet(parquet, schema, wrongTotals)).mismatches).toEqual([expect.stringMatching(new RegExp(`^${customer} billingPreTaxTotal: `))]);
@@ -103,7 +99,8 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
       columns: schema.columns.map((column) => (column.name === 'UsageDate' ? { ...column, type: { kind: 'timestamp' as const } } : column)),
     };
     expect(
-      (await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage.columns, 'BillingCurrency') })).mismatches,
+      (await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage.columns, SUMMED.usage.currency) }))
+        .mismatches,
     ).toEqual(['UsageDate: DATE, expected TIMESTAMP WITH TIME ZONE']);
   }, 60_000);
 
@@ -181,7 +178,11 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
       },
     ]);
     const customer = `${String(odd[10]!.CustomerId)}|${String(odd[10]!.BillingCurrency)}`;
-    const exact = expectedTotalsWith(odd, 10, '0.0024749999999999998');
+    // The exact sum of the customer's quantities, the odd one's at its full 19 places.
+    const exact = scaledSum(
+      odd.filter((row) => row.CustomerId === odd[10]!.CustomerId).map((row) => (row === odd[10] ? '0.0024749999999999998' : String(row.Quantity))),
+      19,
+    );
     expect(outcome.check.totals.find((t) => `${t.customerId}|${t.currency}` === customer)?.sums.quantity).toBe(exact);
     const parquet = await container.getBlobClient(`${folder}parquet/double.json.gz.parquet`).downloadToBuffer();
     const readBack = await readBackParquet(
@@ -217,19 +218,3 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     expect((thrown as Error).message).toMatch(/^'gone\.json\.gz': /);
   });
 });
-
-/** The exact sum of Quantity for row `index`'s customer, with that row's quantity taken as `text` (BigInt, 19 places). */
-function expectedTotalsWith(rows: readonly Record<string, unknown>[], index: number, text: string): string {
-  const scale = 19;
-  const scaled = (value: string) => {
-    const [whole = '0', fraction = ''] = value.split('.');
-    return BigInt(whole + fraction.padEnd(scale, '0'));
-  };
-  const customer = rows[index]!.CustomerId;
-  let sum = 0n;
-  rows.forEach((row, i) => {
-    if (row.CustomerId === customer) sum += scaled(i === index ? text : String(row.Quantity));
-  });
-  const digits = sum.toString().padStart(scale + 1, '0');
-  return `${digits.slice(0, -scale)}.${digits.slice(-scale)}`.replace(/\.?0+$/, '');
-}

@@ -20,7 +20,7 @@ import { HttpRequest } from '@azure/functions';
 import { pollExport } from '../../src/functions/pollExport';
 import { getRun } from '../../src/functions/runsApi';
 import { startExport } from '../../src/functions/startExport';
-import { expectedTotals } from '../support/exactTotals';
+import { expectedTotals, SUMMED, totalsByKey } from '../support/exactTotals';
 import { readBackParquet } from '../support/parquetReadBack';
 import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
 
@@ -32,7 +32,6 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const USAGE_SUMS = ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'];
 const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'JPY'];
 let nextCurrency = 0;
 
@@ -48,13 +47,6 @@ const rowsOf = (gzipped: Buffer) =>
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-const byCustomer = (totals: PublicManifest['totals']) =>
-  new Map(
-    (totals ?? []).map(({ customerId, currency, rowCount, billingPreTaxTotal, pricingPreTaxTotal, quantity }) => [
-      `${customerId}|${currency}`,
-      { rowCount, sums: { billingPreTaxTotal, pricingPreTaxTotal, quantity } },
-    ]),
-  );
 const readManifest = async (app: TestApp, folder: string) =>
   JSON.parse((await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString('utf8')) as PublicManifest;
 const hasManifest = (app: TestApp, folder: string) => app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).exists();
@@ -72,7 +64,7 @@ describe('the data check of a landed run', () => {
     const allRows = landedRows.flat();
     expect(manifest.rowCount).toBe(3 * 700);
     expect(manifest.blobs.map((blob) => blob.rowCount)).toEqual([700, 700, 700]);
-    expect(byCustomer(manifest.totals)).toEqual(expectedTotals(allRows, USAGE_SUMS, 'BillingCurrency'));
+    expect(totalsByKey(manifest.totals ?? [], SUMMED.usage.columns)).toEqual(expectedTotals(allRows, SUMMED.usage.columns, SUMMED.usage.currency));
     expect(manifest.totals!.every((total) => typeof total.customerName === 'string' && total.customerName !== '')).toBe(true);
     expect(manifest.check).toEqual({ problems: 0, examples: [] });
     // One message per file did the work.
@@ -93,7 +85,7 @@ describe('the data check of a landed run', () => {
       expect(file).toEqual({ name: file.name, source: manifest.blobs[i]!.name, rowCount: 700, byteCount: bytes.length });
       const readBack = await readBackParquet(bytes, schemaFor('usage', 'full'), {
         rowCount: 700,
-        totals: expectedTotals(landedRows[i]!, USAGE_SUMS, 'BillingCurrency'),
+        totals: expectedTotals(landedRows[i]!, SUMMED.usage.columns, SUMMED.usage.currency),
       });
       expect(readBack.mismatches).toEqual([]);
     }
