@@ -2,11 +2,11 @@
  * `report` as a user meets it: a separate process printing a landed run's per-customer totals,
  * checked against sums the test computes itself from the landed files.
  */
-import { gunzipSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { cli as runCli } from '../support/cli';
+import { jsonLines } from '../support/jsonLines';
 import { expectedTotals, SUMMED, totalsByKey } from '../support/exactTotals';
 
 let cloud: LocalCloud;
@@ -40,9 +40,7 @@ describe('npm run -s cli -- report', () => {
     const folder = destination.slice('cli-report/'.length);
     const rows: Record<string, unknown>[] = [];
     for await (const blob of container.listBlobsFlat({ prefix: folder })) {
-      if (!blob.name.endsWith('.json.gz')) continue;
-      const text = gunzipSync(await container.getBlobClient(blob.name).downloadToBuffer()).toString('utf8');
-      for (const line of text.split('\n')) if (line) rows.push(JSON.parse(line) as Record<string, unknown>);
+      if (blob.name.endsWith('.json.gz')) rows.push(...jsonLines(await container.getBlobClient(blob.name).downloadToBuffer()));
     }
     expect(report).toMatchObject({ runId, rowCount: 300 });
     expect(totalsByKey(report!.totals, SUMMED.usage.columns)).toEqual(expectedTotals(rows, SUMMED.usage.columns, SUMMED.usage.currency));

@@ -21,6 +21,7 @@ import { pollExport } from '../../src/functions/pollExport';
 import { getRun } from '../../src/functions/runsApi';
 import { startExport } from '../../src/functions/startExport';
 import { expectedTotals, SUMMED, totalsByKey } from '../support/exactTotals';
+import { jsonLines } from '../support/jsonLines';
 import { readBackParquet } from '../support/parquetReadBack';
 import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
 
@@ -41,12 +42,6 @@ async function landOne(app: TestApp): Promise<{ run: Run; folder: string }> {
   const [final] = (await app.work({ runIds: [run.runId] })).runs;
   return { run: final!, folder: final!.destinationFolder ?? '' };
 }
-const rowsOf = (gzipped: Buffer) =>
-  gunzipSync(gzipped)
-    .toString('utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
 const readManifest = async (app: TestApp, folder: string) =>
   JSON.parse((await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString('utf8')) as PublicManifest;
 const hasManifest = (app: TestApp, folder: string) => app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).exists();
@@ -60,7 +55,7 @@ describe('the data check of a landed run', () => {
 
     expect(run.state).toBe('succeeded');
     const manifest = await readManifest(app, folder);
-    const landedRows = await Promise.all(manifest.blobs.map(async (blob) => rowsOf(await readBlob(app, `${folder}${blob.name}`))));
+    const landedRows = await Promise.all(manifest.blobs.map(async (blob) => jsonLines(await readBlob(app, `${folder}${blob.name}`))));
     const allRows = landedRows.flat();
     expect(manifest.rowCount).toBe(3 * 700);
     expect(manifest.blobs.map((blob) => blob.rowCount)).toEqual([700, 700, 700]);
