@@ -23,7 +23,7 @@ import { startExport } from '../../src/functions/startExport';
 import { expectedTotals, SUMMED, totalsByKey } from '../support/exactTotals';
 import { jsonLines } from '../support/jsonLines';
 import { readBackParquet } from '../support/parquetReadBack';
-import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
+import { createTestApp, listBlobs, readBlob, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -38,7 +38,7 @@ let nextCurrency = 0;
 
 async function landOne(app: TestApp): Promise<{ run: Run; folder: string }> {
   const currency = CURRENCIES[nextCurrency++]!;
-  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport(unbilledRequest(currency), app.deps, app.context());
   const [final] = (await app.work({ runIds: [run.runId] })).runs;
   return { run: final!, folder: final!.destinationFolder ?? '' };
 }
@@ -106,11 +106,7 @@ describe('a landed file that cannot be read fails the run, naming it, with no ma
     cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 300 });
     const currency = CURRENCIES[nextCurrency++]!;
     const exportsBefore = cloud.billing.exports().length;
-    const { run } = await startExport(
-      { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
-      app.deps,
-      app.context(),
-    );
+    const { run } = await startExport(unbilledRequest(currency), app.deps, app.context());
     // The POST is the worker's first step.
     await app.work({ runIds: [run.runId], maxMessages: 1 });
     const exported = cloud.billing.exports()[exportsBefore]!;

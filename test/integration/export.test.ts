@@ -3,7 +3,6 @@
  * runs it) → server-side copies → manifest.json, against Azurite, the managed-identity endpoint
  * and the Partner Billing emulator. Nothing of ours is mocked.
  */
-import type { Timer } from '@azure/functions';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +13,7 @@ import { until } from '../support/cli';
 import { aRun } from '../support/runs';
 import { pollExport } from '../../src/functions/pollExport';
 import { startExport, startExportsOnSchedule } from '../../src/functions/startExport';
-import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
+import { createTestApp, listBlobs, readBlob, timer, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -24,7 +23,6 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('base64');
 
 async function sourceBytes(rootDirectory: string, name: string): Promise<Buffer> {
@@ -37,11 +35,7 @@ async function sourceBytes(rootDirectory: string, name: string): Promise<Buffer>
 }
 
 function start(app: TestApp, currency: string, overrides: { force?: boolean } = {}) {
-  return startExport(
-    { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides },
-    app.deps,
-    app.context('startExports'),
-  );
+  return startExport(unbilledRequest(currency, overrides), app.deps, app.context('startExports'));
 }
 
 describe('the monthly export', () => {

@@ -6,7 +6,7 @@
  * is noData; an invoice Graph cannot export fails with Graph's reason; the timer starts each
  * kind of EXPORT_KINDS per currency; a backfill starts one run per invoice and kind, once.
  */
-import { HttpRequest, type Timer } from '@azure/functions';
+import { HttpRequest } from '@azure/functions';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { MANIFEST_FILE_NAME, billingMonthFor, exportKeyString, isBilledKind, type BilledKind, type ExportKind } from '../../src/core/naming';
@@ -14,7 +14,7 @@ import { isFinished, type Run, type StartRequest } from '../../src/core/run';
 import { backfillApi, startBackfill } from '../../src/functions/backfill';
 import { listRuns, startRun } from '../../src/functions/runsApi';
 import { startExport, startExportsOnSchedule, startInvoiceExports } from '../../src/functions/startExport';
-import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
+import { createTestApp, listBlobs, readBlob, timer, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -25,12 +25,10 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
-
 function requestFor(kind: ExportKind, subject: string, overrides: Partial<{ force: boolean }> = {}): StartRequest {
   return isBilledKind(kind)
     ? { kind, invoiceId: subject, attributeSet: 'full', trigger: 'cli', ...overrides }
-    : { kind, currency: subject, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides };
+    : unbilledRequest(subject, { kind, ...overrides });
 }
 
 async function exportOnce(app: TestApp, request: StartRequest): Promise<Run> {

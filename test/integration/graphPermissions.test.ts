@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { EMULATED_UNGRANTED_CLIENT_ID } from '../../emulator/tokens';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp } from './harness';
+import { createTestApp, unbilledRequest } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -28,11 +28,7 @@ async function exportAs(cloud: LocalCloud, clientId: string, identity: { endpoin
   const app = createTestApp({ ...cloud, settings: { ...cloud.settings, IDENTITY_ENDPOINT: identity.endpoint, IDENTITY_HEADER: identity.header } });
   const requestsBefore = cloud.billing.requests().length;
   const exportsBefore = cloud.billing.exports().length;
-  const started = await startExport(
-    { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
-    app.deps,
-    app.context(),
-  );
+  const started = await startExport(unbilledRequest('EUR'), app.deps, app.context());
   return { started: started.run, requests: cloud.billing.requests().slice(requestsBefore), exportsStarted: cloud.billing.exports().length - exportsBefore };
 }
 

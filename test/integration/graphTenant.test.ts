@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp } from './harness';
+import { createTestApp, unbilledRequest } from './harness';
 
 const OTHER_TENANT = '5f4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c';
 let cloud: LocalCloud;
@@ -30,11 +30,7 @@ describe('an app outside the partner tenant', () => {
     const app = createTestApp({ ...cloud, settings: { ...cloud.settings, IDENTITY_ENDPOINT: otherTenant.endpoint, IDENTITY_HEADER: otherTenant.header } });
     const requestsBefore = cloud.billing.requests().length;
 
-    const { run } = await startExport(
-      { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
-      app.deps,
-      app.context(),
-    );
+    const { run } = await startExport(unbilledRequest('EUR'), app.deps, app.context());
 
     expect(run).toMatchObject({ state: 'failed', errorCode: 'InvalidAuthenticationToken' });
     expect(run.errorMessage).toMatch(
