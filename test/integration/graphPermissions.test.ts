@@ -23,9 +23,9 @@ afterEach(() => {
   delete process.env.AZURE_CLIENT_ID;
 });
 
-async function exportAs(cloud: LocalCloud, clientId: string, identity: { endpoint: string; header: string } = cloud.identity) {
+async function exportAs(clientId: string) {
   process.env.AZURE_CLIENT_ID = clientId;
-  const app = createTestApp({ ...cloud, settings: { ...cloud.settings, IDENTITY_ENDPOINT: identity.endpoint, IDENTITY_HEADER: identity.header } });
+  const app = createTestApp(cloud);
   const requestsBefore = cloud.billing.requests().length;
   const exportsBefore = cloud.billing.exports().length;
   const started = await startExport(unbilledRequest('EUR'), app.deps, app.context());
@@ -34,7 +34,7 @@ async function exportAs(cloud: LocalCloud, clientId: string, identity: { endpoin
 
 describe('an identity Graph refuses for partner billing', () => {
   it('without PartnerBilling.Read.All: the run fails at once with 403 Authorization_RequestDenied, after one POST', async () => {
-    const { started, requests, exportsStarted } = await exportAs(cloud, EMULATED_UNGRANTED_CLIENT_ID);
+    const { started, requests, exportsStarted } = await exportAs(EMULATED_UNGRANTED_CLIENT_ID);
 
     expect(started).toMatchObject({ state: 'failed', errorCode: 'Authorization_RequestDenied' });
     expect(started.errorMessage).toMatch(

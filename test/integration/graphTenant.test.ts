@@ -4,7 +4,7 @@
  * 401. Not transient: the run fails at its first POST with Graph's code. In a file of its own
  * because MSAL picks its managed identity endpoint once per process (see graphPermissions.test.ts).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { startExport } from '../../src/functions/startExport';
@@ -20,9 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await otherTenant?.stop();
   await cloud?.stop();
-});
-afterEach(() => {
-  delete process.env.AZURE_CLIENT_ID;
 });
 
 describe('an app outside the partner tenant', () => {
