@@ -16,6 +16,7 @@ import { DataFileError, StorageRequestError } from '../../src/errors';
 import { expectedTotals, scaledSum, SUMMED, totalsByKey } from '../support/exactTotals';
 import { readBackParquet } from '../support/parquetReadBack';
 import { rejectionOf } from '../support/rejection';
+import { rowBase } from '../support/rows';
 
 let azurite: Azurite;
 let container: ContainerClient;
@@ -28,8 +29,6 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
-const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
-const base = { seed: 11, billingMonth: '2026-10', currency: 'EUR', partnerTenantId: TENANT } as const;
 let folderCount = 0;
 const newFolder = () => `unbilled-usage/2026-10/EUR/full/etag${++folderCount}/`;
 
@@ -42,10 +41,10 @@ async function exists(path: string): Promise<boolean> {
 
 describe('checkFile with Parquet: read back by DuckDB', () => {
   it.each([
-    ['usage', 'full', () => usageRows({ ...base, attributeSet: 'full', count: 20_000 })],
-    ['usage', 'basic', () => usageRows({ ...base, attributeSet: 'basic', count: 3_000 })],
-    ['reconciliation', 'full', () => reconciliationRows({ ...base, attributeSet: 'full', usageRowCount: 4_000 })],
-    ['reconciliation', 'basic', () => reconciliationRows({ ...base, attributeSet: 'basic', usageRowCount: 4_000 })],
+    ['usage', 'full', () => usageRows({ ...rowBase, attributeSet: 'full', count: 20_000 })],
+    ['usage', 'basic', () => usageRows({ ...rowBase, attributeSet: 'basic', count: 3_000 })],
+    ['reconciliation', 'full', () => reconciliationRows({ ...rowBase, attributeSet: 'full', usageRowCount: 4_000 })],
+    ['reconciliation', 'basic', () => reconciliationRows({ ...rowBase, attributeSet: 'basic', usageRowCount: 4_000 })],
   ] as const)(
     '%s %s: every row, every column typed, every per-customer total exact',
     async (family, attributeSet, rowsOf) => {
@@ -80,7 +79,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
   );
 
   it('the read-back catches a total that is off by one millionth, a missing row and a wrong type (it can fail)', async () => {
-    const rows = usageRows({ ...base, attributeSet: 'full', count: 500 });
+    const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 500 });
     const folder = newFolder();
     await land(folder, 'p.json.gz', gzipJsonLines(rows));
     const schema = schemaFor('usage', 'full');
@@ -105,7 +104,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
   }, 60_000);
 
   it('rows missing key fields are problems, not fatal: the Parquet holds them with nulls', async () => {
-    const rows = usageRows({ ...base, attributeSet: 'full', count: 50 }).map((row, i) => (i % 10 === 3 ? { ...row, MeterId: undefined } : row));
+    const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 50 }).map((row, i) => (i % 10 === 3 ? { ...row, MeterId: undefined } : row));
     const folder = newFolder();
     await land(folder, 'm.json.gz', gzipJsonLines(rows));
     const outcome = await createDataFiles(container).checkFile({ folder, name: 'm.json.gz', schema: schemaFor('usage', 'full'), parquet: true });
@@ -115,7 +114,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
   });
 
   it('lines end in CRLF or LF, with multi-byte characters across chunk boundaries, and the last line may lack its newline', async () => {
-    const rows = usageRows({ ...base, attributeSet: 'basic', count: 4000 }).map((row, i) => ({ ...row, CustomerName: `Müller & Söhne 株式会社 ${i % 3}` }));
+    const rows = usageRows({ ...rowBase, attributeSet: 'basic', count: 4000 }).map((row, i) => ({ ...row, CustomerName: `Müller & Söhne 株式会社 ${i % 3}` }));
     const text = rows.map((row) => JSON.stringify(row)).join('\r\n');
     const folder = newFolder();
     await land(folder, 'crlf.json.gz', gzipSync(text));
@@ -127,7 +126,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
 });
 
 describe('checkFile: what fails names the file and the line, and leaves no Parquet', () => {
-  const rows = usageRows({ ...base, attributeSet: 'full', count: 3000 });
+  const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 3000 });
 
   it('a truncated gzip', async () => {
     const folder = newFolder();
@@ -151,7 +150,7 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
   it('a broken line, after row groups that were already handed to the upload', async () => {
     const folder = newFolder();
     // Past two row groups, so the upload has already been given bytes when the line breaks.
-    const lines = usageRows({ ...base, attributeSet: 'full', count: 2 * PARQUET_ROW_GROUP_ROWS + 500 }).map((row) => JSON.stringify(row));
+    const lines = usageRows({ ...rowBase, attributeSet: 'full', count: 2 * PARQUET_ROW_GROUP_ROWS + 500 }).map((row) => JSON.stringify(row));
     lines[2 * PARQUET_ROW_GROUP_ROWS + 100] = lines[2 * PARQUET_ROW_GROUP_ROWS + 100]!.slice(0, 80);
     await land(folder, 'broken.json.gz', gzipSync(`${lines.join('\n')}\n`));
     const thrown = await rejectionOf(

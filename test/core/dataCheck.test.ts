@@ -7,11 +7,10 @@ import { camelCase, rowFamilyOf, schemaFor, type RowFamily } from '../../src/cor
 import { addDecimal, decimalText, parseDecimal, toScaledInteger } from '../../src/core/decimal';
 import { DataFileError } from '../../src/errors';
 import { expectedTotals, SUMMED, totalsByKey } from '../support/exactTotals';
+import { rowBase } from '../support/rows';
 
-const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
-const base = { seed: 11, billingMonth: '2026-10', currency: 'EUR', partnerTenantId: TENANT } as const;
-const usage = (attributeSet: 'full' | 'basic', count = 600) => usageRows({ ...base, attributeSet, count });
-const reconciliation = (attributeSet: 'full' | 'basic') => reconciliationRows({ ...base, attributeSet, usageRowCount: 600 });
+const usage = (attributeSet: 'full' | 'basic', count = 600) => usageRows({ ...rowBase, attributeSet, count });
+const reconciliation = (attributeSet: 'full' | 'basic') => reconciliationRows({ ...rowBase, attributeSet, usageRowCount: 600 });
 
 /** The check of rows written as the files hold them: one JSON object per line. */
 function checkRows(family: RowFamily, attributeSet: 'full' | 'basic', rows: readonly unknown[], file = 'part-00000.json.gz'): FileCheckResult {
