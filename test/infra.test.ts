@@ -35,6 +35,7 @@ import { failRun } from '../src/steps/runSteps';
 import { startExport } from '../src/functions/startExport';
 import { logEvent, type LogLevel, type RunLogger } from '../src/runLog';
 import { consoleTelemetry } from '../src/telemetry';
+import { aBilledRun, aRun } from './support/runs';
 import { azdParameters, deploy, functionsCalled, resolveRuntimeRefs, runtimeRef, type DeployedResource, type Deployment, type Template } from './support/arm';
 
 const armJsonPath = process.env.INFRA_ARM_JSON;
@@ -692,14 +693,8 @@ describe('packaging', () => {
 // ---------------------------------------------------------------------------------------------
 
 /** A run that landed October 2026 in EUR. */
-const landedRun = {
-  kind: 'unbilled-usage',
-  billingMonth: '2026-10',
-  currency: 'EUR',
-  attributeSet: 'full',
+const landedRun = aRun({
   runId: '0b6a1c1e-0000-4000-8000-000000000001',
-  billingPeriod: 'last',
-  trigger: 'timer',
   state: 'succeeded',
   seq: 4,
   pollCount: 3,
@@ -709,21 +704,16 @@ const landedRun = {
   bytesCopied: 1024,
   destinationContainer: 'billing-exports',
   destinationFolder: 'unbilled-usage/2026-10/EUR/full/etag/',
-} satisfies Partial<Run> as Run;
+});
 
-const landedBilledRun = {
-  runId: '7ae687d7-1e0f-4bd6-9091-4672691f64bd',
-  kind: 'billed-usage',
-  invoiceId: 'G016907411',
-  attributeSet: 'full',
-  trigger: 'event',
+const landedBilledRun = aBilledRun({
   state: 'succeeded',
   seq: 4,
   pollCount: 3,
   startedAt: '2026-12-07T06:00:00.000Z',
   updatedAt: '2026-12-07T06:20:00.000Z',
   bytesCopied: 1024,
-} satisfies Run;
+});
 
 /** What a handler logs through its invocation context, by level, split the way the queries split it. */
 function capture(): { logger: RunLogger; lines: Array<{ level: LogLevel; message: string; fields: Record<string, unknown> }> } {

@@ -11,10 +11,12 @@ import { reconciliationRows } from '../../emulator/reconciliationData';
 import { gzipJsonLines, usageRows } from '../../emulator/usageData';
 import { createDataFiles } from '../../src/adapters/dataFile';
 import { PARQUET_ROW_GROUP_ROWS } from '../../src/adapters/parquetFile';
-import { schemaFor, type RowFamily } from '../../src/core/dataSchema';
+import { schemaFor } from '../../src/core/dataSchema';
 import { DataFileError, StorageRequestError } from '../../src/errors';
-import { expectedTotals } from '../support/exactTotals';
+import { expectedTotals, scaledSum, SUMMED, totalsByKey } from '../support/exactTotals';
 import { readBackParquet } from '../support/parquetReadBack';
+import { rejectionOf } from '../support/rejection';
+import { rowBase } from '../support/rows';
 
 let azurite: Azurite;
 let container: ContainerClient;
@@ -27,12 +29,6 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
-const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
-const base = { seed: 11, billingMonth: '2026-10', currency: 'EUR', partnerTenantId: TENANT } as const;
-const SUMMED: Record<RowFamily, { columns: string[]; currency: string }> = {
-  usage: { columns: ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], currency: 'BillingCurrency' },
-  reconciliation: { columns: ['Subtotal', 'TaxTotal', 'Total'], currency: 'Currency' },
-};
 let folderCount = 0;
 const newFolder = () => `unbilled-usage/2026-10/EUR/full/etag${++folderCount}/`;
 
@@ -42,19 +38,13 @@ async function land(folder: string, name: string, bytes: Buffer): Promise<void> 
 async function exists(path: string): Promise<boolean> {
   return container.getBlobClient(path).exists();
 }
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-}
 
 describe('checkFile with Parquet: read back by DuckDB', () => {
   it.each([
-    ['usage', 'full', () => usageRows({ ...base, attributeSet: 'full', count: 20_000 })],
-    ['usage', 'basic', () => usageRows({ ...base, attributeSet: 'basic', count: 3_000 })],
-    ['reconciliation', 'full', () => reconciliationRows({ ...base, attributeSet: 'full', usageRowCount: 4_000 })],
-    ['reconciliation', 'basic', () => reconciliationRows({ ...base, attributeSet: 'basic', usageRowCount: 4_000 })],
+    ['usage', 'full', () => usageRows({ ...rowBase, attributeSet: 'full', count: 20_000 })],
+    ['usage', 'basic', () => usageRows({ ...rowBase, attributeSet: 'basic', count: 3_000 })],
+    ['reconciliation', 'full', () => reconciliationRows({ ...rowBase, attributeSet: 'full', usageRowCount: 4_000 })],
+    ['reconciliation', 'basic', () => reconciliationRows({ ...rowBase, attributeSet: 'basic', usageRowCount: 4_000 })],
   ] as const)(
     '%s %s: every row, every column typed, every per-customer total exact',
     async (family, attributeSet, rowsOf) => {
@@ -70,7 +60,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
       const expected = { rowCount: rows.length, totals: expectedTotals(rows, SUMMED[family].columns, SUMMED[family].currency) };
       expect(outcome.check.rowCount).toBe(rows.length);
       expect(outcome.check.problems).toBe(0);
-      expect(new Map(outcome.check.totals.map((t) => [`${t.customerId}|${t.currency}`, { rowCount: t.rowCount, sums: t.sums }]))).toEqual(expected.totals);
+      expect(totalsByKey(outcome.check.totals)).toEqual(expected.totals);
       expect(outcome.parquet).toEqual({ name: `parquet/${name}.parquet`, rowCount: rows.length, byteCount: expect.any(Number) as number });
       const parquet = await container.getBlobClient(`${folder}parquet/${name}.parquet`).downloadToBuffer();
       expect(parquet.length).toBe(outcome.parquet!.byteCount);
@@ -89,7 +79,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
   );
 
   it('the read-back catches a total that is off by one millionth, a missing row and a wrong type (it can fail)', async () => {
-    const rows = usageRows({ ...base, attributeSet: 'full', count: 500 });
+    const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 500 });
     const folder = newFolder();
     await land(folder, 'p.json.gz', gzipJsonLines(rows));
     const schema = schemaFor('usage', 'full');
@@ -97,8 +87,8 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
     const parquet = await container.getBlobClient(`${folder}parquet/p.json.gz.parquet`).downloadToBuffer();
 
     const nudged = rows.map((row, i) => (i === 7 ? { ...row, BillingPreTaxTotal: Number(((row.BillingPreTaxTotal as number) + 0.000001).toFixed(6)) } : row));
-    const wrongTotals = { rowCount: rows.length, totals: expectedTotals(nudged, SUMMED.usage.columns, 'BillingCurrency') };
-    const fewerRows = { rowCount: rows.length - 1, totals: expectedTotals(rows.slice(1), SUMMED.usage.columns, 'BillingCurrency') };
+    const wrongTotals = { rowCount: rows.length, totals: expectedTotals(nudged, SUMMED.usage.columns, SUMMED.usage.currency) };
+    const fewerRows = { rowCount: rows.length - 1, totals: expectedTotals(rows.slice(1), SUMMED.usage.columns, SUMMED.usage.currency) };
     const customer = `${String(rows[7]!.CustomerId)}|EUR`;
 
     expect((await readBackParquet(parquet, schema, wrongTotals)).mismatches).toEqual([expect.stringMatching(new RegExp(`^${customer} billingPreTaxTotal: `))]);
@@ -108,12 +98,13 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
       columns: schema.columns.map((column) => (column.name === 'UsageDate' ? { ...column, type: { kind: 'timestamp' as const } } : column)),
     };
     expect(
-      (await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage.columns, 'BillingCurrency') })).mismatches,
+      (await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage.columns, SUMMED.usage.currency) }))
+        .mismatches,
     ).toEqual(['UsageDate: DATE, expected TIMESTAMP WITH TIME ZONE']);
   }, 60_000);
 
   it('rows missing key fields are problems, not fatal: the Parquet holds them with nulls', async () => {
-    const rows = usageRows({ ...base, attributeSet: 'full', count: 50 }).map((row, i) => (i % 10 === 3 ? { ...row, MeterId: undefined } : row));
+    const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 50 }).map((row, i) => (i % 10 === 3 ? { ...row, MeterId: undefined } : row));
     const folder = newFolder();
     await land(folder, 'm.json.gz', gzipJsonLines(rows));
     const outcome = await createDataFiles(container).checkFile({ folder, name: 'm.json.gz', schema: schemaFor('usage', 'full'), parquet: true });
@@ -123,7 +114,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
   });
 
   it('lines end in CRLF or LF, with multi-byte characters across chunk boundaries, and the last line may lack its newline', async () => {
-    const rows = usageRows({ ...base, attributeSet: 'basic', count: 4000 }).map((row, i) => ({ ...row, CustomerName: `Müller & Söhne 株式会社 ${i % 3}` }));
+    const rows = usageRows({ ...rowBase, attributeSet: 'basic', count: 4000 }).map((row, i) => ({ ...row, CustomerName: `Müller & Söhne 株式会社 ${i % 3}` }));
     const text = rows.map((row) => JSON.stringify(row)).join('\r\n');
     const folder = newFolder();
     await land(folder, 'crlf.json.gz', gzipSync(text));
@@ -135,13 +126,13 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
 });
 
 describe('checkFile: what fails names the file and the line, and leaves no Parquet', () => {
-  const rows = usageRows({ ...base, attributeSet: 'full', count: 3000 });
+  const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 3000 });
 
   it('a truncated gzip', async () => {
     const folder = newFolder();
     const whole = gzipJsonLines(rows);
     await land(folder, 'cut.json.gz', whole.subarray(0, Math.floor(whole.length * 0.6)));
-    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'cut.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
+    const thrown = await rejectionOf(createDataFiles(container).checkFile({ folder, name: 'cut.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
     expect(thrown).toBeInstanceOf(DataFileError);
     expect((thrown as Error).message).toMatch(/^'cut\.json\.gz' line \d+ does not decompress \(Z_BUF_ERROR: unexpected end of file\)$/);
     expect(await exists(`${folder}parquet/cut.json.gz.parquet`)).toBe(false);
@@ -150,17 +141,21 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
   it('a file that is not gzip at all', async () => {
     const folder = newFolder();
     await land(folder, 'plain.json.gz', Buffer.from(`${JSON.stringify(rows[0])}\n`));
-    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'plain.json.gz', schema: schemaFor('usage', 'full'), parquet: false }));
+    const thrown = await rejectionOf(
+      createDataFiles(container).checkFile({ folder, name: 'plain.json.gz', schema: schemaFor('usage', 'full'), parquet: false }),
+    );
     expect((thrown as Error).message).toMatch(/^'plain\.json\.gz' line 1 does not decompress \(Z_DATA_ERROR: /);
   });
 
   it('a broken line, after row groups that were already handed to the upload', async () => {
     const folder = newFolder();
     // Past two row groups, so the upload has already been given bytes when the line breaks.
-    const lines = usageRows({ ...base, attributeSet: 'full', count: 2 * PARQUET_ROW_GROUP_ROWS + 500 }).map((row) => JSON.stringify(row));
+    const lines = usageRows({ ...rowBase, attributeSet: 'full', count: 2 * PARQUET_ROW_GROUP_ROWS + 500 }).map((row) => JSON.stringify(row));
     lines[2 * PARQUET_ROW_GROUP_ROWS + 100] = lines[2 * PARQUET_ROW_GROUP_ROWS + 100]!.slice(0, 80);
     await land(folder, 'broken.json.gz', gzipSync(`${lines.join('\n')}\n`));
-    const thrown = await failureOf(createDataFiles(container).checkFile({ folder, name: 'broken.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
+    const thrown = await rejectionOf(
+      createDataFiles(container).checkFile({ folder, name: 'broken.json.gz', schema: schemaFor('usage', 'full'), parquet: true }),
+    );
     expect(thrown).toBeInstanceOf(DataFileError);
     expect((thrown as Error).message).toMatch(new RegExp(`^'broken\\.json\\.gz' line ${2 * PARQUET_ROW_GROUP_ROWS + 101} is not JSON \\(`));
     expect(await exists(`${folder}parquet/broken.json.gz.parquet`)).toBe(false);
@@ -182,7 +177,11 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
       },
     ]);
     const customer = `${String(odd[10]!.CustomerId)}|${String(odd[10]!.BillingCurrency)}`;
-    const exact = expectedTotalsWith(odd, 10, '0.0024749999999999998');
+    // The exact sum of the customer's quantities, the odd one's at its full 19 places.
+    const exact = scaledSum(
+      odd.filter((row) => row.CustomerId === odd[10]!.CustomerId).map((row) => (row === odd[10] ? '0.0024749999999999998' : String(row.Quantity))),
+      19,
+    );
     expect(outcome.check.totals.find((t) => `${t.customerId}|${t.currency}` === customer)?.sums.quantity).toBe(exact);
     const parquet = await container.getBlobClient(`${folder}parquet/double.json.gz.parquet`).downloadToBuffer();
     const readBack = await readBackParquet(
@@ -199,7 +198,7 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     const bad = rows.map((row, i) => (i === 10 ? { ...row, Quantity: '12345678901234567' } : row));
     await land(folder, 'odd.json.gz', gzipJsonLines(bad));
     const request = { folder, name: 'odd.json.gz', schema: schemaFor('usage', 'full') };
-    const thrown = await failureOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
+    const thrown = await rejectionOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
     expect((thrown as Error).message).toBe(
       "'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '12345678901234567': has more than 16 integer digits (DECIMAL(28,12))",
     );
@@ -210,7 +209,7 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
   });
 
   it('a file that is not there is a storage error naming it', async () => {
-    const thrown = await failureOf(
+    const thrown = await rejectionOf(
       createDataFiles(container).checkFile({ folder: newFolder(), name: 'gone.json.gz', schema: schemaFor('usage', 'full'), parquet: false }),
     );
     expect(thrown).toBeInstanceOf(StorageRequestError);
@@ -218,19 +217,3 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     expect((thrown as Error).message).toMatch(/^'gone\.json\.gz': /);
   });
 });
-
-/** The exact sum of Quantity for row `index`'s customer, with that row's quantity taken as `text` (BigInt, 19 places). */
-function expectedTotalsWith(rows: readonly Record<string, unknown>[], index: number, text: string): string {
-  const scale = 19;
-  const scaled = (value: string) => {
-    const [whole = '0', fraction = ''] = value.split('.');
-    return BigInt(whole + fraction.padEnd(scale, '0'));
-  };
-  const customer = rows[index]!.CustomerId;
-  let sum = 0n;
-  rows.forEach((row, i) => {
-    if (row.CustomerId === customer) sum += scaled(i === index ? text : String(row.Quantity));
-  });
-  const digits = sum.toString().padStart(scale + 1, '0');
-  return `${digits.slice(0, -scale)}.${digits.slice(-scale)}`.replace(/\.?0+$/, '');
-}

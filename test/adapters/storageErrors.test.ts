@@ -10,6 +10,7 @@ import { createLedger } from '../../src/adapters/ledger';
 import { createPollQueue } from '../../src/adapters/pollQueue';
 import { StorageRequestError } from '../../src/errors';
 import { createTestApp } from '../integration/harness';
+import { rejectionOf } from '../support/rejection';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -18,13 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cloud?.stop();
 });
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => new Error('expected the call to fail'),
-    (thrown: unknown) => thrown,
-  );
-}
 
 describe('storage errors', () => {
   it('a source whose SAS is refused: a StorageRequestError that says so, transient, with no signature in it', async () => {
@@ -35,7 +29,7 @@ describe('storage errors', () => {
     const sasUrl = await blob.generateSasUrl({ permissions: BlobSASPermissions.parse('r'), expiresOn: new Date(Date.now() + 3600_000) });
     const forged = sasUrl.replace(/sig=[^&]+/, 'sig=Zm9yZ2VkLXNpZ25hdHVyZS1mb3JnZWQtc2lnbmF0dXJl');
 
-    const failure = await caught(createDestination(app.clients.destinationContainer).sourceFacts(forged));
+    const failure = await rejectionOf(createDestination(app.clients.destinationContainer).sourceFacts(forged));
 
     expect(failure).toBeInstanceOf(StorageRequestError);
     expect(failure).toMatchObject({ status: 403, sourceRefused: true, transient: true });
@@ -51,7 +45,7 @@ describe('storage errors', () => {
     const app = createTestApp(cloud);
     const missing = app.clients.destinationContainer; // never created: ready() was not called
 
-    const failure = await caught(createDestination(missing).listFolder('some/folder/'));
+    const failure = await rejectionOf(createDestination(missing).listFolder('some/folder/'));
 
     expect(failure).toBeInstanceOf(StorageRequestError);
     expect(failure).toMatchObject({ code: 'ContainerNotFound', status: 404, transient: false, sourceRefused: false });
@@ -61,7 +55,7 @@ describe('storage errors', () => {
     const app = createTestApp(cloud);
     const queue = createPollQueue(app.clients.queueService, `missing-${Date.now()}`); // never created
 
-    const failure = await caught(queue.send({ v: 1, runId: '0b7a4c9e-3c55-4a43-9d57-0d0a2b6c1e11', seq: 0 }, 0));
+    const failure = await rejectionOf(queue.send({ v: 1, runId: '0b7a4c9e-3c55-4a43-9d57-0d0a2b6c1e11', seq: 0 }, 0));
 
     expect(failure).toBeInstanceOf(StorageRequestError);
     expect(failure).toMatchObject({ code: 'QueueNotFound', status: 404, transient: false, sourceRefused: false });
@@ -71,7 +65,7 @@ describe('storage errors', () => {
     const app = createTestApp(cloud);
     await app.deps.ready();
 
-    const failure = await caught(createLedger(app.clients.ledgerTable, { callTimeoutMs: 1 }).listRuns());
+    const failure = await rejectionOf(createLedger(app.clients.ledgerTable, { callTimeoutMs: 1 }).listRuns());
 
     expect(failure).toBeInstanceOf(StorageRequestError);
     expect(failure).toMatchObject({ code: 'Timeout', transient: true });

@@ -2,19 +2,12 @@
  * The CLI contract, as a user meets it: a separate process, settings from the environment or
  * local.settings.json, exit codes 0/1/2, and with --json one JSON object on the last line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
-
-const root = resolve(__dirname, '..', '..');
-// node itself with tsx's loader, not the tsx wrapper: the wrapper runs the CLI in a child
-// process, so a SIGKILL of the wrapper would leave the CLI running.
-const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-const cliMain = join(root, 'cli', 'main.ts');
+import { cli as runCli, outcomeOf, spawnCli, until, type Outcome } from '../support/cli';
 
 let cloud: LocalCloud;
 let workDir: string;
@@ -27,53 +20,7 @@ afterAll(async () => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  json: Record<string, unknown>;
-}
-
-function cli(args: string[], env: Record<string, string>, cwd = workDir): Promise<Outcome> {
-  return outcomeOf(spawnCli(args, env, cwd));
-}
-
-function spawnCli(args: string[], env: Record<string, string>, cwd = workDir): ChildProcess {
-  // Only what a user's shell would pass: PATH and HOME, plus the settings under test.
-  return spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
-
-function outcomeOf(child: ChildProcess): Promise<Outcome> {
-  return new Promise((resolveRun, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const last = stdout.trim().split('\n').pop() ?? '';
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(last) as Record<string, unknown>;
-      } catch {
-        // Not JSON output.
-      }
-      resolveRun({ code, stdout, stderr, json });
-    });
-  });
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    if (condition()) return;
-    await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+const cli = (args: string[], env: Record<string, string>, cwd = workDir): Promise<Outcome> => runCli(args, env, cwd);
 
 const appSettings = (overrides: Record<string, string> = {}) => ({
   ...cloud.settings,
@@ -281,7 +228,7 @@ describe('npm run -s cli', () => {
     const removeFault = cloud.billing.faults.add({ endpoint: 'operation', fault: { kind: 'delay', ms: 20_000 }, times: 1 });
     try {
       const getsBefore = operationGets();
-      const running = spawnCli(['run', '--json'], settings);
+      const running = spawnCli(['run', '--json'], settings, { cwd: workDir });
       const killed = outcomeOf(running);
       await until(() => operationGets() > getsBefore, 'the first operation GET of `run`');
       running.kill('SIGKILL');

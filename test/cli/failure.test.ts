@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFailure } from '../../cli/failure';
 import { DEV_STORE_ACCOUNT, startAzurite, type Azurite } from '../../emulator/azurite';
 import { parseSettings, type Settings } from '../../src/core/settings';
+import { rejectionOf } from '../support/rejection';
 
 const partnerKey = randomBytes(64).toString('base64');
 let azurite: Azurite;
@@ -25,19 +26,10 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
-async function thrownBy(action: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await action();
-  } catch (thrown) {
-    return thrown;
-  }
-  throw new Error('expected the call to fail');
-}
-
 describe('describeFailure', () => {
   it('a missing container: the URL, what is wrong, the setting to check', async () => {
     const partner = BlobServiceClient.fromConnectionString(azurite.connectionString('partnerfail'));
-    const error = await thrownBy(() => partner.getContainerClient('absent').getProperties());
+    const error = await rejectionOf(partner.getContainerClient('absent').getProperties());
 
     const failure = describeFailure(error, settings);
 
@@ -50,7 +42,7 @@ describe('describeFailure', () => {
   it('a refused key: named, but the key and the signature are not in the line', async () => {
     const wrongKey = randomBytes(64).toString('base64');
     const client = new BlobServiceClient(azurite.blobEndpoint('partnerfail'), new StorageSharedKeyCredential('partnerfail', wrongKey));
-    const error = await thrownBy(() => client.getContainerClient('any').getProperties());
+    const error = await rejectionOf(client.getContainerClient('any').getProperties());
 
     const failure = describeFailure(error, settings);
 
@@ -66,7 +58,7 @@ describe('describeFailure', () => {
 
   it('a SAS URL that cannot be reached: the query string is left out', async () => {
     const client = new BlobServiceClient('http://127.0.0.1:9/?sv=2024-08-04&sig=c2VjcmV0c2lnbmF0dXJl&se=2099-01-01');
-    const error = await thrownBy(() => client.getContainerClient('c').getProperties());
+    const error = await rejectionOf(client.getContainerClient('c').getProperties());
 
     const failure = describeFailure(error, settings);
 

@@ -2,18 +2,12 @@
  * `report` as a user meets it: a separate process printing a landed run's per-customer totals,
  * checked against sums the test computes itself from the landed files.
  */
-import { spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
-import { expectedTotals } from '../support/exactTotals';
-
-const root = resolve(__dirname, '..', '..');
-const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-const cliMain = join(root, 'cli', 'main.ts');
+import { cli as runCli } from '../support/cli';
+import { jsonLines } from '../support/jsonLines';
+import { expectedTotals, SUMMED, totalsByKey } from '../support/exactTotals';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -31,48 +25,25 @@ const settings = {
   PARTNER_CONTAINER: 'cli-report',
 };
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', tsxLoader, cliMain, ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...cloud.settings, ...settings },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolveRun, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
-  });
-}
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+const cli = (args: string[]) => runCli(args, { ...cloud.settings, ...settings });
 
 describe('npm run -s cli -- report', () => {
   it("prints the landed run's per-customer totals, equal to the test's own sums of the landed rows", async () => {
     const landed = await cli(['run', '--json']);
     expect(landed.code, landed.stderr).toBe(0);
-    const { runId, destination } = lastJson(landed.stdout) as { runId: string; destination: string };
+    const { runId, destination } = landed.json as { runId: string; destination: string };
 
     const json = await cli(['report', '--run', runId, '--json']);
     expect(json.code, json.stderr).toBe(0);
-    const [report] = (lastJson(json.stdout) as { runs: Array<{ runId: string; rowCount: number; totals: Array<Record<string, string | number>> }> }).runs;
+    const [report] = (json.json as { runs: Array<{ runId: string; rowCount: number; totals: Array<Record<string, string | number>> }> }).runs;
     const container = BlobServiceClient.fromConnectionString(settingsConnection()).getContainerClient('cli-report');
     const folder = destination.slice('cli-report/'.length);
     const rows: Record<string, unknown>[] = [];
     for await (const blob of container.listBlobsFlat({ prefix: folder })) {
-      if (!blob.name.endsWith('.json.gz')) continue;
-      const text = gunzipSync(await container.getBlobClient(blob.name).downloadToBuffer()).toString('utf8');
-      for (const line of text.split('\n')) if (line) rows.push(JSON.parse(line) as Record<string, unknown>);
+      if (blob.name.endsWith('.json.gz')) rows.push(...jsonLines(await container.getBlobClient(blob.name).downloadToBuffer()));
     }
     expect(report).toMatchObject({ runId, rowCount: 300 });
-    const got = new Map(
-      report!.totals.map((t) => [
-        `${t.customerId}|${t.currency}`,
-        { rowCount: t.rowCount, sums: { billingPreTaxTotal: t.billingPreTaxTotal, pricingPreTaxTotal: t.pricingPreTaxTotal, quantity: t.quantity } },
-      ]),
-    );
-    expect(got).toEqual(expectedTotals(rows, ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], 'BillingCurrency'));
+    expect(totalsByKey(report!.totals, SUMMED.usage.columns)).toEqual(expectedTotals(rows, SUMMED.usage.columns, SUMMED.usage.currency));
 
     const table = await cli(['report', '--month', (rows[0]!.ChargeStartDate as string).slice(0, 7)]);
     expect(table.code, table.stderr).toBe(0);

@@ -3,19 +3,12 @@
  * holds, and the emulator leaves no process behind (Azurite's pid is gone) whoever is signalled:
  * the CLI, the tsx wrapper that `npm run` starts, or either one killed outright.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
-
-const root = resolve(__dirname, '..', '..');
-const tsxLoader = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-const tsxWrapper = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-const cliMain = join(root, 'cli', 'main.ts');
-const shellEnv = () => ({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' });
+import { spawnCli as spawnChild, until } from '../support/cli';
 
 let cloud: LocalCloud;
 const spawned: ChildProcess[] = [];
@@ -27,29 +20,19 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-/** node with tsx's loader (no wrapper), or the tsx wrapper as `npm run` starts it. */
+/** The CLI started (killed at the end if still running), with its stdout and stderr as one text. */
 function spawnCli(args: string[], env: Record<string, string>, via: 'node' | 'tsx' = 'node'): ChildProcess & { output: () => string } {
-  const argv = via === 'node' ? ['--import', tsxLoader, cliMain, ...args] : [tsxWrapper, cliMain, ...args];
-  const child = spawn(process.execPath, argv, { cwd: root, env: { ...shellEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnChild(args, env, { via });
   spawned.push(child);
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return Object.assign(child, { output: () => output });
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
-}
-
-async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string, attempts = 600): Promise<T> {
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    const value = await probe();
-    if (value) return value;
-    await new Promise((resolveSleep) => setTimeout(resolveSleep, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 /** Every living process below `pid`, from /proc (Linux). */
@@ -147,7 +130,7 @@ describe('clean shutdown', () => {
 
     expect(code, emulator.output()).toBe(0);
     expect(emulator.output()).toContain('Local cloud stopped.');
-    await until(() => !alive(azurite) && !alive(cli), 'Azurite and the CLI to be gone', 100);
+    await until(() => !alive(azurite) && !alive(cli), 'Azurite and the CLI to be gone', { attempts: 100 });
   });
 
   it.each([
@@ -159,7 +142,7 @@ describe('clean shutdown', () => {
     emulator.kill('SIGKILL');
     await exited(emulator);
 
-    await until(() => !alive(azurite) && !alive(cli), `Azurite (${azurite}) and the CLI (${cli}) to be gone`, 150);
+    await until(() => !alive(azurite) && !alive(cli), `Azurite (${azurite}) and the CLI (${cli}) to be gone`, { attempts: 150 });
   });
 
   it('demo on SIGTERM mid-export stops the local cloud it started and exits 143', async () => {
@@ -174,6 +157,6 @@ describe('clean shutdown', () => {
 
     expect(code, demo.output()).toBe(143);
     expect(demo.output()).toContain('Stopped before the export landed');
-    await until(() => !alive(azurite!), 'Azurite to be gone', 100);
+    await until(() => !alive(azurite!), 'Azurite to be gone', { attempts: 100 });
   });
 });

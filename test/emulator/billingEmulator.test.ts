@@ -8,18 +8,8 @@ import { EXPORT_CONTAINER } from '../../emulator/exportFiles';
 import { closeServer, listenOnLoopback } from '../../emulator/httpServer';
 import { createTokenAuthority, EMULATED_PARTNER_TENANT_ID } from '../../emulator/tokens';
 import { BASIC_USAGE_ATTRIBUTES, FULL_USAGE_ATTRIBUTES } from '../../emulator/usageData';
-import {
-  download,
-  EXPORT_PATH,
-  exportManifest,
-  fileUrl,
-  getJson,
-  jsonLines,
-  pollUntilFinished,
-  postExport,
-  startExport,
-  type ManifestBody,
-} from './graphRequests';
+import { download, EXPORT_PATH, exportManifest, fileUrl, getJson, pollUntilFinished, postExport, startExport, type ManifestBody } from './graphRequests';
+import { jsonLines } from '../support/jsonLines';
 
 const SOURCE = 'msbilling';
 const DESTINATION = 'partnerdest';

@@ -11,7 +11,8 @@ import { startBillingEmulator, type BillingEmulator } from '../../emulator/billi
 import { invoiceCatalogue, REISSUED_INVOICE_ID } from '../../emulator/invoices';
 import { createTokenAuthority, EMULATED_PARTNER_TENANT_ID } from '../../emulator/tokens';
 import { BASIC_USAGE_ATTRIBUTES, FULL_USAGE_ATTRIBUTES } from '../../emulator/usageData';
-import { download, fileUrl, getJson, jsonLines, pollUntilFinished, postExport, type ManifestBody } from './graphRequests';
+import { jsonLines } from '../support/jsonLines';
+import { download, fileUrl, getJson, pollUntilFinished, postExport, type ManifestBody } from './graphRequests';
 
 const SOURCE = 'msbilling';
 const GRAPH_AUDIENCE = 'https://graph.microsoft.com';

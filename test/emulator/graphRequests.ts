@@ -1,5 +1,4 @@
 /** Plain-fetch calls against the billing emulator, as a Graph client would make them. */
-import { gunzipSync } from 'node:zlib';
 import type { BillingEmulator } from '../../emulator/billingEmulator';
 
 export const EXPORT_PATH = '/reports/partners/billing/usage/unbilled/export';
@@ -70,13 +69,4 @@ export async function download(url: string): Promise<Buffer> {
   const response = await fetch(url);
   if (response.status !== 200) throw new Error(`GET file answered ${response.status}`);
   return Buffer.from(await response.arrayBuffer());
-}
-
-export function jsonLines(gzipped: Buffer): Array<Record<string, unknown>> {
-  const text = gunzipSync(gzipped).toString('utf8');
-  if (!text.endsWith('\n')) throw new Error('the file does not end with a newline');
-  return text
-    .slice(0, -1)
-    .split('\n')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }

@@ -9,7 +9,7 @@ import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { poisonQueueName } from '../../src/adapters/pollQueue';
 import { encodePollMessage } from '../../src/core/pollMessage';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp, fastHost, type TestApp } from '../integration/harness';
+import { createTestApp, fastHost, unbilledRequest, type TestApp } from '../integration/harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 /** A polling run whose only message has been received `deliveries` times already, as by workers that died holding it. */
 async function runWithMessageDelivered(app: TestApp, currency: string, deliveries: number) {
-  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport(unbilledRequest(currency), app.deps, app.context());
   const queue = app.clients.queueService.getQueueClient(app.deps.queue.name);
   await queue.clearMessages();
   const text = encodePollMessage({ v: 1, runId: run.runId, seq: run.seq });

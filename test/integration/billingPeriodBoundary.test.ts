@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { billingMonthFor } from '../../src/core/naming';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp, listBlobs } from './harness';
+import { createTestApp, listBlobs, unbilledRequest } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -20,11 +20,7 @@ afterAll(async () => {
 describe('a month boundary between the start and the export POST', () => {
   it("a 'current' run recorded before the month turned is not POSTed after it: it fails as BillingPeriodMoved, naming the period that covers its month now", async () => {
     const app = createTestApp(cloud);
-    const { run } = await startExport(
-      { kind: 'unbilled-usage', currency: 'PLN', billingPeriod: 'current', attributeSet: 'full', trigger: 'cli' },
-      app.deps,
-      app.context(),
-    );
+    const { run } = await startExport(unbilledRequest('PLN', { billingPeriod: 'current' }), app.deps, app.context());
     await app.clients.queueService.getQueueClient(app.deps.queue.name).clearMessages();
     // As the ledger stands for a run started in the last minute of the previous month whose POST
     // did not get through (its retry comes after midnight): starting, the month of its start.

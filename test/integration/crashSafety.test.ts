@@ -10,7 +10,7 @@ import type { Run } from '../../src/core/run';
 import { MAX_REVIVALS } from '../../src/core/policy';
 import { reviveStalledRuns } from '../../src/functions/reviveRuns';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp, listBlobs, type TestApp } from './harness';
+import { createTestApp, listBlobs, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -20,8 +20,7 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const start = (app: TestApp, currency: string) =>
-  startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+const start = (app: TestApp, currency: string) => startExport(unbilledRequest(currency), app.deps, app.context());
 
 async function blobEtags(app: TestApp): Promise<Map<string, string>> {
   const etags = new Map<string, string>();

@@ -20,9 +20,10 @@ import { HttpRequest } from '@azure/functions';
 import { pollExport } from '../../src/functions/pollExport';
 import { getRun } from '../../src/functions/runsApi';
 import { startExport } from '../../src/functions/startExport';
-import { expectedTotals } from '../support/exactTotals';
+import { expectedTotals, SUMMED, totalsByKey } from '../support/exactTotals';
+import { jsonLines } from '../support/jsonLines';
 import { readBackParquet } from '../support/parquetReadBack';
-import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
+import { createTestApp, listBlobs, readBlob, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -32,29 +33,15 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const USAGE_SUMS = ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'];
 const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'JPY'];
 let nextCurrency = 0;
 
 async function landOne(app: TestApp): Promise<{ run: Run; folder: string }> {
   const currency = CURRENCIES[nextCurrency++]!;
-  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport(unbilledRequest(currency), app.deps, app.context());
   const [final] = (await app.work({ runIds: [run.runId] })).runs;
   return { run: final!, folder: final!.destinationFolder ?? '' };
 }
-const rowsOf = (gzipped: Buffer) =>
-  gunzipSync(gzipped)
-    .toString('utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-const byCustomer = (totals: PublicManifest['totals']) =>
-  new Map(
-    (totals ?? []).map(({ customerId, currency, rowCount, billingPreTaxTotal, pricingPreTaxTotal, quantity }) => [
-      `${customerId}|${currency}`,
-      { rowCount, sums: { billingPreTaxTotal, pricingPreTaxTotal, quantity } },
-    ]),
-  );
 const readManifest = async (app: TestApp, folder: string) =>
   JSON.parse((await readBlob(app, `${folder}${MANIFEST_FILE_NAME}`)).toString('utf8')) as PublicManifest;
 const hasManifest = (app: TestApp, folder: string) => app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).exists();
@@ -68,11 +55,11 @@ describe('the data check of a landed run', () => {
 
     expect(run.state).toBe('succeeded');
     const manifest = await readManifest(app, folder);
-    const landedRows = await Promise.all(manifest.blobs.map(async (blob) => rowsOf(await readBlob(app, `${folder}${blob.name}`))));
+    const landedRows = await Promise.all(manifest.blobs.map(async (blob) => jsonLines(await readBlob(app, `${folder}${blob.name}`))));
     const allRows = landedRows.flat();
     expect(manifest.rowCount).toBe(3 * 700);
     expect(manifest.blobs.map((blob) => blob.rowCount)).toEqual([700, 700, 700]);
-    expect(byCustomer(manifest.totals)).toEqual(expectedTotals(allRows, USAGE_SUMS, 'BillingCurrency'));
+    expect(totalsByKey(manifest.totals ?? [], SUMMED.usage.columns)).toEqual(expectedTotals(allRows, SUMMED.usage.columns, SUMMED.usage.currency));
     expect(manifest.totals!.every((total) => typeof total.customerName === 'string' && total.customerName !== '')).toBe(true);
     expect(manifest.check).toEqual({ problems: 0, examples: [] });
     // One message per file did the work.
@@ -93,7 +80,7 @@ describe('the data check of a landed run', () => {
       expect(file).toEqual({ name: file.name, source: manifest.blobs[i]!.name, rowCount: 700, byteCount: bytes.length });
       const readBack = await readBackParquet(bytes, schemaFor('usage', 'full'), {
         rowCount: 700,
-        totals: expectedTotals(landedRows[i]!, USAGE_SUMS, 'BillingCurrency'),
+        totals: expectedTotals(landedRows[i]!, SUMMED.usage.columns, SUMMED.usage.currency),
       });
       expect(readBack.mismatches).toEqual([]);
     }
@@ -119,11 +106,7 @@ describe('a landed file that cannot be read fails the run, naming it, with no ma
     cloud.billing.setScenario({ fileCount: 3, rowsPerFile: 300 });
     const currency = CURRENCIES[nextCurrency++]!;
     const exportsBefore = cloud.billing.exports().length;
-    const { run } = await startExport(
-      { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
-      app.deps,
-      app.context(),
-    );
+    const { run } = await startExport(unbilledRequest(currency), app.deps, app.context());
     // The POST is the worker's first step.
     await app.work({ runIds: [run.runId], maxMessages: 1 });
     const exported = cloud.billing.exports()[exportsBefore]!;

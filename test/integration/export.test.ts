@@ -3,17 +3,17 @@
  * runs it) → server-side copies → manifest.json, against Azurite, the managed-identity endpoint
  * and the Partner Billing emulator. Nothing of ours is mocked.
  */
-import type { Timer } from '@azure/functions';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BILLING_SOURCE_ACCOUNT, startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { randomUUID } from 'node:crypto';
 import { MANIFEST_FILE_NAME, billingMonthFor, exportKeyString } from '../../src/core/naming';
+import { until } from '../support/cli';
 import { aRun } from '../support/runs';
 import { pollExport } from '../../src/functions/pollExport';
 import { startExport, startExportsOnSchedule } from '../../src/functions/startExport';
-import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
+import { createTestApp, listBlobs, readBlob, timer, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -23,7 +23,6 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('base64');
 
 async function sourceBytes(rootDirectory: string, name: string): Promise<Buffer> {
@@ -36,11 +35,7 @@ async function sourceBytes(rootDirectory: string, name: string): Promise<Buffer>
 }
 
 function start(app: TestApp, currency: string, overrides: { force?: boolean } = {}) {
-  return startExport(
-    { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides },
-    app.deps,
-    app.context('startExports'),
-  );
+  return startExport(unbilledRequest(currency, overrides), app.deps, app.context('startExports'));
 }
 
 describe('the monthly export', () => {
@@ -206,7 +201,11 @@ describe('the monthly export', () => {
 
     const outcome = start(app, 'RON');
     // Once the start has found the claim without a run (and so waits for that run), record it.
-    await until(() => app.logs.some((line) => line.includes('export not started') && line.includes('another start for this month is recording its run')));
+    await until(
+      () => app.logs.some((line) => line.includes('export not started') && line.includes('another start for this month is recording its run')),
+      'the start to find the claim without a run',
+      { attempts: 300, intervalMs: 50 },
+    );
     const { keyEtag } = await app.deps.ledger.latestForKey(other);
     await app.deps.ledger.createRun(other, keyEtag); // the other start records its run
 
@@ -225,7 +224,7 @@ describe('the monthly export', () => {
     const removeFault = cloud.billing.faults.add({ endpoint: 'operation', fault: { kind: 'delay', ms: 5000 }, times: 4 });
     try {
       const working = app.work({ runIds: runs.map((run) => run.runId) });
-      await until(() => cloud.billing.faults.injected().length - injectedBefore === 4);
+      await until(() => cloud.billing.faults.injected().length - injectedBefore === 4, 'the four first polls to be held', { attempts: 300, intervalMs: 50 });
       const pollCounts = await Promise.all(runs.map(async (run) => (await app.deps.ledger.getRun(run.runId))!.run.pollCount));
 
       expect(pollCounts).toEqual(runs.map((run) => run.pollCount)); // all four GETs in flight at once
@@ -336,10 +335,3 @@ describe('the monthly export', () => {
     expect(everything).not.toMatch(/[?&]sig=/);
   });
 });
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let attempt = 0; !condition(); attempt++) {
-    if (attempt >= 300) throw new Error('gave up waiting for the condition');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -6,15 +6,15 @@
  * is noData; an invoice Graph cannot export fails with Graph's reason; the timer starts each
  * kind of EXPORT_KINDS per currency; a backfill starts one run per invoice and kind, once.
  */
-import { HttpRequest, type Timer } from '@azure/functions';
+import { HttpRequest } from '@azure/functions';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
-import { MANIFEST_FILE_NAME, billingMonthFor, exportKeyString, type BilledKind, type ExportKind } from '../../src/core/naming';
-import type { Run, StartRequest } from '../../src/core/run';
+import { MANIFEST_FILE_NAME, billingMonthFor, exportKeyString, isBilledKind, type BilledKind, type ExportKind } from '../../src/core/naming';
+import { isFinished, type Run, type StartRequest } from '../../src/core/run';
 import { backfillApi, startBackfill } from '../../src/functions/backfill';
 import { listRuns, startRun } from '../../src/functions/runsApi';
 import { startExport, startExportsOnSchedule, startInvoiceExports } from '../../src/functions/startExport';
-import { createTestApp, listBlobs, readBlob, type TestApp } from './harness';
+import { createTestApp, listBlobs, readBlob, timer, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -25,12 +25,10 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
-
 function requestFor(kind: ExportKind, subject: string, overrides: Partial<{ force: boolean }> = {}): StartRequest {
-  return kind === 'billed-usage' || kind === 'billed-reconciliation'
+  return isBilledKind(kind)
     ? { kind, invoiceId: subject, attributeSet: 'full', trigger: 'cli', ...overrides }
-    : { kind, currency: subject, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides };
+    : unbilledRequest(subject, { kind, ...overrides });
 }
 
 async function exportOnce(app: TestApp, request: StartRequest): Promise<Run> {
@@ -57,7 +55,7 @@ describe('every kind through one engine', () => {
     const [exported, ...more] = cloud.billing.exports().slice(exportsBefore);
     expect(more).toEqual([]);
     expect(exported!.kind).toBe(kind);
-    const billed = kind === 'billed-usage' || kind === 'billed-reconciliation';
+    const billed = isBilledKind(kind);
     const folder = billed ? `${kind}/${subject}/full/${exported!.eTag}/` : `${kind}/${exported!.billingMonth}/${subject}/full/${exported!.eTag}/`;
     expect(run).toMatchObject({
       kind,
@@ -154,15 +152,13 @@ describe('new data versus no new data', () => {
     cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 5, invoiceErrors });
     const app = createTestApp(cloud);
     const outcome = await startExport(requestFor('billed-usage', invoiceId), app.deps, app.context());
-    const [run] = isDone(outcome.run) ? [outcome.run] : (await app.work({ runIds: [outcome.run.runId] })).runs;
+    const [run] = isFinished(outcome.run) ? [outcome.run] : (await app.work({ runIds: [outcome.run.runId] })).runs;
 
     expect(run).toMatchObject({ state: 'failed', kind: 'billed-usage', invoiceId });
     expect(run!.errorMessage).toContain(invoiceId);
     expect(app.logs.some((line) => line.startsWith('error: run failed {') && line.includes(`"invoiceId":"${invoiceId}"`))).toBe(true);
   });
 });
-
-const isDone = (run: Run) => ['succeeded', 'failed', 'noData', 'noNewData'].includes(run.state);
 
 describe('starting', () => {
   it('the timer starts each kind of EXPORT_KINDS per currency', async () => {

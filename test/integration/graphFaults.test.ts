@@ -12,7 +12,7 @@ import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import type { Run } from '../../src/core/run';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp, listBlobs, type TestApp } from './harness';
+import { createTestApp, listBlobs, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 let foreign: Server;
@@ -46,7 +46,7 @@ async function exportWith(
   // The fault log spans the whole file: this case's faults are the ones logged from here on.
   const injectedBefore = cloud.billing.faults.injected().length;
   rules.forEach((rule) => cloud.billing.faults.add(rule));
-  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport(unbilledRequest(currency), app.deps, app.context());
   const [final] = (await app.work({ runIds: [run.runId] })).runs;
   return { app, run: final!, exportsStarted: cloud.billing.exports().length - before, injected: cloud.billing.faults.injected().slice(injectedBefore) };
 }

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { EMULATED_UNGRANTED_CLIENT_ID } from '../../emulator/tokens';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp } from './harness';
+import { createTestApp, unbilledRequest } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -23,22 +23,18 @@ afterEach(() => {
   delete process.env.AZURE_CLIENT_ID;
 });
 
-async function exportAs(cloud: LocalCloud, clientId: string, identity: { endpoint: string; header: string } = cloud.identity) {
+async function exportAs(clientId: string) {
   process.env.AZURE_CLIENT_ID = clientId;
-  const app = createTestApp({ ...cloud, settings: { ...cloud.settings, IDENTITY_ENDPOINT: identity.endpoint, IDENTITY_HEADER: identity.header } });
+  const app = createTestApp(cloud);
   const requestsBefore = cloud.billing.requests().length;
   const exportsBefore = cloud.billing.exports().length;
-  const started = await startExport(
-    { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
-    app.deps,
-    app.context(),
-  );
+  const started = await startExport(unbilledRequest('EUR'), app.deps, app.context());
   return { started: started.run, requests: cloud.billing.requests().slice(requestsBefore), exportsStarted: cloud.billing.exports().length - exportsBefore };
 }
 
 describe('an identity Graph refuses for partner billing', () => {
   it('without PartnerBilling.Read.All: the run fails at once with 403 Authorization_RequestDenied, after one POST', async () => {
-    const { started, requests, exportsStarted } = await exportAs(cloud, EMULATED_UNGRANTED_CLIENT_ID);
+    const { started, requests, exportsStarted } = await exportAs(EMULATED_UNGRANTED_CLIENT_ID);
 
     expect(started).toMatchObject({ state: 'failed', errorCode: 'Authorization_RequestDenied' });
     expect(started.errorMessage).toMatch(

@@ -4,11 +4,11 @@
  * 401. Not transient: the run fails at its first POST with Graph's code. In a file of its own
  * because MSAL picks its managed identity endpoint once per process (see graphPermissions.test.ts).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIdentityEndpoint, type IdentityEndpoint } from '../../emulator/identityEndpoint';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp } from './harness';
+import { createTestApp, unbilledRequest } from './harness';
 
 const OTHER_TENANT = '5f4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c';
 let cloud: LocalCloud;
@@ -21,20 +21,13 @@ afterAll(async () => {
   await otherTenant?.stop();
   await cloud?.stop();
 });
-afterEach(() => {
-  delete process.env.AZURE_CLIENT_ID;
-});
 
 describe('an app outside the partner tenant', () => {
   it("fails its run at once with 401 InvalidAuthenticationToken, naming the token's tenant, after one POST", async () => {
     const app = createTestApp({ ...cloud, settings: { ...cloud.settings, IDENTITY_ENDPOINT: otherTenant.endpoint, IDENTITY_HEADER: otherTenant.header } });
     const requestsBefore = cloud.billing.requests().length;
 
-    const { run } = await startExport(
-      { kind: 'unbilled-usage', currency: 'EUR', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
-      app.deps,
-      app.context(),
-    );
+    const { run } = await startExport(unbilledRequest('EUR'), app.deps, app.context());
 
     expect(run).toMatchObject({ state: 'failed', errorCode: 'InvalidAuthenticationToken' });
     expect(run.errorMessage).toMatch(

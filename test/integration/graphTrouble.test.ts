@@ -14,7 +14,7 @@ import { listRuns } from '../../src/functions/runsApi';
 import { startExport } from '../../src/functions/startExport';
 import { runSummary } from '../../src/runSummary';
 import { formatRunTable } from '../../cli/output';
-import { createTestApp, type TestApp } from './harness';
+import { createTestApp, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -37,7 +37,7 @@ async function exportWith(
   const exportsBefore = cloud.billing.exports().length;
   const requestsBefore = cloud.billing.requests().length;
   rules.forEach((rule) => cloud.billing.faults.add(rule));
-  const started = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const started = await startExport(unbilledRequest(currency), app.deps, app.context());
   const [final] = (await app.work({ runIds: [started.run.runId] })).runs;
   return {
     app,
@@ -86,11 +86,7 @@ describe('a managed identity that gives no token', () => {
     process.env.AZURE_CLIENT_ID = '0a0b0c0d-1e1f-4a4b-8c8d-9e9f0a0b0c0e';
     const broken = createTestApp(cloud);
     const currency = 'TZZ';
-    const { run: waiting } = await startExport(
-      { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
-      broken.deps,
-      broken.context(),
-    );
+    const { run: waiting } = await startExport(unbilledRequest(currency), broken.deps, broken.context());
 
     expect(waiting).toMatchObject({ state: 'starting', lastErrorCode: 'IdentityUnavailable', lastErrorCount: 1, lastErrorAt: expect.any(String) });
     expect((await broken.deps.ledger.getRun(waiting.runId))?.run).toMatchObject({

@@ -3,9 +3,10 @@
  * every log line captured. Each app gets its own queue and container, so tests in one file
  * share the cloud without seeing each other's messages.
  */
-import { InvocationContext } from '@azure/functions';
+import { InvocationContext, type Timer } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { createStorageClients, type StorageClients } from '../../src/adapters/storageClients';
+import type { UnbilledStartRequest } from '../../src/core/run';
 import { parseSettings } from '../../src/core/settings';
 import { createDeps, type Deps, type DepsOptions } from '../../src/deps';
 import { runWorker, type WorkerOptions, type WorkerResult } from '../../emulator/queueHost';
@@ -21,6 +22,14 @@ export interface TestApp {
 
 /** Worker settings like host.json's, with no waiting between failed deliveries. */
 export const fastHost = { maxDequeueCount: 5, visibilityTimeoutSeconds: 0, leaseSeconds: 60, batchSize: 8, idlePollMs: 50 };
+
+/** The timer trigger's argument, as the host passes it on schedule. */
+export const timer: Timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+
+/** A CLI start of the last month's unbilled usage in `currency`, full attributes, with `overrides`. */
+export function unbilledRequest(currency: string, overrides: Partial<UnbilledStartRequest> = {}): UnbilledStartRequest {
+  return { kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli', ...overrides };
+}
 
 export function createTestApp(cloud: LocalCloud, overrides: Record<string, string> = {}, options: DepsOptions = {}): TestApp {
   process.env.IDENTITY_ENDPOINT = cloud.settings.IDENTITY_ENDPOINT;

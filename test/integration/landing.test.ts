@@ -15,7 +15,7 @@ import { pollExport } from '../../src/functions/pollExport';
 import { failRun } from '../../src/steps/runSteps';
 import { startExport } from '../../src/functions/startExport';
 import { formatRunTable } from '../../cli/output';
-import { createTestApp, listBlobs, type TestApp } from './harness';
+import { createTestApp, listBlobs, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -76,7 +76,7 @@ async function landedExport(options: DepsOptions = {}): Promise<Landed> {
   const app = createTestApp(cloud, {}, options);
   const currency = CURRENCIES[nextCurrency++];
   if (!currency) throw new Error(`landing.test.ts has more exports than CURRENCIES (${CURRENCIES.length}): add codes`);
-  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport(unbilledRequest(currency), app.deps, app.context());
   const [landed] = (await app.work({ runIds: [run.runId] })).runs;
   expect(landed).toMatchObject({ state: 'succeeded' });
   return { app, run: landed!, folder: landed!.destinationFolder! };

@@ -8,7 +8,7 @@ import type { FaultRule } from '../../emulator/faultProxy';
 import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import { startExport } from '../../src/functions/startExport';
-import { createTestApp, fastHost, listBlobs } from './harness';
+import { createTestApp, fastHost, listBlobs, unbilledRequest } from './harness';
 
 let cloud: LocalCloud;
 beforeAll(async () => {
@@ -30,7 +30,7 @@ async function exportThrough(rules: FaultRule[]) {
   const injectedBefore = cloud.proxy!.injected().length;
   rules.forEach((rule) => cloud.proxy!.addRule(rule));
   const currency = ['ILS', 'ZAR', 'TRY', 'THB', 'INR', 'BRL', 'KRW'][next++]!;
-  const { run } = await startExport({ kind: 'unbilled-usage', currency, billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' }, app.deps, app.context());
+  const { run } = await startExport(unbilledRequest(currency), app.deps, app.context());
   const [final] = (await app.work({ runIds: [run.runId] })).runs;
   cloud.proxy!.clearRules();
   return { app, run: final!, injected: cloud.proxy!.injected().slice(injectedBefore) };
@@ -75,11 +75,7 @@ describe('storage faults under the app', () => {
   it('a worker whose lease ran out (renewals refused) leaves the message to its new holder instead of crashing', async () => {
     const app = createTestApp(cloud, {}, { storageCallTimeoutMs: 5000 });
     await app.deps.ready();
-    const { run } = await startExport(
-      { kind: 'unbilled-usage', currency: 'UAH', billingPeriod: 'last', attributeSet: 'full', trigger: 'cli' },
-      app.deps,
-      app.context(),
-    );
+    const { run } = await startExport(unbilledRequest('UAH'), app.deps, app.context());
     // The first poll hangs at Graph while every lease renewal (Update Message) fails, so the
     // 2 s lease runs out: the message is received again (a new pop receipt), and the first
     // delivery's delete finds its receipt stale.

@@ -5,34 +5,61 @@
  */
 import { camelCase } from '../../src/core/dataSchema';
 
-export function millionths(value: unknown): bigint {
-  const text = JSON.stringify(value);
-  const [whole, fraction = ''] = text.replace('-', '').split('.');
-  if (fraction.length > 6 || !/^\d+$/.test(whole ?? '')) throw new RangeError(`${text}: expected a number with at most 6 decimal places`);
-  const magnitude = BigInt(whole!) * 1_000_000n + BigInt(fraction.padEnd(6, '0'));
-  return text.startsWith('-') ? -magnitude : magnitude;
-}
+/** The columns the check sums per customer, and the currency column, of each row family (written out here, not taken from src's schema). */
+export const SUMMED = {
+  usage: { columns: ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], currency: 'BillingCurrency' },
+  reconciliation: { columns: ['Subtotal', 'TaxTotal', 'Total'], currency: 'Currency' },
+} as const;
 
-function millionthsText(value: bigint): string {
-  const sign = value < 0n ? '-' : '';
-  const digits = (value < 0n ? -value : value).toString().padStart(7, '0');
-  return `${sign}${digits.slice(0, -6)}.${digits.slice(-6)}`.replace(/\.?0+$/, '');
+/** The exact sum of decimal texts of at most `scale` places (BigInt in units of 10^-scale), as decimal text. */
+export function scaledSum(texts: readonly string[], scale: number): string {
+  let sum = 0n;
+  for (const text of texts) {
+    const [whole, fraction = ''] = text.replace('-', '').split('.');
+    if (fraction.length > scale || !/^\d+$/.test(whole ?? '')) throw new RangeError(`${text}: expected a number with at most ${scale} decimal places`);
+    const magnitude = BigInt(whole! + fraction.padEnd(scale, '0'));
+    sum += text.startsWith('-') ? -magnitude : magnitude;
+  }
+  const sign = sum < 0n ? '-' : '';
+  const digits = (sum < 0n ? -sum : sum).toString().padStart(scale + 1, '0');
+  return `${sign}${digits.slice(0, -scale)}.${digits.slice(-scale)}`.replace(/\.?0+$/, '');
 }
 
 /** Per `${customerId}|${currency}` (lower-case id, as the check keys them): rows and each summed column's sum, by camelCase name. */
 export function expectedTotals(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[], currencyColumn: string) {
-  const totals = new Map<string, { rowCount: number; sums: bigint[] }>();
+  const byKey = new Map<string, Array<Record<string, unknown>>>();
   for (const row of rows) {
     const key = `${String(row.CustomerId).toLowerCase()}|${String(row[currencyColumn])}`;
-    const entry = totals.get(key) ?? { rowCount: 0, sums: columns.map(() => 0n) };
-    entry.rowCount++;
-    columns.forEach((column, i) => (entry.sums[i]! += millionths(row[column])));
-    totals.set(key, entry);
+    const keyed = byKey.get(key) ?? [];
+    keyed.push(row);
+    byKey.set(key, keyed);
   }
   return new Map(
-    [...totals].map(([key, { rowCount, sums }]) => [
+    [...byKey].map(([key, keyed]) => [
       key,
-      { rowCount, sums: Object.fromEntries(columns.map((column, i) => [camelCase(column), millionthsText(sums[i]!)])) },
+      {
+        rowCount: keyed.length,
+        sums: Object.fromEntries(
+          columns.map((column) => [
+            camelCase(column),
+            scaledSum(
+              keyed.map((row) => JSON.stringify(row[column])),
+              6,
+            ),
+          ]),
+        ),
+      },
     ]),
+  );
+}
+
+/** Totals as the app reports them, keyed and shaped like expectedTotals: their `sums`, or (manifest.json, `report`) the summed columns' own fields. */
+export function totalsByKey(totals: readonly object[], flatColumns?: readonly string[]) {
+  return new Map(
+    totals.map((total) => {
+      const fields = total as Record<string, unknown>;
+      const sums = flatColumns ? Object.fromEntries(flatColumns.map((column) => [camelCase(column), fields[camelCase(column)]])) : fields.sums;
+      return [`${String(fields.customerId)}|${String(fields.currency)}`, { rowCount: fields.rowCount, sums }];
+    }),
   );
 }

@@ -16,7 +16,7 @@ export interface ExpectedParquet {
 }
 
 /** DuckDB's column type for each of the schema's columns. */
-export function duckDbTypes(schema: FamilySchema): Record<string, string> {
+function duckDbTypes(schema: FamilySchema): Record<string, string> {
   return Object.fromEntries(
     schema.columns.map((column) => [
       column.name,
