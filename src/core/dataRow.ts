@@ -1,6 +1,6 @@
 /**
  * One line of an export file, read exactly and checked against its family's schema
- * (./dataSchema.ts): numbers keep their source text (JSON.parse's reviver sees it), keys are
+ * (./dataSchema.ts): numbers keep their exact value (parseExactJson), keys are
  * matched case-insensitively and through their documented other names, and each value is typed
  * as its column says. What does not fit is a problem of the row, named; a line that is not JSON
  * at all is the caller's to fail on.
@@ -20,14 +20,38 @@ export interface CheckedRow {
   readonly untypable: boolean;
 }
 
-/** JSON.parse with every number kept as its source text. Throws SyntaxError for text that is not JSON. */
+/**
+ * Where a line may hold a top-level number a binary double does not keep: one (after its key's
+ * colon) with a run of 16 or more digits (a decimal point among them) or an exponent (1e-400
+ * parses to 0). A JSON number without either has at most 15 significant digits, and every such
+ * decimal comes back from its double unchanged (a double keeps 15: DBL_DIG), so String(n) is its
+ * exact value. A match inside a string only sends the line down the slower, always exact path.
+ */
+const MAY_OUTGROW_A_DOUBLE = /:\s*-?(?:\d[\d.]{15}|[\d.]+[eE])/;
+
+// Node.js 22 (V8's JSON.parse source text access); not yet in TypeScript's lib.
+const json = JSON as unknown as { rawJSON(text: string): RawJson; isRawJSON(value: unknown): value is RawJson };
+interface RawJson {
+  readonly rawJSON: string;
+}
+
+/**
+ * JSON.parse, with every number's exact value: a JS number where its text has at most 15
+ * significant digits and no exponent (String(n) gives it back exactly), otherwise its source text
+ * as JSON.rawJSON (which JSON.stringify writes back verbatim, inside a nested value too). Throws
+ * SyntaxError for text that is not JSON.
+ */
 export function parseExactJson(text: string): unknown {
-  // Node.js 22: the reviver's third argument holds the number's source text.
+  // JSON.parse with a reviver costs about three plain parses: only lines that need it pay.
+  if (!MAY_OUTGROW_A_DOUBLE.test(text)) return JSON.parse(text);
   // The whole line (key '') keeps its type, so a line that is a bare number is named as one.
   const reviver = (key: string, value: unknown, context?: { source?: string }) =>
-    typeof value === 'number' && key !== '' && context?.source !== undefined ? context.source : value;
+    typeof value === 'number' && key !== '' && context?.source !== undefined ? json.rawJSON(context.source) : value;
   return JSON.parse(text, reviver);
 }
+
+/** Key spellings remembered per file; the schemas have at most about 60 columns and 5 other names. */
+const MAX_REMEMBERED_SPELLINGS = 1_000;
 
 /** The readers of one schema: a map from lower-case key to column, made once per file. */
 export interface RowReader {
@@ -38,6 +62,20 @@ export interface RowReader {
 export function rowReader(schema: FamilySchema): RowReader {
   const columnIndex = new Map<string, number>(schema.columns.map((column, index) => [column.name.toLowerCase(), index]));
   const keyIndexes = schema.keyFields.map((name) => ({ name, index: columnIndex.get(name.toLowerCase()) }));
+  // Every row of a file spells its keys the same way: each spelling is matched once, not per row.
+  const spellings = new Map<string, { readonly index: number; readonly percentOfRate: boolean } | null>();
+  const placeOf = (key: string) => {
+    let place = spellings.get(key);
+    if (place === undefined) {
+      const lower = key.toLowerCase();
+      const alias = ALIASES[lower];
+      const index = columnIndex.get(alias ? alias.column.toLowerCase() : lower);
+      place = index === undefined ? null : { index, percentOfRate: alias?.percentOfRate === true };
+      // A file of ever new keys is not billing data: it is read, not remembered.
+      if (spellings.size < MAX_REMEMBERED_SPELLINGS) spellings.set(key, place);
+    }
+    return place;
+  };
   return {
     schema,
     check(parsed) {
@@ -50,16 +88,14 @@ export function rowReader(schema: FamilySchema): RowReader {
       }
       const raw: unknown[] = new Array<unknown>(schema.columns.length);
       const problems: string[] = [];
-      for (const [key, value] of Object.entries(parsed)) {
-        const lower = key.toLowerCase();
-        const alias = ALIASES[lower];
-        const index = columnIndex.get(alias ? alias.column.toLowerCase() : lower);
-        if (index === undefined) continue; // an attribute this schema does not list: kept in the raw file
-        if (raw[index] !== undefined) {
-          problems.push(`'${key}' repeats ${schema.columns[index]!.name} in another spelling`);
+      for (const key in parsed) {
+        const place = placeOf(key);
+        if (place === null) continue; // an attribute this schema does not list: kept in the raw file
+        if (raw[place.index] !== undefined) {
+          problems.push(`'${key}' repeats ${schema.columns[place.index]!.name} in another spelling`);
           continue;
         }
-        raw[index] = alias?.percentOfRate ? { rate: value } : value;
+        raw[place.index] = place.percentOfRate ? { rate: parsed[key] } : parsed[key];
       }
       const values: CellValue[] = [];
       let untypable = false;
@@ -136,10 +172,11 @@ function fitted(
   return decimal;
 }
 
-/** A value as text: numbers are already their source text; an object or array (Tags written as JSON) its JSON. */
+/** A value as text: a number its exact decimal text (see parseExactJson); an object or array (Tags written as JSON) its JSON. */
 function textOf(value: unknown): string {
   if (typeof value === 'string') return value;
-  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (json.isRawJSON(value)) return value.rawJSON;
   return JSON.stringify(value);
 }
 

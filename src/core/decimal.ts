@@ -16,6 +16,10 @@ const DECIMAL_TEXT = /^([+-]?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$|^([+-]?)\.(\
 const MAX_SCALE = 40;
 const MAX_DIGITS = 60;
 
+/** 10^0 … 10^(MAX_DIGITS + MAX_SCALE): a sum or a rescale multiplies by one on every value. */
+const POWERS_OF_TEN = Array.from({ length: MAX_DIGITS + MAX_SCALE + 1 }, (_, power) => 10n ** BigInt(power));
+const tenTo = (power: number): bigint => POWERS_OF_TEN[power] ?? 10n ** BigInt(power);
+
 /** The decimal a number's text means ('0.0409275', '-12', '1.5E-7'), or undefined if it is not one. */
 export function parseDecimal(text: string): Decimal | undefined {
   const match = DECIMAL_TEXT.exec(text.trim());
@@ -48,12 +52,12 @@ function normalize(value: Decimal): Decimal {
 
 export function addDecimal(a: Decimal, b: Decimal): Decimal {
   const scale = Math.max(a.scale, b.scale);
-  return normalize({ digits: a.digits * 10n ** BigInt(scale - a.scale) + b.digits * 10n ** BigInt(scale - b.scale), scale });
+  return normalize({ digits: a.digits * tenTo(scale - a.scale) + b.digits * tenTo(scale - b.scale), scale });
 }
 
 /** value × 10^power, exactly (a rate of 0.15 as the percentage 15). */
 export function shiftDecimal(value: Decimal, power: number): Decimal {
-  if (power >= value.scale) return normalize({ digits: value.digits * 10n ** BigInt(power - value.scale), scale: 0 });
+  if (power >= value.scale) return normalize({ digits: value.digits * tenTo(power - value.scale), scale: 0 });
   return normalize({ digits: value.digits, scale: value.scale - power });
 }
 
@@ -72,7 +76,7 @@ export function decimalText(value: Decimal): string {
  */
 function roundToScale(value: Decimal, scale: number): Decimal {
   if (value.scale <= scale) return value;
-  const divisor = 10n ** BigInt(value.scale - scale);
+  const divisor = tenTo(value.scale - scale);
   const magnitude = value.digits < 0n ? -value.digits : value.digits;
   let quotient = magnitude / divisor;
   if ((magnitude % divisor) * 2n >= divisor) quotient += 1n;
@@ -85,8 +89,8 @@ function roundToScale(value: Decimal, scale: number): Decimal {
  */
 export function toScaledInteger(value: Decimal, precision: number, scale: number): bigint | string {
   const rounded = roundToScale(value, scale);
-  const scaled = rounded.digits * 10n ** BigInt(scale - rounded.scale);
-  const limit = 10n ** BigInt(precision);
+  const scaled = rounded.digits * tenTo(scale - rounded.scale);
+  const limit = tenTo(precision);
   if (scaled >= limit || scaled <= -limit) return `has more than ${precision - scale} integer digits`;
   return scaled;
 }

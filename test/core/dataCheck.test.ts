@@ -64,11 +64,9 @@ describe('exact decimals', () => {
     expect(parseDecimal(text)).toBeUndefined(),
   );
 
-  it('a binary double sum of the same values drifts; the exact one does not', () => {
-    const values = Array.from({ length: 1000 }, () => '0.1');
-    const exact = values.map((v) => parseDecimal(v)!).reduce(addDecimal);
+  it('a thousand times 0.1 is exactly 100 (a double sum is 99.9999999999986)', () => {
+    const exact = Array.from({ length: 1000 }, () => parseDecimal('0.1')!).reduce(addDecimal);
     expect(decimalText(exact)).toBe('100');
-    expect(values.reduce((sum, v) => sum + Number(v), 0)).not.toBe(100);
   });
 
   it.each([
@@ -154,6 +152,58 @@ describe('startFileCheck on the emulator rows', () => {
     const rows = Array.from({ length: 10 }, () => ({ ...row, BillingPreTaxTotal: 0.1, Quantity: 0.7, PricingPreTaxTotal: 1e-7 }));
     const [total] = checkRows('usage', 'full', rows).totals;
     expect(total!.sums).toEqual({ billingPreTaxTotal: '1', pricingPreTaxTotal: '0.000001', quantity: '7' });
+  });
+});
+
+describe('parseExactJson: every number read at its exact value, on the fast path and the exact one', () => {
+  const [row] = usage('full', 1) as [Record<string, unknown>];
+  const schema = schemaFor('usage', 'full');
+  const at = (name: string) => schema.columns.findIndex((column) => column.name === name);
+  const typedLine = (line: string) => startFileCheck(schema, 'f').addLine(line, 1)!;
+
+  it('numbers of up to 15 significant digits (read through a double) keep their exact decimal value', () => {
+    // Deterministic spread: 1 to 15 digits, 0 to 12 of them after the point, either sign.
+    for (let i = 0; i < 2_000; i++) {
+      const digits = String((BigInt(i) * 7_919_123_456_791n) % 10n ** BigInt(1 + (i % 15))).padStart(1 + (i % 15), '0');
+      const places = Math.min(i % 13, digits.length - 1);
+      const whole = digits.slice(0, digits.length - places).replace(/^0+(?=\d)/, '');
+      const text = `${i % 2 ? '-' : ''}${whole}${places ? `.${digits.slice(-places)}` : ''}`;
+      const typed = typedLine(JSON.stringify(row).replace(/"Quantity":[^,]+/, `"Quantity":${text}`));
+      expect(decimalText(typed.values[at('Quantity')] as never), text).toBe(decimalText(parseDecimal(text)!));
+    }
+  });
+
+  it.each([
+    ['0.0024749999999999998', '0.0024749999999999998'],
+    ['12345678.123456789012', '12345678.123456789012'],
+    ['2.5E3', '2500'],
+  ])('%s, which a double would not keep, is read from its source text', (source, value) => {
+    const typed = typedLine(JSON.stringify(row).replace(/"Quantity":[^,]+/, `"Quantity":${source}`));
+    expect(decimalText(typed.values[at('Quantity')] as never)).toBe(value);
+  });
+
+  it('1e-400 (0 as a double) is no decimal the check keeps: a problem, not a zero', () => {
+    const typed = typedLine(JSON.stringify(row).replace(/"Quantity":[^,]+/, '"Quantity":1e-400'));
+    expect(typed.problems).toEqual(["Quantity is '1e-400': expected a decimal number"]);
+    expect(typed.values[at('Quantity')]).toBeNull();
+  });
+
+  it('a number nested in a string column is written back as its source text', () => {
+    const line = JSON.stringify({ ...row, AdditionalInfo: 'x' }).replace('"AdditionalInfo":"x"', '"AdditionalInfo":{"a":0.0024749999999999998,"b":[1.5,2]}');
+    expect(typedLine(line).values[at('AdditionalInfo')]).toBe('{"a":0.0024749999999999998,"b":[1.5,2]}');
+  });
+
+  it('a line sent down the exact path by a long digit run in a string checks the same as one that is not', () => {
+    const rows = usage('full', 200);
+    const marked = rows.map((one) => ({ ...one, SubscriptionDescription: 'order:12345678901234567890' }));
+    const strip = (result: FileCheckResult) => ({ ...result, totals: result.totals });
+    expect(strip(checkRows('usage', 'full', marked))).toEqual(strip(checkRows('usage', 'full', rows)));
+  });
+
+  it('a file whose rows change key spelling midway reads each row by its own keys', () => {
+    const rows = usage('full', 40);
+    const mixed = rows.map((one, index) => (index % 2 ? Object.fromEntries(Object.entries(one).map(([key, value]) => [key.toLowerCase(), value])) : one));
+    expect(checkRows('usage', 'full', mixed)).toEqual(checkRows('usage', 'full', rows));
   });
 });
 
