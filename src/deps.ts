@@ -18,6 +18,8 @@ import { createSignatureVerifier, type SignatureVerifier } from './adapters/part
 import type { PollQueue } from './adapters/pollQueue';
 import type { SeenEvents } from './adapters/seenEvents';
 import type { Clients } from './clients';
+import { createSlots, type Slots } from './concurrency';
+import { FILE_CHECKS_PER_PROCESS, FILE_CHECK_SLOT_WAIT_SECONDS } from './core/policy';
 import { startInvoiceExports } from './functions/startExport';
 import { rootCertificates } from 'node:tls';
 import type { Settings } from './core/settings';
@@ -33,6 +35,8 @@ export interface Deps {
   readonly dataFiles: DataFiles;
   /** The data check's per-file rows and merged figures, in the ledger's table. */
   readonly fileChecks: FileChecks;
+  /** This process's file checks at once (FILE_CHECKS_PER_PROCESS), and how long one waits for its turn. */
+  readonly fileCheckSlots: { readonly slots: Slots; readonly waitMs: number };
   readonly telemetry: Telemetry;
   readonly now: () => Date;
   readonly random: () => number;
@@ -65,6 +69,8 @@ export interface DepsOptions {
   readonly copyTimeoutMs?: number;
   /** See Deps.landingClaimSeconds. */
   readonly landingClaimSeconds?: number;
+  /** How long a file check waits for its turn in this process (default FILE_CHECK_SLOT_WAIT_SECONDS in ./core/policy). */
+  readonly fileCheckSlotWaitMs?: number;
   /** Trust anchors (PEM) for Partner Center's signing certificate; default Node's root store. */
   readonly webhookTrustedRoots?: readonly string[];
   readonly startBilledExports?: StartBilledExports;
@@ -108,6 +114,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
       () => loaded().then((c) => c.fileChecks),
       ['readPlan', 'savePlan', 'listFiles', 'getFile', 'planFiles', 'markDone', 'noteAttempt', 'anyPending', 'saveSummary', 'readSummary'],
     ),
+    fileCheckSlots: { slots: createSlots(FILE_CHECKS_PER_PROCESS), waitMs: overrides.fileCheckSlotWaitMs ?? FILE_CHECK_SLOT_WAIT_SECONDS * 1000 },
     telemetry: overrides.telemetry ?? telemetryFor(settings),
     ...(overrides.landingClaimSeconds === undefined ? {} : { landingClaimSeconds: overrides.landingClaimSeconds }),
     now: () => new Date(),

@@ -36,6 +36,28 @@ export const FINAL_SAVE_ATTEMPTS = 4;
 export const FINAL_SAVE_RETRY_MS = 500;
 /** How long a run waits for its files' checks before the sweeper may look at it (plus its grace). */
 export const CHECK_WAIT_SECONDS = 30 * 60;
+/**
+ * File checks one process runs at once. A check is work on the one JavaScript thread (gunzip,
+ * parse, Parquet: about 10,000 rows a second), so a second one at once adds memory (a Parquet
+ * row group in the making, about 150 MiB), not speed: without this the host's batchSize (8, and 4
+ * more fetched) would run up to 12 side by side on one instance. Other instances take the
+ * messages this one hands back.
+ */
+export const FILE_CHECKS_PER_PROCESS = 1;
+/**
+ * How long a file check waits for one of them before it hands its message back for later (to
+ * this instance or another). Its own deadline (25 minutes) starts once it runs: with this wait
+ * it stays inside the 30-minute function timeout.
+ */
+export const FILE_CHECK_SLOT_WAIT_SECONDS = 60;
+/** When a file check handed back for want of a slot is due again. */
+export const FILE_CHECK_BUSY_DELAY_SECONDS = 15;
+/**
+ * Times the landing sends the same pending file checks with no file finishing in between (the
+ * first send, then redeliveries and revivals) before the run fails: a check that never records a
+ * result (its process runs out of memory or time on it every time) would otherwise go round for ever.
+ */
+export const MAX_CHECK_ROUNDS = 3;
 /** Transient storage failures one file's check meets before the run fails. */
 export const MAX_CHECK_ATTEMPTS = 5;
 /** How many times an export is started again after Graph forgot its operation (404/410). */

@@ -12,7 +12,7 @@ import { mergeFileResults, type FileCheckResult } from '../core/dataCheck';
 import { rowFamilyOf, schemaFor } from '../core/dataSchema';
 import type { Manifest } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
-import { CHECK_WAIT_SECONDS, decideFileCheckRetry, pollingPolicyOf } from '../core/policy';
+import { CHECK_WAIT_SECONDS, FILE_CHECK_BUSY_DELAY_SECONDS, MAX_CHECK_ROUNDS, decideFileCheckRetry, pollingPolicyOf } from '../core/policy';
 import { fileCheckMessageFor } from '../core/pollMessage';
 import { buildPublicManifest, withDataCheck, type LandedFile, type ManifestFacts } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
@@ -34,6 +34,10 @@ interface CheckPlan {
   readonly manifest: ManifestFacts;
   /** When the last copy was verified. */
   readonly copiedAt: string;
+  /** Times the pending checks were sent with no file finishing in between (MAX_CHECK_ROUNDS). */
+  readonly round?: number;
+  /** Files done when they were last sent. */
+  readonly doneFiles?: number;
 }
 
 /**
@@ -43,7 +47,14 @@ interface CheckPlan {
  */
 export async function startDataChecks(stored: StoredRun, manifest: Manifest, landed: readonly LandedFile[], deps: Deps, log: RunLogger): Promise<StoredRun> {
   const { run } = stored;
+  const checked = new Map((await deps.fileChecks.listFiles(run.runId, manifest.eTag)).map((row) => [row.index, row]));
+  const doneFiles = [...checked.values()].filter((row) => row.state === 'done').length;
+  const previous = (await deps.fileChecks.readPlan(run.runId, manifest.eTag)) as CheckPlan | undefined;
+  // Sent before and no file finished since: each delivery ended without a result.
+  const round = previous && doneFiles <= (previous.doneFiles ?? 0) ? (previous.round ?? 1) + 1 : 1;
   const plan: CheckPlan = {
+    round,
+    doneFiles,
     manifest: {
       id: manifest.id,
       eTag: manifest.eTag,
@@ -55,9 +66,7 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
     },
     copiedAt: deps.now().toISOString(),
   };
-  await deps.fileChecks.savePlan(run.runId, manifest.eTag, plan);
   const wantParquet = deps.settings.outputFormats.includes('parquet');
-  const checked = new Map((await deps.fileChecks.listFiles(run.runId, manifest.eTag)).map((row) => [row.index, row]));
   const files: PlannedFile[] = landed.map(({ blob, facts }, index) => ({
     index,
     name: blob.name,
@@ -71,6 +80,17 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
     const outcome = row?.result as DataFileOutcome | undefined;
     return !row || row.state !== 'done' || row.name !== file.name || row.landedEtag !== file.landedEtag || wantParquet !== (outcome?.parquet !== undefined);
   });
+  if (toCheck.length > 0 && round > MAX_CHECK_ROUNDS) {
+    const names = toCheck.map((file) => `'${file.name}'`);
+    return failRun(
+      stored,
+      'DataCheckStalled',
+      `the data check of ${names.slice(0, 3).join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''} was sent ${MAX_CHECK_ROUNDS} times and no file finished: each delivery ended without a result (out of memory or past the function timeout?)`,
+      deps,
+      log,
+    );
+  }
+  await deps.fileChecks.savePlan(run.runId, manifest.eTag, plan);
   // Every file already checked (a landing resumed after the checks): this landing's own claim finishes it.
   if (toCheck.length === 0) return finishChecks(stored, deps, log, run.landingClaimId);
 
@@ -105,6 +125,17 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
   }
   if (file.state === 'done') return finishIfAllChecked(stored, deps, log);
 
+  // One file at a time per slot of this process: the others wait their turn, or go back on the queue.
+  const release = await deps.fileCheckSlots.slots.take(deps.fileCheckSlots.waitMs);
+  if (!release) {
+    await deps.queue.send(fileCheckMessageFor(run, index), FILE_CHECK_BUSY_DELAY_SECONDS);
+    logEvent(log, 'info', 'file check handed back: this process is checking other files', {
+      ...runFields(run),
+      file: file.name,
+      delaySeconds: FILE_CHECK_BUSY_DELAY_SECONDS,
+    });
+    return stored;
+  }
   const parquet = deps.settings.outputFormats.includes('parquet');
   let outcome: DataFileOutcome;
   try {
@@ -115,6 +146,7 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
       parquet,
     });
   } catch (thrown) {
+    release();
     if (thrown instanceof DataFileError) return failRun(stored, thrown.code, `the data check failed: ${thrown.message}`, deps, log);
     if (!(thrown instanceof StorageRequestError)) throw thrown;
     const decision = decideFileCheckRetry(file, thrown, pollingPolicyOf(deps.settings), deps.random);
@@ -131,6 +163,7 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
     });
     return stored;
   }
+  release();
   await deps.fileChecks.markDone(run.runId, eTag, file, outcome);
   logEvent(log, 'info', 'file checked', {
     ...runFields(run),
