@@ -46,30 +46,47 @@ export interface DataFiles {
  */
 export function createDataFiles(container: ContainerClient, options: { readonly timeoutMs?: number; readonly idleTimeoutMs?: number } = {}): DataFiles {
   return {
-    async checkFile({ folder, name, schema, parquet }) {
-      const { abortSignal } = callDeadline(options.timeoutMs ?? DATA_FILE_TIMEOUT_MS);
-      const downloaded = await classified(() => container.getBlobClient(`${folder}${name}`).download(0, undefined, { abortSignal }), { about: `'${name}'` });
-      const body = downloaded.readableStreamBody as Readable;
-      const check = startFileCheck(schema, name);
-      const lines = numberedLines(body, name, options.idleTimeoutMs);
-      async function* typedRows(): AsyncGenerator<readonly CellValue[]> {
-        for await (const { text, line } of lines) {
-          const row = check.addLine(text, line);
-          if (!row) continue;
-          if (parquet && row.untypable) throw new DataFileError(name, line, `holds a value its Parquet column cannot keep: ${row.problems.join('; ')}`);
-          yield row.values;
+    async checkFile(request) {
+      const timeoutMs = options.timeoutMs ?? DATA_FILE_TIMEOUT_MS;
+      const { abortSignal } = callDeadline(timeoutMs);
+      try {
+        return await checkWithin(request, abortSignal);
+      } catch (thrown) {
+        // The whole file's deadline, not a hung call: the same file would take as long again.
+        if (abortSignal.aborted && thrown instanceof StorageRequestError) {
+          throw new StorageRequestError(
+            `'${request.name}': its check did not finish within ${timeoutMs >= 60_000 ? `${Math.round(timeoutMs / 60_000)} minutes` : `${timeoutMs / 1000} s`}; a file this large is beyond one invocation (OUTPUT_FORMATS=raw halves the work)`,
+            { code: 'DataCheckTimedOut', transient: false, sourceRefused: false },
+            { cause: thrown },
+          );
         }
+        throw thrown;
       }
-      if (!parquet) {
-        for await (const _row of typedRows());
-        return { check: check.result() };
-      }
-      const { writeParquet } = await import('./parquetFile.js');
-      const parquetName = parquetPathFor(name);
-      const written = await writeParquet(typedRows(), schema, container.getBlockBlobClient(`${folder}${parquetName}`), abortSignal);
-      return { check: check.result(), parquet: { name: parquetName, ...written } };
     },
   };
+
+  async function checkWithin({ folder, name, schema, parquet }: Parameters<DataFiles['checkFile']>[0], abortSignal: AbortSignal): Promise<DataFileOutcome> {
+    const downloaded = await classified(() => container.getBlobClient(`${folder}${name}`).download(0, undefined, { abortSignal }), { about: `'${name}'` });
+    const body = downloaded.readableStreamBody as Readable;
+    const check = startFileCheck(schema, name);
+    const lines = numberedLines(body, name, options.idleTimeoutMs);
+    async function* typedRows(): AsyncGenerator<readonly CellValue[]> {
+      for await (const { text, line } of lines) {
+        const row = check.addLine(text, line);
+        if (!row) continue;
+        if (parquet && row.untypable) throw new DataFileError(name, line, `holds a value its Parquet column cannot keep: ${row.problems.join('; ')}`);
+        yield row.values;
+      }
+    }
+    if (!parquet) {
+      for await (const _row of typedRows());
+      return { check: check.result() };
+    }
+    const { writeParquet } = await import('./parquetFile.js');
+    const parquetName = parquetPathFor(name);
+    const written = await writeParquet(typedRows(), schema, container.getBlockBlobClient(`${folder}${parquetName}`), abortSignal);
+    return { check: check.result(), parquet: { name: parquetName, ...written } };
+  }
 }
 
 /**
