@@ -47,7 +47,17 @@ const slowDataFileReads = (app: TestApp): FaultRule => ({
   fault: { kind: 'delay', ms: 1_500 },
 });
 
-/** Messages waiting on the app's queue, delayed ones included (peek sees only visible ones: count them by receiving later). */
+/** Every file's check at once, each file's read slowed: how many files were read, and what was logged meanwhile. */
+async function checkAllAtOnce(app: TestApp, run: Run): Promise<{ reads: number; logs: string[] }> {
+  const reads = cloud.proxy!.injected().length;
+  const logged = app.logs.length;
+  cloud.proxy!.addRule(slowDataFileReads(app));
+  await Promise.all(Array.from({ length: FILE_CHECKS_PER_PROCESS + 1 }, (_, index) => pollExport(fileCheckMessageFor(run, index), app.context(), app.deps)));
+  cloud.proxy!.clearRules();
+  return { reads: cloud.proxy!.injected().length - reads, logs: app.logs.slice(logged) };
+}
+
+/** Messages on the app's queue, delayed ones included (the approximate count counts invisible ones too). */
 async function queuedCount(app: TestApp): Promise<number> {
   const properties = await app.clients.queueService.getQueueClient(app.deps.queue.name).getProperties();
   return properties.approximateMessagesCount ?? 0;
@@ -58,15 +68,9 @@ describe('file checks per process', () => {
     cloud.billing.setScenario({ fileCount: FILE_CHECKS_PER_PROCESS + 1, rowsPerFile: 50 });
     const app = createTestApp(cloud, {}, { fileCheckSlotWaitMs: 1_000 });
     const run = await checkingAgain(app);
-    const reads = cloud.proxy!.injected().length;
-    const logged = app.logs.length;
-    cloud.proxy!.addRule(slowDataFileReads(app));
-
-    await Promise.all(Array.from({ length: FILE_CHECKS_PER_PROCESS + 1 }, (_, index) => pollExport(fileCheckMessageFor(run, index), app.context(), app.deps)));
-
-    cloud.proxy!.clearRules();
-    expect(cloud.proxy!.injected().length - reads).toBe(FILE_CHECKS_PER_PROCESS);
-    const handedBack = app.logs.slice(logged).filter((line) => line.includes('file check handed back: this process is checking other files'));
+    const { reads, logs } = await checkAllAtOnce(app, run);
+    expect(reads).toBe(FILE_CHECKS_PER_PROCESS);
+    const handedBack = logs.filter((line) => line.includes('file check handed back: this process is checking other files'));
     expect(handedBack).toHaveLength(1);
     expect(handedBack[0]).toContain(`"delaySeconds":${FILE_CHECK_BUSY_DELAY_SECONDS}`);
     expect(await queuedCount(app)).toBe(1);
@@ -78,15 +82,9 @@ describe('file checks per process', () => {
     cloud.billing.setScenario({ fileCount: FILE_CHECKS_PER_PROCESS + 1, rowsPerFile: 50 });
     const app = createTestApp(cloud, {}, { fileCheckSlotWaitMs: 20_000 });
     const run = await checkingAgain(app);
-    const reads = cloud.proxy!.injected().length;
-    const logged = app.logs.length;
-    cloud.proxy!.addRule(slowDataFileReads(app));
-
-    await Promise.all(Array.from({ length: FILE_CHECKS_PER_PROCESS + 1 }, (_, index) => pollExport(fileCheckMessageFor(run, index), app.context(), app.deps)));
-
-    cloud.proxy!.clearRules();
-    expect(cloud.proxy!.injected().length - reads).toBe(FILE_CHECKS_PER_PROCESS + 1);
-    expect(app.logs.slice(logged).filter((line) => line.includes('handed back'))).toEqual([]);
+    const { reads, logs } = await checkAllAtOnce(app, run);
+    expect(reads).toBe(FILE_CHECKS_PER_PROCESS + 1);
+    expect(logs.filter((line) => line.includes('handed back'))).toEqual([]);
     expect((await app.deps.ledger.getRun(run.runId))!.run.state).toBe('succeeded');
   }, 60_000);
 });
