@@ -77,9 +77,12 @@ async function startEmulator(via: 'node' | 'tsx') {
   await until(() => emulator.output().includes('Press Ctrl+C to stop.'), 'the emulator to be ready');
   const below = descendants(emulator.pid!);
   const azurite = below.find((pid) => commandLine(pid).includes('azurite'));
-  const cli = via === 'tsx' ? below.find((pid) => commandLine(pid).includes('main.ts')) : emulator.pid!;
-  expect(azurite, `processes below the emulator: ${below.map(commandLine).join('\n')}`).toBeDefined();
-  expect(cli).toBeDefined();
+  // The CLI is the process spawned, or (through the tsx wrapper) a process below it: either way
+  // a living process running cli/main.ts.
+  const cli = (via === 'tsx' ? below : [emulator.pid!]).find((pid) => alive(pid) && commandLine(pid).includes('cli/main.ts'));
+  const processes = `processes from the emulator down: ${[emulator.pid!, ...below].map((pid) => `${pid} ${commandLine(pid)}`).join('\n')}`;
+  expect(azurite, processes).toBeDefined();
+  expect(cli, processes).toBeDefined();
   return { emulator, azurite: azurite!, cli: cli! };
 }
 
