@@ -6,7 +6,14 @@ const MiB = 1024 * 1024;
 export interface BenchConfig {
   readonly mode: 'full' | 'quick';
   readonly timeToData: { readonly reps: number; readonly fileCount: number; readonly fileSizeBytes: number; readonly floorConcurrencies: readonly number[] };
-  readonly memory: { readonly reps: number; readonly fileCount: number; readonly smallFileBytes: number; readonly largeFileBytes: number };
+  readonly memory: {
+    readonly reps: number;
+    readonly fileCount: number;
+    readonly smallFileBytes: number;
+    /** An export past the first few Parquet row groups of each file: the large one should not peak higher. */
+    readonly mediumFileBytes: number;
+    readonly largeFileBytes: number;
+  };
   readonly coldStart: { readonly processes: number };
   readonly polling: {
     readonly reps: number;
@@ -26,7 +33,7 @@ export const FULL: BenchConfig = {
   timeToData: { reps: 3, fileCount: 200, fileSizeBytes: 2 * MiB, floorConcurrencies: [4, 16, 64] },
   // The large export is 1 GiB of gzip (about 15 million rows) read back, checked and written as
   // Parquet by the one process: about half an hour on 2 cores, so one repetition.
-  memory: { reps: 1, fileCount: 16, smallFileBytes: 128 * 1024, largeFileBytes: 64 * MiB },
+  memory: { reps: 1, fileCount: 16, smallFileBytes: 128 * 1024, mediumFileBytes: 16 * MiB, largeFileBytes: 64 * MiB },
   coldStart: { processes: 15 },
   // The operation times sit at least a second from every poll the policy schedules (with no
   // Retry-After: 1, 3, 7, 14-15 s; with 5 s: 1, 6, 11, 18-19 s), so the few hundred ms a real poll
@@ -42,7 +49,7 @@ export const FULL: BenchConfig = {
 export const QUICK: BenchConfig = {
   mode: 'quick',
   timeToData: { reps: 2, fileCount: 8, fileSizeBytes: 256 * 1024, floorConcurrencies: [4, 16] },
-  memory: { reps: 2, fileCount: 4, smallFileBytes: 64 * 1024, largeFileBytes: 2 * MiB },
+  memory: { reps: 2, fileCount: 4, smallFileBytes: 64 * 1024, mediumFileBytes: 512 * 1024, largeFileBytes: 2 * MiB },
   coldStart: { processes: 3 },
   polling: { reps: 2, operationSeconds: [2], retryAfterSeconds: [null, 3], initialDelaySeconds: 1, maxDelaySeconds: 2 },
   scale: { reps: 2, fileCount: 100, floorConcurrencies: [16] },

@@ -54,10 +54,10 @@ export function withFindings(figure: FigureResult): FigureResult {
       }
       break;
     case 'memory': {
-      const large = figure.rows[1];
-      if (large)
+      const [, largeBySmall, largeByMedium] = figure.rows;
+      if (largeBySmall && largeByMedium)
         findings.push(
-          `large / small = ${fixed(large.ratio ?? Number.NaN)}: the peak RSS does not grow with the bytes copied, since the copies are server side.`,
+          `large / small = ${fixed(largeBySmall.ratio ?? Number.NaN)}, large / medium = ${fixed(largeByMedium.ratio ?? Number.NaN)}: the copies are server side and the check streams each file holding at most a Parquet row group, so the peak grows until the files outgrow a few row groups, then no more.`,
         );
       break;
     }

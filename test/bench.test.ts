@@ -83,7 +83,13 @@ describe('npm run bench -- --quick', () => {
         ]),
       );
     }
-    expect(labels('memory')).toHaveLength(2);
+    const memory = results.figures.find((figure) => figure.id === 'memory')!;
+    expect(memory.rows.map((row) => row.floorLabel)).toEqual([
+      'the app loaded with its clients, no run',
+      expect.stringMatching(/^the .* export \(4 files\)$/),
+      expect.stringMatching(/^the .* export \(4 files\)$/),
+    ]);
+    expect(memory.findings).toEqual([expect.stringMatching(/^large \/ small = \d+\.\d+, large \/ medium = \d+\.\d+: /)]);
     expect(labels('coldStart')).toEqual(expect.arrayContaining([expect.stringMatching(/^bundled/), expect.stringMatching(/^unbundled/)]));
     expect(labels('polling')).toEqual(
       expect.arrayContaining([expect.stringMatching(/no Retry-After: operation GETs/), expect.stringMatching(/Retry-After \d+ s: completed → noticed/)]),

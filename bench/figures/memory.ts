@@ -1,7 +1,9 @@
 /**
  * Figure 2, memory: peak RSS of the app process (forked, bundled, the emulators elsewhere) for a
- * small export and a large one with the same number of files. The copies are server side, so the
- * bytes never pass through the app and large / small should stay near 1.
+ * small, a medium and a large export with the same number of files, each landed, read back,
+ * checked and written as Parquet (the default OUTPUT_FORMATS). The copies are server side; the
+ * check streams each file, one at a time per process, holding at most a Parquet row group: the
+ * peak should stop growing once the files outgrow a few row groups (large / medium near 1).
  */
 import type { AppOutcome, IdleOutcome } from '../appProcess';
 import { runChild } from '../child';
@@ -20,17 +22,19 @@ export async function memory(context: BenchContext): Promise<FigureResult> {
   return withCloud(base, async (cloud) => {
     const idle: number[] = [];
     const small: number[] = [];
+    const medium: number[] = [];
     const large: number[] = [];
     const bytes: Record<string, number> = {};
     for (let rep = 0; rep < params.reps; rep++) {
       context.progress(`memory: repetition ${rep + 1}/${params.reps}: idle app`);
       idle.push((await runChild<IdleOutcome>(context.childFile, { kind: 'idle', env: appEnv(cloud, 'EUR') }).done).maxRssBytes);
-      // Small and large alternate, so drift over the run touches both alike.
+      // The sizes alternate, so drift over the run touches them alike.
       for (const [size, samples, fileSizeBytes] of [
         ['small', small, params.smallFileBytes],
+        ['medium', medium, params.mediumFileBytes],
         ['large', large, params.largeFileBytes],
       ] as const) {
-        cloud.billing.setScenario({ ...base, fileSizeBytes, seed: rep * 2 + (size === 'small' ? 1 : 2) });
+        cloud.billing.setScenario({ ...base, fileSizeBytes, seed: rep * 3 + (size === 'small' ? 1 : size === 'medium' ? 2 : 3) });
         const env = appEnv(cloud, 'EUR');
         context.progress(`memory: repetition ${rep + 1}/${params.reps}: ${size} export (${params.fileCount} × ${formatSize(fileSizeBytes)})`);
         const outcome = await runChild<AppOutcome>(context.childFile, {
@@ -48,18 +52,19 @@ export async function memory(context: BenchContext): Promise<FigureResult> {
       }
     }
     const toMiB = (values: readonly number[]) => values.map((value) => value / MiB);
-    const smallLabel = `${formatSize(bytes.small ?? 0)} export (${params.fileCount} files)`;
+    const label = (size: string) => `${formatSize(bytes[size] ?? 0)} export (${params.fileCount} files)`;
     return {
       id: 'memory',
       title: 'Memory (peak RSS of the app process)',
       params: {
         ...params,
-        process: 'bench/appProcess.ts bundled like dist/main.js, plain node, emulators in other processes',
+        process: 'bench/appProcess.ts bundled like dist/main.js, plain node, emulators in other processes; data check and Parquet on',
         measuredWith: 'process.resourceUsage().maxRSS at exit',
       },
       rows: [
-        measurement(`peak RSS, ${smallLabel}`, 'MiB', toMiB(small), 'the app loaded with its clients, no run', toMiB(idle)),
-        measurement(`peak RSS, ${formatSize(bytes.large ?? 0)} export (${params.fileCount} files)`, 'MiB', toMiB(large), `the ${smallLabel}`, toMiB(small)),
+        measurement(`peak RSS, ${label('small')}`, 'MiB', toMiB(small), 'the app loaded with its clients, no run', toMiB(idle)),
+        measurement(`peak RSS, ${label('large')}`, 'MiB', toMiB(large), `the ${label('small')}`, toMiB(small)),
+        measurement(`peak RSS, ${label('large')}`, 'MiB', toMiB(large), `the ${label('medium')}`, toMiB(medium)),
       ],
       findings: [],
       details: { bytesCopied: bytes, idleMiB: toMiB(idle).map((value) => round(value)) },
