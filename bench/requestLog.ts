@@ -21,6 +21,8 @@ export interface RequestEntry {
   operationStatus?: string;
   /** Whether the request opened a new connection (node:http requests only). */
   newConnection?: boolean;
+  /** This process's CPU time (user + system, ms) when the request started. */
+  readonly cpuAtStart: number;
 }
 
 export interface RequestLogOptions {
@@ -63,7 +65,7 @@ export class RequestLog {
           : /\/export$/.test(url.pathname)
             ? 'export'
             : 'other';
-      const entry: RequestEntry = { service: 'graph', kind: `graph ${method} ${what}`, path: url.pathname, startedAt: performance.now() };
+      const entry: RequestEntry = { service: 'graph', kind: `graph ${method} ${what}`, path: url.pathname, startedAt: performance.now(), cpuAtStart: cpuMs() };
       this.entries.push(entry);
       const response = await original(input, init);
       if (what === 'operation' && response.ok) {
@@ -114,7 +116,13 @@ export class RequestLog {
     const host = String(request.getHeader('host') ?? request.host ?? '');
     const port = Number(/:(\d+)$/.exec(host)?.[1] ?? (request.protocol === 'https:' ? 443 : 80));
     const service = this.options.ports.get(port) ?? 'other';
-    const entry: RequestEntry = { service, kind: this.kindOf(service, request), path: request.path.split('?')[0] ?? '', startedAt: performance.now() };
+    const entry: RequestEntry = {
+      service,
+      kind: this.kindOf(service, request),
+      path: request.path.split('?')[0] ?? '',
+      startedAt: performance.now(),
+      cpuAtStart: cpuMs(),
+    };
     this.entries.push(entry);
     this.byRequest.set(request, entry);
   }
@@ -148,6 +156,11 @@ export class RequestLog {
         return `${service} ${method}`;
     }
   }
+}
+
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 /** The storage and identity ports named in the app settings (connection strings and endpoints). */
