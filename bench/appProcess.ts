@@ -33,6 +33,11 @@ export type ChildTask =
       readonly sourceAccount: string;
       /** Load, create the clients and queues, say 'ready', and start only on 'go' (so start-up work overlaps nothing measured). */
       readonly waitForGo?: boolean;
+      /**
+       * Stop the worker once every copy is verified (the landing's 'files landed' event), leaving
+       * the data check undone: for measuring the landing alone (its run ends still copying).
+       */
+      readonly untilCopied?: boolean;
     }
   | { readonly kind: 'idle'; readonly env: Record<string, string> }
   | {
@@ -90,6 +95,8 @@ export interface AppOutcome {
   /** CPU time this process spent in the landing (user + system), and in the data check after it. */
   readonly landingCpuMs: number;
   readonly checkCpuMs: number;
+  /** By kind, the landing's first request start and last answer, in ms after success was seen: its phases. */
+  readonly landingSpansMs: Record<string, { readonly firstStartMs: number; readonly lastEndMs: number }>;
   /** Connections the landing opened (requests that did not reuse a kept-alive socket). */
   readonly landingNewConnections: Record<string, number>;
   /** Requests answered with 4xx/5xx or not at all, by kind and status (SDK retries show up here). */
@@ -164,7 +171,9 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
     },
   };
   const clients = createStorageClients(settings);
+  const stop = new AbortController();
   const onLog = (_level: string, line: string): void => {
+    if (task.untilCopied && line.startsWith('files landed; checking their data')) stop.abort();
     if (line.startsWith('export succeeded at Graph')) {
       timeline.succeededAtGraph = performance.now();
       timeline.cpuAtSuccess = cpuMs();
@@ -183,14 +192,19 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
   if (started.kind !== 'started') throw new Error(`the export did not start: ${started.reason}`);
   send({ type: 'started', runId: started.run.runId });
 
-  const worked = await runWorker(deps, clients.queueService, { runIds: [started.run.runId], host: task.host, onLog });
+  const worked = await runWorker(deps, clients.queueService, {
+    runIds: [started.run.runId],
+    host: task.host,
+    onLog,
+    ...(task.untilCopied ? { signal: stop.signal } : {}),
+  });
   const run = worked.runs[0] ?? started.run;
   // Read after the run (outside every window measured): when the landing had every copy verified.
   const copiedAt = run.manifestETag ? copiedAtOf(await deps.fileChecks.readPlan(run.runId, run.manifestETag)) : undefined;
   if (copiedAt !== undefined) {
     timeline.dataCopied = copiedAt - performance.timeOrigin;
-    // The CPU clock as the first request after that moment (the plan's own write) started.
-    timeline.cpuAtCopied = requests.entries.find((entry) => entry.startedAt >= timeline.dataCopied!)?.cpuAtStart;
+    // The CPU clock as the first ledger request after that moment (the plan's own write) started.
+    timeline.cpuAtCopied = requests.entries.find((entry) => entry.startedAt >= timeline.dataCopied! && entry.cpuAtStart !== undefined)?.cpuAtStart;
   }
   const landingFrom = timeline.succeededAtGraph ?? Infinity;
   const landingTo = timeline.dataCopied ?? -Infinity;
@@ -210,6 +224,7 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
     landingRequests: requests.countByKind(landingFrom, landingTo),
     checkRequests: requests.countByKind(landingTo, checkTo),
     landingLatencyMs: requests.medianLatencyByKind(landingFrom, landingTo),
+    landingSpansMs: requests.spansByKind(landingFrom, landingTo),
     landingCpuMs: (timeline.cpuAtCopied ?? Number.NaN) - (timeline.cpuAtSuccess ?? Number.NaN),
     checkCpuMs: (timeline.cpuAtManifest ?? Number.NaN) - (timeline.cpuAtCopied ?? Number.NaN),
     landingNewConnections: requests.countByKind(landingFrom, landingTo, (entry) => entry.newConnection === true),
