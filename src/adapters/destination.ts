@@ -70,7 +70,7 @@ export interface Destination {
   url(blobPath: string): string;
 }
 
-/** A listing in pages of at most `pageSize` blobs, each given to `onPage` as it comes in (before the listing's end). */
+/** A listing whose first page holds at most `pageSize` blobs; each page goes to `onPage` as it comes in (before the listing's end). */
 export interface ListingPages {
   readonly pageSize: number;
   readonly onPage: (page: ReadonlyMap<string, BlobFacts>) => void;
@@ -87,10 +87,12 @@ export function createDestination(container: ContainerClient, options: { readonl
 
   /** `from`: a source container, listed for its blobs' versions, lengths and MD5s only (no copy status or metadata). */
   async function listFolder(folder: string, from?: ContainerClient, pages?: ListingPages): Promise<Map<string, BlobFacts>> {
+    const client = from ?? container;
     const listed = new Map<string, BlobFacts>();
-    const details = from ? {} : { includeMetadata: true, includeCopy: true };
-    const listing = (from ?? container).listBlobsFlat({ prefix: folder, ...details, ...deadline() }).byPage(pages ? { maxPageSize: pages.pageSize } : {});
-    for await (const page of listing) {
+    const options = { prefix: folder, ...(from ? {} : { includeMetadata: true, includeCopy: true }), ...deadline() };
+    const take = (page: {
+      segment: { blobItems: ReadonlyArray<{ name: string; properties: Parameters<typeof factsFrom>[0]; metadata?: Record<string, string> }> };
+    }) => {
       const facts = new Map<string, BlobFacts>();
       for (const blob of page.segment.blobItems) {
         const blobFacts = factsFrom({ ...blob.properties, ...(blob.metadata ? { metadata: blob.metadata } : {}) });
@@ -102,7 +104,16 @@ export function createDestination(container: ContainerClient, options: { readonl
       }
       for (const [name, blobFacts] of facts) listed.set(name, blobFacts);
       pages?.onPage(facts);
-    }
+    };
+    // With `pages`, a small first page, then the rest in pages as large as the service gives.
+    const first = await client
+      .listBlobsFlat(options)
+      .byPage(pages ? { maxPageSize: pages.pageSize } : {})
+      .next();
+    if (first.done) return listed;
+    take(first.value);
+    if (first.value.continuationToken)
+      for await (const page of client.listBlobsFlat(options).byPage({ continuationToken: first.value.continuationToken })) take(page);
     return listed;
   }
   /** A source folder's URL with its SAS: its container (through that SAS) and the folder's prefix in it. */

@@ -21,7 +21,7 @@ import type { Deps } from '../deps';
  * waiting for each copy; then listings of the folder wait for the copies and verify them all.
  * A file the source listing did not give (or all of them, when the SAS may not list) is read
  * with one request of its own, as is a source that changed under its copy. About one request
- * per file, plus two listings per 5,000.
+ * per file, plus the listings (the source's small first page, then one per 5,000 of each folder).
  */
 export type LandAllResult = { readonly kind: 'landed'; readonly landed: LandedFile[] } | { readonly kind: 'copiesPending'; readonly message: string };
 
@@ -80,7 +80,7 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
   return { kind: 'landed', landed: landedFiles };
 }
 
-/** Source blobs per page of the source listing: the first copies start after one small page, not the whole folder. */
+/** Source blobs on the first page of the source listing: the first copies start after one small page, not the whole folder. */
 const SOURCE_LISTING_PAGE = 50;
 
 interface ListedSources {
