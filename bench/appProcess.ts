@@ -33,6 +33,11 @@ export type ChildTask =
       readonly sourceAccount: string;
       /** Load, create the clients and queues, say 'ready', and start only on 'go' (so start-up work overlaps nothing measured). */
       readonly waitForGo?: boolean;
+      /**
+       * Stop the worker once every copy is verified (the landing's 'files landed' event), leaving
+       * the data check undone: for measuring the landing alone (its run ends still copying).
+       */
+      readonly untilCopied?: boolean;
     }
   | { readonly kind: 'idle'; readonly env: Record<string, string> }
   | {
@@ -51,12 +56,19 @@ export interface Timeline {
   exportStarted?: number;
   /** The operation GET that answered success came back; what the app logs as "export succeeded at Graph". */
   succeededAtGraph?: number;
-  /** The PUT of manifest.json came back: the data is there for downstream jobs. */
+  /**
+   * Every file copied and verified against its source: the moment the landing planned the data
+   * check, as the plan in the ledger records it (`copiedAt`, the app's wall clock, put on this
+   * timeline through performance.timeOrigin). The raw files are there from then on.
+   */
+  dataCopied?: number;
+  /** The PUT of manifest.json came back: every file's data checked, the data announced for downstream jobs. */
   manifestWritten?: number;
   /** The run is recorded as finished in the ledger. */
   runFinished?: number;
-  /** This process's CPU time (user + system, ms) at succeededAtGraph and at manifestWritten. */
+  /** This process's CPU time (user + system, ms) at succeededAtGraph, dataCopied and manifestWritten. */
   cpuAtSuccess?: number;
+  cpuAtCopied?: number;
   cpuAtManifest?: number;
 }
 
@@ -71,13 +83,20 @@ export interface AppOutcome {
   readonly pollCount: number;
   readonly messagesProcessed: number;
   readonly timeline: Timeline;
-  /** Requests by kind over the whole run, and within the landing (success seen → manifest written). */
+  /**
+   * Requests by kind over the whole run, within the landing (success seen → every copy
+   * verified, dataCopied), and within the data check that follows (→ manifest.json written).
+   */
   readonly requests: Record<string, number>;
   readonly landingRequests: Record<string, number>;
+  readonly checkRequests: Record<string, number>;
   /** Median time from request start to the end of its answer, by kind, within the landing. */
   readonly landingLatencyMs: Record<string, number>;
-  /** CPU time this process spent in the landing (user + system). */
+  /** CPU time this process spent in the landing (user + system), and in the data check after it. */
   readonly landingCpuMs: number;
+  readonly checkCpuMs: number;
+  /** By kind, the landing's first request start and last answer, in ms after success was seen: its phases. */
+  readonly landingSpansMs: Record<string, { readonly firstStartMs: number; readonly lastEndMs: number }>;
   /** Connections the landing opened (requests that did not reuse a kept-alive socket). */
   readonly landingNewConnections: Record<string, number>;
   /** Requests answered with 4xx/5xx or not at all, by kind and status (SDK retries show up here). */
@@ -152,7 +171,9 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
     },
   };
   const clients = createStorageClients(settings);
+  const stop = new AbortController();
   const onLog = (_level: string, line: string): void => {
+    if (task.untilCopied && line.startsWith('files landed; checking their data')) stop.abort();
     if (line.startsWith('export succeeded at Graph')) {
       timeline.succeededAtGraph = performance.now();
       timeline.cpuAtSuccess = cpuMs();
@@ -171,10 +192,23 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
   if (started.kind !== 'started') throw new Error(`the export did not start: ${started.reason}`);
   send({ type: 'started', runId: started.run.runId });
 
-  const worked = await runWorker(deps, clients.queueService, { runIds: [started.run.runId], host: task.host, onLog });
+  const worked = await runWorker(deps, clients.queueService, {
+    runIds: [started.run.runId],
+    host: task.host,
+    onLog,
+    ...(task.untilCopied ? { signal: stop.signal } : {}),
+  });
   const run = worked.runs[0] ?? started.run;
+  // Read after the run (outside every window measured): when the landing had every copy verified.
+  const copiedAt = run.manifestETag ? copiedAtOf(await deps.fileChecks.readPlan(run.runId, run.manifestETag)) : undefined;
+  if (copiedAt !== undefined) {
+    timeline.dataCopied = copiedAt - performance.timeOrigin;
+    // The CPU clock as the first ledger request after that moment (the plan's own write) started.
+    timeline.cpuAtCopied = requests.entries.find((entry) => entry.startedAt >= timeline.dataCopied! && entry.cpuAtStart !== undefined)?.cpuAtStart;
+  }
   const landingFrom = timeline.succeededAtGraph ?? Infinity;
-  const landingTo = timeline.manifestWritten ?? -Infinity;
+  const landingTo = timeline.dataCopied ?? -Infinity;
+  const checkTo = timeline.manifestWritten ?? -Infinity;
   const postedAt = timeline.exportStarted ?? timeline.began;
   return {
     kind: 'app',
@@ -188,8 +222,11 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
     timeline,
     requests: requests.countByKind(),
     landingRequests: requests.countByKind(landingFrom, landingTo),
+    checkRequests: requests.countByKind(landingTo, checkTo),
     landingLatencyMs: requests.medianLatencyByKind(landingFrom, landingTo),
-    landingCpuMs: (timeline.cpuAtManifest ?? Number.NaN) - (timeline.cpuAtSuccess ?? Number.NaN),
+    landingSpansMs: requests.spansByKind(landingFrom, landingTo),
+    landingCpuMs: (timeline.cpuAtCopied ?? Number.NaN) - (timeline.cpuAtSuccess ?? Number.NaN),
+    checkCpuMs: (timeline.cpuAtManifest ?? Number.NaN) - (timeline.cpuAtCopied ?? Number.NaN),
     landingNewConnections: requests.countByKind(landingFrom, landingTo, (entry) => entry.newConnection === true),
     failedRequests: countBy(
       requests.entries
@@ -202,6 +239,13 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
       .map((entry) => ({ at: entry.endedAt! - postedAt, status: entry.operationStatus ?? `http ${entry.status ?? '?'}` })),
     maxRssBytes: maxRssBytes(),
   };
+}
+
+/** The data check plan's `copiedAt` (../src/steps/checkFiles.ts) as epoch milliseconds. */
+function copiedAtOf(plan: unknown): number | undefined {
+  const copiedAt = (plan as { copiedAt?: unknown } | undefined)?.copiedAt;
+  const at = typeof copiedAt === 'string' ? Date.parse(copiedAt) : Number.NaN;
+  return Number.isFinite(at) ? at : undefined;
 }
 
 /** The export the timer (unbilled kinds) or an invoice-ready event (billed kinds) would start. */

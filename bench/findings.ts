@@ -13,7 +13,8 @@ function row(figure: FigureResult, starts: string): Measurement | undefined {
 }
 
 function landingFindings(figure: FigureResult): string[] {
-  // Time to data has these rows per kind, each prefixed with it; the first kind's are read here.
+  // Time to data has these rows per kind, each prefixed with it; the first kind's are read here
+  // (its first row: the raw files, every copy verified; scale's: to manifest.json).
   const time = figure.rows[0];
   const requests = figure.rows.find((candidate) => candidate.label.includes('blob requests per file'));
   const cpu = figure.rows.find((candidate) => candidate.label.includes('app CPU per file'));
@@ -30,7 +31,7 @@ function landingFindings(figure: FigureResult): string[] {
       )
       .join(', ');
     findings.push(
-      `The app took ${fixed(time.value)} s against ${fixed(time.floor)} s for the bare copies (${fixed(time.ratio ?? Number.NaN)}×), with ${fixed(requests.value)} blob requests per file where the copy alone is 1: ${perKind} (median latency under load in brackets).`,
+      `The app took ${fixed(time.value)} s (${time.label}) against ${fixed(time.floor)} s for the bare copies (${fixed(time.ratio ?? Number.NaN)}×), with ${fixed(requests.value)} blob requests per file while landing where the copy alone is 1: ${perKind} (median latency under load in brackets).`,
     );
   }
   if (cpu)

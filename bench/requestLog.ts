@@ -21,6 +21,12 @@ export interface RequestEntry {
   operationStatus?: string;
   /** Whether the request opened a new connection (node:http requests only). */
   newConnection?: boolean;
+  /**
+   * This process's CPU time (user + system, ms) when the request started: table requests only
+   * (the ledger's, a few per run; marks such as the data check plan's write), to keep the cost
+   * of reading the clock off the landing's hundreds of blob requests.
+   */
+  readonly cpuAtStart?: number;
 }
 
 export interface RequestLogOptions {
@@ -106,6 +112,18 @@ export class RequestLog {
     );
   }
 
+  /** By kind, when the first request that started within [from, to] started and the last ended, in ms after `from`. */
+  spansByKind(from: number, to: number): Record<string, { readonly firstStartMs: number; readonly lastEndMs: number }> {
+    const spans: Record<string, { firstStartMs: number; lastEndMs: number }> = {};
+    for (const entry of this.entries) {
+      if (entry.startedAt < from || entry.startedAt > to) continue;
+      const span = (spans[entry.kind] ??= { firstStartMs: Infinity, lastEndMs: -Infinity });
+      span.firstStartMs = Math.min(span.firstStartMs, Math.round(entry.startedAt - from));
+      span.lastEndMs = Math.max(span.lastEndMs, Math.round((entry.endedAt ?? entry.startedAt) - from));
+    }
+    return Object.fromEntries(Object.entries(spans).sort(([, a], [, b]) => a.firstStartMs - b.firstStartMs));
+  }
+
   count(predicate: (entry: RequestEntry) => boolean, from = -Infinity, to = Infinity): number {
     return this.entries.filter((entry) => entry.startedAt >= from && entry.startedAt <= to && predicate(entry)).length;
   }
@@ -114,7 +132,13 @@ export class RequestLog {
     const host = String(request.getHeader('host') ?? request.host ?? '');
     const port = Number(/:(\d+)$/.exec(host)?.[1] ?? (request.protocol === 'https:' ? 443 : 80));
     const service = this.options.ports.get(port) ?? 'other';
-    const entry: RequestEntry = { service, kind: this.kindOf(service, request), path: request.path.split('?')[0] ?? '', startedAt: performance.now() };
+    const entry: RequestEntry = {
+      service,
+      kind: this.kindOf(service, request),
+      path: request.path.split('?')[0] ?? '',
+      startedAt: performance.now(),
+      ...(service === 'table' ? { cpuAtStart: cpuMs() } : {}),
+    };
     this.entries.push(entry);
     this.byRequest.set(request, entry);
   }
@@ -148,6 +172,11 @@ export class RequestLog {
         return `${service} ${method}`;
     }
   }
+}
+
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 /** The storage and identity ports named in the app settings (connection strings and endpoints). */

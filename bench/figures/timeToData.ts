@@ -1,7 +1,9 @@
 /**
- * Figure 1, time to data: from the app seeing the operation succeed to manifest.json written at
- * the destination, through the real app (queue function, ledger, copies, verification), against
- * the same copies issued directly with @azure/storage-blob at the best of several concurrencies.
+ * Figure 1, time to data, through the real app (queue function, ledger, copies, verification),
+ * against the same copies issued directly with @azure/storage-blob at the best of several
+ * concurrencies. Two moments per kind: the raw files are there (succeeded → every copy verified
+ * against its source, when the landing plans the data check: the plan's `copiedAt`), and the
+ * checked data (→ manifest.json, written once the data check has read every file back).
  * Also figure 5 (scale) with many small files: the same measurement, plus requests per file.
  */
 import { EXPORT_KINDS, isBilledKind, type ExportKind } from '../../src/core/naming';
@@ -20,6 +22,8 @@ export interface LandingParams {
   readonly floorConcurrencies: readonly number[];
   /** What the app exports (default unbilled-usage); the emulator sizes every kind by the same knobs. */
   readonly exportKind?: ExportKind;
+  /** Stop each run once every copy is verified: the landing alone, without the data check (no manifest.json row). */
+  readonly untilCopied?: boolean;
 }
 
 /** The invoice a billed kind exports: the emulator's newest EUR invoice, in its catalogue on any date. */
@@ -28,6 +32,9 @@ const BENCH_INVOICE_ID = 'G000000001';
 export interface LandingRun {
   readonly app: readonly AppOutcome[];
   readonly floor: readonly FloorOutcome[];
+  /** Succeeded → every copy verified (the raw files landed). */
+  readonly copiedSeconds: readonly number[];
+  /** Succeeded → manifest.json (every file's data checked). */
   readonly appSeconds: readonly number[];
   /** Per concurrency, the floor's samples. */
   readonly floorSeconds: Readonly<Record<string, number[]>>;
@@ -67,18 +74,20 @@ export async function measureLanding(context: BenchContext, label: string, param
         ...subject,
         host: context.host,
         sourceAccount: context.sourceAccount,
+        ...(params.untilCopied ? { untilCopied: true } : {}),
       }).done;
       const record = exportRecord(cloud);
       if (record.kind !== exportKind) throw new Error(`${label}: the emulator's latest export is ${record.kind}, not ${exportKind}`);
       // A reconciliation export spreads its line items over at most fileCount files: the manifest says how many.
       if (
-        outcome.state !== 'succeeded' ||
+        outcome.state !== (params.untilCopied ? 'copying' : 'succeeded') ||
         outcome.blobCount !== record.blobNames.length ||
         outcome.timeline.succeededAtGraph === undefined ||
-        outcome.timeline.manifestWritten === undefined
+        outcome.timeline.dataCopied === undefined ||
+        (!params.untilCopied && outcome.timeline.manifestWritten === undefined)
       ) {
         throw new Error(
-          `${label}: the run ended ${outcome.state} with ${outcome.blobCount} of ${record.blobNames.length} files${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}`,
+          `${label}: the run ended ${outcome.state} with ${outcome.blobCount} of ${record.blobNames.length} files${outcome.errorCode ? ` (${outcome.errorCode}: ${outcome.errorMessage})` : ''}${outcome.timeline.dataCopied === undefined ? ', and no data check plan saying when its copies were verified' : ''}`,
         );
       }
       app.push(outcome);
@@ -110,7 +119,8 @@ export async function measureLanding(context: BenchContext, label: string, param
   return {
     app,
     floor,
-    appSeconds: app.map((outcome) => (outcome.timeline.manifestWritten! - outcome.timeline.succeededAtGraph!) / 1000),
+    copiedSeconds: app.map((outcome) => (outcome.timeline.dataCopied! - outcome.timeline.succeededAtGraph!) / 1000),
+    appSeconds: params.untilCopied ? [] : app.map((outcome) => (outcome.timeline.manifestWritten! - outcome.timeline.succeededAtGraph!) / 1000),
     floorSeconds,
     bestConcurrency,
     bytesPerExport,
@@ -118,19 +128,28 @@ export async function measureLanding(context: BenchContext, label: string, param
   };
 }
 
-/** Storage requests per file while landing (blob service only: copies and their checks). */
+/**
+ * Storage requests per file while landing (blob service only: the source reads, copies and
+ * listings, up to every copy verified; the data check's reads and manifest.json come after).
+ */
 export function blobRequestsPerFile(outcome: AppOutcome, fileCount: number): number {
   const blob = Object.entries(outcome.landingRequests).filter(([kind]) => kind.startsWith('blob '));
-  // manifest.json is one PUT per run, not per file.
-  return (blob.reduce((sum, [, count]) => sum + count, 0) - 1) / fileCount;
+  return blob.reduce((sum, [, count]) => sum + count, 0) / fileCount;
 }
 
-/** The time, requests and CPU rows of a landing; `prefix` (e.g. 'billed-usage: ') names the kind on each. */
-export function landingRows(run: LandingRun, label: string, fileCount: number, prefix = ''): Measurement[] {
+/**
+ * The time, requests and CPU rows of a landing; `prefix` (e.g. 'billed-usage: ') names the kind
+ * on each. `label` names the time to manifest.json; `copiedLabel`, when given, adds the time to
+ * every copy verified (the raw files) first. Requests and CPU are the landing's, to every copy verified.
+ */
+export function landingRows(run: LandingRun, label: string, fileCount: number, prefix = '', copiedLabel?: string): Measurement[] {
   const floorLabel = `direct copies, best concurrency (${run.bestConcurrency})`;
   const floorSamples = run.floor.map((outcome) => outcome.requestsPerFile);
+  const floorSeconds = run.floorSeconds[String(run.bestConcurrency)]!;
   return [
-    measurement(`${prefix}${label}`, 's', run.appSeconds, floorLabel, run.floorSeconds[String(run.bestConcurrency)]!),
+    ...(copiedLabel === undefined ? [] : [measurement(`${prefix}${copiedLabel}`, 's', run.copiedSeconds, floorLabel, floorSeconds)]),
+    // A landing measured until its copies were verified (untilCopied) has no time to manifest.json.
+    ...(run.appSeconds.length === 0 ? [] : [measurement(`${prefix}${label}`, 's', run.appSeconds, floorLabel, floorSeconds)]),
     measurement(
       `${prefix}blob requests per file while landing`,
       'requests/file',
@@ -153,8 +172,14 @@ export function landingDetails(run: LandingRun): Record<string, unknown> {
   return {
     bytesPerExport: run.bytesPerExport,
     floorSecondsByConcurrency: Object.fromEntries(Object.entries(run.floorSeconds).map(([concurrency, samples]) => [concurrency, round(median(samples))])),
+    copiedSeconds: run.copiedSeconds.map((seconds) => round(seconds)),
+    checkedSeconds: run.appSeconds.map((seconds) => round(seconds)),
     landingRequestsOfMedianRun: middle.landingRequests,
+    checkRequestsOfMedianRun: middle.checkRequests,
+    checkCpuMsPerFileOfMedianRun: round(middle.checkCpuMs / middle.blobCount),
     landingLatencyMsOfMedianRun: middle.landingLatencyMs,
+    landingSpansMsOfMedianRun: middle.landingSpansMs,
+    copiedMsOfMedianRun: Math.round(landingSeconds(middle) * 1000),
     landingNewConnectionsOfMedianRun: middle.landingNewConnections,
     failedRequestsOfMedianRun: middle.failedRequests,
     requestsOfMedianRun: middle.requests,
@@ -163,8 +188,9 @@ export function landingDetails(run: LandingRun): Record<string, unknown> {
   };
 }
 
+/** Succeeded → every copy verified: the landing itself. */
 function landingSeconds(outcome: AppOutcome): number {
-  return (outcome.timeline.manifestWritten! - outcome.timeline.succeededAtGraph!) / 1000;
+  return (outcome.timeline.dataCopied! - outcome.timeline.succeededAtGraph!) / 1000;
 }
 
 export async function timeToData(context: BenchContext): Promise<FigureResult> {
@@ -174,9 +200,16 @@ export async function timeToData(context: BenchContext): Promise<FigureResult> {
   const runs: Array<{ exportKind: ExportKind; run: LandingRun }> = [];
   for (const exportKind of EXPORT_KINDS)
     runs.push({ exportKind, run: await measureLanding(context, `time to data (${exportKind})`, { ...params, exportKind }) });
-  const rows = runs.flatMap(({ exportKind, run }) =>
-    landingRows(run, `${run.fileCount} × ${formatSize(params.fileSizeBytes)}: succeeded → manifest.json`, run.fileCount, `${exportKind}: `),
-  );
+  const rows = runs.flatMap(({ exportKind, run }) => {
+    const files = `${run.fileCount} × ${formatSize(params.fileSizeBytes)}`;
+    return landingRows(
+      run,
+      `${files}: succeeded → manifest.json (checked data)`,
+      run.fileCount,
+      `${exportKind}: `,
+      `${files}: succeeded → every copy verified (raw files)`,
+    );
+  });
   const [first] = runs;
   return {
     id: 'timeToData',

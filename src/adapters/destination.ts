@@ -4,7 +4,7 @@
  * function. Put Blob From URL would be synchronous, but the emulator cannot run it, so the one
  * copy path here is the one the tests exercise.
  */
-import { BlobClient, type ContainerClient } from '@azure/storage-blob';
+import { AnonymousCredential, BlobClient, ContainerClient, newPipeline } from '@azure/storage-blob';
 import { PENDING_COPY_OPERATION } from '../errors';
 import { COPY_TIMEOUT_MS } from '../core/policy';
 import { callDeadline } from './deadline';
@@ -39,8 +39,13 @@ export interface Destination {
   ensure(): Promise<void>;
   /** Facts about a source blob, read through its SAS URL. */
   sourceFacts(sourceUrl: string): Promise<BlobFacts>;
-  /** The blobs in a folder, by name relative to it, with copy status and metadata: one request per 5,000. */
-  listFolder(folder: string): Promise<Map<string, BlobFacts>>;
+  /**
+   * The blobs in a folder, by name relative to it, with copy status and metadata: one request per
+   * 5,000. `folder` is a path in the destination container, or the absolute URL of a source
+   * folder with its SAS (`<rootDirectory>/?<sasToken>`, needing list permission): the facts
+   * `sourceFacts` reads, for every file of the folder at once.
+   */
+  listFolder(folder: string, pages?: ListingPages): Promise<Map<string, BlobFacts>>;
   /**
    * Starts a server-side copy of exactly the source version `sourceEtag`: one request. The
    * service may finish it at once or later; `settleFolder` waits for every copy in a folder.
@@ -65,19 +70,67 @@ export interface Destination {
   url(blobPath: string): string;
 }
 
+/** A listing whose first page holds at most `pageSize` blobs; each page goes to `onPage` as it comes in (before the listing's end). */
+export interface ListingPages {
+  readonly pageSize: number;
+  readonly onPage: (page: ReadonlyMap<string, BlobFacts>) => void;
+}
+
 const SOURCE_ETAG_METADATA = 'sourceetag';
 /** How often a folder with pending (asynchronous) copies is listed again. */
 const COPY_POLL_INTERVAL_MS = 1000;
 
 export function createDestination(container: ContainerClient, options: { readonly callTimeoutMs?: number; readonly copyTimeoutMs?: number } = {}): Destination {
   const deadline = () => callDeadline(options.callTimeoutMs);
+  // One pipeline for every source client (the SAS is in each URL): a client per file, not a pipeline per file.
+  const sourcePipeline = newPipeline(new AnonymousCredential());
 
-  async function listFolder(folder: string): Promise<Map<string, BlobFacts>> {
+  /** `from`: a source container, listed for its blobs' versions, lengths and MD5s only (no copy status or metadata). */
+  async function listFolder(folder: string, from?: ContainerClient, pages?: ListingPages): Promise<Map<string, BlobFacts>> {
+    const client = from ?? container;
     const listed = new Map<string, BlobFacts>();
-    for await (const blob of container.listBlobsFlat({ prefix: folder, includeMetadata: true, includeCopy: true, ...deadline() })) {
-      listed.set(blob.name.slice(folder.length), factsFrom({ ...blob.properties, ...(blob.metadata ? { metadata: blob.metadata } : {}) }));
-    }
+    const options = { prefix: folder, ...(from ? {} : { includeMetadata: true, includeCopy: true }), ...deadline() };
+    const take = (page: {
+      segment: { blobItems: ReadonlyArray<{ name: string; properties: Parameters<typeof factsFrom>[0]; metadata?: Record<string, string> }> };
+    }) => {
+      const facts = new Map<string, BlobFacts>();
+      for (const blob of page.segment.blobItems) {
+        const blobFacts = factsFrom({ ...blob.properties, ...(blob.metadata ? { metadata: blob.metadata } : {}) });
+        // Azure lists a source's ETag bare; Get Blob Properties gives it quoted, as If-Match sends it.
+        facts.set(
+          blob.name.slice(folder.length),
+          from && blobFacts.etag && !blobFacts.etag.startsWith('"') ? { ...blobFacts, etag: `"${blobFacts.etag}"` } : blobFacts,
+        );
+      }
+      for (const [name, blobFacts] of facts) listed.set(name, blobFacts);
+      pages?.onPage(facts);
+    };
+    // With `pages`, a small first page, then the rest in pages as large as the service gives.
+    const first = await client
+      .listBlobsFlat(options)
+      .byPage(pages ? { maxPageSize: pages.pageSize } : {})
+      .next();
+    if (first.done) return listed;
+    take(first.value);
+    if (first.value.continuationToken)
+      for await (const page of client.listBlobsFlat(options).byPage({ continuationToken: first.value.continuationToken })) take(page);
     return listed;
+  }
+  /** A source folder's URL with its SAS: its container (through that SAS) and the folder's prefix in it. */
+  function sourceFolder(folderUrl: string): { readonly from: ContainerClient; readonly prefix: string } {
+    const url = new URL(folderUrl);
+    const path = url.pathname.replace(/\/+$/, '');
+    // The SDK tells the account (path-style on loopback), container and blob name apart: a probe blob in the folder.
+    const probe = new BlobClient(`${url.origin}${path}/probe${url.search}`, sourcePipeline);
+    const prefix = probe.name.slice(0, -'probe'.length);
+    const folderSegments = prefix.split('/').length - 1;
+    const containerPath = path
+      .split('/')
+      .slice(0, folderSegments === 0 ? undefined : -folderSegments)
+      .join('/');
+    const from = new ContainerClient(`${url.origin}${containerPath}${url.search}`, sourcePipeline);
+    if (from.containerName !== probe.containerName) throw new Error(`cannot tell the container of source folder ${url.origin}${path}`);
+    return { from, prefix };
   }
   async function uploadJson(blobPath: string, value: unknown, conditions: { ifNoneMatch?: string; ifMatch?: string }): Promise<void> {
     const text = `${JSON.stringify(value, null, 2)}\n`;
@@ -96,11 +149,18 @@ export function createDestination(container: ContainerClient, options: { readonl
     },
 
     sourceFacts(sourceUrl) {
-      return classified(async () => factsFrom(await new BlobClient(sourceUrl).getProperties(deadline())), { copySource: true });
+      return classified(async () => factsFrom(await new BlobClient(sourceUrl, sourcePipeline).getProperties(deadline())), { copySource: true });
     },
 
-    listFolder(folder) {
-      return classified(() => listFolder(folder));
+    listFolder(folder, pages) {
+      if (!/^https?:\/\//i.test(folder)) return classified(() => listFolder(folder, undefined, pages));
+      return classified(
+        async () => {
+          const { from, prefix } = sourceFolder(folder);
+          return listFolder(prefix, from, pages);
+        },
+        { copySource: true },
+      );
     },
 
     async startCopy(sourceUrl, sourceEtag, blobPath) {

@@ -3,7 +3,7 @@
  * source has one). Copies are idempotent: a file already copied from the same source version and
  * verified is not copied again when a landing resumes.
  */
-import { CopyPendingElsewhereError, StorageRequestError, VerificationError } from '../errors';
+import { CopyPendingElsewhereError, StorageRequestError, VerificationError, asError } from '../errors';
 import { sourceBlobUrl, type Manifest, type ManifestBlob } from '../core/manifest';
 import { destinationFolder } from '../core/naming';
 import { COPY_CONCURRENCY, SOURCE_CHANGE_RETRIES } from '../core/policy';
@@ -15,15 +15,20 @@ import type { Deps } from '../deps';
 
 /**
  * Lands every listed file in the run's folder: one listing of the folder says what an earlier
- * attempt already landed and verified; each other file gets one read of its source (its version,
- * length and MD5) and one Copy Blob of exactly that version, COPY_CONCURRENCY at a time, without
+ * attempt already landed and verified, and at the same time one listing of the source folder
+ * (through the manifest's SAS) reads every source's version, length and MD5; each file not
+ * landed yet gets one Copy Blob of exactly that version, COPY_CONCURRENCY at a time, without
  * waiting for each copy; then listings of the folder wait for the copies and verify them all.
- * About two requests per file, plus a listing per 5,000.
+ * A file the source listing did not give (or all of them, when the SAS may not list) is read
+ * with one request of its own, as is a source that changed under its copy. About one request
+ * per file, plus the listings (the source's small first page, then one per 5,000 of each folder).
  */
 export type LandAllResult = { readonly kind: 'landed'; readonly landed: LandedFile[] } | { readonly kind: 'copiesPending'; readonly message: string };
 
 export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise<LandAllResult> {
   const folder = destinationFolder(run, manifest.eTag);
+  // Both listings at once; copies start as the source listing's pages come in.
+  const listedSources = listSources(manifest, deps);
   const before = await deps.destination.listFolder(folder);
   const sources = new Map<string, BlobFacts>();
   /** Files onto which another copy was still pending: what it copied is checked after settling. */
@@ -32,7 +37,8 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
     namingTheFile(blob, async () => {
       const sourceUrl = sourceBlobUrl(manifest, blob.name);
       for (let attempt = 1; ; attempt++) {
-        const source = await deps.destination.sourceFacts(sourceUrl);
+        // The version to copy, from the source listing; read again after it changed (412).
+        const source = (attempt === 1 ? await listedSources.facts(blob.name) : undefined) ?? (await deps.destination.sourceFacts(sourceUrl));
         sources.set(blob.name, source);
         const existing = attempt === 1 ? before.get(blob.name) : undefined;
         const sameVersion = existing?.sourceEtag === source.etag.replace(/"/g, '');
@@ -52,6 +58,7 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
     }),
   );
 
+  await listedSources.over();
   const settled = await deps.destination.settleFolder(folder);
   if (settled.kind === 'copiesPending')
     return { kind: 'copiesPending', message: `${settled.pending} copies into ${folder} still pending after ${settled.waitedSeconds} s` };
@@ -71,6 +78,58 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
     return { blob, facts: landed! };
   });
   return { kind: 'landed', landed: landedFiles };
+}
+
+/** Source blobs on the first page of the source listing: the first copies start after one small page, not the whole folder. */
+const SOURCE_LISTING_PAGE = 50;
+
+interface ListedSources {
+  /** A source's facts once its page is in; undefined when the listing ended without it or failed (read it on its own). */
+  facts(name: string): Promise<BlobFacts | undefined>;
+  /** Resolves when the listing is over; rejects with what it threw that was not a storage failure (a bug). */
+  over(): Promise<void>;
+}
+
+/**
+ * The sources' facts from a listing of the source folder in pages, started at once. A folder
+ * that cannot be listed (a SAS without list permission, an expired one, a failure) gives no
+ * facts: each file is then read on its own, and a refused SAS surfaces there as it always did.
+ */
+function listSources(manifest: Manifest, deps: Deps): ListedSources {
+  const listed = new Map<string, BlobFacts>();
+  const waiting = new Map<string, (facts: BlobFacts | undefined) => void>();
+  let ended = false;
+  let bug: Error | undefined;
+  const listing = deps.destination
+    .listFolder(`${manifest.rootDirectory}/?${manifest.sasToken}`, {
+      pageSize: SOURCE_LISTING_PAGE,
+      onPage: (page) => {
+        for (const [name, facts] of page) {
+          listed.set(name, facts);
+          waiting.get(name)?.(facts);
+          waiting.delete(name);
+        }
+      },
+    })
+    .catch((thrown: unknown) => {
+      if (!(thrown instanceof StorageRequestError)) bug = asError(thrown);
+    })
+    .finally(() => {
+      ended = true;
+      for (const resolveFacts of waiting.values()) resolveFacts(undefined);
+      waiting.clear();
+    });
+  return {
+    facts(name) {
+      const facts = listed.get(name);
+      if (facts || ended) return Promise.resolve(facts);
+      return new Promise((resolveFacts) => waiting.set(name, resolveFacts));
+    },
+    async over() {
+      await listing;
+      if (bug) throw bug;
+    },
+  };
 }
 
 function isSourceChanged(thrown: unknown): boolean {

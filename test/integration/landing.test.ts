@@ -4,9 +4,15 @@
  * deliveries of one landing step: one lands, the other stands down; a run whose files and
  * manifest.json landed ends succeeded; manifest.json is written once per landing.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { ContainerSASPermissions, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultRule } from '../../emulator/faultProxy';
-import { startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
+import { BILLING_SOURCE_ACCOUNT, startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
+import { parseManifest, type Manifest } from '../../src/core/manifest';
+import { interpretOperation } from '../../src/core/operation';
+import { landAll } from '../../src/steps/landFiles';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import type { Run } from '../../src/core/run';
 import type { DepsOptions } from '../../src/deps';
@@ -440,6 +446,81 @@ describe('a copy that does not verify', () => {
     );
     expect(final!.errorMessage).toMatch(problem);
     expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+  });
+});
+
+/** The run's manifest as Graph gives it (the operation, then its manifest). */
+async function manifestOf(app: TestApp, run: Run): Promise<Manifest> {
+  const state = interpretOperation((await app.deps.graph.get(run.operationUrl!)).body);
+  if (state.kind !== 'succeeded') throw new Error(`the operation of run ${run.runId} is ${state.kind}`);
+  const body = state.manifest.kind === 'inline' ? state.manifest.manifest : (await app.deps.graph.get(state.manifest.url)).body;
+  return parseManifest(body, app.deps.settings.sourceHosts);
+}
+
+/** The requests this process sends to the source account while `work` runs, with their answers' statuses. */
+async function sourceRequestsDuring<T>(work: () => Promise<T>): Promise<{ result: T; requests: Array<{ method: string; path: string; status?: number }> }> {
+  const requests: Array<{ method: string; path: string; status?: number }> = [];
+  const byRequest = new WeakMap<ClientRequest, { method: string; path: string; status?: number }>();
+  const onStart = (message: unknown) => {
+    const { request } = message as { request: ClientRequest };
+    if (!request.path.startsWith(`/${BILLING_SOURCE_ACCOUNT}/`)) return;
+    const entry = { method: request.method, path: request.path };
+    requests.push(entry);
+    byRequest.set(request, entry);
+  };
+  const onResponse = (message: unknown) => {
+    const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
+    const entry = byRequest.get(request);
+    if (entry && response.statusCode !== undefined) entry.status = response.statusCode;
+  };
+  subscribe('http.client.request.start', onStart);
+  subscribe('http.client.response.finish', onResponse);
+  try {
+    return { result: await work(), requests };
+  } finally {
+    unsubscribe('http.client.request.start', onStart);
+    unsubscribe('http.client.response.finish', onResponse);
+  }
+}
+const isSourceListing = (request: { method: string; path: string }) => request.method === 'GET' && /[?&]comp=list/.test(request.path);
+const isSourceRead = (request: { method: string; path: string }) => request.method === 'HEAD';
+
+describe('reading the sources', () => {
+  it('reads every source from a listing of the source folder, not one request per file, and lands and verifies the files', async () => {
+    const landed = await landedExport();
+    const manifest = await manifestOf(landed.app, landed.run);
+    await rewindToCopying(landed);
+
+    const { result, requests } = await sourceRequestsDuring(() => landAll(landed.run, manifest, landed.app.deps));
+
+    expect(result.kind).toBe('landed');
+    expect(result.kind === 'landed' ? result.landed.map(({ blob }) => blob.name) : []).toEqual(manifest.blobs.map((blob) => blob.name));
+    expect(requests.filter(isSourceListing)).toHaveLength(1);
+    expect(requests.filter(isSourceRead)).toEqual([]);
+  });
+
+  it('a SAS that may read but not list the source folder: each source is read on its own, and the files land and verify', async () => {
+    const landed = await landedExport();
+    const manifest = await manifestOf(landed.app, landed.run);
+    await rewindToCopying(landed);
+    const container = new URL(manifest.rootDirectory).pathname.split('/')[2]!;
+    const readOnly = generateBlobSASQueryParameters(
+      {
+        containerName: container,
+        permissions: ContainerSASPermissions.parse('r'),
+        expiresOn: new Date(Date.now() + 3600_000),
+        protocol: SASProtocol.HttpsAndHttp,
+      },
+      new StorageSharedKeyCredential(BILLING_SOURCE_ACCOUNT, cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT)),
+    ).toString();
+
+    const { result, requests } = await sourceRequestsDuring(() => landAll(landed.run, { ...manifest, sasToken: readOnly }, landed.app.deps));
+
+    expect(result.kind).toBe('landed');
+    expect(result.kind === 'landed' ? result.landed.map(({ blob }) => blob.name) : []).toEqual(manifest.blobs.map((blob) => blob.name));
+    // Azurite refused the listing (the SAS has no list permission); the files were read one by one.
+    expect(requests.filter(isSourceListing).map((request) => request.status)).toEqual([403]);
+    expect(requests.filter(isSourceRead)).toHaveLength(manifest.blobs.length);
   });
 });
 
