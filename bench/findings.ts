@@ -14,7 +14,7 @@ function row(figure: FigureResult, starts: string): Measurement | undefined {
 
 function landingFindings(figure: FigureResult): string[] {
   // Time to data has these rows per kind, each prefixed with it; the first kind's are read here
-  // (its first row: the raw files, every copy verified; scale's: to manifest.json).
+  // (its first row, as scale's: the raw files, every copy verified).
   const time = figure.rows[0];
   const requests = figure.rows.find((candidate) => candidate.label.includes('blob requests per file'));
   const cpu = figure.rows.find((candidate) => candidate.label.includes('app CPU per file'));

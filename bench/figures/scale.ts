@@ -30,15 +30,17 @@ export async function scale(context: BenchContext): Promise<FigureResult> {
     fileCount: params.fileCount,
     fileSizeBytes: null,
     floorConcurrencies: params.floorConcurrencies,
+    // The landing invocation is this figure's subject; the files' checks run after it, one message each.
+    untilCopied: true,
   });
-  const landingSeconds = median(run.appSeconds);
+  const landingSeconds = median(run.copiedSeconds);
   const limitSeconds = functionTimeoutSeconds();
   const requestsPerFile = median(run.app.map((outcome) => blobRequestsPerFile(outcome, params.fileCount)));
   return {
     id: 'scale',
     title: 'Scale (one manifest, many small files)',
     params: { ...params, fileSizeBytes: 'natural (one usage row per file, about 1 KiB)' },
-    rows: landingRows(run, `${label}: start and verify every copy, write manifest.json`, params.fileCount),
+    rows: landingRows(run, '', params.fileCount, '', `${label}: start and verify every copy`),
     findings: [],
     details: {
       ...landingDetails(run),
