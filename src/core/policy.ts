@@ -58,6 +58,23 @@ export const FILE_CHECK_BUSY_DELAY_SECONDS = 15;
  * result (its process runs out of memory or time on it every time) would otherwise go round for ever.
  */
 export const MAX_CHECK_ROUNDS = 3;
+
+/** What the landing does with the file checks still pending: send them (as round `round`), or give up. */
+export type CheckRoundDecision = { readonly kind: 'send'; readonly round: number } | { readonly kind: 'stalled' };
+
+/**
+ * Counts the rounds of sending the pending file checks: a round in which no file finished since
+ * the last one (the same `doneFiles`) is one more; progress starts the count again. Past
+ * MAX_CHECK_ROUNDS with files still pending, the checks have stalled.
+ */
+export function decideCheckRound(
+  previous: { readonly round?: number; readonly doneFiles?: number } | undefined,
+  doneFiles: number,
+  pending: number,
+): CheckRoundDecision {
+  const round = previous && doneFiles <= (previous.doneFiles ?? 0) ? (previous.round ?? 1) + 1 : 1;
+  return pending > 0 && round > MAX_CHECK_ROUNDS ? { kind: 'stalled' } : { kind: 'send', round };
+}
 /** Transient storage failures one file's check meets before the run fails. */
 export const MAX_CHECK_ATTEMPTS = 5;
 /** How many times an export is started again after Graph forgot its operation (404/410). */

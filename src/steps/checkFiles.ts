@@ -12,7 +12,7 @@ import { mergeFileResults, type FileCheckResult } from '../core/dataCheck';
 import { rowFamilyOf, schemaFor } from '../core/dataSchema';
 import type { Manifest } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
-import { CHECK_WAIT_SECONDS, FILE_CHECK_BUSY_DELAY_SECONDS, MAX_CHECK_ROUNDS, decideFileCheckRetry, pollingPolicyOf } from '../core/policy';
+import { CHECK_WAIT_SECONDS, FILE_CHECK_BUSY_DELAY_SECONDS, MAX_CHECK_ROUNDS, decideCheckRound, decideFileCheckRetry, pollingPolicyOf } from '../core/policy';
 import { fileCheckMessageFor } from '../core/pollMessage';
 import { buildPublicManifest, withDataCheck, type LandedFile, type ManifestFacts } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
@@ -50,22 +50,6 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
   const checked = new Map((await deps.fileChecks.listFiles(run.runId, manifest.eTag)).map((row) => [row.index, row]));
   const doneFiles = [...checked.values()].filter((row) => row.state === 'done').length;
   const previous = (await deps.fileChecks.readPlan(run.runId, manifest.eTag)) as CheckPlan | undefined;
-  // Sent before and no file finished since: each delivery ended without a result.
-  const round = previous && doneFiles <= (previous.doneFiles ?? 0) ? (previous.round ?? 1) + 1 : 1;
-  const plan: CheckPlan = {
-    round,
-    doneFiles,
-    manifest: {
-      id: manifest.id,
-      eTag: manifest.eTag,
-      schemaVersion: manifest.schemaVersion,
-      dataFormat: manifest.dataFormat,
-      createdDateTime: manifest.createdDateTime,
-      partnerTenantId: manifest.partnerTenantId,
-      partitionType: manifest.partitionType,
-    },
-    copiedAt: deps.now().toISOString(),
-  };
   const wantParquet = deps.settings.outputFormats.includes('parquet');
   const files: PlannedFile[] = landed.map(({ blob, facts }, index) => ({
     index,
@@ -80,7 +64,9 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
     const outcome = row?.result as DataFileOutcome | undefined;
     return !row || row.state !== 'done' || row.name !== file.name || row.landedEtag !== file.landedEtag || wantParquet !== (outcome?.parquet !== undefined);
   });
-  if (toCheck.length > 0 && round > MAX_CHECK_ROUNDS) {
+  // Sent before and no file finished since: each delivery ended without a result.
+  const rounds = decideCheckRound(previous, doneFiles, toCheck.length);
+  if (rounds.kind === 'stalled') {
     const names = toCheck.map((file) => `'${file.name}'`);
     return failRun(
       stored,
@@ -90,6 +76,20 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
       log,
     );
   }
+  const plan: CheckPlan = {
+    round: rounds.round,
+    doneFiles,
+    manifest: {
+      id: manifest.id,
+      eTag: manifest.eTag,
+      schemaVersion: manifest.schemaVersion,
+      dataFormat: manifest.dataFormat,
+      createdDateTime: manifest.createdDateTime,
+      partnerTenantId: manifest.partnerTenantId,
+      partitionType: manifest.partitionType,
+    },
+    copiedAt: deps.now().toISOString(),
+  };
   await deps.fileChecks.savePlan(run.runId, manifest.eTag, plan);
   // Every file already checked (a landing resumed after the checks): this landing's own claim finishes it.
   if (toCheck.length === 0) return finishChecks(stored, deps, log, run.landingClaimId);
@@ -139,14 +139,15 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
   const parquet = deps.settings.outputFormats.includes('parquet');
   let outcome: DataFileOutcome;
   try {
-    outcome = await deps.dataFiles.checkFile({
-      folder: destinationFolder(run, eTag),
-      name: file.name,
-      schema: schemaFor(rowFamilyOf(run.kind), run.attributeSet),
-      parquet,
-    });
+    outcome = await deps.dataFiles
+      .checkFile({
+        folder: destinationFolder(run, eTag),
+        name: file.name,
+        schema: schemaFor(rowFamilyOf(run.kind), run.attributeSet),
+        parquet,
+      })
+      .finally(release);
   } catch (thrown) {
-    release();
     if (thrown instanceof DataFileError) return failRun(stored, thrown.code, `the data check failed: ${thrown.message}`, deps, log);
     if (!(thrown instanceof StorageRequestError)) throw thrown;
     const decision = decideFileCheckRetry(file, thrown, pollingPolicyOf(deps.settings), deps.random);
@@ -163,7 +164,6 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
     });
     return stored;
   }
-  release();
   await deps.fileChecks.markDone(run.runId, eTag, file, outcome);
   logEvent(log, 'info', 'file checked', {
     ...runFields(run),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   BOUNDED_FAILURES,
+  MAX_CHECK_ROUNDS,
   MAX_COPY_WAITS,
   MAX_LANDING_ATTEMPTS,
   MAX_RESTARTS,
@@ -8,6 +9,7 @@ import {
   MAX_UNCERTAIN_POSTS,
   STALL_GRACE_SECONDS,
   boundedFailureExhausted,
+  decideCheckRound,
   decideLandingRetry,
   decideStartRetry,
   isStalled,
@@ -168,5 +170,26 @@ describe('isStalled', () => {
     ],
   ])('%s', (_name, run, stalled) => {
     expect(isStalled(run, now)).toBe(stalled);
+  });
+});
+
+describe('decideCheckRound', () => {
+  it.each([
+    // the last plan, files done now, files pending, expected decision
+    ['the first send', undefined, 0, 10, { kind: 'send', round: 1 }],
+    ['sent once, no file finished since', { round: 1, doneFiles: 0 }, 0, 10, { kind: 'send', round: 2 }],
+    ['a file finished since: the count starts again', { round: 2, doneFiles: 3 }, 4, 6, { kind: 'send', round: 1 }],
+    ['a plan from before rounds were counted is round 1', { doneFiles: 2 }, 2, 8, { kind: 'send', round: 2 }],
+    [`round ${MAX_CHECK_ROUNDS}, the last one allowed`, { round: MAX_CHECK_ROUNDS - 1, doneFiles: 5 }, 5, 5, { kind: 'send', round: MAX_CHECK_ROUNDS }],
+    ['past the last round with files pending: stalled', { round: MAX_CHECK_ROUNDS, doneFiles: 5 }, 5, 5, { kind: 'stalled' }],
+    [
+      'past the last round with nothing pending: the run is finished, not stalled',
+      { round: MAX_CHECK_ROUNDS, doneFiles: 10 },
+      10,
+      0,
+      { kind: 'send', round: MAX_CHECK_ROUNDS + 1 },
+    ],
+  ] as const)('%s', (_name, previous, doneFiles, pending, expected) => {
+    expect(decideCheckRound(previous, doneFiles, pending)).toEqual(expected);
   });
 });
