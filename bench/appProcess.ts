@@ -117,6 +117,11 @@ export interface FloorOutcome {
   readonly kind: 'floor';
   /** Seconds to issue every copy and have every answer, per concurrency. */
   readonly seconds: Record<string, number>;
+  /**
+   * Seconds, per concurrency, to then list the copies once with their copy status and metadata,
+   * as the landing does to verify them (one request per 5,000 files).
+   */
+  readonly verifySeconds: Record<string, number>;
   readonly requestsPerFile: number;
   /** This process's CPU time per copy, over every concurrency. */
   readonly cpuMsPerFile: number;
@@ -271,10 +276,12 @@ async function runFloor(task: Extract<ChildTask, { kind: 'floor' }>): Promise<Fl
   // One request first, so every concurrency starts with the client set up alike.
   await (await container.getBlobClient(`warm-up/${Date.now()}`).beginCopyFromURL(task.sources[0]!)).pollUntilDone();
   const seconds: Record<string, number> = {};
+  const verifySeconds: Record<string, number> = {};
   const from = performance.now();
-  const cpuFrom = cpuMs();
+  let copyCpuMs = 0;
   for (const concurrency of task.concurrencies) {
     const started = performance.now();
+    const cpuFrom = cpuMs();
     await mapWithConcurrency(task.sources, concurrency, async (source) => {
       const name = new URL(source).pathname.split('/').pop()!;
       // beginCopyFromURL sends one Copy Blob; Azurite answers it done, so the poller never polls.
@@ -282,10 +289,16 @@ async function runFloor(task: Extract<ChildTask, { kind: 'floor' }>): Promise<Fl
       if (!poller.isDone()) throw new Error(`copy of ${name} is pending; the floor expects Azurite's synchronous copies`);
     });
     seconds[String(concurrency)] = (performance.now() - started) / 1000;
+    copyCpuMs += cpuMs() - cpuFrom;
+    const listingStarted = performance.now();
+    let listed = 0;
+    for await (const _blob of container.listBlobsFlat({ prefix: `c${concurrency}/`, includeMetadata: true, includeCopy: true })) listed++;
+    if (listed !== task.sources.length) throw new Error(`the floor listed ${listed} of its ${task.sources.length} copies`);
+    verifySeconds[String(concurrency)] = (performance.now() - listingStarted) / 1000;
   }
-  const issued = requests.count((entry) => entry.service === 'blob', from);
+  const issued = requests.count((entry) => entry.kind === 'blob PUT copy', from);
   const copies = task.sources.length * task.concurrencies.length;
-  return { kind: 'floor', seconds, requestsPerFile: issued / copies, cpuMsPerFile: (cpuMs() - cpuFrom) / copies, maxRssBytes: maxRssBytes() };
+  return { kind: 'floor', seconds, verifySeconds, requestsPerFile: issued / copies, cpuMsPerFile: copyCpuMs / copies, maxRssBytes: maxRssBytes() };
 }
 
 function run(task: ChildTask, send: (message: ChildMessage) => void): Promise<ChildOutcome> {
