@@ -139,15 +139,14 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
   const parquet = deps.settings.outputFormats.includes('parquet');
   let outcome: DataFileOutcome;
   try {
-    outcome = await deps.dataFiles
-      .checkFile({
-        folder: destinationFolder(run, eTag),
-        name: file.name,
-        schema: schemaFor(rowFamilyOf(run.kind), run.attributeSet),
-        parquet,
-      })
-      .finally(release);
+    outcome = await deps.dataFiles.checkFile({
+      folder: destinationFolder(run, eTag),
+      name: file.name,
+      schema: schemaFor(rowFamilyOf(run.kind), run.attributeSet),
+      parquet,
+    });
   } catch (thrown) {
+    release();
     if (thrown instanceof DataFileError) return failRun(stored, thrown.code, `the data check failed: ${thrown.message}`, deps, log);
     if (!(thrown instanceof StorageRequestError)) throw thrown;
     const decision = decideFileCheckRetry(file, thrown, pollingPolicyOf(deps.settings), deps.random);
@@ -164,6 +163,7 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
     });
     return stored;
   }
+  release();
   await deps.fileChecks.markDone(run.runId, eTag, file, outcome);
   logEvent(log, 'info', 'file checked', {
     ...runFields(run),
