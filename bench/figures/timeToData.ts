@@ -145,10 +145,11 @@ export function blobRequestsPerFile(outcome: AppOutcome, fileCount: number): num
 export function landingRows(run: LandingRun, label: string, fileCount: number, prefix = '', copiedLabel?: string): Measurement[] {
   const floorLabel = `direct copies, best concurrency (${run.bestConcurrency})`;
   const floorSamples = run.floor.map((outcome) => outcome.requestsPerFile);
-  const floorSeconds = run.floorSeconds[String(run.bestConcurrency)]!;
+  const best = String(run.bestConcurrency);
+  const floorSeconds = run.floorSeconds[best]!;
   // The same copies, then one listing that verifies them as the landing's does: what the landing
   // must do at the least, so what the app adds beyond its own verification shows apart.
-  const verifiedSeconds = run.floor.map((outcome) => outcome.seconds[String(run.bestConcurrency)]! + outcome.verifySeconds[String(run.bestConcurrency)]!);
+  const verifiedSeconds = run.floor.map((outcome) => outcome.seconds[best]! + outcome.verifySeconds[best]!);
   return [
     ...(copiedLabel === undefined
       ? []

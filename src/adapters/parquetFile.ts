@@ -3,8 +3,8 @@
  * per column, hyparquet-writer's ParquetWriter (pure JS) encodes every full group of them as a
  * row group, and its bytes go through a PassThrough into the blob's uploadStream, so memory is
  * bounded by a row group, not by the file. (Its row-object API, parquetWriteRows, built an object
- * per row only to take it apart again: a quarter slower, and 80 MiB more at the peak.) Loaded on first use (its
- * own bundle chunk, scripts/chunks.mjs): most invocations never write Parquet.
+ * per row only to take it apart again: a quarter slower, and 80 MiB more at the peak.) Loaded on
+ * first use (its own bundle chunk, scripts/chunks.mjs): most invocations never write Parquet.
  *
  * Types (../core/dataSchema.ts): DECIMAL(p,s) from the exact scaled integer (the library would
  * scale a JS number itself, through a double), DATE as days, TIMESTAMP(ms, UTC), UTF-8 strings.
@@ -145,9 +145,9 @@ export async function writeParquet(
     });
     const { columns } = schema;
     let group: unknown[][] = columns.map(() => []);
+    // Called with at least one row in the group.
     const writeGroup = async () => {
-      const rowsInGroup = group[0]?.length ?? 0;
-      await parquet.write({ columnData: columns.map(({ name }, index) => ({ name, data: group[index]! })), rowGroupSize: Math.max(1, rowsInGroup) });
+      await parquet.write({ columnData: columns.map(({ name }, index) => ({ name, data: group[index]! })), rowGroupSize: group[0]!.length });
       group = columns.map(() => []);
     };
     for await (const values of rows) {

@@ -75,6 +75,7 @@ export function decideCheckRound(
   const round = previous && doneFiles <= (previous.doneFiles ?? 0) ? (previous.round ?? 1) + 1 : 1;
   return pending > 0 && round > MAX_CHECK_ROUNDS ? { kind: 'stalled' } : { kind: 'send', round };
 }
+
 /** Transient storage failures one file's check meets before the run fails. */
 export const MAX_CHECK_ATTEMPTS = 5;
 /** How many times an export is started again after Graph forgot its operation (404/410). */

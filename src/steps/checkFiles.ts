@@ -64,7 +64,7 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
     const outcome = row?.result as DataFileOutcome | undefined;
     return !row || row.state !== 'done' || row.name !== file.name || row.landedEtag !== file.landedEtag || wantParquet !== (outcome?.parquet !== undefined);
   });
-  // Sent before and no file finished since: each delivery ended without a result.
+  // Stalled: sent MAX_CHECK_ROUNDS times with no file finishing, each delivery ended without a result.
   const rounds = decideCheckRound(previous, doneFiles, toCheck.length);
   if (rounds.kind === 'stalled') {
     const names = toCheck.map((file) => `'${file.name}'`);

@@ -179,7 +179,7 @@ describe('decideCheckRound', () => {
     ['the first send', undefined, 0, 10, { kind: 'send', round: 1 }],
     ['sent once, no file finished since', { round: 1, doneFiles: 0 }, 0, 10, { kind: 'send', round: 2 }],
     ['a file finished since: the count starts again', { round: 2, doneFiles: 3 }, 4, 6, { kind: 'send', round: 1 }],
-    ['a plan from before rounds were counted is round 1', { doneFiles: 2 }, 2, 8, { kind: 'send', round: 2 }],
+    ['a plan from before rounds were counted was round 1: this is round 2', { doneFiles: 2 }, 2, 8, { kind: 'send', round: 2 }],
     [`round ${MAX_CHECK_ROUNDS}, the last one allowed`, { round: MAX_CHECK_ROUNDS - 1, doneFiles: 5 }, 5, 5, { kind: 'send', round: MAX_CHECK_ROUNDS }],
     ['past the last round with files pending: stalled', { round: MAX_CHECK_ROUNDS, doneFiles: 5 }, 5, 5, { kind: 'stalled' }],
     [
