@@ -11,6 +11,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // tsx's loader in each test process: the data check's thread (src/dataCheckThreads.ts) runs
+    // src/dataCheckWorker.ts from the source, and a thread inherits its process's loader.
+    execArgv: ['--import', 'tsx'],
     maxWorkers: 2,
   },
 });

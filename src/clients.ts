@@ -5,7 +5,7 @@
  * own file, dist/clients.js).
  */
 import { DefaultAzureCredential } from '@azure/identity';
-import { createDataFiles, type DataFiles } from './adapters/dataFile';
+import type { DataFiles } from './adapters/dataFile';
 import { createDestination, type Destination } from './adapters/destination';
 import { createFileChecks, type FileChecks } from './adapters/fileChecks';
 import { createGraphClient, type GraphClient } from './adapters/graph';
@@ -13,6 +13,7 @@ import { createLedger, type Ledger } from './adapters/ledger';
 import { createSeenEvents, type SeenEvents } from './adapters/seenEvents';
 import { createPollQueue, type PollQueue } from './adapters/pollQueue';
 import { createStorageClients } from './adapters/storageClients';
+import { createDataCheckThreads } from './dataCheckThreads';
 import type { Settings } from './core/settings';
 import type { DepsOptions } from './deps';
 
@@ -42,10 +43,7 @@ export function createClients(settings: Settings, overrides: DepsOptions = {}): 
       ...timeouts,
       ...(overrides.copyTimeoutMs === undefined ? {} : { copyTimeoutMs: overrides.copyTimeoutMs }),
     }),
-    dataFiles: createDataFiles(
-      clients.destinationContainer,
-      overrides.storageCallTimeoutMs === undefined ? {} : { idleTimeoutMs: overrides.storageCallTimeoutMs },
-    ),
+    dataFiles: createDataCheckThreads(settings, overrides.storageCallTimeoutMs === undefined ? {} : { idleTimeoutMs: overrides.storageCallTimeoutMs }),
     fileChecks: createFileChecks(clients.ledgerTable, timeouts),
     seenEvents: createSeenEvents(clients.ledgerTable, timeouts),
   };

@@ -152,7 +152,7 @@ export class DataFileError extends Error {
   constructor(
     readonly file: string,
     readonly line: number | undefined,
-    problem: string,
+    readonly problem: string,
     options?: ErrorOptions,
   ) {
     super(`'${file}'${line === undefined ? '' : ` line ${line}`} ${problem}`, options);

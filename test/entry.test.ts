@@ -13,6 +13,8 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../package.json';
 import type * as ClientsModule from '../src/clients';
+import { DEV_STORE_ACCOUNT } from '../emulator/azurite';
+import { schemaFor } from '../src/core/dataSchema';
 import { parseSettings } from '../src/core/settings';
 import type * as ErrorsModule from '../src/errors';
 
@@ -135,7 +137,9 @@ describe('the bundle', () => {
   const bundleFiles = () => readdirSync(bundleDir()).filter((file) => file.endsWith('.js'));
 
   it('is the entry point and the chunks it loads, minified, with no source maps unless BUNDLE_SOURCEMAP=1', () => {
-    expect(bundleFiles().sort()).toEqual(['clients.js', 'errors.js', basename(builds.bundled!.entry), 'parquet.js', 'telemetry.js'].sort());
+    expect(bundleFiles().sort()).toEqual(
+      ['clients.js', 'dataCheckWorker.js', 'errors.js', basename(builds.bundled!.entry), 'parquet.js', 'telemetry.js'].sort(),
+    );
     expect(readdirSync(bundleDir()).filter((file) => file.endsWith('.map'))).toEqual([]);
     const main = readFileSync(builds.bundled!.entry, 'utf8');
     expect(main).not.toContain('sourceMappingURL');
@@ -183,4 +187,22 @@ describe('the bundle', () => {
     expect(refused).toMatchObject({ code: 'ForeignOrigin', transient: false });
     expect(clients.destination.url('a/b.json')).toBe('http://127.0.0.1:10000/devstoreaccount1/billing-exports/a/b.json');
   });
+
+  it("starts the data check's thread from its file beside the chunks, and its errors are the ones the handlers check for", async () => {
+    const load = createRequire(__filename);
+    const errors = load(join(bundleDir(), 'errors.js')) as typeof ErrorsModule;
+    const { createClients } = load(join(bundleDir(), 'clients.js')) as typeof ClientsModule;
+    // Nothing listens on port 9: the thread started, read its settings and made the request.
+    const refused = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${DEV_STORE_ACCOUNT.key};BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;`;
+    const clients = createClients(parseSettings({ ...MINIMAL_SETTINGS, PARTNER_STORAGE: refused }), {
+      graphCredential: { getToken: () => Promise.resolve(null) },
+    });
+
+    const thrown = await clients.dataFiles
+      .checkFile({ folder: 'unbilled-usage/2026-10/EUR/full/e/', name: 'part-0.json.gz', schema: schemaFor('usage', 'full'), parquet: true })
+      .catch((error: unknown) => error);
+    expect(thrown).toBeInstanceOf(errors.StorageRequestError);
+    expect(thrown).toMatchObject({ code: 'ECONNREFUSED', transient: true });
+    expect((thrown as Error).message).toMatch(/^'part-0\.json\.gz': /);
+  }, 30_000);
 });

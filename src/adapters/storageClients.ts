@@ -32,7 +32,6 @@ export interface StorageClients {
 
 export function createStorageClients(settings: Settings): StorageClients {
   const app = settings.appStorage;
-  const partner = settings.partnerStorage;
   return {
     queueService:
       app.kind === 'connectionString'
@@ -45,11 +44,18 @@ export function createStorageClients(settings: Settings): StorageClients {
             allowInsecureConnection: usesPlainHttp(app.connectionString),
           })
         : new TableClient(app.tableServiceUri!, LEDGER_TABLE, credentialFor(app), tableOptions),
-    destinationContainer: (partner.kind === 'connectionString'
+    destinationContainer: destinationContainerFor(settings),
+  };
+}
+
+/** The partner's destination container alone: what a data check thread (../dataCheckWorker.ts) needs. */
+export function destinationContainerFor(settings: Pick<Settings, 'partnerStorage' | 'partnerContainer'>): ContainerClient {
+  const partner = settings.partnerStorage;
+  return (
+    partner.kind === 'connectionString'
       ? BlobServiceClient.fromConnectionString(partner.connectionString, { retryOptions })
       : new BlobServiceClient(partner.blobServiceUri!, credentialFor(partner), { retryOptions })
-    ).getContainerClient(settings.partnerContainer),
-  };
+  ).getContainerClient(settings.partnerContainer);
 }
 
 export function credentialFor(connection: Extract<StorageConnection, { kind: 'identity' }>): TokenCredential {

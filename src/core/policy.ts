@@ -37,13 +37,22 @@ export const FINAL_SAVE_RETRY_MS = 500;
 /** How long a run waits for its files' checks before the sweeper may look at it (plus its grace). */
 export const CHECK_WAIT_SECONDS = 30 * 60;
 /**
- * File checks one process runs at once. A check is work on the one JavaScript thread (gunzip,
- * parse, Parquet: about 10,000 rows a second), so a second one at once adds memory (a Parquet
- * row group in the making, about 150 MiB), not speed: without this the host's batchSize (8, and 4
- * more fetched) would run up to 12 side by side on one instance. Other instances take the
- * messages this one hands back.
+ * File checks one process runs at once. A check is CPU work (gunzip, parse, Parquet: about 20,000
+ * rows a second) in a thread of its own with a heap of its own (DATA_CHECK_HEAP_MB), so a second
+ * one at once adds memory, not speed, on an instance's one or two cores: without this the host's
+ * batchSize (8, and 4 more fetched) would run up to 12 side by side on one instance. Other
+ * instances take the messages this one hands back.
  */
 export const FILE_CHECKS_PER_PROCESS = 1;
+/**
+ * The old-generation heap of a data check's thread (../dataCheckThreads.ts). A check holds one
+ * Parquet row group in the making (8,000 rows) and the line it reads, a few tens of MB; with the
+ * heap capped, V8 collects instead of growing through a long file, and a file that would need
+ * more fails its own check instead of the process.
+ */
+export const DATA_CHECK_HEAP_MB = 128;
+/** A data check thread with no file for this long ends (a new one starts in about 0.2 s). */
+export const DATA_CHECK_THREAD_IDLE_SECONDS = 60;
 /**
  * How long a file check waits for one of them before it hands its message back for later (to
  * this instance or another). Its own deadline (25 minutes) starts once it runs: with this wait
