@@ -1,14 +1,14 @@
 /**
  * One measured pass over one export file, in a process of its own (so its peak RSS is its own):
  *   floor   <file.json.gz>                          plain gunzip + line split + JSON.parse, from a local file
- *   check   <connection> <container> <blob>         the app's data check, streamed from storage
- *   parquet <connection> <container> <blob>         the check and the Parquet copy, uploaded beside it
- * Prints one JSON line: {seconds, rows, peakRssMiB}.
+ *   check   <connection> <container> <blob>         the app's data check, streamed from storage, in its thread
+ *   parquet <connection> <container> <blob>         the check and the Parquet copy, uploaded beside it, in its thread
+ * Prints one JSON line: {seconds, rows, peakRssMiB}; the peak is the process's, the check's thread included.
  */
 import { createReadStream } from 'node:fs';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { createDataFiles, numberedLines } from '../src/adapters/dataFile';
+import { numberedLines } from '../src/adapters/dataFile';
 import { schemaFor } from '../src/core/dataSchema';
+import { createDataCheckThreads } from '../src/dataCheckThreads';
 
 async function main([mode, ...args]: string[]): Promise<void> {
   let peak = process.memoryUsage().rss;
@@ -21,10 +21,10 @@ async function main([mode, ...args]: string[]): Promise<void> {
       rows++;
     }
   } else if (mode === 'check' || mode === 'parquet') {
-    const [connection, containerName, blob] = args as [string, string, string];
-    const container = BlobServiceClient.fromConnectionString(connection).getContainerClient(containerName);
+    const [connectionString, partnerContainer, blob] = args as [string, string, string];
     const slash = blob.lastIndexOf('/') + 1;
-    const outcome = await createDataFiles(container).checkFile({
+    // As the app runs it: in the check's own thread (src/dataCheckThreads.ts).
+    const outcome = await createDataCheckThreads({ partnerStorage: { kind: 'connectionString', connectionString }, partnerContainer }).checkFile({
       folder: blob.slice(0, slash),
       name: blob.slice(slash),
       schema: schemaFor('usage', 'full'),

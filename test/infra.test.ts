@@ -674,7 +674,7 @@ describe('packaging', () => {
     expect(files).toEqual(
       ['dist/main.js', 'dist/main.js.LEGAL.txt', 'dist/main.js.map', ...chunks.map((file) => `dist/${file}`), 'host.json', 'package.json'].sort(),
     );
-    expect(chunks).toEqual(expect.arrayContaining(['clients.js', 'telemetry.js', 'parquet.js', 'errors.js']));
+    expect(chunks).toEqual(expect.arrayContaining(['clients.js', 'telemetry.js', 'parquet.js', 'dataCheckWorker.js', 'errors.js']));
     const stagedPackage = JSON.parse(readFileSync(join(staged, 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(stagedPackage).toEqual({
       name: packageJson.name,
