@@ -61,7 +61,8 @@ export function createDataCheckThreads(destination: CheckThreadData['destination
       resourceLimits: { maxOldGenerationSizeMb: DATA_CHECK_HEAP_MB },
     });
     const thread: CheckThread = { worker, idleTimer: undefined };
-    // A thread that ends while idle is not handed out again; what it threw goes to the check it was running, if any.
+    // A thread that ends is not handed out again. The 'error' listener also keeps an idle
+    // thread's error from being unhandled; a running check gets it through its own listener.
     worker.on('exit', () => forget(thread));
     worker.on('error', () => forget(thread));
     return thread;
@@ -104,18 +105,9 @@ export function createDataCheckThreads(destination: CheckThreadData['destination
         const onError = (error: Error & { code?: string }) => {
           settle();
           void worker.terminate();
-          reject(
-            error.code === 'ERR_WORKER_OUT_OF_MEMORY'
-              ? new DataFileError(
-                  file.name,
-                  undefined,
-                  `could not be checked within the check's ${DATA_CHECK_HEAP_MB} MB heap: expected rows of a billing export`,
-                  {
-                    cause: error,
-                  },
-                )
-              : error,
-          );
+          if (error.code !== 'ERR_WORKER_OUT_OF_MEMORY') return reject(error);
+          const problem = `could not be checked within the check's ${DATA_CHECK_HEAP_MB} MB heap: expected rows of a billing export`;
+          reject(new DataFileError(file.name, undefined, problem, { cause: error }));
         };
         const onExit = (exitCode: number) => {
           settle();

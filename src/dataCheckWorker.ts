@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createDataFiles, type DataFiles } from './adapters/dataFile';
 import { destinationContainerFor } from './adapters/storageClients';
-import { DataFileError, StorageRequestError } from './errors';
+import { DataFileError, StorageRequestError, asError } from './errors';
 import type { CheckFailure, CheckReply, CheckRequest, CheckThreadData } from './dataCheckThreads';
 
 const data = workerData as CheckThreadData;
@@ -23,6 +23,6 @@ parentPort!.on('message', (request: CheckRequest) => {
 function flattened(thrown: unknown): CheckFailure {
   if (thrown instanceof DataFileError) return { kind: 'dataFile', file: thrown.file, line: thrown.line, problem: thrown.problem };
   if (thrown instanceof StorageRequestError) return { kind: 'storage', message: thrown.message, details: thrown.details };
-  const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+  const error = asError(thrown);
   return { kind: 'bug', message: error.message, stack: error.stack ?? '' };
 }
