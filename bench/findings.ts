@@ -14,9 +14,8 @@ function row(figure: FigureResult, starts: string): Measurement | undefined {
 
 function landingFindings(figure: FigureResult): string[] {
   // Time to data has these rows per kind, each prefixed with it; the first kind's are read here
-  // (its first row, as scale's: the raw files, every copy verified).
+  // (its first row, as scale's: the raw files, every copy done).
   const time = figure.rows[0];
-  const timeVerified = figure.rows.find((candidate) => candidate.floorLabel.endsWith('then one listing verifying them'));
   const requests = figure.rows.find((candidate) => candidate.label.includes('blob requests per file'));
   const cpu = figure.rows.find((candidate) => candidate.label.includes('app CPU per file'));
   const details = figure.details as Details & { landingRequestsOfMedianRun?: Record<string, number>; landingLatencyMsOfMedianRun?: Record<string, number> };
@@ -32,10 +31,7 @@ function landingFindings(figure: FigureResult): string[] {
       )
       .join(', ');
     findings.push(
-      `The app took ${fixed(time.value)} s (${time.label}) against ${fixed(time.floor)} s for the bare copies (${fixed(time.ratio ?? Number.NaN)}×), with ${fixed(requests.value)} blob requests per file while landing where the copy alone is 1: ${perKind} (median latency under load in brackets).` +
-        (timeVerified
-          ? ` The same copies followed by one listing that verifies them, the least the landing must do, take ${fixed(timeVerified.floor)} s: the app is ${fixed(timeVerified.ratio ?? Number.NaN)}× that.`
-          : ''),
+      `The app took ${fixed(time.value)} s (${time.label}) against ${fixed(time.floor)} s for the bare copies (${fixed(time.ratio ?? Number.NaN)}×), with ${fixed(requests.value)} blob requests per file while landing where the copy alone is 1: ${perKind} (median latency under load in brackets).`,
     );
   }
   if (cpu)

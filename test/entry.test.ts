@@ -199,7 +199,13 @@ describe('the bundle', () => {
     });
 
     const thrown = await clients.dataFiles
-      .checkFile({ folder: 'unbilled-usage/2026-10/EUR/full/e/', name: 'part-0.json.gz', schema: schemaFor('usage', 'full'), parquet: true })
+      .checkFile({
+        folder: 'unbilled-usage/2026-10/EUR/full/e/',
+        name: 'part-0.json.gz',
+        schema: schemaFor('usage', 'full'),
+        parquet: true,
+        source: { byteCount: 1 },
+      })
       .catch((error: unknown) => error);
     expect(thrown).toBeInstanceOf(errors.StorageRequestError);
     expect(thrown).toMatchObject({ code: 'ECONNREFUSED', transient: true });

@@ -1,11 +1,14 @@
 /**
  * Reading a landed export file back from the destination as a stream (never whole in memory):
- * gunzip, split into lines, check each (../core/dataCheck.ts), and, when Parquet is wanted,
- * hand the typed rows to the Parquet writer (./parquetFile.ts, loaded on first use: it holds the
- * Parquet library) which uploads `parquet/<name>.parquet` beside the file as it goes. A file
- * that does not decompress, a line that is not JSON, or a value Parquet could not keep fails
- * with DataFileError naming the file and line; a failed Parquet upload commits nothing.
+ * its bytes counted and hashed against its source's length and MD5, gunzipped, split into
+ * lines, each line checked (../core/dataCheck.ts) and, when Parquet is wanted, its typed row
+ * handed to the Parquet writer (./parquetFile.ts, loaded on first use: it holds the Parquet
+ * library), which uploads `parquet/<name>.parquet` beside the file as it goes. A file whose
+ * bytes are not its source's, that does not decompress, a line that is not JSON, or a value
+ * Parquet could not keep fails with DataFileError naming the file (and line); a failed Parquet
+ * upload commits nothing.
  */
+import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
@@ -35,9 +38,24 @@ export interface DataFileOutcome {
   readonly parquet?: ParquetWritten;
 }
 
+/** What the landed file's bytes must be: its source's length and, when the source has one, MD5 (base64). */
+export interface SourceBytes {
+  readonly byteCount: number;
+  readonly contentMD5?: string;
+}
+
 export interface DataFiles {
-  /** Checks `folder` + `name` (and writes its Parquet copy when `parquet`); throws DataFileError or StorageRequestError. */
-  checkFile(request: { readonly folder: string; readonly name: string; readonly schema: FamilySchema; readonly parquet: boolean }): Promise<DataFileOutcome>;
+  /**
+   * Checks `folder` + `name` (and writes its Parquet copy when `parquet`): its bytes against
+   * `source`, its lines as data; throws DataFileError or StorageRequestError.
+   */
+  checkFile(request: {
+    readonly folder: string;
+    readonly name: string;
+    readonly schema: FamilySchema;
+    readonly parquet: boolean;
+    readonly source: SourceBytes;
+  }): Promise<DataFileOutcome>;
 }
 
 /**
@@ -65,11 +83,15 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
     },
   };
 
-  async function checkWithin({ folder, name, schema, parquet }: Parameters<DataFiles['checkFile']>[0], abortSignal: AbortSignal): Promise<DataFileOutcome> {
+  async function checkWithin(
+    { folder, name, schema, parquet, source }: Parameters<DataFiles['checkFile']>[0],
+    abortSignal: AbortSignal,
+  ): Promise<DataFileOutcome> {
     const downloaded = await classified(() => container.getBlobClient(`${folder}${name}`).download(0, undefined, { abortSignal }), { about: `'${name}'` });
     const body = downloaded.readableStreamBody as Readable;
+    const bytes = bytesAgainst(source, name);
     const check = startFileCheck(schema, name);
-    const lines = numberedLines(body, name, options.idleTimeoutMs);
+    const lines = numberedLines(body, name, { idleTimeoutMs: options.idleTimeoutMs ?? STORAGE_CALL_TIMEOUT_MS, onBytes: bytes.add });
     async function* typedRows(): AsyncGenerator<readonly CellValue[]> {
       for await (const { text, line } of lines) {
         const row = check.addLine(text, line);
@@ -77,6 +99,8 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
         if (parquet && row.untypable) throw new DataFileError(name, line, `holds a value its Parquet column cannot keep: ${row.problems.join('; ')}`);
         yield row.values;
       }
+      // Every byte is in (the lines end with the body): before the Parquet copy commits.
+      bytes.verify();
     }
     if (!parquet) {
       for await (const _row of typedRows());
@@ -90,13 +114,36 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
 }
 
 /**
+ * Counts and hashes a file's bytes as they arrive (`add`); `verify`, once the last is in, fails
+ * naming the file when they are not its source's length and MD5. The copy's own MD5 (in a
+ * listing) is the property it took from its source, not a hash of what landed: this is.
+ */
+function bytesAgainst(source: SourceBytes, name: string): { readonly add: (chunk: Buffer) => void; readonly verify: () => void } {
+  const md5 = source.contentMD5 ? createHash('md5') : undefined;
+  let byteCount = 0;
+  return {
+    add: (chunk) => {
+      byteCount += chunk.length;
+      md5?.update(chunk);
+    },
+    verify: () => {
+      if (byteCount !== source.byteCount)
+        throw new DataFileError(name, undefined, `does not match its source: ${byteCount} bytes, expected ${source.byteCount}`);
+      const digest = md5?.digest('base64');
+      if (digest !== source.contentMD5) throw new DataFileError(name, undefined, `does not match its source: MD5 ${digest}, expected ${source.contentMD5}`);
+    },
+  };
+}
+
+/**
  * The lines of a gzip JSON-lines stream, numbered from 1, decoded as UTF-8 across chunk
- * boundaries. A stream that does not decompress fails naming the file and the line it stopped in.
+ * boundaries; `onBytes` sees every gzipped chunk as it arrives. A stream that does not
+ * decompress fails naming the file and the line it stopped in.
  */
 export async function* numberedLines(
   gzipped: Readable,
   file: string,
-  idleTimeoutMs = STORAGE_CALL_TIMEOUT_MS,
+  { idleTimeoutMs = STORAGE_CALL_TIMEOUT_MS, onBytes }: { readonly idleTimeoutMs?: number; readonly onBytes?: (chunk: Buffer) => void } = {},
 ): AsyncGenerator<{ readonly text: string; readonly line: number }> {
   const gunzip = createGunzip();
   // A body that stops arriving (a connection hung mid-file) fails like a call past its deadline.
@@ -107,7 +154,11 @@ export async function* numberedLines(
     idle.unref();
   };
   stillArriving();
-  gzipped.on('data', stillArriving);
+  // Listened to here, as the pipe below starts the flow: a listener added earlier would start it before anything reads.
+  gzipped.on('data', (chunk: Buffer) => {
+    stillArriving();
+    onBytes?.(chunk);
+  });
   // The download failing (a reset, the deadline) is the storage's trouble, not the file's.
   let downloadFailed: Error | undefined;
   gzipped.on('error', (error) => {

@@ -48,12 +48,13 @@ export interface Destination {
   listFolder(folder: string, pages?: ListingPages): Promise<Map<string, BlobFacts>>;
   /**
    * Starts a server-side copy of exactly the source version `sourceEtag`: one request. The
-   * service may finish it at once or later; `settleFolder` waits for every copy in a folder.
-   * 'alreadyPending': Azure refused with 409 PendingCopyOperation, another copy onto that blob is
-   * still running (an earlier landing's); settle the folder and look at what it copied. A source
-   * that changed since `sourceEtag` was read fails with 412 SourceConditionNotMet.
+   * service may finish it at once ('copied', with the copy's ETag) or later ('pending';
+   * `settleFolder` waits for every copy in a folder). 'alreadyPending': Azure refused with 409
+   * PendingCopyOperation, another copy onto that blob is still running (an earlier landing's);
+   * settle the folder and look at what it copied. A source that changed since `sourceEtag` was
+   * read fails with 412 SourceConditionNotMet.
    */
-  startCopy(sourceUrl: string, sourceEtag: string, blobPath: string): Promise<'started' | 'alreadyPending'>;
+  startCopy(sourceUrl: string, sourceEtag: string, blobPath: string): Promise<CopyAnswer>;
   /** Lists the folder until no copy in it is pending, or the copy deadline passes. */
   settleFolder(folder: string): Promise<SettledFolder>;
   /**
@@ -69,6 +70,9 @@ export interface Destination {
   replaceJson(blobPath: string, value: unknown, etag: string): Promise<void>;
   url(blobPath: string): string;
 }
+
+/** How the service answered a Copy Blob. */
+export type CopyAnswer = { readonly kind: 'copied'; readonly etag: string } | { readonly kind: 'pending' } | { readonly kind: 'alreadyPending' };
 
 /** A listing whose first page holds at most `pageSize` blobs; each page goes to `onPage` as it comes in (before the listing's end). */
 export interface ListingPages {
@@ -166,15 +170,17 @@ export function createDestination(container: ContainerClient, options: { readonl
     async startCopy(sourceUrl, sourceEtag, blobPath) {
       try {
         // Resolves after the one Copy Blob request; the poller it returns is not waited on.
-        await container.getBlobClient(blobPath).beginCopyFromURL(sourceUrl, {
+        const poller = await container.getBlobClient(blobPath).beginCopyFromURL(sourceUrl, {
           sourceConditions: { ifMatch: sourceEtag },
           metadata: { [SOURCE_ETAG_METADATA]: sourceEtag.replace(/"/g, '') },
           ...deadline(),
         });
-        return 'started';
+        // Done at once: the answer said x-ms-copy-status: success (the poller then holds that answer).
+        const answer = poller.isDone() ? poller.getResult() : undefined;
+        return answer?.copyStatus === 'success' && answer.etag ? { kind: 'copied', etag: answer.etag } : { kind: 'pending' };
       } catch (thrown) {
         const { error, is } = failure(storageErrorFrom(thrown, { copySource: true }), 409);
-        if (is && error.code === PENDING_COPY_OPERATION) return 'alreadyPending';
+        if (is && error.code === PENDING_COPY_OPERATION) return { kind: 'alreadyPending' };
         throw error;
       }
     },

@@ -32,7 +32,7 @@ const SEND_CONCURRENCY = 16;
 
 interface CheckPlan {
   readonly manifest: ManifestFacts;
-  /** When the last copy was verified. */
+  /** When the last copy was done (and, when any was pending, verified by listing). */
   readonly copiedAt: string;
   /** Times the pending checks were sent with no file finishing in between (MAX_CHECK_ROUNDS). */
   readonly round?: number;
@@ -57,12 +57,19 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
     partitionValue: blob.partitionValue,
     byteCount: facts.contentLength,
     ...(facts.contentMD5 ? { contentMD5: facts.contentMD5 } : {}),
-    landedEtag: facts.etag ?? '',
+    // Bare: a copy's answer quotes its ETag, a listing does not.
+    landedEtag: (facts.etag ?? '').replace(/"/g, ''),
   }));
   const toCheck = files.filter((file) => {
     const row = checked.get(file.index);
     const outcome = row?.result as DataFileOutcome | undefined;
-    return !row || row.state !== 'done' || row.name !== file.name || row.landedEtag !== file.landedEtag || wantParquet !== (outcome?.parquet !== undefined);
+    return (
+      !row ||
+      row.state !== 'done' ||
+      row.name !== file.name ||
+      row.landedEtag.replace(/"/g, '') !== file.landedEtag ||
+      wantParquet !== (outcome?.parquet !== undefined)
+    );
   });
   // Stalled: sent MAX_CHECK_ROUNDS times with no file finishing, each delivery ended without a result.
   const rounds = decideCheckRound(previous, doneFiles, toCheck.length);
@@ -144,6 +151,7 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
       name: file.name,
       schema: schemaFor(rowFamilyOf(run.kind), run.attributeSet),
       parquet,
+      source: { byteCount: file.byteCount, ...(file.contentMD5 ? { contentMD5: file.contentMD5 } : {}) },
     });
   } catch (thrown) {
     release();

@@ -17,11 +17,16 @@ import type { Deps } from '../deps';
  * Lands every listed file in the run's folder: one listing of the folder says what an earlier
  * attempt already landed and verified, and at the same time one listing of the source folder
  * (through the manifest's SAS) reads every source's version, length and MD5; each file not
- * landed yet gets one Copy Blob of exactly that version, COPY_CONCURRENCY at a time, without
- * waiting for each copy; then listings of the folder wait for the copies and verify them all.
- * A file the source listing did not give (or all of them, when the SAS may not list) is read
- * with one request of its own, as is a source that changed under its copy. About one request
- * per file, plus the listings (the source's small first page, then one per 5,000 of each folder).
+ * landed yet gets one Copy Blob of exactly that version, COPY_CONCURRENCY at a time. A copy the
+ * service answers done (x-ms-copy-status: success) is that version, byte for byte; when any copy
+ * is still pending (Azure copies between accounts in the background) listings of the folder
+ * wait for them all and verify their length and MD5 against the sources. Either way the data
+ * check then reads every file and checks its bytes against the source's length and MD5
+ * (../adapters/dataFile.ts): the MD5 a listing shows is the property the copy took from its
+ * source, not a hash of the bytes. A file the source listing did not give (or all of them, when
+ * the SAS may not list) is read with one request of its own, as is a source that changed under
+ * its copy. About one request per file, plus the listings (the source's small first page, then
+ * one per 5,000 of each folder).
  */
 export type LandAllResult = { readonly kind: 'landed'; readonly landed: LandedFile[] } | { readonly kind: 'copiesPending'; readonly message: string };
 
@@ -31,6 +36,8 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
   const listedSources = listSources(manifest, deps);
   const before = await deps.destination.listFolder(folder);
   const sources = new Map<string, BlobFacts>();
+  /** What each file is now, when known without listing the folder again: landed before, or copied at once. */
+  const done = new Map<string, BlobFacts>();
   /** Files onto which another copy was still pending: what it copied is checked after settling. */
   const copiedByAnother = new Set<string>();
   await mapWithConcurrency(manifest.blobs, COPY_CONCURRENCY, (blob) =>
@@ -40,13 +47,21 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
         // The version to copy, from the source listing; read again after it changed (412).
         const source = (attempt === 1 ? await listedSources.facts(blob.name) : undefined) ?? (await deps.destination.sourceFacts(sourceUrl));
         sources.set(blob.name, source);
+        const sourceEtag = source.etag.replace(/"/g, '');
         const existing = attempt === 1 ? before.get(blob.name) : undefined;
-        const sameVersion = existing?.sourceEtag === source.etag.replace(/"/g, '');
         // Landed and verified by an earlier attempt, or still being copied by it (a second copy
         // onto a pending one is refused): the listings below settle and verify it.
-        if (existing && sameVersion && (existing.copyStatus === 'pending' || verificationProblem(existing, source) === undefined)) return;
+        if (existing?.sourceEtag === sourceEtag) {
+          if (existing.copyStatus === 'pending') return;
+          if (verificationProblem(existing, source) === undefined) {
+            done.set(blob.name, existing);
+            return;
+          }
+        }
         try {
-          if ((await deps.destination.startCopy(sourceUrl, source.etag, `${folder}${blob.name}`)) === 'alreadyPending') copiedByAnother.add(blob.name);
+          const answer = await deps.destination.startCopy(sourceUrl, source.etag, `${folder}${blob.name}`);
+          if (answer.kind === 'alreadyPending') copiedByAnother.add(blob.name);
+          if (answer.kind === 'copied') done.set(blob.name, { ...source, etag: answer.etag, copyStatus: 'success', sourceEtag });
           return;
         } catch (thrown) {
           // The source changed between reading its version and copying it (412 on If-Match):
@@ -59,10 +74,13 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
   );
 
   await listedSources.over();
-  const settled = await deps.destination.settleFolder(folder);
-  if (settled.kind === 'copiesPending')
-    return { kind: 'copiesPending', message: `${settled.pending} copies into ${folder} still pending after ${settled.waitedSeconds} s` };
-  const after = settled.listed;
+  let after = done;
+  if (done.size < manifest.blobs.length) {
+    const settled = await deps.destination.settleFolder(folder);
+    if (settled.kind === 'copiesPending')
+      return { kind: 'copiesPending', message: `${settled.pending} copies into ${folder} still pending after ${settled.waitedSeconds} s` };
+    after = settled.listed;
+  }
   const landedFiles = manifest.blobs.map((blob) => {
     const landed = after.get(blob.name);
     const source = sources.get(blob.name)!;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_STORE_ACCOUNT, startAzurite, type Azurite } from '../../emulator/azurite';
 import { reconciliationRows } from '../../emulator/reconciliationData';
 import { gzipJsonLines, usageRows } from '../../emulator/usageData';
-import { createDataFiles } from '../../src/adapters/dataFile';
+import { createDataFiles, type SourceBytes } from '../../src/adapters/dataFile';
 import { PARQUET_ROW_GROUP_ROWS } from '../../src/adapters/parquetFile';
 import { schemaFor } from '../../src/core/dataSchema';
 import { DataFileError, StorageRequestError } from '../../src/errors';
@@ -17,6 +17,7 @@ import { expectedTotals, scaledSum, SUMMED, totalsByKey } from '../support/exact
 import { readBackParquet } from '../support/parquetReadBack';
 import { rejectionOf } from '../support/rejection';
 import { rowBase } from '../support/rows';
+import { sourceBytesOf } from '../support/sourceBytes';
 
 let azurite: Azurite;
 let container: ContainerClient;
@@ -32,8 +33,10 @@ afterAll(async () => {
 let folderCount = 0;
 const newFolder = () => `unbilled-usage/2026-10/EUR/full/etag${++folderCount}/`;
 
-async function land(folder: string, name: string, bytes: Buffer): Promise<void> {
+/** Uploads the file as a landing would leave it; returns the source's length and MD5 its check reads it against. */
+async function land(folder: string, name: string, bytes: Buffer): Promise<SourceBytes> {
   await container.getBlockBlobClient(`${folder}${name}`).uploadData(bytes);
+  return sourceBytesOf(bytes);
 }
 async function exists(path: string): Promise<boolean> {
   return container.getBlobClient(path).exists();
@@ -52,10 +55,10 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
       const folder = newFolder();
       const name = 'part-00000-5d1c.c000.json.gz';
       // Two gzip members, as the emulator (and Spark) write large files.
-      await land(folder, name, Buffer.concat([gzipJsonLines(rows.slice(0, 1000)), gzipJsonLines(rows.slice(1000))]));
+      const source = await land(folder, name, Buffer.concat([gzipJsonLines(rows.slice(0, 1000)), gzipJsonLines(rows.slice(1000))]));
       const schema = schemaFor(family, attributeSet);
 
-      const outcome = await createDataFiles(container).checkFile({ folder, name, schema, parquet: true });
+      const outcome = await createDataFiles(container).checkFile({ folder, name, schema, parquet: true, source });
 
       const expected = { rowCount: rows.length, totals: expectedTotals(rows, SUMMED[family].columns, SUMMED[family].currency) };
       expect(outcome.check.rowCount).toBe(rows.length);
@@ -81,9 +84,9 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
   it('the read-back catches a total that is off by one millionth, a missing row and a wrong type (it can fail)', async () => {
     const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 500 });
     const folder = newFolder();
-    await land(folder, 'p.json.gz', gzipJsonLines(rows));
+    const source = await land(folder, 'p.json.gz', gzipJsonLines(rows));
     const schema = schemaFor('usage', 'full');
-    await createDataFiles(container).checkFile({ folder, name: 'p.json.gz', schema, parquet: true });
+    await createDataFiles(container).checkFile({ folder, name: 'p.json.gz', schema, parquet: true, source });
     const parquet = await container.getBlobClient(`${folder}parquet/p.json.gz.parquet`).downloadToBuffer();
 
     const nudged = rows.map((row, i) => (i === 7 ? { ...row, BillingPreTaxTotal: Number(((row.BillingPreTaxTotal as number) + 0.000001).toFixed(6)) } : row));
@@ -106,8 +109,8 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
   it('rows missing key fields are problems, not fatal: the Parquet holds them with nulls', async () => {
     const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 50 }).map((row, i) => (i % 10 === 3 ? { ...row, MeterId: undefined } : row));
     const folder = newFolder();
-    await land(folder, 'm.json.gz', gzipJsonLines(rows));
-    const outcome = await createDataFiles(container).checkFile({ folder, name: 'm.json.gz', schema: schemaFor('usage', 'full'), parquet: true });
+    const source = await land(folder, 'm.json.gz', gzipJsonLines(rows));
+    const outcome = await createDataFiles(container).checkFile({ folder, name: 'm.json.gz', schema: schemaFor('usage', 'full'), parquet: true, source });
     expect(outcome.check.problems).toBe(5);
     expect(outcome.check.examples[0]).toEqual({ file: 'm.json.gz', line: 4, problem: 'MeterId is missing' });
     expect(outcome.parquet?.rowCount).toBe(50);
@@ -117,8 +120,8 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
     const rows = usageRows({ ...rowBase, attributeSet: 'basic', count: 4000 }).map((row, i) => ({ ...row, CustomerName: `Müller & Söhne 株式会社 ${i % 3}` }));
     const text = rows.map((row) => JSON.stringify(row)).join('\r\n');
     const folder = newFolder();
-    await land(folder, 'crlf.json.gz', gzipSync(text));
-    const outcome = await createDataFiles(container).checkFile({ folder, name: 'crlf.json.gz', schema: schemaFor('usage', 'basic'), parquet: false });
+    const source = await land(folder, 'crlf.json.gz', gzipSync(text));
+    const outcome = await createDataFiles(container).checkFile({ folder, name: 'crlf.json.gz', schema: schemaFor('usage', 'basic'), parquet: false, source });
     expect(outcome.check.rowCount).toBe(4000);
     expect(outcome.check.problems).toBe(0);
     expect(new Set(outcome.check.totals.map((total) => total.customerName))).toEqual(new Set(rows.map((row) => row.CustomerName)));
@@ -131,18 +134,42 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
   it('a truncated gzip', async () => {
     const folder = newFolder();
     const whole = gzipJsonLines(rows);
-    await land(folder, 'cut.json.gz', whole.subarray(0, Math.floor(whole.length * 0.6)));
-    const thrown = await rejectionOf(createDataFiles(container).checkFile({ folder, name: 'cut.json.gz', schema: schemaFor('usage', 'full'), parquet: true }));
+    const source = await land(folder, 'cut.json.gz', whole.subarray(0, Math.floor(whole.length * 0.6)));
+    const thrown = await rejectionOf(
+      createDataFiles(container).checkFile({ folder, name: 'cut.json.gz', schema: schemaFor('usage', 'full'), parquet: true, source }),
+    );
     expect(thrown).toBeInstanceOf(DataFileError);
     expect((thrown as Error).message).toMatch(/^'cut\.json\.gz' line \d+ does not decompress \(Z_BUF_ERROR: unexpected end of file\)$/);
     expect(await exists(`${folder}parquet/cut.json.gz.parquet`)).toBe(false);
   });
 
+  it.each([
+    [
+      'length',
+      (source: SourceBytes) => ({ ...source, byteCount: source.byteCount + 1 }),
+      /^'unlike\.json\.gz' does not match its source: \d+ bytes, expected \d+$/,
+    ],
+    [
+      'MD5',
+      (source: SourceBytes) => ({ ...source, contentMD5: 'AAAAAAAAAAAAAAAAAAAAAA==' }),
+      /^'unlike\.json\.gz' does not match its source: MD5 [^ ]+, expected AAAAAAAAAAAAAAAAAAAAAA==$/,
+    ],
+  ])("bytes whose %s is not the source's, though every line reads: it fails naming the file and leaves no Parquet", async (_what, sourceSaying, message) => {
+    const folder = newFolder();
+    const landed = await land(folder, 'unlike.json.gz', gzipJsonLines(rows));
+    const thrown = await rejectionOf(
+      createDataFiles(container).checkFile({ folder, name: 'unlike.json.gz', schema: schemaFor('usage', 'full'), parquet: true, source: sourceSaying(landed) }),
+    );
+    expect(thrown).toBeInstanceOf(DataFileError);
+    expect((thrown as Error).message).toMatch(message);
+    expect(await exists(`${folder}parquet/unlike.json.gz.parquet`)).toBe(false);
+  });
+
   it('a file that is not gzip at all', async () => {
     const folder = newFolder();
-    await land(folder, 'plain.json.gz', Buffer.from(`${JSON.stringify(rows[0])}\n`));
+    const source = await land(folder, 'plain.json.gz', Buffer.from(`${JSON.stringify(rows[0])}\n`));
     const thrown = await rejectionOf(
-      createDataFiles(container).checkFile({ folder, name: 'plain.json.gz', schema: schemaFor('usage', 'full'), parquet: false }),
+      createDataFiles(container).checkFile({ folder, name: 'plain.json.gz', schema: schemaFor('usage', 'full'), parquet: false, source }),
     );
     expect((thrown as Error).message).toMatch(/^'plain\.json\.gz' line 1 does not decompress \(Z_DATA_ERROR: /);
   });
@@ -152,9 +179,9 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     // Past two row groups, so the upload has already been given bytes when the line breaks.
     const lines = usageRows({ ...rowBase, attributeSet: 'full', count: 2 * PARQUET_ROW_GROUP_ROWS + 500 }).map((row) => JSON.stringify(row));
     lines[2 * PARQUET_ROW_GROUP_ROWS + 100] = lines[2 * PARQUET_ROW_GROUP_ROWS + 100]!.slice(0, 80);
-    await land(folder, 'broken.json.gz', gzipSync(`${lines.join('\n')}\n`));
+    const source = await land(folder, 'broken.json.gz', gzipSync(`${lines.join('\n')}\n`));
     const thrown = await rejectionOf(
-      createDataFiles(container).checkFile({ folder, name: 'broken.json.gz', schema: schemaFor('usage', 'full'), parquet: true }),
+      createDataFiles(container).checkFile({ folder, name: 'broken.json.gz', schema: schemaFor('usage', 'full'), parquet: true, source }),
     );
     expect(thrown).toBeInstanceOf(DataFileError);
     expect((thrown as Error).message).toMatch(new RegExp(`^'broken\\.json\\.gz' line ${2 * PARQUET_ROW_GROUP_ROWS + 101} is not JSON \\(`));
@@ -165,9 +192,9 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     const folder = newFolder();
     // A JSON number written from a binary double, as an API gateway or another serializer may write it.
     const odd = rows.map((row, i) => (i === 10 ? { ...row, Quantity: 0.0024749999999999998 } : row));
-    await land(folder, 'double.json.gz', gzipJsonLines(odd));
+    const source = await land(folder, 'double.json.gz', gzipJsonLines(odd));
     const schema = schemaFor('usage', 'full');
-    const outcome = await createDataFiles(container).checkFile({ folder, name: 'double.json.gz', schema, parquet: true });
+    const outcome = await createDataFiles(container).checkFile({ folder, name: 'double.json.gz', schema, parquet: true, source });
     expect(outcome.check.problems).toBe(1);
     expect(outcome.check.examples).toEqual([
       {
@@ -196,8 +223,8 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
   it('a value its Parquet column cannot hold at all (too many integer digits) fails the conversion; without Parquet it is a problem', async () => {
     const folder = newFolder();
     const bad = rows.map((row, i) => (i === 10 ? { ...row, Quantity: '12345678901234567' } : row));
-    await land(folder, 'odd.json.gz', gzipJsonLines(bad));
-    const request = { folder, name: 'odd.json.gz', schema: schemaFor('usage', 'full') };
+    const source = await land(folder, 'odd.json.gz', gzipJsonLines(bad));
+    const request = { folder, name: 'odd.json.gz', schema: schemaFor('usage', 'full'), source };
     const thrown = await rejectionOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
     expect((thrown as Error).message).toBe(
       "'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '12345678901234567': has more than 16 integer digits (DECIMAL(28,12))",
@@ -210,7 +237,13 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
 
   it('a file that is not there is a storage error naming it', async () => {
     const thrown = await rejectionOf(
-      createDataFiles(container).checkFile({ folder: newFolder(), name: 'gone.json.gz', schema: schemaFor('usage', 'full'), parquet: false }),
+      createDataFiles(container).checkFile({
+        folder: newFolder(),
+        name: 'gone.json.gz',
+        schema: schemaFor('usage', 'full'),
+        parquet: false,
+        source: { byteCount: 0 },
+      }),
     );
     expect(thrown).toBeInstanceOf(StorageRequestError);
     expect(thrown).toMatchObject({ code: 'BlobNotFound', status: 404, transient: false });

@@ -6,7 +6,7 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { ContainerSASPermissions, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultRule } from '../../emulator/faultProxy';
 import { BILLING_SOURCE_ACCOUNT, startLocalCloud, type LocalCloud } from '../../emulator/localCloud';
@@ -110,7 +110,7 @@ const containerPath = (app: TestApp) => `/partnerdest/${app.deps.destination.con
 const copyRequests = (app: TestApp): Omit<FaultRule, 'fault'> => ({
   service: 'blob',
   method: 'PUT',
-  path: new RegExp(`^${containerPath(app)}/[^?]*\\.json\\.gz`),
+  path: new RegExp(`^${containerPath(app)}/[^?]*\\.json\\.gz(\\?|$)`),
 });
 const manifestWrites = (app: TestApp): Omit<FaultRule, 'fault'> => ({
   service: 'blob',
@@ -122,6 +122,8 @@ const folderListings = (app: TestApp): Omit<FaultRule, 'fault'> => ({
   method: 'GET',
   path: new RegExp(`^${containerPath(app)}\\?.*comp=list`),
 });
+/** Copy Blob answered as Azure answers a copy between accounts it has not finished: pending (Azurite finishes every copy at once). */
+const copiesAnswerPending = (app: TestApp): FaultRule => ({ ...copyRequests(app), fault: { kind: 'rewrite', headers: { 'x-ms-copy-status': 'pending' } } });
 /** Writes of one run's ledger row. */
 const runRow = (runId: string) => new RegExp(`PartitionKey=(%27|')run(%27|'),RowKey=(%27|')${runId}`);
 /** A zero delay: lets every matching request through and records it in injected(). */
@@ -386,6 +388,7 @@ describe('copy answers Azure gives and Azurite does not', () => {
     const landed = await landedExport({ copyTimeoutMs: 1500 });
     const message = await rewindToCopying(landed);
     // Azurite finishes every copy at once; Azure may take minutes. Report them pending for a while.
+    cloud.proxy!.addRule(copiesAnswerPending(landed.app));
     cloud.proxy!.addRule({
       ...folderListings(landed.app),
       fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] },
@@ -404,6 +407,7 @@ describe('copy answers Azure gives and Azurite does not', () => {
   it(`copies that stay pending through ${MAX_COPY_WAITS} waits: the run fails saying so, with no manifest.json`, async () => {
     const landed = await landedExport({ copyTimeoutMs: 1 });
     const message = await rewindToCopying(landed);
+    cloud.proxy!.addRule(copiesAnswerPending(landed.app));
     cloud.proxy!.addRule({
       ...folderListings(landed.app),
       fault: { kind: 'rewrite', body: [{ find: '<CopyStatus>success</CopyStatus>', replace: '<CopyStatus>pending</CopyStatus>' }] },
@@ -424,6 +428,48 @@ describe('copy answers Azure gives and Azurite does not', () => {
 });
 
 describe('a copy that does not verify', () => {
+  it('copies the service answers done are not listed again: the one listing of the folder is the one before the copies', async () => {
+    const landed = await landedExport();
+    const message = await rewindToCopying(landed);
+    const before = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule(counted(folderListings(landed.app)));
+    cloud.proxy!.addRule(counted(copyRequests(landed.app)));
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
+    const requests = cloud.proxy!.injected().slice(before);
+    expect(requests.filter((request) => request.method === 'PUT')).toHaveLength(3);
+    expect(requests.filter((request) => request.method === 'GET')).toHaveLength(1);
+  });
+
+  it("a copy answered done whose bytes are not what its source's MD5 says: the data check fails the run naming the file, with no manifest.json", async () => {
+    const landed = await landedExport();
+    const manifest = await manifestOf(landed.app, landed.run);
+    const message = await rewindToCopying(landed);
+    // The source's Content-MD5 property no longer that of its bytes. A copy takes the property
+    // along, so a listing of the copy agrees with the source's; only the bytes tell.
+    const [first] = manifest.blobs;
+    const source = new BlobServiceClient(
+      cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT),
+      new StorageSharedKeyCredential(BILLING_SOURCE_ACCOUNT, cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT)),
+    ).getContainerClient(new URL(manifest.rootDirectory).pathname.split('/')[2]!);
+    const folder = new URL(manifest.rootDirectory).pathname.split('/').slice(3).join('/');
+    await source.getBlobClient(`${folder}/${first!.name}`).setHTTPHeaders({ blobContentMD5: Buffer.alloc(16) });
+    await landed.app.deps.queue.send(message, 0);
+
+    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+
+    expect(final).toMatchObject({ state: 'failed', errorCode: 'InvalidDataFile' });
+    expect(final!.errorMessage).toMatch(
+      new RegExp(
+        `^the data check failed: '${first!.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}' does not match its source: MD5 \\S+, expected AAAAAAAAAAAAAAAAAAAAAA==$`,
+      ),
+    );
+    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+  });
+
   it.each([
     [
       'an MD5 that differs from the source',
@@ -432,21 +478,25 @@ describe('a copy that does not verify', () => {
       /MD5 AAAAAAAAAAAAAAAAAAAAAA==, expected /,
     ],
     ['a length that differs from the source', /<Content-Length>\d+<\/Content-Length>/g, '<Content-Length>7</Content-Length>', /7 bytes, expected \d+/],
-  ])('%s: retried, then the run fails after its attempts naming the file, with no manifest.json', async (_case, find, replace, problem) => {
-    const landed = await landedExport();
-    const message = await rewindToCopying(landed);
-    cloud.proxy!.addRule({ ...folderListings(landed.app), fault: { kind: 'rewrite', body: [{ find, replace }] } });
-    await landed.app.deps.queue.send(message, 0);
+  ])(
+    'a pending copy that settles with %s: retried, then the run fails after its attempts naming the file, with no manifest.json',
+    async (_case, find, replace, problem) => {
+      const landed = await landedExport();
+      const message = await rewindToCopying(landed);
+      cloud.proxy!.addRule(copiesAnswerPending(landed.app));
+      cloud.proxy!.addRule({ ...folderListings(landed.app), fault: { kind: 'rewrite', body: [{ find, replace }] } });
+      await landed.app.deps.queue.send(message, 0);
 
-    const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
+      const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
 
-    expect(final).toMatchObject({ state: 'failed', errorCode: 'VerificationError', landingAttempts: MAX_LANDING_ATTEMPTS - 1 });
-    expect(final!.errorMessage).toMatch(
-      new RegExp(`^copying files failed after ${MAX_LANDING_ATTEMPTS} attempts: copy of 'part-\\d{5}-[^']+\\.json\\.gz' does not match its source: `),
-    );
-    expect(final!.errorMessage).toMatch(problem);
-    expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
-  });
+      expect(final).toMatchObject({ state: 'failed', errorCode: 'VerificationError', landingAttempts: MAX_LANDING_ATTEMPTS - 1 });
+      expect(final!.errorMessage).toMatch(
+        new RegExp(`^copying files failed after ${MAX_LANDING_ATTEMPTS} attempts: copy of 'part-\\d{5}-[^']+\\.json\\.gz' does not match its source: `),
+      );
+      expect(final!.errorMessage).toMatch(problem);
+      expect(await manifestEtag(landed.app, landed.folder)).toBeUndefined();
+    },
+  );
 });
 
 /** The run's manifest as Graph gives it (the operation, then its manifest). */
