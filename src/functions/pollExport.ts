@@ -16,7 +16,7 @@ import { checkLandedFile } from '../steps/checkFiles';
 import { landExport } from '../steps/landExport';
 import { answered, beginExport, endWithNoData, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from '../steps/runSteps';
 
-const EARLY_FILE_CHECK_DELAY_SECONDS = 1;
+const EARLY_MESSAGE_DELAY_SECONDS = 1;
 
 export async function pollExport(queueEntry: unknown, context: InvocationContext, deps: Deps): Promise<void> {
   let message: PollMessage;
@@ -41,16 +41,17 @@ export async function pollExport(queueEntry: unknown, context: InvocationContext
     return;
   }
   const { run } = stored;
-  if (message.file !== undefined && !isFinished(run) && message.seq === run.seq + 1) {
-    // A file check sent just before the save that makes its step current (messages first, then
-    // the run): early, not stale. It comes back in a moment; if that save never happens, the
-    // landing's own redelivery plans the checks again.
-    await deps.queue.send(message, EARLY_FILE_CHECK_DELAY_SECONDS);
-    logEvent(context, 'info', 'file check arrived before its step was saved; again shortly', {
+  if (!isFinished(run) && message.seq === run.seq + 1) {
+    // Sent just before the save that makes its step current (messages first, then the run: a
+    // restart's goes at once, a file check's as soon as the landing plans it): early, not stale.
+    // It comes back in a moment. If that save never happens, the unfinished delivery repeats the
+    // step and saves it, or the sweeper revives the run; either makes this message current or stale.
+    await deps.queue.send(message, EARLY_MESSAGE_DELAY_SECONDS);
+    logEvent(context, 'info', `${message.file === undefined ? 'message' : 'file check'} arrived before its step was saved; again shortly`, {
       runId: run.runId,
       seq: message.seq,
       currentSeq: run.seq,
-      file: message.file,
+      ...(message.file === undefined ? {} : { file: message.file }),
     });
     return;
   }

@@ -253,6 +253,27 @@ describe('the monthly export', () => {
     await app.work({ runIds: [run.runId] });
   });
 
+  it('a poll message that arrives before its step is saved (messages go first) comes back, instead of being dropped as stale', async () => {
+    cloud.billing.setScenario({ fileCount: 1, rowsPerFile: 5, runningPolls: 1, notStartedPolls: 0 });
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'BGN');
+    const polls = () => cloud.billing.requests().filter((r) => r.path.endsWith(`/operations/${run.operationId}`)).length;
+    const stored = (await app.deps.ledger.getRun(run.runId))!;
+    const early = { v: 1, runId: run.runId, seq: run.seq + 1 };
+
+    await pollExport(early, app.context(), app.deps);
+
+    expect(app.logs.filter((line) => line.includes('message arrived before its step was saved; again shortly'))).toHaveLength(1);
+    expect(polls()).toBe(0);
+    // The save that message was sent ahead of: the start's own message is now the stale one, and
+    // only the early message, sent again, can carry the run on.
+    await app.deps.ledger.saveRun({ ...stored.run, seq: run.seq + 1 }, stored.etag);
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+
+    expect(final!.state).toBe('succeeded');
+    expect(app.logs.some((line) => line.includes('stale message dropped'))).toBe(true);
+  });
+
   it('moves a malformed message to the poison queue, saying why, and carries on', async () => {
     const app = createTestApp(cloud);
     await app.deps.ready();
