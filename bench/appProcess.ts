@@ -199,7 +199,7 @@ async function runApp(task: Extract<ChildTask, { kind: 'app' }>, send: (message:
     ...(task.untilCopied ? { signal: stop.signal } : {}),
   });
   const run = worked.runs[0] ?? started.run;
-  // Read after the run (outside every window measured): when the landing had every copy verified.
+  // Read after the run (outside every window measured): when the landing had every copy done.
   const copiedAt = run.manifestETag ? copiedAtOf(await deps.fileChecks.readPlan(run.runId, run.manifestETag)) : undefined;
   if (copiedAt !== undefined) {
     timeline.dataCopied = copiedAt - performance.timeOrigin;

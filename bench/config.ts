@@ -10,7 +10,7 @@ export interface BenchConfig {
     readonly fileCount: number;
     readonly fileSizeBytes: number;
     readonly floorConcurrencies: readonly number[];
-    /** Measure to the raw files only (every copy verified), not on to manifest.json after the data check. */
+    /** Measure to the raw files only (every copy done), not on to manifest.json after the data check. */
     readonly untilCopied: boolean;
   };
   readonly memory: {

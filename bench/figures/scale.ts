@@ -35,12 +35,12 @@ export async function scale(context: BenchContext): Promise<FigureResult> {
   });
   const landingSeconds = median(run.copiedSeconds);
   const limitSeconds = functionTimeoutSeconds();
-  const requestsPerFile = median(run.app.map((outcome) => blobRequestsPerFile(outcome, params.fileCount)));
+  const requestsPerFile = median(run.app.map((outcome) => blobRequestsPerFile(outcome)));
   return {
     id: 'scale',
     title: 'Scale (one manifest, many small files)',
     params: { ...params, fileSizeBytes: 'natural (one usage row per file, about 1 KiB)' },
-    rows: landingRows(run, '', params.fileCount, '', `${label}: start every copy and see it done`),
+    rows: landingRows(run, '', '', `${label}: start every copy and see it done`),
     findings: [],
     details: {
       ...landingDetails(run),

@@ -41,8 +41,6 @@ export interface LandingRun {
   readonly floorSeconds: Readonly<Record<string, number[]>>;
   readonly bestConcurrency: number;
   readonly bytesPerExport: number;
-  /** Files per export, as the manifest listed them. */
-  readonly fileCount: number;
 }
 
 /** Runs the app and the floor `reps` times on fresh exports in one local cloud. */
@@ -59,7 +57,6 @@ export async function measureLanding(context: BenchContext, label: string, param
   const app: AppOutcome[] = [];
   const floor: FloorOutcome[] = [];
   let bytesPerExport = 0;
-  let fileCount = params.fileCount;
   for (let rep = 0; rep < params.reps; rep++) {
     // A fresh local cloud per repetition: Azurite slows down with every blob it holds, and its
     // memory is freed only when it exits. A new seed: new files, a new eTag, a new folder.
@@ -92,7 +89,6 @@ export async function measureLanding(context: BenchContext, label: string, param
         );
       }
       app.push(outcome);
-      fileCount = record.blobNames.length;
       bytesPerExport = record.totalBytes;
 
       // The floor copies the very same files, concurrencies in a rotating order.
@@ -125,7 +121,6 @@ export async function measureLanding(context: BenchContext, label: string, param
     floorSeconds,
     bestConcurrency,
     bytesPerExport,
-    fileCount,
   };
 }
 
@@ -133,9 +128,9 @@ export async function measureLanding(context: BenchContext, label: string, param
  * Storage requests per file while landing (blob service only: the source reads, copies and
  * listings, up to every copy done; the data check's reads and manifest.json come after).
  */
-export function blobRequestsPerFile(outcome: AppOutcome, fileCount: number): number {
+export function blobRequestsPerFile(outcome: AppOutcome): number {
   const blob = Object.entries(outcome.landingRequests).filter(([kind]) => kind.startsWith('blob '));
-  return blob.reduce((sum, [, count]) => sum + count, 0) / fileCount;
+  return blob.reduce((sum, [, count]) => sum + count, 0) / outcome.blobCount;
 }
 
 /**
@@ -143,7 +138,7 @@ export function blobRequestsPerFile(outcome: AppOutcome, fileCount: number): num
  * on each. `label` names the time to manifest.json; `copiedLabel`, when given, adds the time to
  * every copy done (the raw files) first. Requests and CPU are the landing's, to every copy done.
  */
-export function landingRows(run: LandingRun, label: string, fileCount: number, prefix = '', copiedLabel?: string): Measurement[] {
+export function landingRows(run: LandingRun, label: string, prefix = '', copiedLabel?: string): Measurement[] {
   const floorLabel = `direct copies, best concurrency (${run.bestConcurrency})`;
   const floorSamples = run.floor.map((outcome) => outcome.requestsPerFile);
   const best = String(run.bestConcurrency);
@@ -155,7 +150,7 @@ export function landingRows(run: LandingRun, label: string, fileCount: number, p
     measurement(
       `${prefix}blob requests per file while landing`,
       'requests/file',
-      run.app.map((outcome) => blobRequestsPerFile(outcome, fileCount)),
+      run.app.map((outcome) => blobRequestsPerFile(outcome)),
       'one copy request per file',
       floorSamples,
     ),
@@ -190,6 +185,14 @@ export function landingDetails(run: LandingRun): Record<string, unknown> {
   };
 }
 
+/** The repetitions' file counts: a reconciliation export has as many files as its line items fill, a different number per seed. */
+function fileCountsOf(run: LandingRun): string {
+  const counts = run.app.map((outcome) => outcome.blobCount);
+  const fewest = Math.min(...counts);
+  const most = Math.max(...counts);
+  return fewest === most ? String(fewest) : `${fewest}-${most}`;
+}
+
 /** Succeeded → every copy done: the landing itself. */
 function landingSeconds(outcome: AppOutcome): number {
   return (outcome.timeline.dataCopied! - outcome.timeline.succeededAtGraph!) / 1000;
@@ -203,14 +206,8 @@ export async function timeToData(context: BenchContext): Promise<FigureResult> {
   for (const exportKind of EXPORT_KINDS)
     runs.push({ exportKind, run: await measureLanding(context, `time to data (${exportKind})`, { ...params, exportKind }) });
   const rows = runs.flatMap(({ exportKind, run }) => {
-    const files = `${run.fileCount} × ${formatSize(params.fileSizeBytes)}`;
-    return landingRows(
-      run,
-      `${files}: succeeded → manifest.json (checked data)`,
-      run.fileCount,
-      `${exportKind}: `,
-      `${files}: succeeded → every copy done (raw files)`,
-    );
+    const files = `${fileCountsOf(run)} × ${formatSize(params.fileSizeBytes)}`;
+    return landingRows(run, `${files}: succeeded → manifest.json (checked data)`, `${exportKind}: `, `${files}: succeeded → every copy done (raw files)`);
   });
   const [first] = runs;
   return {

@@ -98,8 +98,12 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
   return { kind: 'landed', landed: landedFiles };
 }
 
-/** Source blobs on the first page of the source listing: the first copies start after one small page, not the whole folder. */
-const SOURCE_LISTING_PAGE = 50;
+/**
+ * Source blobs on the first page of the source listing: as many as copies run at once, so every
+ * copy slot fills after one small page (a larger one took the first copies 50 ms later on
+ * Azurite, the cost of parsing it) while the rest of the folder comes in.
+ */
+const SOURCE_LISTING_PAGE = COPY_CONCURRENCY;
 
 interface ListedSources {
   /** A source's facts once its page is in; undefined when the listing ended without it or failed (read it on its own). */
