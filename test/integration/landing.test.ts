@@ -16,7 +16,7 @@ import { landAll } from '../../src/steps/landFiles';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
 import type { Run } from '../../src/core/run';
 import type { DepsOptions } from '../../src/deps';
-import { MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../../src/core/policy';
+import { COPY_CONCURRENCY, MAX_COPY_WAITS, MAX_LANDING_ATTEMPTS, SOURCE_CHANGE_RETRIES } from '../../src/core/policy';
 import { pollExport } from '../../src/functions/pollExport';
 import { failRun } from '../../src/steps/runSteps';
 import { startExport } from '../../src/functions/startExport';
@@ -24,11 +24,9 @@ import { formatRunTable } from '../../cli/output';
 import { createTestApp, listBlobs, unbilledRequest, type TestApp } from './harness';
 
 let cloud: LocalCloud;
+const SCENARIO = { fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null };
 beforeAll(async () => {
-  cloud = await startLocalCloud({
-    faultProxy: { seed: 11 },
-    scenario: { fileCount: 3, rowsPerFile: 10, notStartedPolls: 0, runningPolls: 1, retryAfterSeconds: null },
-  });
+  cloud = await startLocalCloud({ faultProxy: { seed: 11 }, scenario: SCENARIO });
 });
 afterAll(async () => {
   await cloud?.stop();
@@ -547,6 +545,29 @@ describe('reading the sources', () => {
     expect(result.kind === 'landed' ? result.landed.map(({ blob }) => blob.name) : []).toEqual(manifest.blobs.map((blob) => blob.name));
     expect(requests.filter(isSourceListing)).toHaveLength(1);
     expect(requests.filter(isSourceRead)).toEqual([]);
+  });
+
+  it('a source folder listed in more than one page: every file gets its facts from the listing as its page comes in, none is read on its own', async () => {
+    // More files than the first page holds (one per copy slot).
+    const fileCount = COPY_CONCURRENCY + 4;
+    cloud.billing.setScenario({ ...SCENARIO, fileCount, rowsPerFile: 2 });
+    try {
+      const landed = await landedExport();
+      const manifest = await manifestOf(landed.app, landed.run);
+      await rewindToCopying(landed);
+
+      const { result, requests } = await sourceRequestsDuring(() => landAll(landed.run, manifest, landed.app.deps));
+
+      expect(result.kind === 'landed' ? result.landed.map(({ blob }) => blob.name) : []).toEqual(manifest.blobs.map((blob) => blob.name));
+      expect(manifest.blobs).toHaveLength(fileCount);
+      expect(requests.filter(isSourceListing).map((request) => new URL(request.path, 'http://source').searchParams.get('maxresults'))).toEqual([
+        String(COPY_CONCURRENCY),
+        null,
+      ]);
+      expect(requests.filter(isSourceRead)).toEqual([]);
+    } finally {
+      cloud.billing.setScenario(SCENARIO);
+    }
   });
 
   it('a SAS that may read but not list the source folder: each source is read on its own, and the files land and verify', async () => {
