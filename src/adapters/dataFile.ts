@@ -91,7 +91,7 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
     const body = downloaded.readableStreamBody as Readable;
     const bytes = bytesAgainst(source, name);
     const check = startFileCheck(schema, name);
-    const lines = numberedLines(body, name, { idleTimeoutMs: options.idleTimeoutMs ?? STORAGE_CALL_TIMEOUT_MS, onBytes: bytes.add });
+    const lines = numberedLines(body, name, { idleTimeoutMs: options.idleTimeoutMs, onBytes: bytes.add });
     async function* typedRows(): AsyncGenerator<readonly CellValue[]> {
       for await (const { text, line } of lines) {
         const row = check.addLine(text, line);

@@ -7,6 +7,7 @@
 import { AnonymousCredential, BlobClient, ContainerClient, newPipeline } from '@azure/storage-blob';
 import { PENDING_COPY_OPERATION } from '../errors';
 import { COPY_TIMEOUT_MS } from '../core/policy';
+import { bareEtag } from '../core/etag';
 import { callDeadline } from './deadline';
 import { classified, failure, storageErrorFrom } from './storageError';
 
@@ -17,7 +18,7 @@ export interface BlobFacts {
   readonly etag: string;
   readonly copyStatus?: string;
   readonly copyStatusDescription?: string;
-  /** The source ETag recorded on a copy this app made. */
+  /** The source ETag recorded on a copy this app made (bare). */
   readonly sourceEtag?: string;
 }
 
@@ -172,7 +173,7 @@ export function createDestination(container: ContainerClient, options: { readonl
         // Resolves after the one Copy Blob request; the poller it returns is not waited on.
         const poller = await container.getBlobClient(blobPath).beginCopyFromURL(sourceUrl, {
           sourceConditions: { ifMatch: sourceEtag },
-          metadata: { [SOURCE_ETAG_METADATA]: sourceEtag.replace(/"/g, '') },
+          metadata: { [SOURCE_ETAG_METADATA]: bareEtag(sourceEtag) },
           ...deadline(),
         });
         // Done at once: the answer said x-ms-copy-status: success (the poller then holds that answer).

@@ -10,6 +10,7 @@
 import { DataFileError, StorageRequestError } from '../errors';
 import { mergeFileResults, type FileCheckResult } from '../core/dataCheck';
 import { rowFamilyOf, schemaFor } from '../core/dataSchema';
+import { bareEtag } from '../core/etag';
 import type { Manifest } from '../core/manifest';
 import { MANIFEST_FILE_NAME, destinationFolder } from '../core/naming';
 import { CHECK_WAIT_SECONDS, FILE_CHECK_BUSY_DELAY_SECONDS, MAX_CHECK_ROUNDS, decideCheckRound, decideFileCheckRetry, pollingPolicyOf } from '../core/policy';
@@ -58,17 +59,13 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
     byteCount: facts.contentLength,
     ...(facts.contentMD5 ? { contentMD5: facts.contentMD5 } : {}),
     // Bare: a copy's answer quotes its ETag, a listing does not.
-    landedEtag: (facts.etag ?? '').replace(/"/g, ''),
+    landedEtag: bareEtag(facts.etag ?? ''),
   }));
   const toCheck = files.filter((file) => {
     const row = checked.get(file.index);
     const outcome = row?.result as DataFileOutcome | undefined;
     return (
-      !row ||
-      row.state !== 'done' ||
-      row.name !== file.name ||
-      row.landedEtag.replace(/"/g, '') !== file.landedEtag ||
-      wantParquet !== (outcome?.parquet !== undefined)
+      !row || row.state !== 'done' || row.name !== file.name || bareEtag(row.landedEtag) !== file.landedEtag || wantParquet !== (outcome?.parquet !== undefined)
     );
   });
   // Stalled: sent MAX_CHECK_ROUNDS times with no file finishing, each delivery ended without a result.

@@ -5,6 +5,7 @@
  */
 import { CopyPendingElsewhereError, StorageRequestError, VerificationError, asError } from '../errors';
 import { sourceBlobUrl, type Manifest, type ManifestBlob } from '../core/manifest';
+import { bareEtag } from '../core/etag';
 import { destinationFolder } from '../core/naming';
 import { COPY_CONCURRENCY, SOURCE_CHANGE_RETRIES } from '../core/policy';
 import type { LandedFile } from '../core/publicManifest';
@@ -47,7 +48,7 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
         // The version to copy, from the source listing; read again after it changed (412).
         const source = (attempt === 1 ? await listedSources.facts(blob.name) : undefined) ?? (await deps.destination.sourceFacts(sourceUrl));
         sources.set(blob.name, source);
-        const sourceEtag = source.etag.replace(/"/g, '');
+        const sourceEtag = bareEtag(source.etag);
         const existing = attempt === 1 ? before.get(blob.name) : undefined;
         // Landed and verified by an earlier attempt, or still being copied by it (a second copy
         // onto a pending one is refused): the listings below settle and verify it.
@@ -85,7 +86,7 @@ export async function landAll(run: Run, manifest: Manifest, deps: Deps): Promise
     const landed = after.get(blob.name);
     const source = sources.get(blob.name)!;
     const problem = landed ? verificationProblem(landed, source) : 'it is not in the destination';
-    if (copiedByAnother.has(blob.name) && (problem || landed?.sourceEtag !== source.etag.replace(/"/g, ''))) {
+    if (copiedByAnother.has(blob.name) && (problem || landed?.sourceEtag !== bareEtag(source.etag))) {
       // Another copy was pending onto this file and brought something else: copy it again on
       // the next landing, which the refused copy does not count against.
       throw new CopyPendingElsewhereError(
