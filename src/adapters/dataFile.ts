@@ -4,9 +4,10 @@
  * lines, each line checked (../core/dataCheck.ts) and, when Parquet is wanted, its typed row
  * handed to the Parquet writer (./parquetFile.ts, loaded on first use: it holds the Parquet
  * library), which uploads `parquet/<name>.parquet` beside the file as it goes. A file whose
- * bytes are not its source's, that does not decompress, a line that is not JSON, or a value
- * Parquet could not keep fails with DataFileError naming the file (and line); a failed Parquet
- * upload commits nothing.
+ * bytes are not its source's, that does not decompress, or a line that is not JSON fails with
+ * DataFileError naming the file (and line); a failed Parquet upload commits nothing. A value its
+ * column cannot type is a problem of its row, as without Parquet: the raw file keeps it, the
+ * Parquet cell is null and the check names file, line and column.
  */
 import { createHash } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
@@ -95,9 +96,7 @@ export function createDataFiles(container: ContainerClient, options: { readonly 
     async function* typedRows(): AsyncGenerator<readonly CellValue[]> {
       for await (const { text, line } of lines) {
         const row = check.addLine(text, line);
-        if (!row) continue;
-        if (parquet && row.untypable) throw new DataFileError(name, line, `holds a value its Parquet column cannot keep: ${row.problems.join('; ')}`);
-        yield row.values;
+        if (row) yield row.values;
       }
       // Every byte is in (the lines end with the body): before the Parquet copy commits.
       bytes.verify();
@@ -137,8 +136,9 @@ function bytesAgainst(source: SourceBytes, name: string): { readonly add: (chunk
 
 /**
  * The lines of a gzip JSON-lines stream, numbered from 1, decoded as UTF-8 across chunk
- * boundaries; `onBytes` sees every gzipped chunk as it arrives. A stream that does not
- * decompress fails naming the file and the line it stopped in.
+ * boundaries, a byte order mark at the start dropped (the reference: assume UTF-8, tolerate a
+ * BOM); `onBytes` sees every gzipped chunk as it arrives. A file of no bytes at all has no
+ * lines. A stream that does not decompress fails naming the file and the line it stopped in.
  */
 export async function* numberedLines(
   gzipped: Readable,
@@ -155,8 +155,10 @@ export async function* numberedLines(
   };
   stillArriving();
   // Listened to here, as the pipe below starts the flow: a listener added earlier would start it before anything reads.
+  let gzippedBytes = 0;
   gzipped.on('data', (chunk: Buffer) => {
     stillArriving();
+    gzippedBytes += chunk.length;
     onBytes?.(chunk);
   });
   // The download failing (a reset, the deadline) is the storage's trouble, not the file's.
@@ -169,9 +171,14 @@ export async function* numberedLines(
   const decoder = new StringDecoder('utf8');
   let rest = '';
   let line = 0;
+  let atStart = true;
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-      const text = rest + decoder.write(chunk);
+      let text = rest + decoder.write(chunk);
+      if (atStart && text.length > 0) {
+        atStart = false;
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      }
       let start = 0;
       for (let newline = text.indexOf('\n', start); newline !== -1; newline = text.indexOf('\n', start)) {
         line++;
@@ -193,6 +200,8 @@ export async function* numberedLines(
         { cause: error },
       );
     }
+    // No bytes at all: an empty file, not a cut one (gunzip calls both "unexpected end of file").
+    if (gzippedBytes === 0 && (thrown as { code?: string }).code === 'Z_BUF_ERROR') return;
     // zlib's errors (Z_BUF_ERROR "unexpected end of file" for a cut file, Z_DATA_ERROR for bytes that are not gzip).
     throw new DataFileError(file, line + 1, `does not decompress (${(thrown as { code?: string }).code ?? 'gzip'}: ${error.message})`, { cause: error });
   } finally {

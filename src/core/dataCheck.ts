@@ -19,11 +19,15 @@ export interface ProblemExample {
   readonly problem: string;
 }
 
-/** One customer's rows in one currency; `sums` by the summed column's camelCase name, as decimal strings. */
+/**
+ * One customer's rows in one currency (usage: and one pricing currency, which PricingPreTaxTotal
+ * is in); `sums` by the summed column's camelCase name, as decimal strings.
+ */
 export interface CustomerTotal {
   readonly customerId: string;
   readonly customerName: string;
   readonly currency: string;
+  readonly pricingCurrency?: string;
   readonly rowCount: number;
   readonly sums: Readonly<Record<string, string>>;
 }
@@ -47,12 +51,14 @@ export interface DataCheck {
 }
 
 interface Running {
-  customerId: string;
-  customerName: string;
-  currency: string;
+  readonly total: Omit<CustomerTotal, 'rowCount' | 'sums'>;
   rowCount: number;
   sums: Decimal[];
 }
+
+/** Totals are kept apart per customer, currency and (usage) pricing currency. */
+const totalKey = (total: Pick<CustomerTotal, 'customerId' | 'currency' | 'pricingCurrency'>) =>
+  `${total.customerId}|${total.currency}|${total.pricingCurrency ?? ''}`;
 
 export function startFileCheck(schema: FamilySchema, file: string): DataCheck {
   const reader = rowReader(schema);
@@ -60,6 +66,7 @@ export function startFileCheck(schema: FamilySchema, file: string): DataCheck {
   const customerIdAt = indexOf('CustomerId');
   const customerNameAt = indexOf('CustomerName');
   const currencyAt = indexOf(schema.currencyColumn);
+  const pricingCurrencyAt = schema.pricingCurrencyColumn ? indexOf(schema.pricingCurrencyColumn) : undefined;
   const summedAt = schema.summed.map(({ column }) => indexOf(column));
   const totals = new Map<string, Running>();
   let rowCount = 0;
@@ -87,12 +94,15 @@ export function startFileCheck(schema: FamilySchema, file: string): DataCheck {
       if (row.values.length === 0) return undefined;
       rowCount++;
       const textAt = (index: number) => (index < 0 ? '' : ((row.values[index] as string | null) ?? ''));
-      const customerId = textAt(customerIdAt).toLowerCase();
-      const currency = textAt(currencyAt).toUpperCase();
-      const key = `${customerId}|${currency}`;
+      const customer = {
+        customerId: textAt(customerIdAt).toLowerCase(),
+        currency: textAt(currencyAt).toUpperCase(),
+        ...(pricingCurrencyAt === undefined ? {} : { pricingCurrency: textAt(pricingCurrencyAt).toUpperCase() }),
+      };
+      const key = totalKey(customer);
       let running = totals.get(key);
       if (!running) {
-        running = { customerId, customerName: textAt(customerNameAt), currency, rowCount: 0, sums: summedAt.map(() => ZERO) };
+        running = { total: { ...customer, customerName: textAt(customerNameAt) }, rowCount: 0, sums: summedAt.map(() => ZERO) };
         totals.set(key, running);
       }
       running.rowCount++;
@@ -108,9 +118,7 @@ export function startFileCheck(schema: FamilySchema, file: string): DataCheck {
         rowCount,
         totals: sortTotals(
           [...totals.values()].map((running) => ({
-            customerId: running.customerId,
-            customerName: running.customerName,
-            currency: running.currency,
+            ...running.total,
             rowCount: running.rowCount,
             sums: Object.fromEntries(schema.summed.map(({ as }, i) => [as, decimalText(running.sums[i]!)])),
           })),
@@ -128,12 +136,12 @@ export interface RunDataSummary {
   readonly check: { readonly problems: number; readonly examples: readonly ProblemExample[] };
 }
 
-/** The run's figures from its files' results: totals added per customer and currency, exactly. */
+/** The run's figures from its files' results: totals added per customer and currency (and pricing currency), exactly. */
 export function mergeFileResults(results: readonly FileCheckResult[]): RunDataSummary {
   const merged = new Map<string, { first: CustomerTotal; rowCount: number; sums: Map<string, string[]> }>();
   for (const result of results) {
     for (const total of result.totals) {
-      const key = `${total.customerId}|${total.currency}`;
+      const key = totalKey(total);
       let entry = merged.get(key);
       if (!entry) {
         entry = { first: total, rowCount: 0, sums: new Map() };
@@ -146,10 +154,8 @@ export function mergeFileResults(results: readonly FileCheckResult[]): RunDataSu
   return {
     rowCount: results.reduce((sum, result) => sum + result.rowCount, 0),
     totals: sortTotals(
-      [...merged.values()].map(({ first, rowCount, sums }) => ({
-        customerId: first.customerId,
-        customerName: first.customerName,
-        currency: first.currency,
+      [...merged.values()].map(({ first: { sums: _firstSums, rowCount: _firstRows, ...first }, rowCount, sums }) => ({
+        ...first,
         rowCount,
         sums: Object.fromEntries([...sums].map(([name, values]) => [name, sumDecimalTexts(values)])),
       })),
@@ -161,9 +167,13 @@ export function mergeFileResults(results: readonly FileCheckResult[]): RunDataSu
   };
 }
 
-/** By customer name, then id and currency: a stable order for manifest.json and the report. */
+/** By customer name, then id, currency and pricing currency: a stable order for manifest.json and the report. */
 function sortTotals(totals: CustomerTotal[]): CustomerTotal[] {
   return totals.sort(
-    (a, b) => a.customerName.localeCompare(b.customerName, 'en') || a.customerId.localeCompare(b.customerId) || a.currency.localeCompare(b.currency),
+    (a, b) =>
+      a.customerName.localeCompare(b.customerName, 'en') ||
+      a.customerId.localeCompare(b.customerId) ||
+      a.currency.localeCompare(b.currency) ||
+      (a.pricingCurrency ?? '').localeCompare(b.pricingCurrency ?? ''),
   );
 }

@@ -12,22 +12,26 @@ import { isRecord } from './jsonValue';
 /** A typed value: text, an exact decimal, a day (days since 1970-01-01) or an instant (ms since the epoch). */
 export type CellValue = string | Decimal | { readonly day: number } | { readonly instant: number } | null;
 
+/** A rate (0.15) read under a percentage column's other name (RateOfPartnerEarnedCredit): its column holds 15. */
+class RateOfPercentage {
+  constructor(readonly rate: unknown) {}
+}
+
 export interface CheckedRow {
   /** Per column of the schema, in its order. */
   readonly values: readonly CellValue[];
+  /** What does not fit, named: a value its column cannot type is null in `values` and one of these. */
   readonly problems: readonly string[];
-  /** Whether a present value could not be typed (so a typed copy of the row would lose it). */
-  readonly untypable: boolean;
 }
 
 /**
- * Where a line may hold a top-level number a binary double does not keep: one (after its key's
- * colon) with a run of 16 or more digits (a decimal point among them) or an exponent (1e-400
- * parses to 0). A JSON number without either has at most 15 significant digits, and every such
+ * Where a line may hold a number a binary double does not keep: one (after a key's colon, or in
+ * an array after its bracket or a comma) with a run of 16 or more digits (a decimal point among
+ * them) or an exponent (1e-400 parses to 0). A JSON number without either has at most 15 significant digits, and every such
  * decimal comes back from its double unchanged (a double keeps 15: DBL_DIG), so String(n) is its
  * exact value. A match inside a string only sends the line down the slower, always exact path.
  */
-const MAY_OUTGROW_A_DOUBLE = /:\s*-?(?:\d[\d.]{15}|[\d.]+[eE])/;
+const MAY_OUTGROW_A_DOUBLE = /[:,[]\s*-?(?:\d[\d.]{15}|[\d.]+[eE])/;
 
 // Node.js 22 (V8's JSON.parse source text access); not yet in TypeScript's lib.
 const json = JSON as unknown as { rawJSON(text: string): RawJson; isRawJSON(value: unknown): value is RawJson };
@@ -83,7 +87,6 @@ export function rowReader(schema: FamilySchema): RowReader {
         return {
           values: [],
           problems: [`the line is ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}: expected a JSON object`],
-          untypable: false,
         };
       }
       const raw: unknown[] = new Array<unknown>(schema.columns.length);
@@ -95,10 +98,9 @@ export function rowReader(schema: FamilySchema): RowReader {
           problems.push(`'${key}' repeats ${schema.columns[place.index]!.name} in another spelling`);
           continue;
         }
-        raw[place.index] = place.percentOfRate ? { rate: parsed[key] } : parsed[key];
+        raw[place.index] = place.percentOfRate ? new RateOfPercentage(parsed[key]) : parsed[key];
       }
       const values: CellValue[] = [];
-      let untypable = false;
       schema.columns.forEach((column, index) => {
         const typed = typedValue(column, raw[index]);
         if (typeof typed === 'object' && typed !== null && 'rounded' in typed) {
@@ -106,21 +108,20 @@ export function rowReader(schema: FamilySchema): RowReader {
           values.push(typed.rounded);
         } else if (typeof typed === 'object' && typed !== null && 'problem' in typed) {
           problems.push(typed.problem);
-          untypable = true;
           values.push(null);
         } else values.push(typed);
       });
       for (const { name, index } of keyIndexes) {
         if (index === undefined || raw[index] === undefined || raw[index] === null || raw[index] === '') problems.push(`${name} is missing`);
       }
-      return { values, problems, untypable };
+      return { values, problems };
     },
   };
 }
 
 function typedValue(column: Column, value: unknown): ReturnType<typeof fitted> {
   if (value === undefined || value === null) return null;
-  if (typeof value === 'object' && !Array.isArray(value) && 'rate' in value) {
+  if (value instanceof RateOfPercentage) {
     const rate = textOf(value.rate);
     const decimal = rate === '' ? undefined : parseDecimal(rate);
     if (rate === '') return null;
@@ -140,12 +141,12 @@ function typedValue(column: Column, value: unknown): ReturnType<typeof fitted> {
     case 'date': {
       if (text === '') return null;
       const day = epochDay(text);
-      return day === undefined ? { problem: `${column.name} is '${clip(text)}': expected a date (YYYY-MM-DD, midnight UTC, or M/D/YYYY)` } : { day };
+      return day === undefined ? { problem: `${column.name} is '${clip(text)}': expected a date (ISO 8601 or M/D/YYYY)` } : { day };
     }
     case 'timestamp': {
       if (text === '') return null;
       const instant = epochMillis(text);
-      return instant === undefined ? { problem: `${column.name} is '${clip(text)}': expected an ISO 8601 date-time (or M/D/YYYY)` } : { instant };
+      return instant === undefined ? { problem: `${column.name} is '${clip(text)}': expected a date-time (ISO 8601 or M/D/YYYY)` } : { instant };
     }
   }
 }
@@ -182,36 +183,60 @@ function textOf(value: unknown): string {
 
 const clip = (text: string) => (text.length > 40 ? `${text.slice(0, 40)}…` : text);
 
-const DAY = /^(\d{4})-(\d{2})-(\d{2})(?:T00:00:00(?:\.0{1,7})?(?:Z|[+-]00:00)?)?$/;
-const US_DAY = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/;
-const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+/** YYYY-MM-DD, then an optional time of day (T or a space) to the nanosecond and a zone (Z, ±hh:mm, ±hhmm or ±hh). */
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+/** M/D/YYYY, as the CSV form writes it, with an optional h:mm[:ss] [AM|PM]. */
+const US = /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AP]M)?)?$/i;
 
-/** Days since 1970-01-01 of a day, or undefined (a time of day is not a day). */
-export function epochDay(text: string): number | undefined {
-  const iso = DAY.exec(text);
-  const us = iso ? undefined : US_DAY.exec(text);
-  const [year, month, day] = iso ? [iso[1], iso[2], iso[3]] : us ? [us[3], us[1], us[2]] : [];
-  if (!year) return undefined;
-  const millis = validUtc(Number(year), Number(month), Number(day));
-  return millis === undefined ? undefined : millis / 86_400_000;
+interface WrittenDateTime {
+  /** Midnight UTC of the calendar day as written. */
+  readonly day: number;
+  /** Milliseconds into that day, as written (before the zone). */
+  readonly time: number;
+  /** The zone's offset east of UTC in minutes; 0 for Z or none (Partner Center writes UTC). */
+  readonly offsetMinutes: number;
 }
 
 /**
- * Milliseconds since the epoch of an ISO 8601 date-time (no zone is UTC, as Partner Center's
- * files are), a day alone (midnight UTC) or M/D/YYYY; undefined for anything else, or a time
- * finer than a millisecond (Parquet TIMESTAMP(ms) would lose it).
+ * A date or date-time as the file writes it, read leniently (the formats inside the files are
+ * not documented, §4.5): ISO 8601 with or without a time, fraction or zone, or the CSV form's
+ * M/D/YYYY with an optional 12- or 24-hour time. A fraction finer than a millisecond (.NET writes
+ * seven digits) is cut to the millisecond, as Parquet's TIMESTAMP(ms) keeps it. Undefined for
+ * anything else, or a day or time that does not exist.
  */
+function readDateTime(text: string): WrittenDateTime | undefined {
+  const iso = ISO.exec(text);
+  const us = iso ? undefined : US.exec(text);
+  if (!iso && !us) return undefined;
+  const [year, month, dayOfMonth] = iso ? [iso[1], iso[2], iso[3]] : [us![3], us![1], us![2]];
+  const day = validUtc(Number(year), Number(month), Number(dayOfMonth));
+  const parts = iso ?? us!;
+  let hours = Number(parts[4] ?? 0);
+  const [minutes, seconds] = [Number(parts[5] ?? 0), Number(parts[6] ?? 0)];
+  const meridiem = us?.[7]?.toUpperCase();
+  if (meridiem) {
+    if (hours < 1 || hours > 12) return undefined;
+    hours = (hours % 12) + (meridiem === 'PM' ? 12 : 0);
+  }
+  if (day === undefined || hours > 23 || minutes > 59 || seconds > 59) return undefined;
+  const millis = iso?.[7] ? Number(iso[7].slice(0, 3).padEnd(3, '0')) : 0;
+  const zone = iso?.[8]?.toUpperCase();
+  const offsetMinutes =
+    zone && zone !== 'Z' ? (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + (zone.length > 3 ? Number(zone.slice(-2)) : 0)) : 0;
+  if (Math.abs(offsetMinutes) > 18 * 60) return undefined;
+  return { day, time: ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis, offsetMinutes };
+}
+
+/** Days since 1970-01-01 of the calendar day a date or date-time is written on (its time of day and zone aside), or undefined. */
+export function epochDay(text: string): number | undefined {
+  const written = readDateTime(text);
+  return written && written.day / 86_400_000;
+}
+
+/** Milliseconds since the epoch of a date or date-time (no zone is UTC; a day alone is its midnight), or undefined. */
 export function epochMillis(text: string): number | undefined {
-  const us = US_DAY.exec(text);
-  if (us) return validUtc(Number(us[3]), Number(us[1]), Number(us[2]));
-  const m = INSTANT.exec(text);
-  if (!m) return undefined;
-  const day = validUtc(Number(m[1]), Number(m[2]), Number(m[3]));
-  const [hours, minutes, seconds] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
-  const fraction = m[7] ?? '';
-  if (day === undefined || hours > 23 || minutes > 59 || seconds > 59 || /[^0]/.test(fraction.slice(3))) return undefined;
-  const zone = m[8] && m[8] !== 'Z' ? (m[8].startsWith('-') ? -1 : 1) * (Number(m[8].slice(1, 3)) * 60 + Number(m[8].slice(4, 6))) : 0;
-  return day + ((hours * 60 + minutes - zone) * 60 + seconds) * 1000 + Number(fraction.slice(0, 3).padEnd(3, '0'));
+  const written = readDateTime(text);
+  return written && written.day + written.time - written.offsetMinutes * 60_000;
 }
 
 function validUtc(year: number, month: number, day: number): number | undefined {

@@ -52,6 +52,11 @@ export interface FamilySchema {
   readonly keyFields: readonly string[];
   /** The billing currency's column: totals are per customer and this. */
   readonly currencyColumn: string;
+  /**
+   * Usage only: the pricing currency's column. PricingPreTaxTotal is in it, not in the billing
+   * currency (§4.1 lists both), so totals are also per pricing currency.
+   */
+  readonly pricingCurrencyColumn?: string;
   /** The cost columns summed per customer and currency, with their name in manifest.json. */
   readonly summed: readonly { readonly column: string; readonly as: string }[];
 }
@@ -305,6 +310,7 @@ export function schemaFor(family: RowFamily, attributeSet: AttributeSet): Family
     columns: names.map((name) => ({ name, type: TYPES[family][name] ?? { kind: 'string' } })),
     keyFields: attributeSet === 'full' ? [...keys.basic, ...keys.fullOnly] : keys.basic,
     currencyColumn: family === 'usage' ? 'BillingCurrency' : 'Currency',
+    ...(family === 'usage' ? { pricingCurrencyColumn: 'PricingCurrency' } : {}),
     summed: SUMMED[family].map((column) => ({ column, as: camelCase(column) })),
   };
 }

@@ -30,8 +30,12 @@ export interface PublicManifestParquet {
   readonly byteCount: number;
 }
 
-/** One customer's rows in one currency over the run, with each summed cost column (camelCase) as an exact decimal string. */
-export type PublicCustomerTotal = Pick<CustomerTotal, 'customerId' | 'customerName' | 'currency' | 'rowCount'> & Readonly<Record<string, string | number>>;
+/**
+ * One customer's rows in one currency (usage: and pricing currency) over the run, with each summed
+ * cost column (camelCase) as an exact decimal string.
+ */
+export type PublicCustomerTotal = Pick<CustomerTotal, 'customerId' | 'customerName' | 'currency' | 'pricingCurrency' | 'rowCount'> &
+  Readonly<Record<string, string | number | undefined>>;
 
 /** What was exported: a month in a currency (unbilled kinds), or an invoice (billed kinds). */
 export type PublicManifestSubject =

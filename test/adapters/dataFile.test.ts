@@ -60,7 +60,7 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
 
       const outcome = await createDataFiles(container).checkFile({ folder, name, schema, parquet: true, source });
 
-      const expected = { rowCount: rows.length, totals: expectedTotals(rows, SUMMED[family].columns, SUMMED[family].currency) };
+      const expected = { rowCount: rows.length, totals: expectedTotals(rows, SUMMED[family]) };
       expect(outcome.check.rowCount).toBe(rows.length);
       expect(outcome.check.problems).toBe(0);
       expect(totalsByKey(outcome.check.totals)).toEqual(expected.totals);
@@ -90,8 +90,8 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
     const parquet = await container.getBlobClient(`${folder}parquet/p.json.gz.parquet`).downloadToBuffer();
 
     const nudged = rows.map((row, i) => (i === 7 ? { ...row, BillingPreTaxTotal: Number(((row.BillingPreTaxTotal as number) + 0.000001).toFixed(6)) } : row));
-    const wrongTotals = { rowCount: rows.length, totals: expectedTotals(nudged, SUMMED.usage.columns, SUMMED.usage.currency) };
-    const fewerRows = { rowCount: rows.length - 1, totals: expectedTotals(rows.slice(1), SUMMED.usage.columns, SUMMED.usage.currency) };
+    const wrongTotals = { rowCount: rows.length, totals: expectedTotals(nudged, SUMMED.usage) };
+    const fewerRows = { rowCount: rows.length - 1, totals: expectedTotals(rows.slice(1), SUMMED.usage) };
     const customer = `${String(rows[7]!.CustomerId)}|EUR`;
 
     expect((await readBackParquet(parquet, schema, wrongTotals)).mismatches).toEqual([expect.stringMatching(new RegExp(`^${customer} billingPreTaxTotal: `))]);
@@ -100,10 +100,9 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
       ...schema,
       columns: schema.columns.map((column) => (column.name === 'UsageDate' ? { ...column, type: { kind: 'timestamp' as const } } : column)),
     };
-    expect(
-      (await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage.columns, SUMMED.usage.currency) }))
-        .mismatches,
-    ).toEqual(['UsageDate: DATE, expected TIMESTAMP WITH TIME ZONE']);
+    expect((await readBackParquet(parquet, otherTypes, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage) })).mismatches).toEqual([
+      'UsageDate: DATE, expected TIMESTAMP WITH TIME ZONE',
+    ]);
   }, 60_000);
 
   it('rows missing key fields are problems, not fatal: the Parquet holds them with nulls', async () => {
@@ -125,6 +124,39 @@ describe('checkFile with Parquet: read back by DuckDB', () => {
     expect(outcome.check.rowCount).toBe(4000);
     expect(outcome.check.problems).toBe(0);
     expect(new Set(outcome.check.totals.map((total) => total.customerName))).toEqual(new Set(rows.map((row) => row.CustomerName)));
+  });
+});
+
+describe('checkFile: forms of a file the emulator does not write', () => {
+  const rows = usageRows({ ...rowBase, attributeSet: 'full', count: 200 });
+
+  it('a UTF-8 byte order mark at the start (the reference: tolerate a BOM) is not part of the first line', async () => {
+    const folder = newFolder();
+    const source = await land(
+      folder,
+      'bom.json.gz',
+      gzipSync(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(rows.map((row) => JSON.stringify(row)).join('\n'))])),
+    );
+    const schema = schemaFor('usage', 'full');
+    const outcome = await createDataFiles(container).checkFile({ folder, name: 'bom.json.gz', schema, parquet: true, source });
+    expect(outcome.check.rowCount).toBe(rows.length);
+    expect(outcome.check.problems).toBe(0);
+    expect(totalsByKey(outcome.check.totals)).toEqual(expectedTotals(rows, SUMMED.usage));
+    const parquet = await container.getBlobClient(`${folder}parquet/bom.json.gz.parquet`).downloadToBuffer();
+    expect((await readBackParquet(parquet, schema, { rowCount: rows.length, totals: expectedTotals(rows, SUMMED.usage) })).mismatches).toEqual([]);
+  });
+
+  it('a file of no bytes at all holds no rows (not a cut gzip), with or without Parquet', async () => {
+    const folder = newFolder();
+    const source = await land(folder, 'empty.json.gz', Buffer.alloc(0));
+    const schema = schemaFor('usage', 'full');
+    for (const parquet of [false, true]) {
+      const outcome = await createDataFiles(container).checkFile({ folder, name: 'empty.json.gz', schema, parquet, source });
+      expect(outcome.check).toMatchObject({ rowCount: 0, problems: 0, totals: [] });
+      expect(outcome.parquet?.rowCount).toBe(parquet ? 0 : undefined);
+    }
+    const parquet = await container.getBlobClient(`${folder}parquet/empty.json.gz.parquet`).downloadToBuffer();
+    expect((await readBackParquet(parquet, schema, { rowCount: 0, totals: new Map() })).mismatches).toEqual([]);
   });
 });
 
@@ -220,18 +252,26 @@ describe('checkFile: what fails names the file and the line, and leaves no Parqu
     expect(readBack.probes.odd).toEqual([{ q: '0.002475000000' }]);
   });
 
-  it('a value its Parquet column cannot hold at all (too many integer digits) fails the conversion; without Parquet it is a problem', async () => {
+  it('a value its Parquet column cannot hold at all (too many integer digits) is a problem of its row, with Parquet or without: the cell is null, the raw file keeps it', async () => {
     const folder = newFolder();
     const bad = rows.map((row, i) => (i === 10 ? { ...row, Quantity: '12345678901234567' } : row));
     const source = await land(folder, 'odd.json.gz', gzipJsonLines(bad));
-    const request = { folder, name: 'odd.json.gz', schema: schemaFor('usage', 'full'), source };
-    const thrown = await rejectionOf(createDataFiles(container).checkFile({ ...request, parquet: true }));
-    expect((thrown as Error).message).toBe(
-      "'odd.json.gz' line 11 holds a value its Parquet column cannot keep: Quantity is '12345678901234567': has more than 16 integer digits (DECIMAL(28,12))",
+    const schema = schemaFor('usage', 'full');
+    const request = { folder, name: 'odd.json.gz', schema, source };
+    const problem = { file: 'odd.json.gz', line: 11, problem: "Quantity is '12345678901234567': has more than 16 integer digits (DECIMAL(28,12))" };
+    const withParquet = await createDataFiles(container).checkFile({ ...request, parquet: true });
+    expect(withParquet.check).toMatchObject({ rowCount: bad.length, problems: 1, examples: [problem] });
+    expect(withParquet.parquet?.rowCount).toBe(bad.length);
+    const parquet = await container.getBlobClient(`${folder}parquet/odd.json.gz.parquet`).downloadToBuffer();
+    const readBack = await readBackParquet(
+      parquet,
+      schema,
+      { rowCount: bad.length, totals: new Map() },
+      { odd: 'SELECT Quantity IS NULL AS missing, BillingPreTaxTotal IS NULL AS other FROM read_parquet($file) LIMIT 1 OFFSET 10' },
     );
-    expect(await exists(`${folder}parquet/odd.json.gz.parquet`)).toBe(false);
+    expect(readBack.probes.odd).toEqual([{ missing: true, other: false }]);
     const raw = await createDataFiles(container).checkFile({ ...request, parquet: false });
-    expect(raw.check.problems).toBe(1);
+    expect(raw.check).toEqual(withParquet.check);
     expect(raw.parquet).toBeUndefined();
   });
 

@@ -79,7 +79,7 @@ function typedUsageRows(count: number): { rows: AsyncIterable<readonly CellValue
       const line = lines.next();
       if (line.done) return Promise.resolve({ done: true, value: undefined });
       const typed = check.addLine(line.value, taken.rows + 1);
-      if (!typed || typed.untypable) return Promise.reject(new Error(`row ${taken.rows + 1} did not type: ${typed?.problems.join('; ')}`));
+      if (!typed || typed.problems.length > 0) return Promise.reject(new Error(`row ${taken.rows + 1} did not type: ${typed?.problems.join('; ')}`));
       taken.rows++;
       return Promise.resolve({ done: false, value: typed.values });
     },

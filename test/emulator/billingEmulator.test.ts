@@ -7,9 +7,9 @@ import { DEFAULT_SCENARIO, startBillingEmulator, type BillingEmulator, type Bill
 import { EXPORT_CONTAINER } from '../../emulator/exportFiles';
 import { closeServer, listenOnLoopback } from '../../emulator/httpServer';
 import { createTokenAuthority, EMULATED_PARTNER_TENANT_ID } from '../../emulator/tokens';
-import { BASIC_USAGE_ATTRIBUTES, FULL_USAGE_ATTRIBUTES } from '../../emulator/usageData';
 import { download, EXPORT_PATH, exportManifest, fileUrl, getJson, pollUntilFinished, postExport, startExport, type ManifestBody } from './graphRequests';
 import { jsonLines } from '../support/jsonLines';
+import { USAGE_BASIC, USAGE_FULL } from '../support/referenceAttributes';
 
 const SOURCE = 'msbilling';
 const DESTINATION = 'partnerdest';
@@ -361,7 +361,7 @@ describe('the exported files', () => {
       const rows = jsonLines(Buffer.from(await response.arrayBuffer()));
       expect(rows).toHaveLength(25);
       for (const row of rows) {
-        expect(Object.keys(row).sort()).toEqual([...FULL_USAGE_ATTRIBUTES].sort());
+        expect(Object.keys(row).sort()).toEqual([...USAGE_FULL].sort());
         expect(row).toMatchObject({ BillingCurrency: 'GBP', PartnerId: EMULATED_PARTNER_TENANT_ID, InvoiceNumber: '' });
       }
     }
@@ -372,7 +372,7 @@ describe('the exported files', () => {
 
     const rows = jsonLines(await download(fileUrl(manifest, manifest.blobs[0]!.name)));
 
-    expect(Object.keys(rows[0]!).sort()).toEqual([...BASIC_USAGE_ATTRIBUTES].sort());
+    expect(Object.keys(rows[0]!).sort()).toEqual([...USAGE_BASIC].sort());
   });
 
   it('are identical across runs with the same seed: same eTag, names and bytes', async () => {

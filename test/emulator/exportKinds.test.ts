@@ -10,102 +10,14 @@ import { startAzurite, type Azurite } from '../../emulator/azurite';
 import { startBillingEmulator, type BillingEmulator } from '../../emulator/billingEmulator';
 import { invoiceCatalogue, REISSUED_INVOICE_ID } from '../../emulator/invoices';
 import { createTokenAuthority, EMULATED_PARTNER_TENANT_ID } from '../../emulator/tokens';
-import { BASIC_USAGE_ATTRIBUTES, FULL_USAGE_ATTRIBUTES } from '../../emulator/usageData';
 import { jsonLines } from '../support/jsonLines';
+import { RECONCILIATION_BASIC, RECONCILIATION_FULL, USAGE_BASIC, USAGE_FULL } from '../support/referenceAttributes';
 import { download, fileUrl, getJson, pollUntilFinished, postExport, type ManifestBody } from './graphRequests';
 
 const SOURCE = 'msbilling';
 const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
 const authority = createTokenAuthority();
 const SCENARIO = { notStartedPolls: 0, runningPolls: 1, fileCount: 2, rowsPerFile: 30 } as const;
-
-/** Reference 4.2, Full = Yes (all 47) and Basic = Yes (35). */
-const RECONCILIATION_FULL = [
-  'PartnerId',
-  'CustomerId',
-  'CustomerName',
-  'CustomerDomainName',
-  'CustomerCountry',
-  'InvoiceNumber',
-  'MpnId',
-  'Tier2MpnId',
-  'OrderId',
-  'OrderDate',
-  'ProductId',
-  'SkuId',
-  'AvailabilityId',
-  'SkuName',
-  'ProductName',
-  'ChargeType',
-  'UnitPrice',
-  'Quantity',
-  'Subtotal',
-  'TaxTotal',
-  'Total',
-  'Currency',
-  'PriceAdjustmentDescription',
-  'PublisherName',
-  'PublisherId',
-  'SubscriptionDescription',
-  'SubscriptionId',
-  'ChargeStartDate',
-  'ChargeEndDate',
-  'TermAndBillingCycle',
-  'EffectiveUnitPrice',
-  'UnitType',
-  'AlternateId',
-  'BillableQuantity',
-  'BillingFrequency',
-  'PricingCurrency',
-  'PCToBCExchangeRate',
-  'PCToBCExchangeRateDate',
-  'MeterDescription',
-  'ReservationOrderId',
-  'CreditReasonCode',
-  'SubscriptionStartDate',
-  'SubscriptionEndDate',
-  'ReferenceId',
-  'ProductQualifiers',
-  'PromotionId',
-  'ProductCategory',
-];
-const RECONCILIATION_BASIC = [
-  'PartnerId',
-  'CustomerId',
-  'CustomerName',
-  'InvoiceNumber',
-  'Tier2MpnId',
-  'OrderId',
-  'OrderDate',
-  'ProductId',
-  'SkuId',
-  'AvailabilityId',
-  'SkuName',
-  'ProductName',
-  'ChargeType',
-  'UnitPrice',
-  'Subtotal',
-  'TaxTotal',
-  'Total',
-  'Currency',
-  'PriceAdjustmentDescription',
-  'PublisherName',
-  'SubscriptionId',
-  'ChargeStartDate',
-  'ChargeEndDate',
-  'TermAndBillingCycle',
-  'EffectiveUnitPrice',
-  'BillableQuantity',
-  'PricingCurrency',
-  'PCToBCExchangeRate',
-  'ReservationOrderId',
-  'CreditReasonCode',
-  'SubscriptionStartDate',
-  'SubscriptionEndDate',
-  'ReferenceId',
-  'PromotionId',
-  'ProductCategory',
-];
 
 const PATHS = {
   'billed-usage': '/reports/partners/billing/usage/billed',
@@ -161,8 +73,8 @@ const sorted = (names: readonly string[]): string[] => [...names].sort();
 
 describe('billed usage and billed reconciliation', () => {
   it.each([
-    ['billed-usage', 'full', FULL_USAGE_ATTRIBUTES, 'export'],
-    ['billed-usage', 'basic', BASIC_USAGE_ATTRIBUTES, 'microsoft.graph.partners.billing.export'],
+    ['billed-usage', 'full', USAGE_FULL, 'export'],
+    ['billed-usage', 'basic', USAGE_BASIC, 'microsoft.graph.partners.billing.export'],
     ['billed-reconciliation', 'full', RECONCILIATION_FULL, 'microsoft.graph.partners.billing.export'],
     ['billed-reconciliation', 'basic', RECONCILIATION_BASIC, 'export'],
   ] as const)('%s (%s, .../%s) exports the invoice: its month, currency and number on every row', async (kind, attributeSet, attributes, action) => {

@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  BASIC_RECONCILIATION_ATTRIBUTES,
-  FULL_RECONCILIATION_ATTRIBUTES,
-  reconciliationRows,
-  type ReconciliationRowsOptions,
-} from '../../emulator/reconciliationData';
+import { reconciliationRows, type ReconciliationRowsOptions } from '../../emulator/reconciliationData';
 import { usageRows } from '../../emulator/usageData';
+import { RECONCILIATION_BASIC, RECONCILIATION_FULL } from '../support/referenceAttributes';
 
 const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
 const OPTIONS: ReconciliationRowsOptions = {
@@ -22,15 +18,15 @@ const isAzure = (row: Record<string, unknown>): boolean => row.ProductCategory =
 
 describe('reconciliationRows', () => {
   it('emits exactly the documented full attributes, and for basic the basic ones with the same values', () => {
-    expect(FULL_RECONCILIATION_ATTRIBUTES).toHaveLength(47);
-    expect(BASIC_RECONCILIATION_ATTRIBUTES).toHaveLength(35);
-    for (const row of rows) expect(Object.keys(row).sort()).toEqual([...FULL_RECONCILIATION_ATTRIBUTES].sort());
+    expect(RECONCILIATION_FULL).toHaveLength(47);
+    expect(RECONCILIATION_BASIC).toHaveLength(35);
+    for (const row of rows) expect(Object.keys(row).sort()).toEqual([...RECONCILIATION_FULL].sort());
 
     const basic = reconciliationRows({ ...OPTIONS, attributeSet: 'basic' });
     expect(basic).toHaveLength(rows.length);
     basic.forEach((row, index) => {
-      expect(Object.keys(row).sort()).toEqual([...BASIC_RECONCILIATION_ATTRIBUTES].sort());
-      for (const attribute of BASIC_RECONCILIATION_ATTRIBUTES) expect(row[attribute]).toEqual(rows[index]![attribute]);
+      expect(Object.keys(row).sort()).toEqual([...RECONCILIATION_BASIC].sort());
+      for (const attribute of RECONCILIATION_BASIC) expect(row[attribute]).toEqual(rows[index]![attribute]);
     });
   });
 

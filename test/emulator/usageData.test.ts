@@ -1,7 +1,8 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { planExport } from '../../emulator/exportFiles';
-import { BASIC_USAGE_ATTRIBUTES, FULL_USAGE_ATTRIBUTES, gzipJsonLines, usageRows, type UsageRowsOptions } from '../../emulator/usageData';
+import { gzipJsonLines, usageRows, type UsageRowsOptions } from '../../emulator/usageData';
+import { USAGE_BASIC, USAGE_FULL } from '../support/referenceAttributes';
 
 const TENANT = '0e195b37-4574-4539-bc42-0e539b9684c0';
 const OPTIONS: UsageRowsOptions = { seed: 7, billingMonth: '2024-02', currency: 'EUR', attributeSet: 'full', count: 300, partnerTenantId: TENANT };
@@ -10,18 +11,18 @@ describe('usageRows', () => {
   it('emits exactly the documented full attributes plus PCToBCExchangeRateDate', () => {
     const rows = usageRows(OPTIONS);
 
-    expect(FULL_USAGE_ATTRIBUTES).toHaveLength(55);
-    for (const row of rows) expect(Object.keys(row).sort()).toEqual([...FULL_USAGE_ATTRIBUTES].sort());
+    expect(USAGE_FULL).toHaveLength(55);
+    for (const row of rows) expect(Object.keys(row).sort()).toEqual([...USAGE_FULL].sort());
   });
 
   it('emits only the basic attributes for attributeSet basic, with the same values as full', () => {
     const full = usageRows({ ...OPTIONS, count: 20 });
     const basic = usageRows({ ...OPTIONS, count: 20, attributeSet: 'basic' });
 
-    expect(BASIC_USAGE_ATTRIBUTES).toHaveLength(30);
+    expect(USAGE_BASIC).toHaveLength(30);
     basic.forEach((row, index) => {
-      expect(Object.keys(row).sort()).toEqual([...BASIC_USAGE_ATTRIBUTES].sort());
-      for (const attribute of BASIC_USAGE_ATTRIBUTES) expect(row[attribute]).toEqual(full[index]![attribute]);
+      expect(Object.keys(row).sort()).toEqual([...USAGE_BASIC].sort());
+      for (const attribute of USAGE_BASIC) expect(row[attribute]).toEqual(full[index]![attribute]);
     });
   });
 

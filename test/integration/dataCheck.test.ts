@@ -59,7 +59,7 @@ describe('the data check of a landed run', () => {
     const allRows = landedRows.flat();
     expect(manifest.rowCount).toBe(3 * 700);
     expect(manifest.blobs.map((blob) => blob.rowCount)).toEqual([700, 700, 700]);
-    expect(totalsByKey(manifest.totals ?? [], SUMMED.usage.columns)).toEqual(expectedTotals(allRows, SUMMED.usage.columns, SUMMED.usage.currency));
+    expect(totalsByKey(manifest.totals ?? [], SUMMED.usage.columns)).toEqual(expectedTotals(allRows, SUMMED.usage));
     expect(manifest.totals!.every((total) => typeof total.customerName === 'string' && total.customerName !== '')).toBe(true);
     expect(manifest.check).toEqual({ problems: 0, examples: [] });
     // One message per file did the work.
@@ -82,7 +82,7 @@ describe('the data check of a landed run', () => {
       expect(file).toEqual({ name, source, rowCount: 700, byteCount: bytes.length });
       const readBack = await readBackParquet(bytes, schemaFor('usage', 'full'), {
         rowCount: 700,
-        totals: expectedTotals(landedRows[i]!, SUMMED.usage.columns, SUMMED.usage.currency),
+        totals: expectedTotals(landedRows[i]!, SUMMED.usage),
       });
       expect(readBack.mismatches).toEqual([]);
     }

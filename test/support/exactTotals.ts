@@ -5,11 +5,17 @@
  */
 import { camelCase } from '../../src/core/dataSchema';
 
-/** The columns the check sums per customer, and the currency column, of each row family (written out here, not taken from src's schema). */
+/**
+ * The columns the check sums per customer, and the currency columns they are kept apart by, of
+ * each row family (written out here, not taken from src's schema): usage's PricingPreTaxTotal is
+ * in PricingCurrency, the rest in the billing currency.
+ */
 export const SUMMED = {
-  usage: { columns: ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], currency: 'BillingCurrency' },
+  usage: { columns: ['BillingPreTaxTotal', 'PricingPreTaxTotal', 'Quantity'], currency: 'BillingCurrency', pricingCurrency: 'PricingCurrency' },
   reconciliation: { columns: ['Subtotal', 'TaxTotal', 'Total'], currency: 'Currency' },
 } as const;
+
+type Summed = { readonly columns: readonly string[]; readonly currency: string; readonly pricingCurrency?: string };
 
 /** The exact sum of decimal texts of at most `scale` places (BigInt in units of 10^-scale), as decimal text. */
 export function scaledSum(texts: readonly string[], scale: number): string {
@@ -25,11 +31,14 @@ export function scaledSum(texts: readonly string[], scale: number): string {
   return `${sign}${digits.slice(0, -scale)}.${digits.slice(-scale)}`.replace(/\.?0+$/, '');
 }
 
-/** Per `${customerId}|${currency}` (lower-case id, as the check keys them): rows and each summed column's sum, by camelCase name. */
-export function expectedTotals(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[], currencyColumn: string) {
+/**
+ * Per `${customerId}|${currency}|${pricingCurrency}` (lower-case id, as the check keys them; no
+ * pricing currency for reconciliation): rows and each summed column's sum, by camelCase name.
+ */
+export function expectedTotals(rows: ReadonlyArray<Record<string, unknown>>, { columns, currency, pricingCurrency }: Summed) {
   const byKey = new Map<string, Array<Record<string, unknown>>>();
   for (const row of rows) {
-    const key = `${String(row.CustomerId).toLowerCase()}|${String(row[currencyColumn])}`;
+    const key = `${String(row.CustomerId).toLowerCase()}|${String(row[currency])}|${pricingCurrency ? String(row[pricingCurrency]) : ''}`;
     const keyed = byKey.get(key) ?? [];
     keyed.push(row);
     byKey.set(key, keyed);
@@ -59,7 +68,10 @@ export function totalsByKey(totals: readonly object[], flatColumns?: readonly st
     totals.map((total) => {
       const fields = total as Record<string, unknown>;
       const sums = flatColumns ? Object.fromEntries(flatColumns.map((column) => [camelCase(column), fields[camelCase(column)]])) : fields.sums;
-      return [`${String(fields.customerId)}|${String(fields.currency)}`, { rowCount: fields.rowCount, sums }];
+      return [
+        `${String(fields.customerId)}|${String(fields.currency)}|${typeof fields.pricingCurrency === 'string' ? fields.pricingCurrency : ''}`,
+        { rowCount: fields.rowCount, sums },
+      ];
     }),
   );
 }

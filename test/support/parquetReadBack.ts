@@ -11,7 +11,7 @@ import type { FamilySchema } from '../../src/core/dataSchema';
 
 export interface ExpectedParquet {
   readonly rowCount: number;
-  /** Per `${customerId}|${currency}`: row count and each summed column's exact sum (camelCase name → decimal text). */
+  /** Per `${customerId}|${currency}|${pricingCurrency}` (as test/support/exactTotals.ts): row count and each summed column's exact sum (camelCase name → decimal text). */
   readonly totals: ReadonlyMap<string, { readonly rowCount: number; readonly sums: Readonly<Record<string, string>> }>;
 }
 
@@ -71,9 +71,10 @@ export async function readBackParquet(
     for (const [name, type] of Object.entries(want)) if (got[name] !== type) mismatches.push(`${name}: ${got[name] ?? 'missing'}, expected ${type}`);
     for (const name of Object.keys(got)) if (!(name in want)) mismatches.push(`${name}: not a column of the schema`);
     const customerColumn = 'CustomerId';
+    const pricing = schema.pricingCurrencyColumn ? `upper(${schema.pricingCurrencyColumn})` : "''";
     const sums = schema.summed.map(({ column, as }) => `sum("${column}")::VARCHAR AS "${as}"`).join(', ');
     const rows = await query(
-      `SELECT lower(${customerColumn}) || '|' || upper(${schema.currencyColumn}) AS key, count(*)::INTEGER AS n, ${sums} FROM read_parquet($file) GROUP BY 1`,
+      `SELECT lower(${customerColumn}) || '|' || upper(${schema.currencyColumn}) || '|' || ${pricing} AS key, count(*)::INTEGER AS n, ${sums} FROM read_parquet($file) GROUP BY 1`,
     );
     const seen = new Set<string>();
     for (const row of rows) {
