@@ -65,9 +65,7 @@ export function createFileChecks(table: TableClient, options: { readonly callTim
 
   /** The JSON of `value` as properties of the row, with rows for the pieces that do not fit on it. */
   async function withJson(partitionKey: string, rowKey: string, value: unknown): Promise<Record<string, unknown>> {
-    const json = JSON.stringify(value);
-    const pieces: string[] = [];
-    for (let at = 0; at < json.length; at += PIECE_CHARS) pieces.push(json.slice(at, at + PIECE_CHARS));
+    const pieces = cutIntoPieces(JSON.stringify(value));
     const groups: string[][] = [];
     for (let at = 0; at < pieces.length; at += PIECES_PER_ROW) groups.push(pieces.slice(at, at + PIECES_PER_ROW));
     for (let part = 1; part < groups.length; part++) {
@@ -200,6 +198,21 @@ export function createFileChecks(table: TableClient, options: { readonly callTim
         return row ? jsonOf(row, undefined) : undefined;
       }),
   };
+}
+
+/**
+ * A text in pieces of at most `size` UTF-16 code units, never between the halves of a surrogate
+ * pair (an emoji in a customer's name), so that each piece is a valid string on its own.
+ */
+export function cutIntoPieces(text: string, size = PIECE_CHARS): string[] {
+  const pieces: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(at + size, text.length);
+    if (end < text.length && /[\ud800-\udbff]/.test(text[end - 1]!)) end--;
+    pieces.push(text.slice(at, end));
+    at = end;
+  }
+  return pieces;
 }
 
 function piecesOf(pieces: readonly string[]): Record<string, string | number> {
