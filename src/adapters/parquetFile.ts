@@ -16,7 +16,7 @@ import type { ByteWriter, ParquetWriter } from 'hyparquet-writer' with { 'resolu
 import type { CellValue } from '../core/dataRow';
 import type { Column, FamilySchema } from '../core/dataSchema';
 import { toScaledInteger } from '../core/decimal';
-import { asError } from '../errors';
+import { StorageRequestError, asError } from '../errors';
 import { classified } from './storageError';
 
 /**
@@ -167,6 +167,21 @@ export async function writeParquet(
       throw thrown;
     }
   }
-  await classified(() => upload, { about: `'${target.name}'` });
+  try {
+    await classified(() => upload, { about: `'${target.name}'` });
+  } catch (thrown) {
+    // Another check of the same file (a duplicate delivery) committed its block list first, and
+    // Put Block List deletes every uncommitted block it does not name: this one's. Not a fault of
+    // the file: checked again, that delivery finds it done.
+    if (thrown instanceof StorageRequestError && thrown.code === INVALID_BLOCK_LIST)
+      throw new StorageRequestError(
+        `${thrown.message} (another check of this file committed its Parquet copy first; checking it again)`,
+        { ...thrown.details, transient: true },
+        { cause: thrown },
+      );
+    throw thrown;
+  }
   return { rowCount, byteCount: counted.bytes };
 }
+
+const INVALID_BLOCK_LIST = 'InvalidBlockList';

@@ -17,6 +17,7 @@ import { fileCheckMessageFor } from '../../src/core/pollMessage';
 import type { PublicManifest } from '../../src/core/publicManifest';
 import type { Run } from '../../src/core/run';
 import { HttpRequest } from '@azure/functions';
+import { createDeps } from '../../src/deps';
 import { pollExport } from '../../src/functions/pollExport';
 import { getRun } from '../../src/functions/runsApi';
 import { startExport } from '../../src/functions/startExport';
@@ -33,7 +34,7 @@ afterAll(async () => {
   await cloud?.stop();
 });
 
-const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'JPY'];
+const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF', 'SEK', 'NOK', 'DKK', 'JPY', 'PLN', 'CZK', 'HUF'];
 let nextCurrency = 0;
 
 async function landOne(app: TestApp): Promise<{ run: Run; folder: string }> {
@@ -224,6 +225,31 @@ describe('fan-out: each message redoes its own file only', () => {
 
     expect(final!.state).toBe('succeeded');
     expect((await readManifest(app, folder)).rowCount).toBe(100);
+  }, 60_000);
+
+  it('two deliveries checking the same file at once (a queue duplicate): the one whose Parquet commit loses checks it again, and the run lands', async () => {
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 50 });
+    const app = createTestApp(cloud);
+    const { run, folder } = await landOne(app);
+    await app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).delete();
+    const stored = (await app.deps.ledger.getRun(run.runId))!;
+    const checking = await app.deps.ledger.saveRun({ ...stored.run, state: 'copying', finishedAt: undefined }, stored.etag);
+    const files = await app.deps.fileChecks.listFiles(run.runId, run.manifestETag!);
+    await app.deps.fileChecks.planFiles(run.runId, run.manifestETag!, files);
+    // The first block list commit is held, so the second delivery's commit lands first and
+    // deletes the blocks the first staged (Put Block List drops every uncommitted block it does not name).
+    cloud.proxy!.addRule({ service: 'blob', method: 'PUT', path: /\/parquet\/[^?]*\.parquet\?.*comp=blocklist/, fault: { kind: 'delay', ms: 4000 }, times: 1 });
+    const message = fileCheckMessageFor(checking.run, 0);
+    // Two instances of the same app: each its own process, with its own file check slots.
+    await Promise.all([pollExport(message, app.context(), app.deps), pollExport(message, app.context(), createDeps(app.deps.settings))]);
+    cloud.proxy!.clearRules();
+    expect(app.logs.filter((line) => line.includes('file check hit a transient failure; will retry') && line.includes('committed its Parquet copy first'))).toHaveLength(1);
+    expect((await app.deps.ledger.getRun(run.runId))!.run.state).toBe('copying');
+
+    await pollExport(fileCheckMessageFor(checking.run, 1), app.context(), app.deps);
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+    expect(final!.state).toBe('succeeded');
+    expect((await readManifest(app, folder)).parquet!.map((file) => file.rowCount)).toEqual([50, 50]);
   }, 60_000);
 
   it('a Parquet upload that fails beyond the SDK retries is retried with its file, not waited on for ever', async () => {
