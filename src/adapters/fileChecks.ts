@@ -206,7 +206,7 @@ export function createFileChecks(table: TableClient, options: { readonly callTim
  */
 export function cutIntoPieces(text: string, size = PIECE_CHARS): string[] {
   const pieces: string[] = [];
-  for (let at = 0; at < text.length; ) {
+  for (let at = 0; at < text.length;) {
     let end = Math.min(at + size, text.length);
     if (end < text.length && /[\ud800-\udbff]/.test(text[end - 1]!)) end--;
     pieces.push(text.slice(at, end));

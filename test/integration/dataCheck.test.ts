@@ -243,7 +243,9 @@ describe('fan-out: each message redoes its own file only', () => {
     // Two instances of the same app: each its own process, with its own file check slots.
     await Promise.all([pollExport(message, app.context(), app.deps), pollExport(message, app.context(), createDeps(app.deps.settings))]);
     cloud.proxy!.clearRules();
-    expect(app.logs.filter((line) => line.includes('file check hit a transient failure; will retry') && line.includes('committed its Parquet copy first'))).toHaveLength(1);
+    expect(
+      app.logs.filter((line) => line.includes('file check hit a transient failure; will retry') && line.includes('committed its Parquet copy first')),
+    ).toHaveLength(1);
     expect((await app.deps.ledger.getRun(run.runId))!.run.state).toBe('copying');
 
     await pollExport(fileCheckMessageFor(checking.run, 1), app.context(), app.deps);
