@@ -112,7 +112,7 @@ export function createDeps(settings: Settings, overrides: DepsOptions = {}): Dep
     dataFiles: onFirstUse(() => loaded().then((c) => c.dataFiles), ['checkFile']),
     fileChecks: onFirstUse(
       () => loaded().then((c) => c.fileChecks),
-      ['readPlan', 'savePlan', 'listFiles', 'getFile', 'planFiles', 'markDone', 'noteAttempt', 'anyPending', 'saveSummary', 'readSummary'],
+      ['readPlan', 'savePlan', 'listFiles', 'getFile', 'planFiles', 'markDone', 'noteAttempt', 'lastProgressAt', 'anyPending', 'saveSummary', 'readSummary'],
     ),
     fileCheckSlots: { slots: createSlots(FILE_CHECKS_PER_PROCESS), waitMs: overrides.fileCheckSlotWaitMs ?? FILE_CHECK_SLOT_WAIT_SECONDS * 1000 },
     telemetry: overrides.telemetry ?? telemetryFor(settings),

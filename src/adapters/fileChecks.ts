@@ -47,8 +47,11 @@ export interface FileChecks {
   getFile(runId: string, eTag: string, index: number): Promise<FileCheckRow | undefined>;
   /** Writes these files' rows as pending (new rows, or rows to check again). */
   planFiles(runId: string, eTag: string, files: readonly PlannedFile[]): Promise<void>;
-  markDone(runId: string, eTag: string, file: PlannedFile, result: unknown): Promise<void>;
-  noteAttempt(runId: string, eTag: string, index: number, attempts: number): Promise<void>;
+  /** `at`: when it was done, the run's check progress (lastProgressAt). */
+  markDone(runId: string, eTag: string, file: PlannedFile, result: unknown, at: Date): Promise<void>;
+  noteAttempt(runId: string, eTag: string, index: number, attempts: number, at: Date): Promise<void>;
+  /** When a file of the version was last done or last met a transient failure (ISO 8601); undefined if none has. */
+  lastProgressAt(runId: string, eTag: string): Promise<string | undefined>;
   /** Whether any file of the version is still pending (one small query). */
   anyPending(runId: string, eTag: string): Promise<boolean>;
   saveSummary(runId: string, eTag: string, summary: unknown): Promise<void>;
@@ -159,20 +162,44 @@ export function createFileChecks(table: TableClient, options: { readonly callTim
         }
       }),
 
-    markDone: (runId, eTag, file, result) =>
+    markDone: (runId, eTag, file, result, at) =>
       classified(async () => {
         const partitionKey = partitionOf(runId);
         const rowKey = fileKey(eTag, file.index);
         await table.upsertEntity(
-          { partitionKey, rowKey, ...plannedProperties(file), state: 'done', ...(await withJson(partitionKey, rowKey, result)) },
+          {
+            partitionKey,
+            rowKey,
+            ...plannedProperties(file),
+            state: 'done',
+            progressAt: at.toISOString(),
+            ...(await withJson(partitionKey, rowKey, result)),
+          },
           'Merge',
           deadline(),
         );
       }),
 
-    noteAttempt: (runId, eTag, index, attempts) =>
+    noteAttempt: (runId, eTag, index, attempts, at) =>
       classified(async () => {
-        await table.upsertEntity({ partitionKey: partitionOf(runId), rowKey: fileKey(eTag, index), attempts }, 'Merge', deadline());
+        await table.upsertEntity(
+          { partitionKey: partitionOf(runId), rowKey: fileKey(eTag, index), attempts, progressAt: at.toISOString() },
+          'Merge',
+          deadline(),
+        );
+      }),
+
+    lastProgressAt: (runId, eTag) =>
+      classified(async () => {
+        const prefix = `${versionOf(eTag)}|file|`;
+        const filter = `PartitionKey eq '${partitionOf(runId)}' and RowKey ge '${prefix}' and RowKey lt '${prefix}~'`;
+        let latest: string | undefined;
+        for await (const entity of table.listEntities<TableEntity>({ queryOptions: { filter, select: ['progressAt'] }, ...deadline() })) {
+          const at = entity.progressAt;
+          // ISO 8601 in UTC: the text's order is the time's.
+          if (typeof at === 'string' && at && (latest === undefined || at > latest)) latest = at;
+        }
+        return latest;
       }),
 
     anyPending: (runId, eTag) =>

@@ -192,11 +192,18 @@ export function mayRevive(revivalsWithoutProgress: number): boolean {
   return revivalsWithoutProgress < MAX_REVIVALS;
 }
 
-/** Stalled: unfinished, its next step long overdue, and not held by a landing still renewing its claim. */
-export function isStalled(run: Run, now: Date, graceSeconds = STALL_GRACE_SECONDS): boolean {
+/**
+ * Stalled: unfinished, its next step long overdue, and not held by a landing still renewing its
+ * claim. A run checking its files moves on only in the files' rows, not its own: each file done
+ * (or retried) since `lastCheckProgressAt` gives it another CHECK_WAIT_SECONDS, as if the step
+ * had been taken again, so a long check that keeps finishing files is never revived (a revival
+ * would land it again and send its pending checks twice).
+ */
+export function isStalled(run: Run, now: Date, graceSeconds = STALL_GRACE_SECONDS, lastCheckProgressAt?: string): boolean {
   if (isFinished(run) || landingClaimedByOther(run, undefined, now)) return false;
-  const due = Date.parse(run.nextActionAt ?? run.updatedAt);
-  return now.getTime() - due > graceSeconds * 1000;
+  const stepDue = Date.parse(run.nextActionAt ?? run.updatedAt);
+  const checksDue = lastCheckProgressAt === undefined ? Number.NEGATIVE_INFINITY : Date.parse(lastCheckProgressAt) + CHECK_WAIT_SECONDS * 1000;
+  return now.getTime() - Math.max(stepDue, checksDue) > graceSeconds * 1000;
 }
 
 export type StartFailureDecision =

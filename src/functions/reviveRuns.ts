@@ -5,11 +5,12 @@
  * original turns up after all. A run revived MAX_REVIVALS times in a row without progress (its
  * step and state unchanged since the last revival) fails, saying so; a run that advanced between
  * stalls starts counting again. A landing that holds a fresh claim on its run is never revived:
- * the sweeper's write would make that landing's final save conflict.
+ * the sweeper's write would make that landing's final save conflict; nor is a run whose file
+ * checks keep finishing (../core/policy.ts, isStalled).
  */
 import type { InvocationContext, Timer } from '@azure/functions';
 import { STALL_GRACE_SECONDS, isStalled, mayRevive } from '../core/policy';
-import { revivalsWithoutProgress, toRevived } from '../core/run';
+import { revivalsWithoutProgress, toRevived, type Run } from '../core/run';
 import type { Deps } from '../deps';
 import { LedgerConflictError } from '../errors';
 import { logEvent, runFields, type RunLogger } from '../runLog';
@@ -37,7 +38,7 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
   for (const candidate of await deps.ledger.listRuns()) {
     if (!isStalled(candidate, now, graceSeconds)) continue;
     const stored = await deps.ledger.getRun(candidate.runId);
-    if (!stored || !isStalled(stored.run, now, graceSeconds)) continue;
+    if (!stored || !isStalled(stored.run, now, graceSeconds, await lastCheckProgress(stored.run, deps))) continue;
     try {
       const revivals = revivalsWithoutProgress(stored.run);
       if (!mayRevive(revivals)) {
@@ -63,4 +64,9 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
     }
   }
   return { revived, failed };
+}
+
+/** A copying run's files' check progress, if it is checking them (its current version has file rows). */
+function lastCheckProgress(run: Run, deps: Deps): Promise<string | undefined> {
+  return run.state === 'copying' && run.manifestETag ? deps.fileChecks.lastProgressAt(run.runId, run.manifestETag) : Promise.resolve(undefined);
 }

@@ -157,7 +157,7 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
     const decision = decideFileCheckRetry(file, thrown, pollingPolicyOf(deps.settings), deps.random);
     if (decision.kind === 'fail') return failRun(stored, thrown.code, decision.message, deps, log);
     const { attempts, delaySeconds } = decision;
-    await deps.fileChecks.noteAttempt(run.runId, eTag, index, attempts);
+    await deps.fileChecks.noteAttempt(run.runId, eTag, index, attempts, deps.now());
     await deps.queue.send(fileCheckMessageFor(run, index), delaySeconds);
     logEvent(log, 'warn', 'file check hit a transient failure; will retry', {
       ...runFields(run),
@@ -169,7 +169,7 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
     return stored;
   }
   release();
-  await deps.fileChecks.markDone(run.runId, eTag, file, outcome);
+  await deps.fileChecks.markDone(run.runId, eTag, file, outcome, deps.now());
   logEvent(log, 'info', 'file checked', {
     ...runFields(run),
     file: file.name,

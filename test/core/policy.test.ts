@@ -8,6 +8,7 @@ import {
   MAX_REVIVALS,
   MAX_UNCERTAIN_POSTS,
   STALL_GRACE_SECONDS,
+  CHECK_WAIT_SECONDS,
   boundedFailureExhausted,
   decideCheckRound,
   decideLandingRetry,
@@ -170,6 +171,20 @@ describe('isStalled', () => {
     ],
   ])('%s', (_name, run, stalled) => {
     expect(isStalled(run, now)).toBe(stalled);
+  });
+
+  it.each([
+    ['a file done a while ago: the check wait starts again from it', ago(CHECK_WAIT_SECONDS), false],
+    ['a file done just over the check wait and the grace ago', ago(CHECK_WAIT_SECONDS + STALL_GRACE_SECONDS + 1), true],
+    ['no file done yet', undefined, true],
+  ])('a run checking its files, its own step overdue: %s', (_name, lastCheckProgressAt, stalled) => {
+    const checking = aRun({ state: 'copying', nextActionAt: ago(3 * 3600) });
+    expect(isStalled(checking, now, STALL_GRACE_SECONDS, lastCheckProgressAt)).toBe(stalled);
+  });
+
+  it('file progress never makes an overdue step less overdue than its own schedule says', () => {
+    const dueLater = aRun({ state: 'copying', nextActionAt: ago(STALL_GRACE_SECONDS - 1) });
+    expect(isStalled(dueLater, now, STALL_GRACE_SECONDS, ago(10 * 3600))).toBe(false);
   });
 });
 

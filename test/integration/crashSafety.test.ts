@@ -171,6 +171,33 @@ describe('crash safety', () => {
     await rewind(app, run.runId, () => landed!);
   });
 
+  it('a run whose file checks keep finishing is not revived, however long the check takes; one whose checks stopped is', async () => {
+    const app = createTestApp(cloud);
+    const { run } = await start(app, 'ZAR');
+    const [landed] = (await app.work({ runIds: [run.runId] })).runs;
+    const eTag = landed!.manifestETag!;
+    const files = await app.deps.fileChecks.listFiles(run.runId, eTag);
+    // Checking its files for hours: the run's own step long overdue, one file still pending.
+    await app.clients.destinationContainer.getBlobClient(`${landed!.destinationFolder!}${MANIFEST_FILE_NAME}`).delete();
+    await rewind(app, run.runId, (r) => ({ ...r, state: 'copying', finishedAt: undefined, nextActionAt: new Date(Date.now() - 3 * 3600_000).toISOString() }));
+    await app.deps.fileChecks.planFiles(run.runId, eTag, [files[2]!]);
+    await loseMessages(app);
+    // Its second file was done 20 minutes before the sweep, as the sweeper's clock reads it.
+    const sweep = hoursLater(app, 3);
+    const doneAt = (minutesBeforeSweep: number) => new Date(sweep.now().getTime() - minutesBeforeSweep * 60_000);
+    await app.deps.fileChecks.markDone(run.runId, eTag, files[1]!, files[1]!.result, doneAt(20));
+    const before = (await app.deps.ledger.getRun(run.runId))!;
+
+    expect((await reviveStalledRuns(sweep, app.context())).revived).not.toContain(run.runId);
+    expect((await app.deps.ledger.getRun(run.runId))!.etag).toBe(before.etag);
+
+    // Nothing finished for longer than the check wait plus the grace: stalled after all.
+    await app.deps.fileChecks.markDone(run.runId, eTag, files[1]!, files[1]!.result, doneAt(61));
+    expect((await reviveStalledRuns(sweep, app.context())).revived).toContain(run.runId);
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+    expect(final!.state).toBe('succeeded');
+  });
+
   it('leaves healthy runs alone', async () => {
     const app = createTestApp(cloud);
     const { run } = await start(app, 'MXN');
