@@ -360,6 +360,11 @@ export function withClaim(run: Run, claim: { readonly id: string; readonly until
   return { ...withClaimRenewed(run, claim.until), landingClaimId: claim.id };
 }
 
+/** A delivery's claim given back, unfinished: the next delivery of its step goes on at once. */
+export function withoutClaim(run: Run): Run {
+  return { ...run, ...NO_CLAIM };
+}
+
 /** The landing is over without finishing; a later landing resumes with these counts. */
 export function toLandingRetry(run: Run, counts: { readonly landingAttempts: number; readonly copyWaits: number }): Run {
   return { ...run, ...NO_CLAIM, landingAttempts: counts.landingAttempts, copyWaits: counts.copyWaits };

@@ -7,7 +7,7 @@
  * merged figures and ends the run. A redelivery redoes its own file only; manifest.json is never
  * written while a file is unchecked, and a file that cannot be read fails the run without it.
  */
-import { DataFileError, StorageRequestError } from '../errors';
+import { DataFileError, LedgerConflictError, StorageRequestError, asError } from '../errors';
 import { mergeFileResults, type FileCheckResult } from '../core/dataCheck';
 import { rowFamilyOf, schemaFor } from '../core/dataSchema';
 import { bareEtag } from '../core/etag';
@@ -17,9 +17,11 @@ import { CHECK_WAIT_SECONDS, FILE_CHECK_BUSY_DELAY_SECONDS, MAX_CHECK_ROUNDS, de
 import { fileCheckMessageFor } from '../core/pollMessage';
 import { buildPublicManifest, withDataCheck, type LandedFile, type ManifestFacts } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
-import { landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim } from '../core/run';
+import { landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim, withoutClaim } from '../core/run';
+import { noteTransientFailure } from '../core/lastError';
+import { redactSecrets } from '../core/redact';
 import type { DataFileOutcome } from '../adapters/dataFile';
-import type { PlannedFile } from '../adapters/fileChecks';
+import type { FileCheckRow, PlannedFile } from '../adapters/fileChecks';
 import type { StoredRun } from '../adapters/ledger';
 import { mapWithConcurrency } from '../concurrency';
 import type { Deps } from '../deps';
@@ -199,15 +201,40 @@ async function finishChecks(found: StoredRun, deps: Deps, log: RunLogger, heldCl
   if (!plan || files.some((file) => file.state !== 'done')) return found;
   // One finisher: the last two files' messages can both find nothing pending. Each claims the
   // run as a landing does (an ETag-conditional save); the one that loses the race stands down
-  // (LedgerConflictError), and a finisher that dies leaves a claim that runs out, after which
-  // the sweeper's revival lands the run again and finds every file checked.
+  // (LedgerConflictError); one that fails gives its claim back and its message comes again, and
+  // one that dies leaves a claim that runs out, after which the sweeper's revival lands the run
+  // again and finds every file checked.
   const heldUntil = landingClaimedByOther(found.run, heldClaimId, deps.now());
   if (heldUntil) {
     logEvent(log, 'info', 'another delivery is finishing this run; standing down', { ...runFields(found.run), claimedUntil: heldUntil.toISOString() });
     return found;
   }
   const stored = await deps.ledger.saveRun(withClaim(found.run, { id: randomUUID(), until: claimUntil(deps) }), found.etag);
+  try {
+    return await finishClaimed(stored, plan, files, deps, log);
+  } catch (thrown) {
+    if (thrown instanceof LedgerConflictError) throw thrown;
+    // Gives the claim back, with what went wrong, before the message is delivered again: a
+    // redelivery would otherwise stand down behind this dead claim, and no message would be left.
+    await deps.ledger.saveRun(withoutClaim(noteTransientFailure(stored.run, failureOf(thrown), deps.now()).run), stored.etag).catch((releasing: unknown) =>
+      logEvent(log, 'warn', 'could not give back the finishing claim; it runs out on its own', {
+        ...runFields(stored.run),
+        error: asError(releasing).message,
+      }),
+    );
+    throw thrown;
+  }
+}
+
+/** What a finisher met, as the run's last error. */
+function failureOf(thrown: unknown): { readonly code: string; readonly message: string } {
+  const error = asError(thrown);
+  return { code: thrown instanceof StorageRequestError ? thrown.code : error.name, message: redactSecrets(`finishing the data check: ${error.message}`) };
+}
+
+async function finishClaimed(stored: StoredRun, plan: CheckPlan, files: readonly FileCheckRow[], deps: Deps, log: RunLogger): Promise<StoredRun> {
   const { run } = stored;
+  const eTag = run.manifestETag!;
   const outcomes = files.map((file) => file.result as DataFileOutcome);
   const summary = mergeFileResults(outcomes.map((outcome): FileCheckResult => outcome.check));
   const landed: LandedFile[] = files.map((file) => ({

@@ -95,7 +95,10 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   try {
     return await startDataChecks(current, manifest, landed.landed, deps, log);
   } catch (thrown) {
-    return landingFailed(current, thrown, deps, log);
+    // Every file already checked, the finisher may have written the row (its claim, then that
+    // claim given back with the failure): go on from the row as it is now.
+    if (thrown instanceof LedgerConflictError) throw thrown;
+    return landingFailed((await deps.ledger.getRun(current.run.runId)) ?? current, thrown, deps, log);
   }
 }
 

@@ -254,6 +254,20 @@ describe('fan-out: each message redoes its own file only', () => {
     expect((await readManifest(app, folder)).parquet!.map((file) => file.rowCount)).toEqual([50, 50]);
   }, 60_000);
 
+  it('a finisher whose manifest.json write fails beyond the SDK retries gives its claim back: the redelivery finishes the run', async () => {
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 40 });
+    const app = createTestApp(cloud);
+    // Every try (4 per call) of the first manifest.json write.
+    cloud.proxy!.addRule({ service: 'blob', method: 'PUT', path: /\/manifest\.json(\?|$)/, fault: { kind: 'status', status: 503 }, times: 4 });
+
+    const { run, folder } = await landOne(app);
+
+    cloud.proxy!.clearRules();
+    expect(run.state).toBe('succeeded');
+    expect(app.logs.filter((line) => line.includes('another delivery is finishing this run; standing down'))).toEqual([]);
+    expect((await readManifest(app, folder)).rowCount).toBe(80);
+  }, 60_000);
+
   it('a Parquet upload that fails beyond the SDK retries is retried with its file, not waited on for ever', async () => {
     cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 100 });
     const app = createTestApp(cloud);
