@@ -5,6 +5,7 @@
  * manifest.json landed ends succeeded; manifest.json is written once per landing.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -380,6 +381,42 @@ describe('copy answers Azure gives and Azurite does not', () => {
     expect(final).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied });
     expect(final!.copyWaits ?? 0).toBe(copyWaits);
     expect(final!.landingAttempts ?? 0).toBe(0);
+  });
+
+  it('a source rewritten between its listing and its copy (Azurite checks x-ms-source-if-match): the pinned copy is refused, and the version there now lands and checks', async () => {
+    const landed = await landedExport();
+    const manifest = await manifestOf(landed.app, landed.run);
+    const message = await rewindToCopying(landed);
+    const [first] = manifest.blobs;
+    const source = new BlobServiceClient(
+      cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT),
+      new StorageSharedKeyCredential(BILLING_SOURCE_ACCOUNT, cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT)),
+    ).getContainerClient(new URL(manifest.rootDirectory).pathname.split('/')[2]!);
+    const sourceBlob = source.getBlockBlobClient(`${new URL(manifest.rootDirectory).pathname.split('/').slice(3).join('/')}/${first!.name}`);
+    const original = await sourceBlob.downloadToBuffer();
+    // Its rows, all but the first: a new version of other length and MD5.
+    const rewritten = gzipSync(`${gunzipSync(original).toString('utf8').split('\n').slice(1).join('\n')}`);
+    const firstCopy = new RegExp(`^${containerPath(landed.app)}/${landed.folder}${first!.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+    // The first copy of that file is held while the test rewrites its source: the copy then
+    // reaches the service pinned to the version the listing read.
+    const start = cloud.proxy!.injected().length;
+    cloud.proxy!.addRule({ service: 'blob', method: 'PUT', path: firstCopy, fault: { kind: 'delay', ms: 3000 }, times: 1 });
+    await landed.app.deps.queue.send(message, 0);
+    const working = landed.app.work({ runIds: [landed.run.runId] });
+    while (injectedSince(start, firstCopy).length === 0) await new Promise((resolveSoon) => setTimeout(resolveSoon, 20));
+    await sourceBlob.uploadData(rewritten);
+
+    const [final] = (await working).runs;
+
+    expect(final).toMatchObject({ state: 'succeeded', bytesCopied: landed.run.bytesCopied - original.length + rewritten.length });
+    const copy = await landed.app.clients.destinationContainer.getBlobClient(`${landed.folder}${first!.name}`).downloadToBuffer();
+    expect(copy.equals(rewritten)).toBe(true);
+    const published = JSON.parse(
+      (await landed.app.clients.destinationContainer.getBlobClient(`${landed.folder}${MANIFEST_FILE_NAME}`).downloadToBuffer()).toString('utf8'),
+    ) as {
+      rowCount: number;
+    };
+    expect(published.rowCount).toBe(SCENARIO.fileCount * SCENARIO.rowsPerFile - 1);
   });
 
   it('copies still pending at the service past the copy deadline: the landing waits and resumes, without using up attempts', async () => {
