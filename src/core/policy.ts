@@ -182,6 +182,19 @@ export const MAX_BACKFILL_INVOICES = 50;
  */
 export const BACKFILL_START_INTERVAL_MS = 500;
 
+/** The longest an early message waits before it comes back again. */
+export const MAX_EARLY_MESSAGE_DELAY_SECONDS = 60;
+
+/**
+ * How long a message that arrived before its step was saved waits before it comes back, after
+ * `returns` such returns: a second at first (the save is usually a moment behind), then twice as
+ * long each time up to a minute, so the messages of a landing that died between its sends and
+ * its save (thousands, one per file) wait for its redelivery or the sweeper without flooding the queue.
+ */
+export function earlyMessageDelaySeconds(returns: number): number {
+  return Math.min(2 ** returns, MAX_EARLY_MESSAGE_DELAY_SECONDS);
+}
+
 /** Whether an operation Graph forgot may be started again, or the run has restarted enough. */
 export function mayRestart(run: Pick<Run, 'restarts'>): boolean {
   return (run.restarts ?? 0) < MAX_RESTARTS;

@@ -14,6 +14,8 @@ export interface PollMessage {
   readonly seq: number;
   /** The data check's fan-out: which landed file (its index in the manifest) this message checks. */
   readonly file?: number;
+  /** Times it came back for arriving before its step was saved (../core/policy.ts, earlyMessageDelaySeconds). */
+  readonly early?: number;
 }
 
 /** Far below the queue's 64 KiB: a poll message is under 100 bytes. */
@@ -23,7 +25,13 @@ const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function encodePollMessage(message: PollMessage): string {
   return Buffer.from(
-    JSON.stringify({ v: message.v, runId: message.runId, seq: message.seq, ...(message.file === undefined ? {} : { file: message.file }) }),
+    JSON.stringify({
+      v: message.v,
+      runId: message.runId,
+      seq: message.seq,
+      ...(message.file === undefined ? {} : { file: message.file }),
+      ...(message.early === undefined ? {} : { early: message.early }),
+    }),
     'utf8',
   ).toString('base64');
 }
@@ -39,8 +47,16 @@ export function parsePollMessage(raw: unknown): PollMessage {
     problems.push(`'seq' is ${JSON.stringify(value.seq) ?? 'missing'}: expected a whole number >= 0`);
   if (value.file !== undefined && (!Number.isSafeInteger(value.file) || (value.file as number) < 0))
     problems.push(`'file' is ${JSON.stringify(value.file)}: expected a whole number >= 0 (a file's index)`);
+  if (value.early !== undefined && (!Number.isSafeInteger(value.early) || (value.early as number) < 1))
+    problems.push(`'early' is ${JSON.stringify(value.early)}: expected a whole number >= 1 (times it came back early)`);
   if (problems.length > 0) throw new InvalidMessageError(`poll message is invalid: ${problems.join('; ')}`);
-  return { v: 1, runId: value.runId as string, seq: value.seq as number, ...(value.file === undefined ? {} : { file: value.file as number }) };
+  return {
+    v: 1,
+    runId: value.runId as string,
+    seq: value.seq as number,
+    ...(value.file === undefined ? {} : { file: value.file as number }),
+    ...(value.early === undefined ? {} : { early: value.early as number }),
+  };
 }
 
 function parseText(text: string): unknown {

@@ -8,6 +8,7 @@ import type { InvocationContext } from '@azure/functions';
 import { InvalidMessageError } from '../errors';
 import { interpretOperation } from '../core/operation';
 import { parsePollMessage, type PollMessage } from '../core/pollMessage';
+import { earlyMessageDelaySeconds } from '../core/policy';
 import { isFinished, isNoData, polled } from '../core/run';
 import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
@@ -15,8 +16,6 @@ import { logEvent, runFields, type RunLogger } from '../runLog';
 import { checkLandedFile } from '../steps/checkFiles';
 import { landExport } from '../steps/landExport';
 import { answered, beginExport, endWithNoData, failRun, handleGraphFailure, operationUrlOf, schedulePoll, unlessSomeoneElseWon } from '../steps/runSteps';
-
-const EARLY_MESSAGE_DELAY_SECONDS = 1;
 
 export async function pollExport(queueEntry: unknown, context: InvocationContext, deps: Deps): Promise<void> {
   let message: PollMessage;
@@ -46,12 +45,15 @@ export async function pollExport(queueEntry: unknown, context: InvocationContext
     // restart's goes at once, a file check's as soon as the landing plans it): early, not stale.
     // It comes back in a moment. If that save never happens, the unfinished delivery repeats the
     // step and saves it, or the sweeper revives the run; either makes this message current or stale.
-    await deps.queue.send(message, EARLY_MESSAGE_DELAY_SECONDS);
+    const returns = message.early ?? 0;
+    const delaySeconds = earlyMessageDelaySeconds(returns);
+    await deps.queue.send({ ...message, early: returns + 1 }, delaySeconds);
     logEvent(context, 'info', `${message.file === undefined ? 'message' : 'file check'} arrived before its step was saved; again shortly`, {
       runId: run.runId,
       seq: message.seq,
       currentSeq: run.seq,
       ...(message.file === undefined ? {} : { file: message.file }),
+      delaySeconds,
     });
     return;
   }

@@ -9,6 +9,7 @@ import {
   MAX_UNCERTAIN_POSTS,
   STALL_GRACE_SECONDS,
   CHECK_WAIT_SECONDS,
+  earlyMessageDelaySeconds,
   boundedFailureExhausted,
   decideCheckRound,
   decideLandingRetry,
@@ -148,6 +149,12 @@ describe('run limits', () => {
 
   it('a failure without a bound is never exhausted', () => {
     expect(boundedFailureExhausted('ServerBusy', 1000)).toBe(false);
+  });
+});
+
+describe('earlyMessageDelaySeconds', () => {
+  it('a second at first, then twice as long each return, up to a minute', () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 50].map(earlyMessageDelaySeconds)).toEqual([1, 2, 4, 8, 16, 32, 60, 60, 60]);
   });
 });
 

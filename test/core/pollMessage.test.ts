@@ -17,6 +17,11 @@ describe('poll messages', () => {
     expect(parsePollMessage(JSON.stringify(message))).toEqual(message);
   });
 
+  it('carry the file a data check message checks and how often it came back early, both ways', () => {
+    const returning = { ...message, file: 7, early: 3 };
+    expect(parsePollMessage(encodePollMessage(returning))).toEqual(returning);
+  });
+
   it('drop unknown fields', () => {
     expect(parsePollMessage({ ...message, sas: 'sig=secret' })).toEqual(message);
   });
@@ -26,6 +31,7 @@ describe('poll messages', () => {
     ['the wrong version', { ...message, v: 2 }, /'v' is 2: expected 1/],
     ['a missing run id', { v: 1, seq: 0 }, /'runId' is missing: expected a lower-case GUID/],
     ['a negative seq', { ...message, seq: -1 }, /'seq' is -1: expected a whole number >= 0/],
+    ['an early count of 0', { ...message, early: 0 }, /'early' is 0: expected a whole number >= 1/],
     ['text that is not JSON', 'hello world', /not JSON \(nor base64-encoded JSON\)/],
     ['an oversized text', 'A'.repeat(5000), /5000 bytes: expected at most 4096/],
   ])('reject %s with a message naming the problem', (_case, raw, expected) => {

@@ -219,7 +219,7 @@ describe('fan-out: each message redoes its own file only', () => {
     const early = { ...behind.run, seq: behind.run.seq + 1 };
 
     for (const file of files) await pollExport(fileCheckMessageFor(early, file.index), app.context(), app.deps);
-    expect(app.logs.filter((line) => line.includes('file check arrived before its step was saved'))).toHaveLength(2);
+    expect(app.logs.filter((line) => line.includes('file check arrived before its step was saved') && line.includes('"delaySeconds":1'))).toHaveLength(2);
     await app.deps.ledger.saveRun(early, behind.etag);
     const [final] = (await app.work({ runIds: [run.runId] })).runs;
 
