@@ -50,6 +50,11 @@ export interface RunDetails {
   readonly landingAttempts?: number;
   /** Landings that ended with copies still pending at the service (slow, not failed). */
   readonly copyWaits?: number;
+  /**
+   * When the landing handed every landed file to its data check (ISO 8601): the run's files are
+   * all there, and a later delivery of its landing step resumes the checks instead of landing again.
+   */
+  readonly checksSentAt?: string;
   /** Exports started again because Graph forgot the operation (404/410). */
   readonly restarts?: number;
   /** Export POSTs in a row that failed transiently: the backoff before the next (cleared once Graph accepts one). */
@@ -314,7 +319,7 @@ export function toWaiting(run: Run, delaySeconds: number, now: Date): Run {
  * carrying the new `seq`): its claim goes, a finisher takes its own when every file is done.
  */
 export function toCheckingFiles(run: Run, delaySeconds: number, now: Date): Run {
-  return { ...toWaiting(run, delaySeconds, now), ...NO_CLAIM };
+  return { ...toWaiting(run, delaySeconds, now), ...NO_CLAIM, checksSentAt: now.toISOString() };
 }
 
 /** Graph forgot the operation: the export is started again (one restart more). */
@@ -347,7 +352,16 @@ export function toCopying(
   now: Date,
 ): Run {
   const until = claim.until.toISOString();
-  return { ...run, ...landing, state: 'copying', landingClaimId: claim.id, landingClaimedUntil: until, nextActionAt: until, updatedAt: now.toISOString() };
+  return {
+    ...run,
+    ...landing,
+    state: 'copying',
+    landingClaimId: claim.id,
+    landingClaimedUntil: until,
+    nextActionAt: until,
+    updatedAt: now.toISOString(),
+    checksSentAt: undefined,
+  };
 }
 
 /** The landing still works on the run: its claim (and the next action time) moves on. */
@@ -383,7 +397,18 @@ export function toSucceeded(
   now: Date,
 ): Run {
   const at = now.toISOString();
-  return { ...run, ...NO_CLAIM, ...NO_LAST_ERROR, ...NO_ERROR, ...landed, state: 'succeeded', nextActionAt: undefined, updatedAt: at, finishedAt: at };
+  return {
+    ...run,
+    ...NO_CLAIM,
+    ...NO_LAST_ERROR,
+    ...NO_ERROR,
+    ...landed,
+    state: 'succeeded',
+    nextActionAt: undefined,
+    checksSentAt: undefined,
+    updatedAt: at,
+    finishedAt: at,
+  };
 }
 
 /**

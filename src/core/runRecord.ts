@@ -38,6 +38,7 @@ const RUN_FIELDS = {
   blobCount: { kind: 'number', required: false, of: 'all' },
   landingAttempts: { kind: 'number', required: false, of: 'all' },
   copyWaits: { kind: 'number', required: false, of: 'all' },
+  checksSentAt: { kind: 'string', required: false, of: 'all' },
   restarts: { kind: 'number', required: false, of: 'all' },
   startFailures: { kind: 'number', required: false, of: 'all' },
   uncertainPosts: { kind: 'number', required: false, of: 'all' },

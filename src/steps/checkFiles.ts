@@ -51,9 +51,7 @@ interface CheckPlan {
 export async function startDataChecks(stored: StoredRun, manifest: Manifest, landed: readonly LandedFile[], deps: Deps, log: RunLogger): Promise<StoredRun> {
   const { run } = stored;
   const checked = new Map((await deps.fileChecks.listFiles(run.runId, manifest.eTag)).map((row) => [row.index, row]));
-  const doneFiles = [...checked.values()].filter((row) => row.state === 'done').length;
   const previous = (await deps.fileChecks.readPlan(run.runId, manifest.eTag)) as CheckPlan | undefined;
-  const wantParquet = deps.settings.outputFormats.includes('parquet');
   const files: PlannedFile[] = landed.map(({ blob, facts }, index) => ({
     index,
     name: blob.name,
@@ -65,11 +63,71 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
   }));
   const toCheck = files.filter((file) => {
     const row = checked.get(file.index);
-    const outcome = row?.result as DataFileOutcome | undefined;
-    return (
-      !row || row.state !== 'done' || row.name !== file.name || bareEtag(row.landedEtag) !== file.landedEtag || wantParquet !== (outcome?.parquet !== undefined)
-    );
+    return !row || row.name !== file.name || bareEtag(row.landedEtag) !== file.landedEtag || !isChecked(row, deps);
   });
+  const plan = {
+    manifest: {
+      id: manifest.id,
+      eTag: manifest.eTag,
+      schemaVersion: manifest.schemaVersion,
+      dataFormat: manifest.dataFormat,
+      createdDateTime: manifest.createdDateTime,
+      partnerTenantId: manifest.partnerTenantId,
+      partitionType: manifest.partitionType,
+    },
+    copiedAt: deps.now().toISOString(),
+  };
+  const doneFiles = [...checked.values()].filter((row) => row.state === 'done').length;
+  return sendChecks(stored, { plan, previous, doneFiles, fileCount: files.length, toCheck }, deps, log);
+}
+
+/**
+ * The landing step of a run whose files all landed and whose checks went out (a revival of a
+ * check that stopped, a landing redelivered after it planned them): the checks still pending go
+ * out again from the ledger alone. Reading Graph again, as a landing does, could restart an
+ * export whose files are all here (an operation Graph has forgotten). Undefined when the run's
+ * data version has no check plan with every file's row: a landing that did not get that far.
+ */
+export async function resumeDataChecks(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredRun | undefined> {
+  const { run } = stored;
+  const eTag = run.manifestETag;
+  if (run.state !== 'copying' || !run.checksSentAt || !eTag || run.blobCount === undefined) return undefined;
+  const previous = (await deps.fileChecks.readPlan(run.runId, eTag)) as CheckPlan | undefined;
+  if (!previous) return undefined;
+  const rows = await deps.fileChecks.listFiles(run.runId, eTag);
+  if (rows.length !== run.blobCount) return undefined;
+  logEvent(log, 'info', 'its files landed and their checks went out before: resuming the checks', runFields(run));
+  const doneFiles = rows.filter((row) => row.state === 'done').length;
+  const toCheck = rows.filter((row) => !isChecked(row, deps));
+  return sendChecks(stored, { plan: previous, previous, doneFiles, fileCount: rows.length, toCheck }, deps, log);
+}
+
+/** Done, and in the output formats asked for now (a file checked without Parquet is checked again when Parquet is wanted). */
+function isChecked(row: FileCheckRow, deps: Deps): boolean {
+  const outcome = row.result as DataFileOutcome | undefined;
+  return row.state === 'done' && deps.settings.outputFormats.includes('parquet') === (outcome?.parquet !== undefined);
+}
+
+/**
+ * Sends one message for each file of `toCheck` and saves the run at the step they carry; with
+ * none to check, finishes the run. Fails it as DataCheckStalled when the same checks went out
+ * MAX_CHECK_ROUNDS times with no file finishing.
+ */
+async function sendChecks(
+  stored: StoredRun,
+  checks: {
+    readonly plan: Pick<CheckPlan, 'manifest' | 'copiedAt'>;
+    readonly previous: CheckPlan | undefined;
+    readonly doneFiles: number;
+    readonly fileCount: number;
+    readonly toCheck: readonly PlannedFile[];
+  },
+  deps: Deps,
+  log: RunLogger,
+): Promise<StoredRun> {
+  const { run } = stored;
+  const { plan, previous, doneFiles, fileCount, toCheck } = checks;
+  const eTag = plan.manifest.eTag;
   // Stalled: sent MAX_CHECK_ROUNDS times with no file finishing, each delivery ended without a result.
   const rounds = decideCheckRound(previous, doneFiles, toCheck.length);
   if (rounds.kind === 'stalled') {
@@ -82,27 +140,13 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
       log,
     );
   }
-  const plan: CheckPlan = {
-    round: rounds.round,
-    doneFiles,
-    manifest: {
-      id: manifest.id,
-      eTag: manifest.eTag,
-      schemaVersion: manifest.schemaVersion,
-      dataFormat: manifest.dataFormat,
-      createdDateTime: manifest.createdDateTime,
-      partnerTenantId: manifest.partnerTenantId,
-      partitionType: manifest.partitionType,
-    },
-    copiedAt: deps.now().toISOString(),
-  };
-  await deps.fileChecks.savePlan(run.runId, manifest.eTag, plan);
+  await deps.fileChecks.savePlan(run.runId, eTag, { manifest: plan.manifest, copiedAt: plan.copiedAt, round: rounds.round, doneFiles } satisfies CheckPlan);
   // Every file already checked (a landing resumed after the checks): this landing's own claim finishes it.
   if (toCheck.length === 0) return finishChecks(stored, deps, log, run.landingClaimId);
 
-  await deps.fileChecks.planFiles(run.runId, manifest.eTag, toCheck);
+  await deps.fileChecks.planFiles(run.runId, eTag, toCheck);
   // Messages first, then the run with the step they carry (as sendThenSave): a crash between
-  // leaves messages the ledger calls stale, and the landing's own redelivery plans again.
+  // leaves messages that arrived early (they come back), and the landing's own redelivery sends them again.
   // The landing is over (its claim goes): the files' messages and, at the end, one finisher take it from here.
   const waiting = toCheckingFiles(run, CHECK_WAIT_SECONDS, deps.now());
   await mapWithConcurrency(toCheck, SEND_CONCURRENCY, (file) => deps.queue.send(fileCheckMessageFor(waiting, file.index), 0));
@@ -110,8 +154,8 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
   logEvent(log, 'info', 'files landed; checking their data', {
     ...runFields(saved.run),
     files: toCheck.length,
-    alreadyChecked: files.length - toCheck.length,
-    parquet: wantParquet,
+    alreadyChecked: fileCount - toCheck.length,
+    parquet: deps.settings.outputFormats.includes('parquet'),
   });
   return saved;
 }

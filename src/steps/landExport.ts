@@ -29,7 +29,7 @@ import type { StoredRun } from '../adapters/ledger';
 import type { Deps } from '../deps';
 import { logEvent, runFields, type RunLogger } from '../runLog';
 import { claimedRun, holdClaim } from './landingClaim';
-import { startDataChecks } from './checkFiles';
+import { resumeDataChecks, startDataChecks } from './checkFiles';
 import { landAll, type LandAllResult } from './landFiles';
 import { endRun, failRun, handleGraphFailure, operationUrlOf, sendThenSave } from './runSteps';
 
@@ -38,6 +38,10 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   // landing the run: two landings at once could verify each other's half-done copies.
   const heldUntil = landingClaimedByOther(stored.run, undefined, deps.now());
   if (heldUntil) return standDown(stored, heldUntil, deps, log);
+
+  // Its files landed and their checks went out (a revival, a redelivery): those checks resume.
+  const resumed = await resumeDataChecks(stored, deps, log);
+  if (resumed) return resumed;
 
   const claimId = randomUUID();
   let manifest: Manifest;

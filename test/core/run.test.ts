@@ -10,7 +10,9 @@ import {
   landedDataOf,
   newRun,
   toCheckingFiles,
+  toCopying,
   toNoData,
+  toSucceeded,
   toNoNewData,
   withClaim,
   type BilledRun,
@@ -193,6 +195,14 @@ describe('claims around the data check', () => {
     expect(next).toMatchObject({ state: 'copying', seq: 5, nextActionAt: '2026-11-04T06:00:01.000Z', updatedAt: now.toISOString() });
     expect(next.landingClaimId).toBeUndefined();
     expect(next.landingClaimedUntil).toBeUndefined();
+  });
+
+  it('says from when its files are with their checks, until a new landing or the end', () => {
+    const checking = toCheckingFiles(claimed, 1, now);
+    expect(checking.checksSentAt).toBe(now.toISOString());
+    const landing = { manifestETag: 'e2', partnerTenantId: 't', blobCount: 2, destinationContainer: 'c', destinationFolder: 'f/' };
+    expect(toCopying(checking, landing, { id: 'landing-2', until: now }, now).checksSentAt).toBeUndefined();
+    expect(toSucceeded(checking, { ...landing, bytesCopied: 1 }, now).checksSentAt).toBeUndefined();
   });
 
   it('a finisher takes a claim of its own, due when it runs out', () => {

@@ -179,7 +179,8 @@ describe('crash safety', () => {
     const files = await app.deps.fileChecks.listFiles(run.runId, eTag);
     // Checking its files for hours: the run's own step long overdue, one file still pending.
     await app.clients.destinationContainer.getBlobClient(`${landed!.destinationFolder!}${MANIFEST_FILE_NAME}`).delete();
-    await rewind(app, run.runId, (r) => ({ ...r, state: 'copying', finishedAt: undefined, nextActionAt: new Date(Date.now() - 3 * 3600_000).toISOString() }));
+    const hoursAgo = new Date(Date.now() - 3 * 3600_000).toISOString();
+    await rewind(app, run.runId, (r) => ({ ...r, state: 'copying', finishedAt: undefined, nextActionAt: hoursAgo, checksSentAt: hoursAgo }));
     await app.deps.fileChecks.planFiles(run.runId, eTag, [files[2]!]);
     await loseMessages(app);
     // Its second file was done 20 minutes before the sweep, as the sweeper's clock reads it.
@@ -194,8 +195,14 @@ describe('crash safety', () => {
     // Nothing finished for longer than the check wait plus the grace: stalled after all.
     await app.deps.fileChecks.markDone(run.runId, eTag, files[1]!, files[1]!.result, doneAt(61));
     expect((await reviveStalledRuns(sweep, app.context())).revived).toContain(run.runId);
+    // Its files are all landed: the revival resumes the pending check from the ledger, without
+    // asking Graph again (an operation Graph has forgotten would restart the export).
+    const graphRequests = cloud.billing.requests().length;
     const [final] = (await app.work({ runIds: [run.runId] })).runs;
     expect(final!.state).toBe('succeeded');
+    expect(cloud.billing.requests().slice(graphRequests)).toEqual([]);
+    expect(app.logs.filter((line) => line.includes('resuming the checks'))).toHaveLength(1);
+    expect(final!.checksSentAt).toBeUndefined();
   });
 
   it('leaves healthy runs alone', async () => {

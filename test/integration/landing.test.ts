@@ -388,11 +388,7 @@ describe('copy answers Azure gives and Azurite does not', () => {
     const manifest = await manifestOf(landed.app, landed.run);
     const message = await rewindToCopying(landed);
     const [first] = manifest.blobs;
-    const source = new BlobServiceClient(
-      cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT),
-      new StorageSharedKeyCredential(BILLING_SOURCE_ACCOUNT, cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT)),
-    ).getContainerClient(new URL(manifest.rootDirectory).pathname.split('/')[2]!);
-    const sourceBlob = source.getBlockBlobClient(`${new URL(manifest.rootDirectory).pathname.split('/').slice(3).join('/')}/${first!.name}`);
+    const sourceBlob = sourceBlobOf(manifest, first!.name);
     const original = await sourceBlob.downloadToBuffer();
     // Its rows, all but the first: a new version of other length and MD5.
     const rewritten = gzipSync(`${gunzipSync(original).toString('utf8').split('\n').slice(1).join('\n')}`);
@@ -486,12 +482,7 @@ describe('a copy that does not verify', () => {
     // The source's Content-MD5 property no longer that of its bytes. A copy takes the property
     // along, so a listing of the copy agrees with the source's; only the bytes tell.
     const [first] = manifest.blobs;
-    const source = new BlobServiceClient(
-      cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT),
-      new StorageSharedKeyCredential(BILLING_SOURCE_ACCOUNT, cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT)),
-    ).getContainerClient(new URL(manifest.rootDirectory).pathname.split('/')[2]!);
-    const folder = new URL(manifest.rootDirectory).pathname.split('/').slice(3).join('/');
-    await source.getBlobClient(`${folder}/${first!.name}`).setHTTPHeaders({ blobContentMD5: Buffer.alloc(16) });
+    await sourceBlobOf(manifest, first!.name).setHTTPHeaders({ blobContentMD5: Buffer.alloc(16) });
     await landed.app.deps.queue.send(message, 0);
 
     const [final] = (await landed.app.work({ runIds: [landed.run.runId] })).runs;
@@ -533,6 +524,17 @@ describe('a copy that does not verify', () => {
     },
   );
 });
+
+/** A source file of the export, with the source account's key: what Graph's storage would hold. */
+function sourceBlobOf(manifest: Manifest, name: string) {
+  const [, , container, ...folder] = new URL(manifest.rootDirectory).pathname.split('/');
+  return new BlobServiceClient(
+    cloud.azurite.blobEndpoint(BILLING_SOURCE_ACCOUNT),
+    new StorageSharedKeyCredential(BILLING_SOURCE_ACCOUNT, cloud.azurite.accountKey(BILLING_SOURCE_ACCOUNT)),
+  )
+    .getContainerClient(container!)
+    .getBlockBlobClient(`${folder.join('/')}/${name}`);
+}
 
 /** The run's manifest as Graph gives it (the operation, then its manifest). */
 async function manifestOf(app: TestApp, run: Run): Promise<Manifest> {
