@@ -20,7 +20,7 @@ import {
 import { interpretOperation, type ManifestLocation } from '../core/operation';
 import { parseManifest, type Manifest } from '../core/manifest';
 import { decideLandingRetry, pollingPolicyOf, type LandingTrouble } from '../core/policy';
-import { isSameDataAsLanded, landingClaimedByOther, toLandingRetry, toNoNewData, type Run } from '../core/run';
+import { isFinished, isSameDataAsLanded, landingClaimedByOther, toLandingRetry, toNoNewData, type Run } from '../core/run';
 import { noteTransientFailure } from '../core/lastError';
 import { destinationFolder } from '../core/naming';
 import { pollMessageFor } from '../core/pollMessage';
@@ -40,8 +40,13 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
   if (heldUntil) return standDown(stored, heldUntil, deps, log);
 
   // Its files landed and their checks went out (a revival, a redelivery): those checks resume.
-  const resumed = await resumeDataChecks(stored, deps, log);
-  if (resumed) return resumed;
+  try {
+    const resumed = await resumeDataChecks(stored, deps, log);
+    if (resumed) return resumed;
+  } catch (thrown) {
+    if (thrown instanceof LedgerConflictError) throw thrown;
+    return landingFailed(await stillThisStep(stored, deps), thrown, deps, log);
+  }
 
   const claimId = randomUUID();
   let manifest: Manifest;
@@ -102,8 +107,23 @@ export async function landExport(stored: StoredRun, deps: Deps, log: RunLogger, 
     // Every file already checked, the finisher may have written the row (its claim, then that
     // claim given back with the failure): go on from the row as it is now.
     if (thrown instanceof LedgerConflictError) throw thrown;
-    return landingFailed((await deps.ledger.getRun(current.run.runId)) ?? current, thrown, deps, log);
+    return landingFailed(await stillThisStep(current, deps), thrown, deps, log);
   }
+}
+
+/**
+ * The run's row as it is now, when it is still at this landing's step with no one else's fresh
+ * claim on it (the finisher of the data check may have written it since `as`); otherwise
+ * LedgerConflictError: the run moved on (it succeeded, another landing took it), and this
+ * delivery stands down instead of writing over it.
+ */
+async function stillThisStep(as: StoredRun, deps: Deps): Promise<StoredRun> {
+  const now = await deps.ledger.getRun(as.run.runId);
+  if (!now || isFinished(now.run) || now.run.seq !== as.run.seq || landingClaimedByOther(now.run, as.run.landingClaimId, deps.now()))
+    throw new LedgerConflictError(
+      `run ${as.run.runId} moved on while its landing step went wrong (now ${now?.run.state ?? 'gone'}, step ${now?.run.seq ?? '?'})`,
+    );
+  return now;
 }
 
 async function endWithNoNewData(stored: StoredRun, manifest: Manifest, deps: Deps, log: RunLogger): Promise<StoredRun> {

@@ -13,7 +13,7 @@ import { BILLING_SOURCE_ACCOUNT, startLocalCloud, type LocalCloud } from '../../
 import type { FaultRule } from '../../emulator/faultProxy';
 import { schemaFor } from '../../src/core/dataSchema';
 import { MANIFEST_FILE_NAME } from '../../src/core/naming';
-import { fileCheckMessageFor } from '../../src/core/pollMessage';
+import { fileCheckMessageFor, parsePollMessage, pollMessageFor } from '../../src/core/pollMessage';
 import type { PublicManifest } from '../../src/core/publicManifest';
 import type { Run } from '../../src/core/run';
 import { HttpRequest } from '@azure/functions';
@@ -220,6 +220,17 @@ describe('fan-out: each message redoes its own file only', () => {
 
     for (const file of files) await pollExport(fileCheckMessageFor(early, file.index), app.context(), app.deps);
     expect(app.logs.filter((line) => line.includes('file check arrived before its step was saved') && line.includes('"delaySeconds":1'))).toHaveLength(2);
+    // One that came back early twice already waits longer, and says so in the message it sends.
+    await pollExport({ ...fileCheckMessageFor(early, files[0]!.index), early: 2 }, app.context(), app.deps);
+    expect(app.logs.filter((line) => line.includes('file check arrived before its step was saved') && line.includes('"delaySeconds":4'))).toHaveLength(1);
+    const queue = app.clients.queueService.getQueueClient(app.deps.queue.name);
+    let returned: unknown[] = [];
+    while (returned.length === 0) {
+      await new Promise((resolveSoon) => setTimeout(resolveSoon, 250));
+      const { peekedMessageItems } = await queue.peekMessages({ numberOfMessages: 32 });
+      returned = peekedMessageItems.map((item) => parsePollMessage(item.messageText)).filter((message) => message.early === 3);
+    }
+    expect(returned).toEqual([{ ...fileCheckMessageFor(early, files[0]!.index), early: 3 }]);
     await app.deps.ledger.saveRun(early, behind.etag);
     const [final] = (await app.work({ runIds: [run.runId] })).runs;
 
@@ -266,6 +277,25 @@ describe('fan-out: each message redoes its own file only', () => {
     expect(run.state).toBe('succeeded');
     expect(app.logs.filter((line) => line.includes('another delivery is finishing this run; standing down'))).toEqual([]);
     expect((await readManifest(app, folder)).rowCount).toBe(80);
+  }, 60_000);
+
+  it('a landing that finds every file checked, whose finishing fails (manifest.json refused beyond the SDK retries), tries again later and lands', async () => {
+    cloud.billing.setScenario({ fileCount: 2, rowsPerFile: 30 });
+    const app = createTestApp(cloud);
+    const { run, folder } = await landOne(app);
+    // As a crash before manifest.json left it: every file checked, the run copying, its landing step due.
+    await app.clients.destinationContainer.getBlobClient(`${folder}${MANIFEST_FILE_NAME}`).delete();
+    const stored = (await app.deps.ledger.getRun(run.runId))!;
+    await app.deps.ledger.saveRun({ ...stored.run, state: 'copying', finishedAt: undefined }, stored.etag);
+    cloud.proxy!.addRule({ service: 'blob', method: 'PUT', path: /\/manifest\.json(\?|$)/, fault: { kind: 'status', status: 503 }, times: 4 });
+    await app.deps.queue.send(pollMessageFor(stored.run), 0);
+
+    const [final] = (await app.work({ runIds: [run.runId] })).runs;
+
+    cloud.proxy!.clearRules();
+    expect(final).toMatchObject({ state: 'succeeded', landingAttempts: 1 });
+    expect(app.logs.filter((line) => line.includes('copying hit a transient failure; will resume'))).toHaveLength(1);
+    expect((await readManifest(app, folder)).rowCount).toBe(60);
   }, 60_000);
 
   it('a Parquet upload that fails beyond the SDK retries is retried with its file, not waited on for ever', async () => {
