@@ -223,7 +223,7 @@ function readDateTime(text: string): WrittenDateTime | undefined {
   const zone = iso?.[8]?.toUpperCase();
   const offsetMinutes =
     zone && zone !== 'Z' ? (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + (zone.length > 3 ? Number(zone.slice(-2)) : 0)) : 0;
-  if (Math.abs(offsetMinutes) > 18 * 60) return undefined;
+  if (Math.abs(offsetMinutes) > 18 * 60 || (zone && zone.length > 3 && Number(zone.slice(-2)) > 59)) return undefined;
   return { day, time: ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis, offsetMinutes };
 }
 

@@ -121,6 +121,7 @@ describe('dates and instants', () => {
     ['10/31/2026 13:00:00 PM', undefined],
     ['2026-10-31T24:00:00Z', undefined],
     ['2026-10-31T10:00:00+25:00', undefined],
+    ['2026-10-31T10:00:00+05:75', undefined],
     ['yesterday', undefined],
   ])('instant %s is %s', (text, millis) => expect(epochMillis(text)).toBe(millis));
 });
