@@ -187,7 +187,7 @@ function textOf(value: unknown): string {
 const clip = (text: string) => (text.length > 40 ? `${text.slice(0, 40)}…` : text);
 
 /** YYYY-MM-DD, then an optional time of day (T or a space) to the nanosecond and a zone (Z, ±hh:mm, ±hhmm or ±hh). */
-const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(?:Z|([+-])(\d{2})(?::?(\d{2}))?)?)?$/i;
 /** M/D/YYYY, as the CSV form writes it, with an optional h:mm[:ss] [AM|PM]. */
 const US = /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AP]M)?)?$/i;
 
@@ -223,10 +223,10 @@ function readDateTime(text: string): WrittenDateTime | undefined {
   }
   if (day === undefined || hours > 23 || minutes > 59 || seconds > 59) return undefined;
   const millis = iso?.[7] ? Number(iso[7].slice(0, 3).padEnd(3, '0')) : 0;
-  const zone = iso?.[8]?.toUpperCase();
-  const offsetMinutes =
-    zone && zone !== 'Z' ? (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + (zone.length > 3 ? Number(zone.slice(-2)) : 0)) : 0;
-  if (Math.abs(offsetMinutes) > 18 * 60 || (zone && zone.length > 3 && Number(zone.slice(-2)) > 59)) return undefined;
+  // The zone's sign, hours and minutes (none for Z or no zone).
+  const [zoneHours, zoneMinutes] = [Number(iso?.[9] ?? 0), Number(iso?.[10] ?? 0)];
+  if (zoneMinutes > 59 || zoneHours * 60 + zoneMinutes > 18 * 60) return undefined;
+  const offsetMinutes = (iso?.[8] === '-' ? -1 : 1) * (zoneHours * 60 + zoneMinutes);
   return { day, time: ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis, offsetMinutes };
 }
 

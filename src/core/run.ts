@@ -374,6 +374,11 @@ export function withClaim(run: Run, claim: { readonly id: string; readonly until
   return { ...withClaimRenewed(run, claim.until), landingClaimId: claim.id };
 }
 
+/** Its files all landed and went to their data checks, which have not all finished (toCheckingFiles). */
+export function isCheckingFiles(run: Run): run is Run & { readonly manifestETag: string; readonly checksSentAt: string } {
+  return run.state === 'copying' && run.checksSentAt !== undefined && run.manifestETag !== undefined;
+}
+
 /** A delivery's claim given back, unfinished: the next delivery of its step goes on at once. */
 export function withoutClaim(run: Run): Run {
   return { ...run, ...NO_CLAIM };

@@ -10,7 +10,7 @@
  */
 import type { InvocationContext, Timer } from '@azure/functions';
 import { STALL_GRACE_SECONDS, isStalled, mayRevive } from '../core/policy';
-import { revivalsWithoutProgress, toRevived, type Run } from '../core/run';
+import { isCheckingFiles, revivalsWithoutProgress, toRevived, type Run } from '../core/run';
 import type { Deps } from '../deps';
 import { LedgerConflictError } from '../errors';
 import { logEvent, runFields, type RunLogger } from '../runLog';
@@ -66,7 +66,7 @@ export async function reviveStalledRuns(deps: Deps, log: RunLogger, graceSeconds
   return { revived, failed };
 }
 
-/** A copying run's files' check progress, if it is checking them (its current version has file rows). */
+/** A run's files' check progress, if it is checking them. */
 function lastCheckProgress(run: Run, deps: Deps): Promise<string | undefined> {
-  return run.state === 'copying' && run.manifestETag ? deps.fileChecks.lastProgressAt(run.runId, run.manifestETag) : Promise.resolve(undefined);
+  return isCheckingFiles(run) ? deps.fileChecks.lastProgressAt(run.runId, run.manifestETag) : Promise.resolve(undefined);
 }

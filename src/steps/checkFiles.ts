@@ -17,7 +17,7 @@ import { CHECK_WAIT_SECONDS, FILE_CHECK_BUSY_DELAY_SECONDS, MAX_CHECK_ROUNDS, de
 import { fileCheckMessageFor } from '../core/pollMessage';
 import { buildPublicManifest, withDataCheck, type LandedFile, type ManifestFacts } from '../core/publicManifest';
 import { randomUUID } from 'node:crypto';
-import { landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim, withoutClaim } from '../core/run';
+import { isCheckingFiles, landingClaimedByOther, toCheckingFiles, toSucceeded, withClaim, withoutClaim } from '../core/run';
 import { noteTransientFailure } from '../core/lastError';
 import { redactSecrets } from '../core/redact';
 import type { DataFileOutcome } from '../adapters/dataFile';
@@ -90,8 +90,8 @@ export async function startDataChecks(stored: StoredRun, manifest: Manifest, lan
  */
 export async function resumeDataChecks(stored: StoredRun, deps: Deps, log: RunLogger): Promise<StoredRun | undefined> {
   const { run } = stored;
+  if (!isCheckingFiles(run) || run.blobCount === undefined) return undefined;
   const eTag = run.manifestETag;
-  if (run.state !== 'copying' || !run.checksSentAt || !eTag || run.blobCount === undefined) return undefined;
   const previous = (await deps.fileChecks.readPlan(run.runId, eTag)) as CheckPlan | undefined;
   if (!previous) return undefined;
   const rows = await deps.fileChecks.listFiles(run.runId, eTag);
@@ -105,8 +105,11 @@ export async function resumeDataChecks(stored: StoredRun, deps: Deps, log: RunLo
 /** Done, and in the output formats asked for now (a file checked without Parquet is checked again when Parquet is wanted). */
 function isChecked(row: FileCheckRow, deps: Deps): boolean {
   const outcome = row.result as DataFileOutcome | undefined;
-  return row.state === 'done' && deps.settings.outputFormats.includes('parquet') === (outcome?.parquet !== undefined);
+  return row.state === 'done' && wantsParquet(deps) === (outcome?.parquet !== undefined);
 }
+
+/** Whether the files get a Parquet copy beside them (OUTPUT_FORMATS). */
+const wantsParquet = (deps: Deps) => deps.settings.outputFormats.includes('parquet');
 
 /**
  * Sends one message for each file of `toCheck` and saves the run at the step they carry; with
@@ -155,7 +158,7 @@ async function sendChecks(
     ...runFields(saved.run),
     files: toCheck.length,
     alreadyChecked: fileCount - toCheck.length,
-    parquet: deps.settings.outputFormats.includes('parquet'),
+    parquet: wantsParquet(deps),
   });
   return saved;
 }
@@ -186,7 +189,7 @@ export async function checkLandedFile(stored: StoredRun, index: number, deps: De
     });
     return stored;
   }
-  const parquet = deps.settings.outputFormats.includes('parquet');
+  const parquet = wantsParquet(deps);
   let outcome: DataFileOutcome;
   try {
     outcome = await deps.dataFiles.checkFile({
